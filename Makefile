@@ -1,0 +1,36 @@
+# Two commands do everything on a fresh Debian/Ubuntu machine:
+#   make demo   install what is missing, then run the toolkit end to end on datasets/training_data
+#   make test   install what is missing, then run the whole test suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.requirements-installed
+
+.PHONY: setup system-deps venv demo test bench dataset clean-outputs
+
+setup: system-deps venv
+
+system-deps:
+	@scripts/install_system_deps.sh
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $(STAMP)
+
+demo: setup
+	$(PY) check_system_setup.py
+	$(PY) convert_directory.py
+
+test: setup
+	$(PY) -m pytest tests
+
+bench: setup
+	$(PY) bench/bench_convert.py
+
+# Re-render the bundled dataset (needs fluidsynth and fluid-soundfont-gm as well).
+dataset:
+	python3 datasets/make_default_dataset.py

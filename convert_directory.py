@@ -1,0 +1,47 @@
+#!/usr/bin/env python3
+"""Step 2: convert a folder of music into FFT block tensors for training."""
+
+import argparse
+import sys
+from pathlib import Path
+
+from musicgen.cli import positive_float, positive_int, run_script
+from musicgen.config import AudioConfig, ConvertConfig
+
+
+def get_arguments(argv=None):
+    """Parse the command line; defaults are the original toolkit's."""
+    d, a = ConvertConfig(), AudioConfig()
+    p = argparse.ArgumentParser(
+        description="Convert every mp3/wav/flac/ogg in a folder to mono 16-bit WAV (lame, sox), "
+        "cut it into FFT blocks and write the training tensors "
+        "PREFIX_x.npy, PREFIX_y.npy, PREFIX_mean.npy, PREFIX_var.npy and PREFIX_xmerged.wav.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--input", type=Path, default=d.input_dir, help="folder with your music")
+    p.add_argument("--output", type=Path, default=d.output_prefix, help="prefix of the output files")
+    p.add_argument("--clip-len", type=positive_float, default=a.clip_len,
+                   help="seconds of audio per training clip")
+    p.add_argument("--block-size", type=positive_int, default=a.block_size,
+                   help="samples per FFT block (sample_rate/4 = 0.25 s)")
+    p.add_argument("--sample-rate", type=positive_int, default=a.sample_rate, help="Hz")
+    p.add_argument("--max-files", type=positive_int, default=d.max_files,
+                   help="convert at most this many files (sorted by name)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = get_arguments(argv)
+    from musicgen.convert import convert_directory
+
+    audio = AudioConfig(sample_rate=args.sample_rate, block_size=args.block_size, clip_len=args.clip_len)
+    cfg = ConvertConfig(input_dir=args.input, output_prefix=args.output, max_files=args.max_files,
+                        audio=audio)
+    summary = convert_directory(cfg, progress=not args.quiet)
+    print("\n".join(summary.lines()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_script(main))

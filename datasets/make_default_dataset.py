@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""Re-create datasets/training_data/*.mp3: public-domain pieces rendered to mp3.
+
+Each piece is an arrangement written for this project (notes below) of a
+public-domain composition, written as a General MIDI file, rendered with
+FluidSynth and the MIT-licensed FluidR3_GM soundfont, peak-normalised with sox
+and encoded with lame. Needs: fluidsynth, fluid-soundfont-gm, sox, lame.
+"""
+
+from __future__ import annotations
+
+import argparse
+import struct
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+TICKS = 480  # MIDI ticks per quarter note
+NOTE_INDEX = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+
+# Voices are "NOTE/BEATS" tokens; chords join notes with '+'; 'R' is a rest.
+MINUET_A = (
+    "D5/1 G4/.5 A4/.5 B4/.5 C5/.5 | D5/1 G4/1 G4/1 | E5/1 C5/.5 D5/.5 E5/.5 F#5/.5 | G5/1 G4/1 G4/1 | "
+    "C5/1 D5/.5 C5/.5 B4/.5 A4/.5 | B4/1 C5/.5 B4/.5 A4/.5 G4/.5 | F#4/1 G4/.5 A4/.5 B4/.5 G4/.5 | A4/3 | "
+    "D5/1 G4/.5 A4/.5 B4/.5 C5/.5 | D5/1 G4/1 G4/1 | E5/1 C5/.5 D5/.5 E5/.5 F#5/.5 | G5/1 G4/1 G4/1 | "
+    "C5/1 D5/.5 C5/.5 B4/.5 A4/.5 | B4/1 C5/.5 B4/.5 A4/.5 G4/.5 | A4/1 B4/.5 A4/.5 G4/.5 F#4/.5 | G4/3"
+)
+MINUET_BASS = (
+    "G3+B3/2 A3/1 | B3/3 | C4/3 | B3/3 | A3/3 | G3/3 | D4/1 B3/1 G3/1 | D3/1 F#3/1 A3/1 | "
+    "G3+B3/2 A3/1 | B3/3 | C4/3 | B3/3 | A3/3 | G3/3 | C4/1 D4/1 D3/1 | G3/2 G2/1"
+)
+ODE_MELODY = (
+    "F#5/1 F#5/1 G5/1 A5/1 | A5/1 G5/1 F#5/1 E5/1 | D5/1 D5/1 E5/1 F#5/1 | F#5/1.5 E5/.5 E5/2 | "
+    "F#5/1 F#5/1 G5/1 A5/1 | A5/1 G5/1 F#5/1 E5/1 | D5/1 D5/1 E5/1 F#5/1 | E5/1.5 D5/.5 D5/2 | "
+    "E5/1 E5/1 F#5/1 D5/1 | E5/1 F#5/.5 G5/.5 F#5/1 D5/1 | E5/1 F#5/.5 G5/.5 F#5/1 E5/1 | D5/1 E5/1 A4/2 | "
+    "F#5/1 F#5/1 G5/1 A5/1 | A5/1 G5/1 F#5/1 E5/1 | D5/1 D5/1 E5/1 F#5/1 | E5/1.5 D5/.5 D5/2"
+)
+ODE_BASS = (
+    "D3/2 A3+F#3/2 | A2/2 E3+C#4/2 | D3/2 A3+F#3/2 | A2/2 E3+C#4/2 | "
+    "D3/2 A3+F#3/2 | A2/2 E3+C#4/2 | D3/2 A3+F#3/2 | A2/2 D3+A3/2 | "
+    "A2/2 E3+C#4/2 | A2/2 E3+C#4/2 | A2/2 E3+C#4/2 | D3/2 A2/2 | "
+    "D3/2 A3+F#3/2 | A2/2 E3+C#4/2 | D3/2 A3+F#3/2 | A2/2 D3+A3/2"
+)
+CANON_BASS = "D3/2 A2/2 B2/2 F#2/2 G2/2 D2/2 G2/2 A2/2"
+CANON_CHORDS = ("D4+F#4+A4/2 C#4+E4+A4/2 B3+D4+F#4/2 C#4+F#4+A4/2 "
+                "B3+D4+G4/2 A3+D4+F#4/2 B3+D4+G4/2 C#4+E4+A4/2")
+CANON_LINE1 = "F#5/2 E5/2 D5/2 C#5/2 B4/2 A4/2 B4/2 C#5/2"
+CANON_LINE2 = "D5/2 C#5/2 B4/2 A4/2 G4/2 F#4/2 G4/2 E4/2"
+CANON_LINE3 = "D5/1 F#5/1 A5/1 G5/1 F#5/1 D5/1 F#5/1 E5/1 D5/1 B4/1 D5/1 A5/1 G5/1 B5/1 A5/1 G5/1"
+CANON_REST = "R/16"
+
+PIECES = [
+    {
+        "file": "minuet_in_g.mp3",
+        "title": "Minuet in G major, BWV Anh. 114",
+        "composer": "Christian Petzold (attr. J. S. Bach)",
+        "bpm": 112,
+        "voices": [(MINUET_A + " | " + MINUET_A, 92), (MINUET_BASS + " | " + MINUET_BASS, 64)],
+    },
+    {
+        "file": "ode_to_joy.mp3",
+        "title": "Ode to Joy (Symphony No. 9, theme)",
+        "composer": "Ludwig van Beethoven",
+        "bpm": 120,
+        "voices": [(ODE_MELODY + " | " + ODE_MELODY, 92), (ODE_BASS + " | " + ODE_BASS, 62)],
+    },
+    {
+        "file": "canon_in_d.mp3",
+        "title": "Canon in D",
+        "composer": "Johann Pachelbel",
+        "bpm": 72,
+        "voices": [
+            (" ".join([CANON_BASS] * 5), 70),
+            (" ".join([CANON_CHORDS] * 5), 48),
+            (" ".join([CANON_REST, CANON_LINE1, CANON_LINE2, CANON_LINE3, CANON_LINE1]), 88),
+            (" ".join([CANON_REST, CANON_REST, CANON_LINE1, CANON_LINE2, CANON_LINE3]), 72),
+        ],
+    },
+]
+
+
+def midi_number(name: str) -> int:
+    """'F#4' -> 66 (C4 = 60)."""
+    pitch = NOTE_INDEX[name[0]] + name[1:-1].count("#") - name[1:-1].count("b")
+    return 12 * (int(name[-1]) + 1) + pitch
+
+
+def voice_events(text: str, velocity: int) -> list[tuple[int, int, bytes]]:
+    """Parse one voice into (tick, order, midi bytes); note-offs sort before note-ons."""
+    events, tick = [], 0
+    for token in text.replace("|", " ").split():
+        notes, beats = token.split("/")
+        length = round(float(beats) * TICKS)
+        if notes != "R":
+            for note in notes.split("+"):
+                key = midi_number(note)
+                events.append((tick, 1, bytes([0x90, key, velocity])))
+                events.append((tick + int(length * 0.95), 0, bytes([0x80, key, 0])))
+        tick += length
+    return events
+
+
+def varlen(value: int) -> bytes:
+    """MIDI variable-length quantity."""
+    out = [value & 0x7F]
+    value >>= 7
+    while value:
+        out.append(0x80 | (value & 0x7F))
+        value >>= 7
+    return bytes(reversed(out))
+
+
+def midi_file(piece: dict) -> bytes:
+    """A format-0 Standard MIDI File with one piano track."""
+    events = [e for text, vel in piece["voices"] for e in voice_events(text, vel)]
+    events.sort(key=lambda e: (e[0], e[1]))
+    tempo = round(60_000_000 / piece["bpm"])
+    track = b"\x00\xff\x51\x03" + tempo.to_bytes(3, "big") + b"\x00\xc0\x00"
+    last = 0
+    for tick, _, data in events:
+        track += varlen(tick - last) + data
+        last = tick
+    track += varlen(2 * TICKS) + b"\xff\x2f\x00"
+    header = b"MThd" + struct.pack(">IHHH", 6, 0, 1, TICKS)
+    return header + b"MTrk" + struct.pack(">I", len(track)) + track
+
+
+def run(argv: list[str]) -> None:
+    """Run a tool; stop with its stderr if it fails."""
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        sys.exit(f"{argv[0]} failed: {proc.stderr.strip()}")
+
+
+def render(piece: dict, out_dir: Path, tmp: Path) -> Path:
+    """MIDI -> FluidSynth WAV -> sox peak-normalised WAV -> lame mp3."""
+    mid = tmp / "piece.mid"
+    mid.write_bytes(midi_file(piece))
+    raw, norm = tmp / "raw.wav", tmp / "norm.wav"
+    run(["fluidsynth", "-ni", "-g", "0.6", "-r", "44100", "-F", str(raw), str(SOUNDFONT), str(mid)])
+    run(["sox", str(raw), str(norm), "silence", "1", "0.01", "0.1%", "reverse", "silence", "1", "0.01",
+         "0.1%", "reverse", "gain", "-n", "-1"])
+    out = out_dir / piece["file"]
+    run(["lame", "--quiet", "-b", "128", "--tt", piece["title"], "--ta", piece["composer"],
+         "--tc", "public-domain work; rendering CC0; FluidR3_GM soundfont (MIT)", str(norm), str(out)])
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, default=Path(__file__).parent / "training_data")
+    args = p.parse_args(argv)
+    if not SOUNDFONT.exists():
+        sys.exit(f"{SOUNDFONT} missing: sudo apt-get install -y fluidsynth fluid-soundfont-gm sox lame")
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for piece in PIECES:
+            print(render(piece, args.out, Path(tmp)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""Decoding any input into mono 16-bit WAV (lame, sox) and reading WAVs back."""
+
+from __future__ import annotations
+
+import os
+import wave
+from pathlib import Path
+
+import numpy as np
+from scipy.io import wavfile
+
+from .errors import AudioDecodeError
+from .fft_blocks import to_int16
+from .tools import run_pipe, run_tool
+
+
+def decode_to_wav(src: Path, dst: Path, *, sample_rate: int) -> None:
+    """Write `src` (mp3 via lame, other formats via sox) as mono 16-bit WAV at `sample_rate`.
+
+    `dst` appears only when decoding succeeded, so a cache hit is always complete.
+    """
+    # Absolute paths start with '/', so no file name can be read as an option.
+    src, dst = Path(src).resolve(), Path(dst).resolve()
+    if src.stat().st_size == 0:
+        raise AudioDecodeError("empty file")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    part = dst.with_name(f".{dst.stem}.part.wav")
+    # sox -V1: lame streams a WAV header without a length, which sox would warn about.
+    to_mono = ["-r", sample_rate, "-c", 1, "-b", 16, "-e", "signed-integer", part]
+    try:
+        if src.suffix.lower() == ".mp3":
+            # lame decodes and sox downmixes/resamples at the same time, through a pipe.
+            run_pipe(["lame", "--decode", "--quiet", src, "-"], ["sox", "-V1", "-t", "wav", "-", *to_mono],
+                     what=src.name)
+        else:
+            run_tool(["sox", "-V1", src, *to_mono], what=src.name)
+        os.replace(part, dst)
+    finally:
+        part.unlink(missing_ok=True)
+
+
+def wav_frames(path: Path) -> int:
+    """Number of sample frames in a PCM WAV, read from its header only."""
+    with wave.open(str(path), "rb") as handle:
+        return handle.getnframes()
+
+
+def read_wav(path: Path) -> tuple[int, np.ndarray]:
+    """Read a mono 16-bit WAV as (rate, memory-mapped int16 samples)."""
+    try:
+        rate, data = wavfile.read(path, mmap=True)
+    except (ValueError, OSError) as exc:
+        raise AudioDecodeError(f"{path.name}: not a readable WAV ({exc})") from exc
+    if data.ndim != 1 or data.dtype != np.int16:
+        raise AudioDecodeError(f"{path.name}: expected mono 16-bit WAV, got {data.dtype} {data.shape}")
+    return rate, data
+
+
+class WavWriter:
+    """Append float blocks to a mono 16-bit WAV without holding the whole song."""
+
+    def __init__(self, path: Path, sample_rate: int):
+        self._handle = wave.open(str(path), "wb")
+        self._handle.setnchannels(1)
+        self._handle.setsampwidth(2)
+        self._handle.setframerate(sample_rate)
+
+    def write(self, samples: np.ndarray) -> None:
+        """Append float samples in [-1, 1]; values beyond are clipped."""
+        self._handle.writeframes(to_int16(samples).astype("<i2").tobytes())
+
+    def close(self) -> None:
+        """Finish the header and close the file."""
+        self._handle.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Install the system tools the toolkit calls: lame, sox with mp3 support, graphviz.
+# Idempotent: does nothing when they are already there.
+set -euo pipefail
+
+have_all() {
+  command -v lame >/dev/null && command -v sox >/dev/null && command -v dot >/dev/null \
+    && sox -h 2>/dev/null | grep -q "AUDIO FILE FORMATS:.* mp3"
+}
+
+if have_all; then
+  exit 0
+fi
+
+PKGS=(lame sox libsox-fmt-mp3 graphviz)
+if ! command -v apt-get >/dev/null; then
+  echo "lame, sox (with mp3) and graphviz are needed; on macOS: brew install lame sox graphviz" >&2
+  exit 1
+fi
+if [ "$(id -u)" -eq 0 ]; then
+  SUDO=()
+elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+  SUDO=(sudo -n)
+else
+  echo "need root to install system packages; run once: sudo apt-get install -y ${PKGS[*]}" >&2
+  exit 1
+fi
+echo "installing ${PKGS[*]} with apt-get"
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update -qq
+"${SUDO[@]}" apt-get install -y -qq "${PKGS[@]}" >/dev/null
+have_all

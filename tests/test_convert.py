@@ -1,0 +1,193 @@
+import hashlib
+import wave
+
+import numpy as np
+import pytest
+from scipy.io import wavfile
+
+from conftest import SMALL_AUDIO, mp3_from, music_excerpt, run_script, small_config, tone
+from musicgen.convert import convert_directory
+from musicgen.errors import DatasetError
+
+
+def load(prefix):
+    return {k: np.load(f"{prefix}_{k}.npy") for k in ("x", "y", "mean", "var")}
+
+
+@pytest.fixture
+def library(tmp_path):
+    """Two real music excerpts: 3.3 s mp3 and 2.2 s wav (8 kHz, 1 s clips -> 3 and 2 clips)."""
+    src = tmp_path / "in"
+    src.mkdir()
+    music_excerpt(src / "minuet.mp3", 3.3)
+    music_excerpt(src / "ode.wav", 2.2, source="ode_to_joy.mp3")
+    return tmp_path
+
+
+@pytest.mark.parametrize("block_size, clip_len", [(1000, 1.0), (500, 0.5), (2000, 1.0)])
+def test_shapes_follow_block_size_and_clip_length(library, block_size, clip_len):
+    cfg = small_config(library, block_size=block_size, clip_len=clip_len)
+    summary = convert_directory(cfg, progress=False)
+    t = load(cfg.output_prefix)
+    blocks_per_clip = cfg.audio.clip_blocks
+    expected = 0
+    for f in summary.used:
+        n_blocks = -(-f.frames // block_size)
+        expected += (n_blocks - 1) // blocks_per_clip
+    assert t["x"].shape == (expected, blocks_per_clip, 2 * block_size)
+    assert t["y"].shape == t["x"].shape
+    assert t["x"].dtype == np.float32
+    assert t["mean"].shape == t["var"].shape == (2 * block_size,)
+
+
+def test_y_is_x_shifted_by_one_block(library):
+    cfg = small_config(library)
+    convert_directory(cfg, progress=False)
+    t = load(cfg.output_prefix)
+    x, y = t["x"], t["y"]
+    np.testing.assert_array_equal(y[:, :-1], x[:, 1:])
+    # Clips of one file are consecutive: Y's last block is the next clip's first block.
+    np.testing.assert_array_equal(y[0, -1], x[1, 0])
+    assert not np.allclose(y[:, -1], 0)
+
+
+def test_mean_and_variance_describe_x(library):
+    cfg = small_config(library)
+    convert_directory(cfg, progress=False)
+    t = load(cfg.output_prefix)
+    flat = t["x"].reshape(-1, t["x"].shape[-1]).astype(np.float64)
+    np.testing.assert_allclose(t["mean"], flat.mean(0), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(t["var"], flat.var(0), rtol=1e-4, atol=1e-3)
+
+
+def test_xmerged_plays_back_the_clips(library):
+    cfg = small_config(library)
+    summary = convert_directory(cfg, progress=False)
+    rate, merged = wavfile.read(f"{cfg.output_prefix}_xmerged.wav")
+    assert rate == 8000
+    first = summary.used[0]
+    _, source = wavfile.read(first.wav)
+    n = first.clips * cfg.audio.clip_blocks * cfg.audio.block_size
+    # Audio -> FFT -> float32 -> inverse FFT -> int16 loses at most a step or two.
+    assert np.abs(merged[:n].astype(int) - source[:n].astype(int)).max() <= 2
+    assert len(merged) == summary.clips * cfg.audio.clip_blocks * cfg.audio.block_size
+
+
+def test_stereo_48k_wav_and_flac_become_mono_at_the_target_rate(tmp_path):
+    cfg = small_config(tmp_path)
+    cfg.input_dir.mkdir()
+    tone(cfg.input_dir / "stereo48k.wav", 2.5, rate=48000, channels=2, bits=24)
+    tone(cfg.input_dir / "song.flac", 2.5, rate=22050, channels=2)
+    summary = convert_directory(cfg, progress=False)
+    assert len(summary.used) == 2 and not summary.skipped
+    for f in summary.used:
+        with wave.open(str(f.wav)) as w:
+            assert (w.getnchannels(), w.getframerate(), w.getsampwidth()) == (1, 8000, 2)
+            assert w.getnframes() == pytest.approx(2.5 * 8000, abs=10)
+    # A 440 Hz tone at 8 kHz in 1000-sample blocks puts its energy in FFT bin 55.
+    x = np.load(f"{cfg.output_prefix}_x.npy")
+    mag = np.hypot(x[0, 0, :1000], x[0, 0, 1000:])
+    assert int(np.argmax(mag[:500])) == 55
+
+
+def test_bad_inputs_are_skipped_with_reasons_and_counted(tmp_path):
+    cfg = small_config(tmp_path)
+    src = cfg.input_dir
+    src.mkdir()
+    good = music_excerpt(src / "good one.mp3", 2.5)
+    (src / "empty.mp3").write_bytes(b"")
+    (src / "notes.mp3").write_text("this is a text file, not an mp3\n" * 50)
+    (src / "garbage.mp3").write_bytes(np.random.default_rng(0).bytes(20000))
+    (src / "truncated.mp3").write_bytes(good.read_bytes()[:700])
+    tone(tmp_path / "short.wav", 0.5)
+    mp3_from(tmp_path / "short.wav", src / "short.mp3")
+    (src / "readme.txt").write_text("not audio, not even considered")
+    summary = convert_directory(cfg, progress=False)
+    assert [f.path.name for f in summary.used] == ["good one.mp3"]
+    reasons = dict(summary.skipped)
+    assert set(reasons) == {"empty.mp3", "notes.mp3", "garbage.mp3", "truncated.mp3", "short.mp3"}
+    assert reasons["empty.mp3"] == "empty file"
+    assert "too short" in reasons["short.mp3"] and "too short" in reasons["truncated.mp3"] \
+        or "failed" in reasons["truncated.mp3"]
+    assert all("\n" not in r and r for r in reasons.values())
+    text = "\n".join(summary.lines())
+    assert "files converted: 1, skipped: 5" in text
+
+
+@pytest.mark.parametrize("name", ["it's \"quoted\".mp3", "日本語 ünïcode.mp3", "$(touch pwned).mp3",
+                                  "-starts-with-dash.mp3", "semi;colon & amp.mp3"])
+def test_awkward_file_names_convert_and_run_no_shell(tmp_path, name):
+    cfg = small_config(tmp_path)
+    cfg.input_dir.mkdir()
+    music_excerpt(cfg.input_dir / name, 2.5)
+    summary = convert_directory(cfg, progress=False)
+    assert [f.path.name for f in summary.used] == [name]
+    assert not list(tmp_path.rglob("pwned")) and not (cfg.input_dir.parent.parent / "pwned").exists()
+
+
+def test_sources_are_never_modified_and_rerunning_is_safe(library):
+    cfg = small_config(library)
+    digest = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in cfg.input_dir.iterdir()}
+    convert_directory(cfg, progress=False)
+    first = load(cfg.output_prefix)
+    convert_directory(cfg, progress=False)
+    second = load(cfg.output_prefix)
+    after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+             for p in cfg.input_dir.iterdir() if p.is_file()}
+    assert after == digest
+    for key in first:
+        np.testing.assert_array_equal(first[key], second[key])
+    assert not list(cfg.output_prefix.parent.glob("*.part"))
+
+
+def test_max_files_takes_the_first_files_by_name(library):
+    cfg = small_config(library)
+    from dataclasses import replace
+
+    summary = convert_directory(replace(cfg, max_files=1), progress=False)
+    assert [f.path.name for f in summary.used] == ["minuet.mp3"]
+
+
+@pytest.mark.parametrize("setup, message", [
+    (lambda d: None, "does not exist"),
+    (lambda d: d.mkdir(), "no audio files"),
+    (lambda d: (d.mkdir(), (d / "x.mp3").write_text("nope")), "no usable audio"),
+])
+def test_nothing_usable_is_a_clear_error(tmp_path, setup, message):
+    cfg = small_config(tmp_path)
+    setup(cfg.input_dir)
+    with pytest.raises(DatasetError, match=message):
+        convert_directory(cfg, progress=False)
+
+
+def test_cli_summary_and_one_line_errors(library, tmp_path):
+    out = run_script("convert_directory.py", "--input", library / "in", "--output", tmp_path / "o" / "arr",
+                     "--sample-rate", 8000, "--block-size", 1000, "--clip-len", 1, "--max-files", 5)
+    assert out.returncode == 0, out.stderr
+    assert "files converted: 2, skipped: 0" in out.stdout
+    assert "tensor shape X = Y = (5, 8, 2000)" in out.stdout
+    assert (tmp_path / "o" / "arr_x.npy").exists()
+
+    bad = run_script("convert_directory.py", "--input", tmp_path / "nowhere")
+    assert bad.returncode == 1
+    assert bad.stderr.strip().count("\n") == 0 and "does not exist" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+    flag = run_script("convert_directory.py", "--block-size", "0")
+    assert flag.returncode == 2 and "must be > 0" in flag.stderr
+
+
+def test_default_dataset_is_two_to_four_minutes_of_licensed_mp3(tmp_path):
+    from conftest import MUSIC
+    from musicgen.audio_io import decode_to_wav, wav_frames
+
+    mp3s = sorted(MUSIC.glob("*.mp3"))
+    assert len(mp3s) >= 2
+    assert sum(p.stat().st_size for p in mp3s) < 8_000_000
+    seconds = 0.0
+    for p in mp3s:
+        decode_to_wav(p, tmp_path / "d.wav", sample_rate=8000)
+        seconds += wav_frames(tmp_path / "d.wav") / 8000
+    assert 120 <= seconds <= 240
+    note = (MUSIC / "SOURCES.md").read_text()
+    assert all(p.name in note for p in mp3s) and "MIT" in note
