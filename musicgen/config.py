@@ -50,3 +50,44 @@ class ConvertConfig:
 def replace(cfg, **changes):
     """Return a copy of a config with the non-None changes applied."""
     return dataclasses.replace(cfg, **{k: v for k, v in changes.items() if v is not None})
+
+
+CELL_NAMES = {"lstm": "LSTM", "gru": "GRU"}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a network; saved beside its weights."""
+
+    cell: str = "lstm"  # "lstm" | "gru"
+    hidden: int = 1024  # units of the Dense and recurrent layers (the original's hidden_dimension_size)
+    layers: int = 1  # stacked recurrent layers
+    block_size: int = 11025  # samples per block; the network sees 2*block_size values a step
+    sample_rate: int = 44100
+    clip_blocks: int = 40  # time steps per training clip
+
+    @property
+    def feature_dim(self) -> int:
+        """Input and output width: real and imaginary FFT parts."""
+        return 2 * self.block_size
+
+    @property
+    def label(self) -> str:
+        """'LSTM' or 'GRU', as in the weight file names."""
+        return CELL_NAMES[self.cell]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How train.py / re_train.py run; defaults are the original's."""
+
+    n_iter: int = 5  # iterations; a checkpoint is written after each
+    n_epochs: int = 3  # epochs per iteration
+    n_batch: int = 5  # clips per batch
+    lr: float = 0.001  # RMSprop learning rate (Keras' default, as the original used)
+    validation_split: float = 0.0  # last fraction of clips held out, as Keras' validation_split
+    data_prefix: Path = Path("datasets/np_array")
+    weights_dir: Path = Path("weights")
+    img_dir: Path = Path("img")  # model diagrams go here
+    keep_every: int = 0  # also keep every k-th iteration's weights; 0 keeps only the latest
+    seed: int | None = None  # fixes weight init and shuffling when set

@@ -71,3 +71,67 @@ def run_script(script: str, *args, cwd: Path = REPO, env: dict | None = None, ti
 def rng():
     """Seeded random generator."""
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session")
+def small_data(tmp_path_factory):
+    """Tensors from 9 s of real music at 8 kHz: 8 clips of 8 blocks of 1000 samples."""
+    from musicgen.convert import convert_directory
+
+    root = tmp_path_factory.mktemp("data")
+    cfg = small_config(root)
+    cfg.input_dir.mkdir()
+    music_excerpt(cfg.input_dir / "minuet.mp3", 9.2)
+    convert_directory(cfg, progress=False)
+    return cfg.output_prefix
+
+
+def train_config(prefix, weights_dir, **kw):
+    """A TrainConfig sized for tests."""
+    from musicgen.config import TrainConfig
+
+    base = dict(n_iter=2, n_epochs=2, n_batch=2, lr=0.01, data_prefix=prefix, weights_dir=weights_dir,
+                img_dir=weights_dir / "img", seed=7)
+    return TrainConfig(**{**base, **kw})
+
+
+def run_in_pty(script: str, *args, keys: list[str], wait_for: str, timeout: float = 300):
+    """Run a script on a pseudo-terminal, type `keys` once `wait_for` shows; return (code, screen text)."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+    import time
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 160, 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen([sys.executable, str(REPO / script), *map(str, args)], cwd=REPO, env=env,
+                            stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    seen, sent, deadline = b"", False, time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        if not sent and wait_for.encode() in seen:
+            time.sleep(0.5)
+            for key in keys:
+                os.write(master, key.encode())
+                time.sleep(0.3)
+            sent = True
+        if proc.poll() is not None and not ready:
+            break
+    proc.wait(timeout=30)
+    os.close(master)
+    return proc.returncode, seen.decode(errors="replace")
+
+
+DOWN, ENTER = "\x1b[B", "\r"

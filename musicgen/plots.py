@@ -1,0 +1,55 @@
+"""Pictures a person would rather look at than read: loss curves and model diagrams."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; works without a display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_loss(history: dict[str, list[float]], path: Path, title: str, *, epochs_per_iter: int) -> Path:
+    """Loss (and validation loss) against epoch, with iteration boundaries marked; saved as PNG."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    epochs = range(1, len(history.get("loss", [])) + 1)
+    ax.plot(epochs, history.get("loss", []), marker=".", label="training loss")
+    if history.get("val_loss"):
+        ax.plot(range(1, len(history["val_loss"]) + 1), history["val_loss"], marker=".",
+                label="validation loss")
+    for boundary in range(epochs_per_iter, len(epochs) + 1, epochs_per_iter):
+        ax.axvline(boundary + 0.5, color="0.9", lw=0.8, zorder=0)
+    ax.set(xlabel="epoch", ylabel="mean squared error (normalised FFT)", title=title)
+    if history.get("loss") and min(history["loss"]) > 0:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    part = path.with_name(f".{path.stem}.part.png")
+    fig.savefig(part)
+    plt.close(fig)
+    os.replace(part, path)
+    return path
+
+
+def plot_model_diagram(model, path: Path) -> Path | None:
+    """Draw the network with pydot/graphviz; skipped with a warning if 'dot' is missing."""
+    if shutil.which("dot") is None:
+        log.warning("graphviz 'dot' not found; model diagram %s not drawn", path)
+        return None
+    import keras
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keras.utils.plot_model(model, to_file=str(path), show_shapes=True, show_layer_names=True, dpi=80)
+    return path

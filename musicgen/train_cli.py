@@ -1,0 +1,76 @@
+"""Flags and entry point shared by train.py, train_gru.py, re_train.py and re_train_gru.py."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .cli import fraction, non_negative_int, positive_float, positive_int
+from .config import CELL_NAMES, ModelConfig, TrainConfig
+
+
+def build_parser(cell: str, resume: bool) -> argparse.ArgumentParser:
+    """The original's -n/-e/-b plus flags for everything it hard-coded."""
+    t, m = TrainConfig(), ModelConfig()
+    label = CELL_NAMES[cell]
+    what = (f"Continue training a {label} network from a weight file (arrow-key menu, or --weights)"
+            if resume else f"Train the {label} music network on the tensors made by convert_directory.py")
+    p = argparse.ArgumentParser(description=what + ". A checkpoint, loss file and loss plot are "
+                                f"written to the weights folder after every iteration.",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("-n", "--n_iter", type=positive_int, default=t.n_iter, help="number of iterations")
+    p.add_argument("-e", "--n_epochs", type=positive_int, default=t.n_epochs, help="epochs per iteration")
+    p.add_argument("-b", "--n_batch", type=positive_int, default=t.n_batch,
+                   help="batch size in clips; higher is faster but uses more memory")
+    p.add_argument("--data", type=Path, default=t.data_prefix, help="prefix of the training tensors")
+    shape_note = " (must match the weight file)" if resume else ""
+    p.add_argument("--hidden", type=positive_int, default=None if resume else m.hidden,
+                   help="hidden units" + shape_note)
+    p.add_argument("--layers", type=positive_int, default=None if resume else m.layers,
+                   help="recurrent layers" + shape_note)
+    p.add_argument("--lr", type=positive_float, default=t.lr, help="RMSprop learning rate")
+    p.add_argument("--validation-split", type=fraction, default=t.validation_split,
+                   help="last fraction of clips held out for validation loss")
+    p.add_argument("--weights-dir", type=Path, default=t.weights_dir, help="where checkpoints go")
+    p.add_argument("--img-dir", type=Path, default=t.img_dir, help="where the model diagram goes")
+    p.add_argument("--keep-every", type=non_negative_int, default=t.keep_every,
+                   help="also keep every k-th iteration's checkpoint (0: only the latest)")
+    p.add_argument("--seed", type=int, default=None, help="fix weight init and shuffling")
+    if resume:
+        p.add_argument("--weights", type=Path, default=None,
+                       help=f"{label} weight file to continue from (default: arrow-key menu)")
+    return p
+
+
+def main(argv: list[str] | None, *, cell: str, resume: bool) -> int:
+    """Parse flags, pick the starting weights if resuming, run the training loop."""
+    args = build_parser(cell, resume).parse_args(argv)
+    from .checkpoint import list_weight_files, read_checkpoint
+    from .errors import WeightsError
+    from .menu import choose_weights
+    from .training import train
+
+    train_cfg = TrainConfig(n_iter=args.n_iter, n_epochs=args.n_epochs, n_batch=args.n_batch, lr=args.lr,
+                            validation_split=args.validation_split, data_prefix=args.data,
+                            weights_dir=args.weights_dir, img_dir=args.img_dir, keep_every=args.keep_every,
+                            seed=args.seed)
+    start = None
+    model_cfg = ModelConfig(cell=cell, hidden=args.hidden or ModelConfig.hidden,
+                            layers=args.layers or ModelConfig.layers)
+    if resume:
+        label = CELL_NAMES[cell]
+        start = args.weights or choose_weights(list_weight_files(args.weights_dir, label),
+                                               purpose=f"continue training ({label})")
+        saved = read_checkpoint(start).model
+        for flag in ("hidden", "layers"):
+            given = getattr(args, flag)
+            if given is not None and given != getattr(saved, flag):
+                raise WeightsError(f"--{flag} {given} does not match '{Path(start).name}' "
+                                   f"({flag}={getattr(saved, flag)})")
+    result = train(train_cfg, model_cfg, resume=start)
+    if result.interrupted:
+        where = result.checkpoint or "nothing (no iteration completed)"
+        print(f"interrupted: last completed iteration {result.iteration} is saved in {where}")
+        return 130
+    print(f"done: {result.checkpoint}")
+    return 0

@@ -1,0 +1,181 @@
+"""The one training loop behind train.py, train_gru.py, re_train.py and re_train_gru.py.
+
+Starting from scratch or from a weight file is just where the loop begins.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .checkpoint import Checkpoint, companion, free_weights_path, load_weights, read_checkpoint, save_checkpoint
+from .config import ModelConfig, TrainConfig
+from .errors import WeightsError
+from .model import build_model, compile_model
+from .plots import plot_loss, plot_model_diagram
+from .training_data import TrainingData, load_training_data, make_batches, split_indices
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    """Where training got to."""
+
+    checkpoint: Path | None = None
+    iteration: int = 0
+    interrupted: bool = False
+    history: dict[str, list[float]] = field(default_factory=dict)
+    model: object = None
+
+
+def _check_compatible(model_cfg: ModelConfig, data: TrainingData, source: str) -> None:
+    if model_cfg.block_size != data.block_size:
+        raise WeightsError(
+            f"{source} was trained on blocks of {model_cfg.block_size} samples but the data has "
+            f"{data.block_size}; convert with --block-size {model_cfg.block_size} or train a new model")
+
+
+class _Saver:
+    """Writes one checkpoint per iteration and removes this run's previous one."""
+
+    def __init__(self, model, train_cfg: TrainConfig, model_cfg: ModelConfig, base: Checkpoint):
+        self.model, self.cfg, self.model_cfg, self.base = model, train_cfg, model_cfg, base
+        self.own: set[Path] = set()
+        self.previous: tuple[int, Path] | None = None
+        self.last: Path | None = None
+
+    def save(self, iteration: int, epoch: int, history: dict[str, list[float]]) -> Path:
+        path = free_weights_path(self.cfg.weights_dir, self.model_cfg.label, iteration, self.own)
+        ckpt = dataclasses.replace(self.base, iteration=iteration, epoch=epoch,
+                                   history={k: list(v) for k, v in history.items()})
+        save_checkpoint(self.model, ckpt, path)
+        self.own.add(path)
+        (companion(path, ".loss.csv")).write_text(_history_csv(history))
+        title = f"{self.model_cfg.label} {self.model_cfg.hidden}x{self.model_cfg.layers}, iteration {iteration}"
+        plot_loss(history, companion(path, ".png"), title, epochs_per_iter=self.cfg.n_epochs)
+        if self.previous is not None:
+            prev_iter, prev_path = self.previous
+            if not (self.cfg.keep_every and prev_iter % self.cfg.keep_every == 0):
+                _remove_checkpoint(prev_path)
+        self.previous = (iteration, path)
+        self.last = path
+        return path
+
+
+def _history_csv(history: dict[str, list[float]]) -> str:
+    keys = [k for k in ("loss", "val_loss") if history.get(k)]
+    rows = ["epoch," + ",".join(keys)]
+    for i in range(len(history.get("loss", []))):
+        rows.append(f"{i + 1}," + ",".join(f"{history[k][i]:.6g}" for k in keys))
+    return "\n".join(rows) + "\n"
+
+
+def _remove_checkpoint(weights: Path) -> None:
+    for path in (weights, companion(weights, ".json"), companion(weights, ".loss.csv"),
+                 companion(weights, ".png")):
+        path.unlink(missing_ok=True)
+
+
+def _callback(saver: _Saver, train_cfg: TrainConfig, start_iter: int, start_epoch: int,
+              history: dict[str, list[float]]):
+    import keras
+
+    class IterationCheckpoint(keras.callbacks.Callback):
+        """Saves after every n_epochs epochs and prints one line per iteration."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            for key in ("loss", "val_loss"):
+                if key in logs:
+                    history.setdefault(key, []).append(float(logs[key]))
+            done = epoch + 1 - start_epoch
+            if done % train_cfg.n_epochs == 0:
+                iteration = start_iter + done // train_cfg.n_epochs
+                path = saver.save(iteration, epoch + 1, history)
+                val = f", val_loss {logs['val_loss']:.4f}" if "val_loss" in logs else ""
+                print(f"iteration {iteration}/{start_iter + train_cfg.n_iter}: loss {logs.get('loss', float('nan')):.4f}"
+                      f"{val} -> {path}", flush=True)
+
+    return IterationCheckpoint()
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | None = None,
+          verbose: int | str = "auto") -> TrainResult:
+    """Train for n_iter iterations of n_epochs epochs, checkpointing after each iteration.
+
+    With `resume`, the network, its normalisation and the iteration count come from that
+    weight file; `model_cfg.cell` must match it.
+    """
+    import keras
+
+    data = load_training_data(train_cfg.data_prefix)
+    history: dict[str, list[float]] = {}
+    if resume is not None:
+        base = read_checkpoint(resume)
+        if base.model.cell != model_cfg.cell:
+            script = "re_train_gru.py" if base.model.cell == "gru" else "re_train.py"
+            raise WeightsError(f"'{Path(resume).name}' holds a {base.model.label} network; use {script}")
+        _check_compatible(base.model, data, f"'{Path(resume).name}'")
+        model_cfg = base.model
+        history = {k: list(v) for k, v in base.history.items()}
+        base.parent = Path(resume).name
+    else:
+        model_cfg = dataclasses.replace(model_cfg, block_size=data.block_size, clip_blocks=data.clip_blocks)
+        base = Checkpoint(model=model_cfg, iteration=0, epoch=0, mean=data.mean, std=data.std)
+    base.training = {"n_epochs": train_cfg.n_epochs, "n_batch": train_cfg.n_batch, "lr": train_cfg.lr,
+                     "validation_split": train_cfg.validation_split, "data": str(train_cfg.data_prefix)}
+
+    if train_cfg.seed is not None:
+        keras.utils.set_random_seed(train_cfg.seed)
+    model = build_model(model_cfg)
+    compile_model(model, train_cfg.lr)
+    if resume is not None:
+        load_weights(model, Path(resume))
+    plot_model_diagram(model, train_cfg.img_dir / f"{model_cfg.cell}_model_plot.png")
+
+    train_idx, val_idx = split_indices(data.x.shape[0], train_cfg.validation_split)
+    batches = make_batches(data, train_idx, train_cfg.n_batch, mean=base.mean, std=base.std, shuffle=True,
+                           seed=train_cfg.seed)
+    val = (make_batches(data, val_idx, train_cfg.n_batch, mean=base.mean, std=base.std, shuffle=False,
+                        seed=None) if len(val_idx) else None)
+
+    train_cfg.weights_dir.mkdir(parents=True, exist_ok=True)
+    saver = _Saver(model, train_cfg, model_cfg, base)
+    start_epoch = base.epoch
+    callback = _callback(saver, train_cfg, base.iteration, start_epoch, history)
+    if verbose == "auto":
+        verbose = 1 if sys.stdout.isatty() else 2
+    result = TrainResult(iteration=base.iteration)
+    old_term = signal.signal(signal.SIGTERM, _raise_interrupt) if _main_thread() else None
+    try:
+        # The progress bar goes first so each epoch's line prints before the iteration line.
+        callbacks = ([keras.callbacks.ProgbarLogger()] if verbose else []) + [callback]
+        model.fit(batches, validation_data=val, initial_epoch=start_epoch,
+                  epochs=start_epoch + train_cfg.n_iter * train_cfg.n_epochs, callbacks=callbacks,
+                  verbose=verbose)
+    except KeyboardInterrupt:
+        # Every completed iteration is already on disk; a save cut short left only a temp file.
+        result.interrupted = True
+    finally:
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
+    result.checkpoint = saver.last
+    result.iteration = saver.previous[0] if saver.previous else base.iteration
+    result.history = history
+    result.model = model
+    return result
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()

@@ -1,0 +1,95 @@
+"""Training tensors on disk -> normalised batches for Keras, without loading them whole."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DatasetError
+
+
+@dataclass
+class TrainingData:
+    """Memory-mapped X/Y tensors and their per-feature statistics."""
+
+    x: np.ndarray
+    y: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+
+    @property
+    def block_size(self) -> int:
+        """Samples per block these tensors were made with."""
+        return self.x.shape[2] // 2
+
+    @property
+    def clip_blocks(self) -> int:
+        """Time steps per clip."""
+        return self.x.shape[1]
+
+
+def std_from_variance(var: np.ndarray) -> np.ndarray:
+    """Standard deviation with a floor, so near-constant bins are not blown up into noise."""
+    std = np.sqrt(np.maximum(np.asarray(var, dtype=np.float64), 0.0))
+    floor = max(1e-4 * float(std.max()), 1e-8)
+    return np.maximum(std, floor).astype(np.float32)
+
+
+def load_training_data(prefix: Path) -> TrainingData:
+    """Open PREFIX_x/_y/_mean/_var.npy; DatasetError with the fix if they are missing or disagree."""
+    paths = {k: Path(f"{prefix}_{k}.npy") for k in ("x", "y", "mean", "var")}
+    missing = [str(p) for p in paths.values() if not p.is_file()]
+    if missing:
+        raise DatasetError(f"training data missing ({', '.join(missing)}); run convert_directory.py first")
+    try:
+        x = np.load(paths["x"], mmap_mode="r")
+        y = np.load(paths["y"], mmap_mode="r")
+        mean = np.load(paths["mean"]).astype(np.float32)
+        var = np.load(paths["var"])
+    except (ValueError, OSError, EOFError) as exc:
+        raise DatasetError(f"cannot read training data at '{prefix}': {exc}") from None
+    if x.ndim != 3 or x.shape != y.shape or x.shape[2] % 2 \
+            or mean.shape != (x.shape[2],) or var.shape != (x.shape[2],):
+        raise DatasetError(f"inconsistent training data at '{prefix}': X {x.shape}, Y {y.shape}, "
+                           f"mean {mean.shape}; re-run convert_directory.py")
+    if x.shape[0] == 0:
+        raise DatasetError(f"'{paths['x']}' holds no clips; add music and re-run convert_directory.py")
+    return TrainingData(x=x, y=y, mean=mean, std=std_from_variance(var))
+
+
+def split_indices(n: int, validation_split: float) -> tuple[np.ndarray, np.ndarray]:
+    """Train and validation clip indices; validation is the last fraction, as in Keras."""
+    n_val = int(n * validation_split)
+    if validation_split > 0 and (n_val == 0 or n_val == n):
+        raise DatasetError(f"validation split {validation_split} of {n} clips leaves an empty set")
+    return np.arange(n - n_val), np.arange(n - n_val, n)
+
+
+def make_batches(data: TrainingData, indices: np.ndarray, batch_size: int, *, mean: np.ndarray,
+                 std: np.ndarray, shuffle: bool, seed: int | None):
+    """A keras PyDataset of normalised (x, y) batches read from the memory-mapped tensors."""
+    import keras
+
+    class ClipBatches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+            self.order = np.array(indices)
+            self.rng = np.random.default_rng(seed)
+            if shuffle:
+                self.rng.shuffle(self.order)
+
+        def __len__(self):
+            return -(-len(self.order) // batch_size)
+
+        def __getitem__(self, i):
+            # Sorted indices read the memory map front to back.
+            idx = np.sort(self.order[i * batch_size:(i + 1) * batch_size])
+            return (data.x[idx] - mean) / std, (data.y[idx] - mean) / std
+
+        def on_epoch_end(self):
+            if shuffle:
+                self.rng.shuffle(self.order)
+
+    return ClipBatches()
