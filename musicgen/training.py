@@ -5,6 +5,7 @@ Starting from scratch or from a weight file is just where the loop begins.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import signal
@@ -50,6 +51,11 @@ class _Saver:
         self.last: Path | None = None
 
     def save(self, iteration: int, epoch: int, history: dict[str, list[float]]) -> Path:
+        # Ctrl-C waits until the new checkpoint is in place and the old one is gone.
+        with _signals_deferred():
+            return self._save(iteration, epoch, history)
+
+    def _save(self, iteration: int, epoch: int, history: dict[str, list[float]]) -> Path:
         path = free_weights_path(self.cfg.weights_dir, self.model_cfg.label, iteration, self.own)
         ckpt = dataclasses.replace(self.base, iteration=iteration, epoch=epoch,
                                    history={k: list(v) for k, v in history.items()})
@@ -65,6 +71,20 @@ class _Saver:
         self.previous = (iteration, path)
         self.last = path
         return path
+
+
+@contextlib.contextmanager
+def _signals_deferred():
+    """Hold SIGINT/SIGTERM until the block ends (main thread only; elsewhere a no-op)."""
+    if not _main_thread():
+        yield
+        return
+    blocked = {signal.SIGINT, signal.SIGTERM}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _history_csv(history: dict[str, list[float]]) -> str:
@@ -160,7 +180,7 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | None
         # The progress bar goes first so each epoch's line prints before the iteration line.
         callbacks = ([keras.callbacks.ProgbarLogger()] if verbose else []) + [callback]
         model.fit(batches, validation_data=val, initial_epoch=start_epoch,
-                  epochs=start_epoch + train_cfg.n_iter * train_cfg.n_epochs, callbacks=callbacks,
+                  epochs=start_epoch + train_cfg.n_iter * train_cfg.n_epochs, callbacks=callbacks, shuffle=False,
                   verbose=verbose)
     except KeyboardInterrupt:
         # Every completed iteration is already on disk; a save cut short left only a temp file.

@@ -69,27 +69,24 @@ def split_indices(n: int, validation_split: float) -> tuple[np.ndarray, np.ndarr
 
 def make_batches(data: TrainingData, indices: np.ndarray, batch_size: int, *, mean: np.ndarray,
                  std: np.ndarray, shuffle: bool, seed: int | None):
-    """A keras PyDataset of normalised (x, y) batches read from the memory-mapped tensors."""
-    import keras
+    """A tf.data pipeline of normalised (x, y) batches read from the memory-mapped tensors.
 
-    class ClipBatches(keras.utils.PyDataset):
-        def __init__(self):
-            super().__init__()
-            self.order = np.array(indices)
-            self.rng = np.random.default_rng(seed)
-            if shuffle:
-                self.rng.shuffle(self.order)
+    Only clip indices are shuffled; each batch is read from disk when needed and the
+    next one is prepared while the current one trains, so memory stays flat in dataset size.
+    """
+    import tensorflow as tf
 
-        def __len__(self):
-            return -(-len(self.order) // batch_size)
+    shape = (None, data.clip_blocks, data.x.shape[2])
 
-        def __getitem__(self, i):
-            # Sorted indices read the memory map front to back.
-            idx = np.sort(self.order[i * batch_size:(i + 1) * batch_size])
-            return (data.x[idx] - mean) / std, (data.y[idx] - mean) / std
+    def load(idx):
+        idx = np.sort(idx)  # sorted reads walk the memory map front to back
+        return (data.x[idx] - mean) / std, (data.y[idx] - mean) / std
 
-        def on_epoch_end(self):
-            if shuffle:
-                self.rng.shuffle(self.order)
+    def load_tf(idx):
+        x, y = tf.numpy_function(load, [idx], (tf.float32, tf.float32), stateful=False)
+        return tf.ensure_shape(x, shape), tf.ensure_shape(y, shape)
 
-    return ClipBatches()
+    ds = tf.data.Dataset.from_tensor_slices(np.asarray(indices, dtype=np.int64))
+    if shuffle:
+        ds = ds.shuffle(len(indices), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).map(load_tf).prefetch(1)

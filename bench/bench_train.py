@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""Training throughput of the default model as a fraction of this machine's matmul rate.
+
+Each variant runs in a fresh process (peak RSS is per process) on the default
+dataset (datasets/np_array, made by convert_directory.py), through the real
+input pipeline, after one warm-up epoch:
+  ours      musicgen's model: Dense on every step, input-projected LSTM/GRU, XLA
+  original  the original's form: TimeDistributed(Dense), stock keras LSTM, no XLA
+The matmul rate is a float32 2048x2048 tf.matmul measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def matmul_gflops() -> float:
+    """Sustained float32 matmul rate of this machine, in GFLOP/s."""
+    import tensorflow as tf
+
+    a, b = tf.random.normal((2048, 2048)), tf.random.normal((2048, 2048))
+    f = tf.function(lambda: tf.matmul(a, b))
+    f().numpy()
+    best = 0.0
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(10):
+            r = f()
+        r.numpy()
+        best = max(best, 10 * 2 * 2048**3 / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def original_model(cfg):
+    """The original's layer stack, as Keras 3 runs it."""
+    import keras
+
+    inputs = keras.Input((None, cfg.feature_dim))
+    x = keras.layers.TimeDistributed(keras.layers.Dense(cfg.hidden))(inputs)
+    x = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[cfg.cell](cfg.hidden, return_sequences=True)(x)
+    outputs = keras.layers.TimeDistributed(keras.layers.Dense(cfg.feature_dim))(x)
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer=keras.optimizers.RMSprop(1e-3), loss="mean_squared_error")
+    return model
+
+
+def child(variant: str, cell: str, batch: int, epochs: int) -> dict:
+    import numpy as np
+
+    from musicgen.config import ModelConfig
+    from musicgen.model import build_model, compile_model, flops_per_block
+    from musicgen.training_data import load_training_data, make_batches
+
+    data = load_training_data(REPO / "datasets" / "np_array")
+    cfg = ModelConfig(cell=cell, block_size=data.block_size, clip_blocks=data.clip_blocks)
+    if variant == "ours":
+        model = build_model(cfg)
+        compile_model(model, 1e-3)
+    else:
+        model = original_model(cfg)
+    batches = make_batches(data, np.arange(data.x.shape[0]), batch, mean=data.mean, std=data.std, shuffle=True,
+                           seed=0)
+    model.fit(batches, epochs=1, verbose=0)
+    start = time.perf_counter()
+    model.fit(batches, epochs=epochs, verbose=0)
+    wall = time.perf_counter() - start
+    blocks = epochs * data.x.shape[0] * data.clip_blocks
+    return {"variant": variant, "cell": cell, "batch": batch, "blocks_per_s": blocks / wall,
+            "gflops": blocks * flops_per_block(cfg) / wall / 1e9,
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def run_child(*args) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--child", *map(str, args)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(proc.stderr[-2000:])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--epochs", type=int, default=2, help="timed epochs per variant")
+    p.add_argument("--batches", type=int, nargs="+", default=[5, 10], help="batch sizes (clips)")
+    p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        variant, cell, batch, epochs = args.child
+        print(json.dumps(child(variant, cell, int(batch), int(epochs))))
+        return 0
+    if not (REPO / "datasets" / "np_array_x.npy").exists():
+        raise SystemExit("run convert_directory.py first (the benchmark uses the default dataset)")
+    rate = matmul_gflops()
+    print(f"float32 matmul rate: {rate:.1f} GFLOP/s")
+    rows = []
+    plan = [("original", "lstm", 5)] + [("ours", cell, b) for b in args.batches for cell in ("lstm", "gru")]
+    for variant, cell, batch in plan:
+        r = run_child(variant, cell, batch, args.epochs)
+        r["fraction"] = r["gflops"] / rate
+        rows.append(r)
+        print(f"{variant:<9} {cell:<4} -b {batch:<3} {r['blocks_per_s']:7.1f} blocks/s  {r['gflops']:6.1f} GFLOP/s  "
+              f"{100 * r['fraction']:5.1f}% of matmul  peak {r['peak_mb']:6.0f} MB", flush=True)
+    base = rows[0]
+    ours = next(r for r in rows if r["variant"] == "ours" and r["cell"] == "lstm" and r["batch"] == 5)
+    print(f"\nLSTM -b 5: ours/original throughput {ours['blocks_per_s'] / base['blocks_per_s']:.1f}x, "
+          f"{100 * ours['fraction']:.0f}% vs {100 * base['fraction']:.0f}% of the matmul rate")
+    out = REPO / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "train.json").write_text(json.dumps({"matmul_gflops": rate, "rows": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
