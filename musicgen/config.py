@@ -91,3 +91,19 @@ class TrainConfig:
     img_dir: Path = Path("img")  # model diagrams go here
     keep_every: int = 0  # also keep every k-th iteration's weights; 0 keeps only the latest
     seed: int | None = None  # fixes weight init and shuffling when set
+
+
+ORIGINAL_SONG_BLOCKS = 49  # the original wrote its 40 seed predictions plus 9 new blocks: 12.25 s
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """How generate.py runs."""
+
+    seconds: float | None = None  # None: the original's length, 49 blocks (12.25 s at the defaults)
+    count: int = 1  # songs per run, generated as one batch
+    seed_index: int | None = None  # training clip to seed from; None picks at random
+    random_seed: int | None = None  # makes the random seed-clip choice reproducible
+    data_prefix: Path = Path("datasets/np_array")
+    out_dir: Path = Path("gen_songs")
+    weights_dir: Path = Path("weights")  # where the menu looks

@@ -4,6 +4,7 @@ Outputs, for prefix P (default datasets/np_array):
   P_x.npy, P_y.npy        float32 (clips, clip_blocks, 2*block_size); Y is X one block later
   P_mean.npy, P_var.npy   per-feature mean and variance of X (float32)
   P_xmerged.wav           X turned back into audio, to hear what the network sees
+  P_info.json             sample rate, block size and the files the clips came from
 
 One pass over the files: the next file decodes (lame | sox) in a worker thread
 while this one is cut into clips and streamed to disk, so memory stays flat in
@@ -12,6 +13,7 @@ library size and the two cores are both busy.
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -141,15 +143,19 @@ class _TensorWriter:
         self.stats.update(feats[:-1])
         self.merged.write(features_to_blocks(feats[:-1]).reshape(-1))
 
-    def commit(self) -> list[Path]:
+    def commit(self, info: dict) -> list[Path]:
         """Move every output into place."""
         self.merged.close()
+        info_path = Path(f"{self.prefix}_info.json")
+        part = info_path.with_name(info_path.name + ".part")
+        part.write_text(json.dumps(info, indent=1))
         return [
             self.x.commit(),
             self.y.commit(),
             save_atomic(Path(f"{self.prefix}_mean.npy"), self.stats.mean.astype(np.float32)),
             save_atomic(Path(f"{self.prefix}_var.npy"), self.stats.variance.astype(np.float32)),
             self.merged_part.replace(self.merged_path),
+            part.replace(info_path),
         ]
 
     def abort(self) -> None:
@@ -193,7 +199,10 @@ def convert_directory(cfg: ConvertConfig, *, progress: bool = True) -> Conversio
         raise
     pool.shutdown()
     summary.x_shape = writer.x.shape
-    summary.outputs = writer.commit()
+    summary.outputs = writer.commit({
+        "sample_rate": audio.sample_rate, "block_size": audio.block_size, "clip_blocks": audio.clip_blocks,
+        "clips": summary.x_shape[0], "sources": [f.path.name for f in summary.used],
+    })
     summary.clips = summary.x_shape[0]
     summary.decoded_seconds = sum(f.frames for f in summary.used) / audio.sample_rate
     summary.seconds = summary.clips * audio.clip_blocks * audio.block_size / audio.sample_rate

@@ -53,3 +53,25 @@ def plot_model_diagram(model, path: Path) -> Path | None:
     path.parent.mkdir(parents=True, exist_ok=True)
     keras.utils.plot_model(model, to_file=str(path), show_shapes=True, show_layer_names=True, dpi=80)
     return path
+
+
+def plot_song(samples, sample_rate: int, path: Path, title: str) -> Path:
+    """Waveform above spectrogram, so a song can be judged before it is played."""
+    import numpy as np
+    from scipy import signal
+
+    plt = _pyplot()
+    fig, (wave_ax, spec_ax) = plt.subplots(2, 1, figsize=(9, 5), dpi=100, sharex=True)
+    t = np.arange(len(samples)) / sample_rate
+    wave_ax.plot(t, np.clip(samples, -1, 1), lw=0.3)
+    wave_ax.set(ylabel="amplitude", ylim=(-1.05, 1.05), title=title)
+    freqs, times, power = signal.spectrogram(samples, fs=sample_rate, nperseg=2048, noverlap=1024)
+    spec_ax.pcolormesh(times, freqs / 1000, 10 * np.log10(power + 1e-12), shading="auto", cmap="magma",
+                       vmin=-120, vmax=-20)
+    spec_ax.set(xlabel="time (s)", ylabel="frequency (kHz)", ylim=(0, min(sample_rate / 2000, 11)))
+    fig.tight_layout()
+    part = path.with_name(f".{path.stem}.part.png")
+    fig.savefig(part)
+    plt.close(fig)
+    os.replace(part, path)
+    return path

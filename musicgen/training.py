@@ -149,7 +149,8 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | None
         history = {k: list(v) for k, v in base.history.items()}
         base.parent = Path(resume).name
     else:
-        model_cfg = dataclasses.replace(model_cfg, block_size=data.block_size, clip_blocks=data.clip_blocks)
+        model_cfg = dataclasses.replace(model_cfg, block_size=data.block_size, clip_blocks=data.clip_blocks,
+                                        sample_rate=data.sample_rate)
         base = Checkpoint(model=model_cfg, iteration=0, epoch=0, mean=data.mean, std=data.std)
     base.training = {"n_epochs": train_cfg.n_epochs, "n_batch": train_cfg.n_batch, "lr": train_cfg.lr,
                      "validation_split": train_cfg.validation_split, "data": str(train_cfg.data_prefix)}

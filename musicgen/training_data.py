@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ class TrainingData:
     y: np.ndarray
     mean: np.ndarray
     std: np.ndarray
+    sample_rate: int = 44100
 
     @property
     def block_size(self) -> int:
@@ -56,7 +58,10 @@ def load_training_data(prefix: Path) -> TrainingData:
                            f"mean {mean.shape}; re-run convert_directory.py")
     if x.shape[0] == 0:
         raise DatasetError(f"'{paths['x']}' holds no clips; add music and re-run convert_directory.py")
-    return TrainingData(x=x, y=y, mean=mean, std=std_from_variance(var))
+    info_path = Path(f"{prefix}_info.json")
+    # Tensors converted before the info file existed are taken to be at the default rate.
+    rate = json.loads(info_path.read_text()).get("sample_rate", 44100) if info_path.is_file() else 44100
+    return TrainingData(x=x, y=y, mean=mean, std=std_from_variance(var), sample_rate=int(rate))
 
 
 def split_indices(n: int, validation_split: float) -> tuple[np.ndarray, np.ndarray]:

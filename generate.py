@@ -1,0 +1,50 @@
+#!/usr/bin/env python3
+"""Step 4: generate songs from a trained LSTM or GRU weight file."""
+
+import argparse
+import sys
+from pathlib import Path
+
+from musicgen.cli import non_negative_int, positive_float, positive_int, run_script
+from musicgen.config import GenerateConfig
+
+
+def get_arguments(argv=None):
+    """Parse the command line; without --weights an arrow-key menu picks the file."""
+    d = GenerateConfig()
+    p = argparse.ArgumentParser(
+        description="Generate songs from a weight file (LSTM or GRU): seed the network with a training "
+        "clip and let it continue block by block. Each song is written to OUT_DIR/generated_songN.wav "
+        "(N one more than the highest there) with a waveform/spectrogram PNG beside it.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--weights", type=Path, default=None,
+                   help="weight file to generate from (default: arrow-key menu of WEIGHTS_DIR)")
+    p.add_argument("--weights-dir", type=Path, default=d.weights_dir, help="where the menu looks")
+    p.add_argument("--data", type=Path, default=d.data_prefix, help="prefix of the tensors to seed from")
+    p.add_argument("--seconds", type=positive_float, default=None,
+                   help="song length (default: the original's 49 blocks = 12.25 s)")
+    p.add_argument("--count", type=positive_int, default=d.count, help="songs to write, generated as one batch")
+    p.add_argument("--seed-index", type=non_negative_int, default=None,
+                   help="training clip to seed from (default: random)")
+    p.add_argument("--random-seed", type=int, default=None, help="make the random seed-clip choice reproducible")
+    p.add_argument("--out-dir", type=Path, default=d.out_dir, help="where songs go")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = get_arguments(argv)
+    from musicgen.checkpoint import list_weight_files
+    from musicgen.generation import generate
+    from musicgen.menu import choose_weights
+
+    weights = args.weights or choose_weights(list_weight_files(args.weights_dir), purpose="generate from")
+    cfg = GenerateConfig(seconds=args.seconds, count=args.count, seed_index=args.seed_index,
+                         random_seed=args.random_seed, data_prefix=args.data, out_dir=args.out_dir)
+    for song in generate(weights, cfg):
+        print(f"wrote {song.path} ({song.seconds:.2f} s, seed clip {song.seed_index}) and {song.plot}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_script(main))

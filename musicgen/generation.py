@@ -1,0 +1,126 @@
+"""Generating songs from a trained network, block by block with the recurrent state carried.
+
+GRUV's method re-ran the network over the whole, growing sequence for every new
+block and kept the last output. The network is causal, so feeding the seed once
+and then one block per step with the state carried computes the same function
+(tests check it) at one step per 0.25 s of audio.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .checkpoint import Checkpoint, load_weights, read_checkpoint
+from .config import ORIGINAL_SONG_BLOCKS, GenerateConfig
+from .errors import DatasetError, WeightsError
+from .fft_blocks import features_to_blocks
+from .model import build_model
+from .training_data import load_training_data
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Song:
+    """One generated song and where it came from."""
+
+    path: Path
+    plot: Path | None
+    seed_index: int
+    seconds: float
+
+
+def song_blocks(seconds: float | None, ckpt: Checkpoint) -> int:
+    """Blocks to generate for `seconds` (None: the original's 49)."""
+    if seconds is None:
+        return ORIGINAL_SONG_BLOCKS
+    return max(1, round(seconds * ckpt.model.sample_rate / ckpt.model.block_size))
+
+
+def pick_seeds(n_clips: int, count: int, seed_index: int | None, random_seed: int | None) -> list[int]:
+    """Training clips to seed from: consecutive from --seed-index, else random without repeats."""
+    if seed_index is not None:
+        if not 0 <= seed_index < n_clips:
+            raise DatasetError(f"--seed-index {seed_index} is out of range: the data has {n_clips} clips "
+                               f"(0..{n_clips - 1})")
+        return [(seed_index + k) % n_clips for k in range(count)]
+    rng = np.random.default_rng(random_seed)
+    return [int(i) for i in rng.choice(n_clips, size=count, replace=count > n_clips)]
+
+
+def stateful_generate(model, seeds: np.ndarray, n_blocks: int) -> np.ndarray:
+    """(K, T, D) normalised seeds -> (K, n_blocks, D) outputs; one step per block after the seed.
+
+    The first T outputs are the network's predictions over the seed, as in the original.
+    """
+    import tensorflow as tf
+
+    step = tf.function(lambda x: model(x, training=False))
+    out = step(tf.constant(seeds, dtype=tf.float32)).numpy()
+    blocks = [out[:, :n_blocks]]
+    produced, last = min(n_blocks, out.shape[1]), out[:, -1:]
+    while produced < n_blocks:
+        last = step(tf.constant(last)).numpy()
+        blocks.append(last)
+        produced += 1
+    return np.concatenate(blocks, axis=1)
+
+
+def reference_generate(model, seeds: np.ndarray, n_blocks: int) -> np.ndarray:
+    """GRUV's method: predict over the whole growing sequence each time, keep the last output."""
+    sequence = seeds
+    out = model.predict(sequence, verbose=0)
+    blocks = [out[:, :n_blocks]]
+    produced = min(n_blocks, out.shape[1])
+    while produced < n_blocks:
+        sequence = np.concatenate([sequence, out[:, -1:]], axis=1)
+        out = model.predict(sequence, verbose=0)
+        blocks.append(out[:, -1:])
+        produced += 1
+    return np.concatenate(blocks, axis=1)
+
+
+def features_to_audio(features: np.ndarray, ckpt: Checkpoint) -> np.ndarray:
+    """(T, D) normalised network output -> float samples in [-1, 1] (clipping comes at write)."""
+    raw = features.astype(np.float32) * ckpt.std + ckpt.mean
+    # A non-finite bin would turn its whole block into NaN through the inverse FFT; drop just the bin.
+    raw = np.where(np.isfinite(raw), raw, 0.0).astype(np.float32)
+    return features_to_blocks(raw).reshape(-1)
+
+
+def load_generator(weights: Path, batch_size: int):
+    """A stateful copy of the network in `weights`, for `batch_size` songs at once."""
+    ckpt = read_checkpoint(weights)
+    model = build_model(ckpt.model, batch_size=batch_size, stateful=True)
+    load_weights(model, weights)
+    return ckpt, model
+
+
+def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
+    """Write cfg.count songs from the network in `weights`, each with its waveform/spectrogram PNG."""
+    from .plots import plot_song
+    from .song_files import write_song
+
+    ckpt = read_checkpoint(weights)
+    data = load_training_data(cfg.data_prefix)
+    if data.block_size != ckpt.model.block_size:
+        raise WeightsError(f"'{Path(weights).name}' works on blocks of {ckpt.model.block_size} samples but "
+                           f"'{cfg.data_prefix}' has {data.block_size}; pass the matching --data")
+    seeds_idx = pick_seeds(data.x.shape[0], cfg.count, cfg.seed_index, cfg.random_seed)
+    seeds = (np.asarray(data.x[np.array(seeds_idx)]) - ckpt.mean) / ckpt.std
+    n_blocks = song_blocks(cfg.seconds, ckpt)
+    _, model = load_generator(weights, cfg.count)
+    out = stateful_generate(model, seeds.astype(np.float32), n_blocks)
+    songs = []
+    rate = ckpt.model.sample_rate
+    for k, index in enumerate(seeds_idx):
+        audio = features_to_audio(out[k], ckpt)
+        path = write_song(cfg.out_dir, audio, rate)
+        title = f"{path.name}: {ckpt.model.label} iteration {ckpt.iteration}, seed clip {index}"
+        plot = plot_song(audio, rate, path.with_suffix(".png"), title)
+        songs.append(Song(path=path, plot=plot, seed_index=index, seconds=len(audio) / rate))
+    return songs

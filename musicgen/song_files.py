@@ -1,0 +1,50 @@
+"""Writing songs under auto-incremented names that never overwrite anything."""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .fft_blocks import to_int16
+
+SONG_RE = re.compile(r"^generated_song(\d+)\.wav$")
+
+
+def next_song_number(folder: Path) -> int:
+    """One more than the highest generated_songN.wav in `folder`."""
+    numbers = [int(m.group(1)) for p in folder.glob("generated_song*.wav") if (m := SONG_RE.match(p.name))]
+    return max(numbers, default=0) + 1
+
+
+def write_song(folder: Path, samples: np.ndarray, sample_rate: int) -> Path:
+    """Write float samples as 16-bit mono gen_songs/generated_songN.wav with a fresh N.
+
+    The WAV is exported (pydub) under a private name, then hard-linked to the final
+    name: link() fails if that name exists, so two runs finishing together can
+    never take the same number or overwrite a song.
+    """
+    with warnings.catch_warnings():
+        # pydub looks for ffmpeg at import; WAV export does not need it.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        from pydub import AudioSegment
+
+    folder.mkdir(parents=True, exist_ok=True)
+    pcm = to_int16(samples)
+    part = folder / f".song-{os.getpid()}-{id(samples)}.part.wav"
+    AudioSegment(data=pcm.astype("<i2").tobytes(), sample_width=2, frame_rate=sample_rate,
+                 channels=1).export(part, format="wav")
+    try:
+        number = next_song_number(folder)
+        while True:
+            target = folder / f"generated_song{number}.wav"
+            try:
+                os.link(part, target)
+                return target
+            except FileExistsError:
+                number += 1
+    finally:
+        part.unlink(missing_ok=True)
