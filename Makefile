@@ -22,14 +22,15 @@ $(STAMP): requirements.txt
 	@touch $(STAMP)
 
 demo: setup
-	$(PY) check_system_setup.py
-	$(PY) convert_directory.py
+	scripts/demo.sh
 
 test: setup
 	$(PY) -m pytest tests
 
 bench: setup
 	$(PY) bench/bench_convert.py
+	$(PY) bench/bench_train.py
+	$(PY) bench/bench_generate.py
 
 # Re-render the bundled dataset (needs fluidsynth and fluid-soundfont-gm as well).
 dataset:

@@ -8,7 +8,7 @@ from .errors import MusicGenError
 
 def recurrent_layer(cell: str):
     """Map the cell name saved in a config to its Keras layer class."""
-    from .recurrent import ProjectedGRU, ProjectedLSTM
+    from .layers import ProjectedGRU, ProjectedLSTM
 
     cells = {"lstm": ProjectedLSTM, "gru": ProjectedGRU}
     if cell not in cells:
@@ -25,10 +25,12 @@ def build_model(cfg: ModelConfig, *, batch_size: int | None = None, stateful: bo
 
     layer = recurrent_layer(cfg.cell)
     inputs = keras.Input(batch_shape=(batch_size, None, cfg.feature_dim), name="fft_blocks")
-    x = keras.layers.Dense(cfg.hidden, activation="linear", name="time_distributed_dense_in")(inputs)
+    from .layers import TimeDistributedDense
+
+    x = TimeDistributedDense(cfg.hidden, activation="linear", name="time_distributed_dense_in")(inputs)
     for i in range(cfg.layers):
         x = layer(cfg.hidden, return_sequences=True, stateful=stateful, name=f"{cfg.cell}_{i + 1}")(x)
-    outputs = keras.layers.Dense(cfg.feature_dim, activation="linear", name="time_distributed_dense_out")(x)
+    outputs = TimeDistributedDense(cfg.feature_dim, activation="linear", name="time_distributed_dense_out")(x)
     return keras.Model(inputs, outputs, name=f"{cfg.cell}_music")
 
 

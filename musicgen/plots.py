@@ -31,8 +31,9 @@ def plot_loss(history: dict[str, list[float]], path: Path, title: str, *, epochs
     for boundary in range(epochs_per_iter, len(epochs) + 1, epochs_per_iter):
         ax.axvline(boundary + 0.5, color="0.9", lw=0.8, zorder=0)
     ax.set(xlabel="epoch", ylabel="mean squared error (normalised FFT)", title=title)
-    if history.get("loss") and min(history["loss"]) > 0:
-        ax.set_yscale("log")
+    losses = history.get("loss", [])
+    if losses and min(losses) > 0 and max(losses) / min(losses) > 20:
+        ax.set_yscale("log")  # only when the curve spans decades; otherwise it just hides the ticks
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()

@@ -149,7 +149,9 @@ def test_cli_errors_are_one_line(trained, small_data, tmp_path):
         (["train.py", "--data", tmp_path / "missing"], "run convert_directory.py first"),
     ]
     for args, message in cases:
-        out = run_script(*args)
+        # Every case also points the output folders at tmp_path, so nothing reaches the repository.
+        out = run_script(*args, "--img-dir", tmp_path / "img", *(
+            [] if "--weights-dir" in args else ["--weights-dir", tmp_path / "w"]))
         assert out.returncode == 1, (args, out.stderr)
         assert message in out.stderr, (args, out.stderr)
         assert "Traceback" not in out.stderr and "termios" not in out.stderr

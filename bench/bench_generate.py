@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""Generation speed of the default 1024-unit model: stateful steps vs GRUV's re-prediction.
+
+Real-time factor = seconds of audio generated per wall-clock second. Weights are
+random (speed does not depend on them). Measured in one run:
+  memory bandwidth   numpy copy of 512 MB; one step must read every weight once, so
+                     bandwidth / weight bytes bounds the steps per second of one song
+  stateful           musicgen: the seed once, then one step per block
+  re-predict         GRUV's method: the whole growing sequence re-run for every block
+  stateful x8        8 songs as one batch: the weights are read once per step for all 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def bandwidth_gbs() -> float:
+    """Best of 5 copies of a 512 MB array: read + write bytes per second."""
+    src = np.ones(512 * 2**20 // 4, dtype=np.float32)
+    dst = np.empty_like(src)
+    best = 0.0
+    for _ in range(5):
+        start = time.perf_counter()
+        np.copyto(dst, src)
+        best = max(best, 2 * src.nbytes / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def timed(fn, repeat: int = 2) -> float:
+    fn()
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def steady_step_ms(model, steps: int = 30) -> float:
+    """Best-of-3 time of one step once seeded, through the generator's own compiled step."""
+    import tensorflow as tf
+
+    from musicgen.generation import _step_function
+
+    step = _step_function(model)
+    x = tf.zeros((model.inputs[0].shape[0], 1, model.inputs[0].shape[2]))
+    for _ in range(3):
+        x = step(x)
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(steps):
+            x = step(x)
+        x.numpy()
+        best = min(best, (time.perf_counter() - start) / steps * 1e3)
+    return best
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seconds", type=float, default=30.0, help="song length for the comparison")
+    p.add_argument("--cell", choices=["lstm", "gru"], default="lstm")
+    args = p.parse_args()
+
+    from musicgen.config import ModelConfig
+    from musicgen.generation import reference_generate, stateful_generate
+    from musicgen.model import build_model, count_params
+
+    cfg = ModelConfig(cell=args.cell)
+    block_s = cfg.block_size / cfg.sample_rate
+    n_blocks = round(args.seconds / block_s)
+    weight_mb = 4 * count_params(cfg) / 1e6
+    bw = bandwidth_gbs()
+    bound = bw * 1e3 / weight_mb * block_s
+    print(f"{cfg.label} {cfg.hidden} units: {weight_mb:.0f} MB of weights; memory bandwidth {bw:.1f} GB/s "
+          f"-> one song at most ~{bound:.0f}x real time")
+
+    rng = np.random.default_rng(0)
+    seeds = rng.normal(size=(8, cfg.clip_blocks, cfg.feature_dim)).astype(np.float32)
+    full = build_model(cfg)
+    weights = full.get_weights()
+    one = build_model(cfg, batch_size=1, stateful=True)
+    one.set_weights(weights)
+    eight = build_model(cfg, batch_size=8, stateful=True)
+    eight.set_weights(weights)
+
+    def run_one():
+        stateful_generate(one, seeds[:1], n_blocks)
+
+    def run_eight():
+        stateful_generate(eight, seeds, n_blocks)
+
+    t_one = timed(run_one)
+    t_eight = timed(run_eight)
+    t_ref = timed(lambda: reference_generate(full, seeds[:1], n_blocks), repeat=1)
+    step_ms = {k: steady_step_ms(model) for k, model in ((1, one), (8, eight))}
+
+    rows = [("stateful, 1 song", t_one, 1), ("re-predict (GRUV), 1 song", t_ref, 1), ("stateful, batch of 8", t_eight, 8)]
+    print(f"song of {args.seconds:.0f} s = {n_blocks} blocks (the first {cfg.clip_blocks} are the seed pass):")
+    for name, t, songs in rows:
+        print(f"  {name:<27} {t:7.2f} s  {songs * args.seconds / t:7.1f}x real time")
+    for k, ms in step_ms.items():
+        rtf = 1e3 * block_s / ms
+        print(f"  steady state, {k} song{'s' if k > 1 else ''}: {ms:.1f} ms per step -> {rtf:.1f}x real time per song, "
+              f"{k * rtf:.1f}x in all" + (f" ({100 * rtf / bound:.0f}% of the bandwidth bound)" if k == 1 else ""))
+    print(f"stateful vs re-predict: {t_ref / t_one:.1f}x faster; batch of 8 vs 1 song: "
+          f"{8 * t_one / t_eight:.1f}x the throughput")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
