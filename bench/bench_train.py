@@ -58,6 +58,10 @@ def original_model(cfg):
 def child(variant: str, cell: str, batch: int, epochs: int) -> dict:
     import numpy as np
 
+    from musicgen.runtime import limit_malloc_arenas
+
+    limit_malloc_arenas()  # as the training scripts do
+
     from musicgen.config import ModelConfig
     from musicgen.model import build_model, compile_model, flops_per_block
     from musicgen.training_data import load_training_data, make_batches

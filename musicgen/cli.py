@@ -8,6 +8,7 @@ import sys
 from typing import Callable
 
 from .errors import MusicGenError
+from .runtime import limit_malloc_arenas
 
 
 def positive_int(text: str) -> int:
@@ -57,6 +58,7 @@ def fraction(text: str) -> float:
 def run_script(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
     """Call a script's main; user errors become one line on stderr and exit code 1."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    limit_malloc_arenas()
     prog = sys.argv[0].rsplit("/", 1)[-1]
     try:
         return main(argv) or 0

@@ -32,6 +32,31 @@ class TrainingData:
         return self.x.shape[1]
 
 
+class RowReader:
+    """Reads chosen rows of a C-ordered .npy with plain file reads.
+
+    A memory map would leave every page it touched mapped into the process, so
+    resident memory would grow with the dataset; file reads go through the page
+    cache, which the kernel can drop.
+    """
+
+    def __init__(self, array: np.ndarray):
+        self.path = array.filename
+        self.offset = array.offset
+        self.row_shape = array.shape[1:]
+        self.dtype = array.dtype
+        self.row_bytes = int(np.prod(self.row_shape)) * array.dtype.itemsize
+
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        """Rows `rows` (any order) as a new (len(rows), *row_shape) array."""
+        out = np.empty((len(rows), *self.row_shape), dtype=self.dtype)
+        with open(self.path, "rb", buffering=0) as handle:
+            for k, row in enumerate(rows):
+                handle.seek(self.offset + int(row) * self.row_bytes)
+                handle.readinto(memoryview(out[k]).cast("B"))
+        return out
+
+
 def std_from_variance(var: np.ndarray) -> np.ndarray:
     """Standard deviation with a floor, so near-constant bins are not blown up into noise."""
     std = np.sqrt(np.maximum(np.asarray(var, dtype=np.float64), 0.0))
@@ -76,16 +101,22 @@ def make_batches(data: TrainingData, indices: np.ndarray, batch_size: int, *, me
                  std: np.ndarray, shuffle: bool, seed: int | None):
     """A tf.data pipeline of normalised (x, y) batches read from the memory-mapped tensors.
 
-    Only clip indices are shuffled; each batch is read from disk when needed and the
+    Only clip indices are shuffled; each batch is read from the files when needed and the
     next one is prepared while the current one trains, so memory stays flat in dataset size.
     """
     import tensorflow as tf
 
     shape = (None, data.clip_blocks, data.x.shape[2])
+    x_rows, y_rows = RowReader(data.x), RowReader(data.y)
 
     def load(idx):
-        idx = np.sort(idx)  # sorted reads walk the memory map front to back
-        return (data.x[idx] - mean) / std, (data.y[idx] - mean) / std
+        idx = np.sort(idx)  # sorted reads walk the files front to back
+        x, y = x_rows.read(idx), y_rows.read(idx)
+        x -= mean
+        x /= std
+        y -= mean
+        y /= std
+        return x, y
 
     def load_tf(idx):
         x, y = tf.numpy_function(load, [idx], (tf.float32, tf.float32), stateful=False)
