@@ -75,16 +75,25 @@ class _Saver:
 
 @contextlib.contextmanager
 def _signals_deferred():
-    """Hold SIGINT/SIGTERM until the block ends (main thread only; elsewhere a no-op)."""
+    """Hold SIGINT/SIGTERM until the block ends, then raise KeyboardInterrupt if one came.
+
+    Python handlers run in the main thread whichever thread the kernel picked, so the
+    handlers are swapped (masking the main thread alone misses signals that TensorFlow's
+    threads receive). Elsewhere than the main thread this is a no-op.
+    """
     if not _main_thread():
         yield
         return
-    blocked = {signal.SIGINT, signal.SIGTERM}
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+    received: list[int] = []
+    old = {sig: signal.signal(sig, lambda signum, frame: received.append(signum))
+           for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    if received:
+        raise KeyboardInterrupt
 
 
 def _history_csv(history: dict[str, list[float]]) -> str:

@@ -188,3 +188,22 @@ def test_arrow_key_menu_picks_the_weight_file_to_continue(trained, small_data, t
     assert (tmp_path / "LSTM_NP_Weights_Iter-8.weights.h5").exists()
     assert not (tmp_path / "LSTM_NP_Weights_Iter-3.weights.h5").exists()
     assert src.iteration == 2
+
+
+def test_a_signal_during_a_save_waits_for_the_save_to_finish():
+    import os
+    import threading
+
+    from musicgen.training import _signals_deferred
+
+    finished = []
+    with pytest.raises(KeyboardInterrupt):
+        with _signals_deferred():
+            # Sent from another thread, as a signal TensorFlow's threads receive would arrive.
+            sender = threading.Thread(target=os.kill, args=(os.getpid(), signal.SIGINT))
+            sender.start()
+            sender.join()
+            time.sleep(0.2)  # the handler has run by now; without the deferral this raises here
+            finished.append(True)
+    assert finished == [True]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
