@@ -6,7 +6,8 @@ matmul that re-reads the kernel per batch item (2.8x slower for 8 songs a
 step), and Keras 3's TimeDistributed loops over the time steps.
 
 ProjectedLSTM / ProjectedGRU: keras LSTM and GRU whose input projection is one
-matmul over all time steps.
+matmul over all time steps and whose backward pass through time is written out,
+so the recurrent kernel's gradient is one matmul after the loop.
 
 On CPU, Keras 3 runs a generic loop that multiplies every step's input by the
 input kernel separately: with the default 1024 units that streams a 16 MB
@@ -35,15 +36,6 @@ def _gpu_present() -> bool:
 def _use_stock(layer, mask) -> bool:
     return (mask is not None or _gpu_present() or layer.go_backwards or layer.unroll
             or layer.dropout or layer.recurrent_dropout or not layer.use_bias)
-
-
-def _scan(step, initial_state: tuple, projected):
-    """Run `step(state, z) -> state` over time; return Keras' (last, outputs, states) for h = state[0]."""
-    import tensorflow as tf
-
-    states = tf.scan(step, ops.transpose(projected, (1, 0, 2)), initializer=initial_state)
-    outputs = ops.transpose(states[0], (1, 0, 2))
-    return outputs[:, -1], outputs, [s[-1] for s in states]
 
 
 @keras.saving.register_keras_serializable(package="musicgen")
@@ -111,6 +103,59 @@ def _lstm_recurrence(projected, h0, c0, recurrent_kernel):
     return run(projected, h0, c0, recurrent_kernel)
 
 
+def _gru_recurrence(projected, h0, recurrent_kernel, recurrent_bias):
+    """GRU (reset_after) time loop over pre-projected inputs, with a hand-written backward pass.
+
+    As for the LSTM, the recurrent kernel's gradient is one matmul after the loop.
+    Gate order z, r, h and sigmoid/tanh, as keras.layers.GRU. Returns hs, h_T.
+    """
+    import tensorflow as tf
+
+    @tf.custom_gradient
+    def run(projected, h0, kernel, bias):
+        x_seq = tf.transpose(projected, (1, 0, 2))
+        zeros = tf.zeros_like(h0)
+
+        def forward(state, m_x):
+            h = state[0]
+            x_z, x_r, x_h = tf.split(m_x, 3, axis=-1)
+            r_z, r_r, r_h = tf.split(tf.matmul(h, kernel) + bias, 3, axis=-1)
+            z = tf.sigmoid(x_z + r_z)
+            r = tf.sigmoid(x_r + r_r)
+            candidate = tf.tanh(x_h + r * r_h)
+            return z * h + (1.0 - z) * candidate, z, r, candidate, r_h
+
+        hs, zs, rs, cands, r_hs = tf.scan(forward, x_seq, initializer=(h0, zeros, zeros, zeros, zeros))
+
+        def grad(d_out, d_h_last):
+            h_prev = tf.concat([h0[None], hs[:-1]], axis=0)
+            kernel_t = tf.transpose(kernel)
+
+            def backward(carry, elems):
+                dh_next = carry[0]
+                dh_out, z, r, cand, r_h, hp = elems
+                dh = dh_out + dh_next
+                d_pre_z = dh * (hp - cand) * z * (1.0 - z)
+                d_pre_h = dh * (1.0 - z) * (1.0 - cand * cand)
+                d_pre_r = d_pre_h * r_h * r * (1.0 - r)
+                d_m_h = tf.concat([d_pre_z, d_pre_r, d_pre_h * r], axis=-1)
+                d_m_x = tf.concat([d_pre_z, d_pre_r, d_pre_h], axis=-1)
+                return dh * z + tf.matmul(d_m_h, kernel_t), d_m_h, d_m_x
+
+            units3 = tf.shape(kernel)[1]
+            empty = tf.zeros(tf.stack([tf.shape(h0)[0], units3]), h0.dtype)
+            dh_prevs, d_m_hs, d_m_xs = tf.scan(
+                backward, (tf.transpose(d_out, (1, 0, 2)), zs, rs, cands, r_hs, h_prev),
+                initializer=(d_h_last, empty, empty), reverse=True)
+            flat_dm = tf.reshape(d_m_hs, (-1, units3))
+            d_kernel = tf.matmul(tf.reshape(h_prev, (-1, tf.shape(h0)[1])), flat_dm, transpose_a=True)
+            return (tf.transpose(d_m_xs, (1, 0, 2)), dh_prevs[0], d_kernel, tf.reduce_sum(flat_dm, axis=0))
+
+        return (tf.transpose(hs, (1, 0, 2)), hs[-1]), grad
+
+    return run(projected, h0, recurrent_kernel, recurrent_bias)
+
+
 @keras.saving.register_keras_serializable(package="musicgen")
 class ProjectedLSTM(keras.layers.LSTM):
     """keras.layers.LSTM (gate order i, f, c, o) with the input matmul hoisted out of the loop."""
@@ -136,18 +181,13 @@ class ProjectedGRU(keras.layers.GRU):
     def inner_loop(self, sequences, initial_state, mask, training=False):
         if _use_stock(self, mask) or not self.reset_after:
             return super().inner_loop(sequences, initial_state, mask, training=training)
+        import tensorflow as tf
+
         cell = self.cell
-        input_bias, recurrent_bias = cell.bias[0], cell.bias[1]
-        projected = ops.matmul(sequences, cell.kernel) + input_bias
-        state0 = initial_state[0] if isinstance(initial_state, (list, tuple)) else initial_state
-
-        def step(state, z_x):
-            (h,) = state
-            x_z, x_r, x_h = ops.split(z_x, 3, axis=-1)
-            r_z, r_r, r_h = ops.split(ops.matmul(h, cell.recurrent_kernel) + recurrent_bias, 3, axis=-1)
-            z = cell.recurrent_activation(x_z + r_z)
-            r = cell.recurrent_activation(x_r + r_r)
-            candidate = cell.activation(x_h + r * r_h)
-            return (z * h + (1.0 - z) * candidate,)
-
-        return _scan(step, (state0,), projected)
+        if cell.activation is not keras.activations.tanh or cell.recurrent_activation is not keras.activations.sigmoid:
+            return super().inner_loop(sequences, initial_state, mask, training=training)
+        projected = ops.matmul(sequences, cell.kernel) + cell.bias[0]
+        h0 = initial_state[0] if isinstance(initial_state, (list, tuple)) else initial_state
+        outputs, h = _gru_recurrence(projected, h0, tf.convert_to_tensor(cell.recurrent_kernel),
+                                     tf.convert_to_tensor(cell.bias[1]))
+        return h, outputs, [h]
