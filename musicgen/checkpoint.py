@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import write_atomic
 from .config import ModelConfig
 from .errors import WeightsError
 
@@ -70,15 +70,6 @@ def free_weights_path(folder: Path, label: str, iteration: int, own: set[Path]) 
         version += 1
 
 
-def _replace_atomic(path: Path, write) -> None:
-    part = path.with_name(f".{path.name}.part")
-    try:
-        write(part)
-        os.replace(part, path)
-    finally:
-        part.unlink(missing_ok=True)
-
-
 def save_checkpoint(model, ckpt: Checkpoint, path: Path) -> Path:
     """Write weights and sidecar atomically: a kill mid-save leaves older files intact.
 
@@ -96,14 +87,8 @@ def save_checkpoint(model, ckpt: Checkpoint, path: Path) -> Path:
         "normalization": {"mean": ckpt.mean.astype(float).tolist(), "std": ckpt.std.astype(float).tolist()},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    _replace_atomic(companion(path, ".json"), lambda p: p.write_text(json.dumps(meta)))
-    # Keras insists on the .weights.h5 ending, so the temporary name keeps it.
-    part = path.with_name(f".part-{path.name}")
-    try:
-        model.save_weights(part)
-        os.replace(part, path)
-    finally:
-        part.unlink(missing_ok=True)
+    write_atomic(companion(path, ".json"), lambda p: p.write_text(json.dumps(meta)))
+    write_atomic(path, model.save_weights)
     ckpt.weights = path
     return path
 

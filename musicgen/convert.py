@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import write_atomic
 from .audio_io import WavWriter, decode_to_wav, read_wav, wav_frames
 from .config import AUDIO_SUFFIXES, AudioConfig, ConvertConfig
 from .errors import AudioDecodeError, DatasetError
@@ -146,16 +147,13 @@ class _TensorWriter:
     def commit(self, info: dict) -> list[Path]:
         """Move every output into place."""
         self.merged.close()
-        info_path = Path(f"{self.prefix}_info.json")
-        part = info_path.with_name(info_path.name + ".part")
-        part.write_text(json.dumps(info, indent=1))
         return [
             self.x.commit(),
             self.y.commit(),
             save_atomic(Path(f"{self.prefix}_mean.npy"), self.stats.mean.astype(np.float32)),
             save_atomic(Path(f"{self.prefix}_var.npy"), self.stats.variance.astype(np.float32)),
             self.merged_part.replace(self.merged_path),
-            part.replace(info_path),
+            write_atomic(Path(f"{self.prefix}_info.json"), lambda p: p.write_text(json.dumps(info, indent=1))),
         ]
 
     def abort(self) -> None:

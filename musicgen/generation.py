@@ -118,12 +118,17 @@ def features_to_audio(features: np.ndarray, ckpt: Checkpoint) -> np.ndarray:
     return features_to_blocks(raw).reshape(-1)
 
 
-def load_generator(weights: Path, batch_size: int):
-    """A stateful copy of the network in `weights`, for `batch_size` songs at once."""
-    ckpt = read_checkpoint(weights)
+def stateful_model(ckpt: Checkpoint, batch_size: int):
+    """A stateful copy of the network in `ckpt.weights`, for `batch_size` songs at once."""
     model = build_model(ckpt.model, batch_size=batch_size, stateful=True)
-    load_weights(model, weights)
-    return ckpt, model
+    load_weights(model, ckpt.weights)
+    return model
+
+
+def load_generator(weights: Path, batch_size: int):
+    """The checkpoint in `weights` and its stateful network."""
+    ckpt = read_checkpoint(weights)
+    return ckpt, stateful_model(ckpt, batch_size)
 
 
 def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
@@ -139,8 +144,7 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
     seeds_idx = pick_seeds(data.x.shape[0], cfg.count, cfg.seed_index, cfg.random_seed)
     seeds = (np.asarray(data.x[np.array(seeds_idx)]) - ckpt.mean) / ckpt.std
     n_blocks = song_blocks(cfg.seconds, ckpt)
-    _, model = load_generator(weights, cfg.count)
-    out = stateful_generate(model, seeds.astype(np.float32), n_blocks)
+    out = stateful_generate(stateful_model(ckpt, cfg.count), seeds.astype(np.float32), n_blocks)
     songs = []
     rate = ckpt.model.sample_rate
     for k, index in enumerate(seeds_idx):

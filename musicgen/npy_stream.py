@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import write_atomic
+
 
 HEADER_BYTES = 128  # fixed, so the row count can be patched in after the last row
 
@@ -64,12 +66,7 @@ class NpyAppender:
 
 def save_atomic(path: Path, array: np.ndarray) -> Path:
     """np.save through a temporary name, so readers never see a partial file."""
-    path = Path(path)
-    part = path.with_name(path.name + ".part")
-    with open(part, "wb") as handle:
-        np.save(handle, array)
-    os.replace(part, path)
-    return path
+    return write_atomic(path, lambda part: np.save(part, array))
 
 
 class RunningStats:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from pathlib import Path
+
+from .atomic import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -17,6 +18,14 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _save_figure(plt, fig, path: Path) -> Path:
+    """Lay out, write atomically and close a figure."""
+    fig.tight_layout()
+    write_atomic(path, fig.savefig)
+    plt.close(fig)
+    return path
 
 
 def plot_loss(history: dict[str, list[float]], path: Path, title: str, *, epochs_per_iter: int) -> Path:
@@ -36,12 +45,7 @@ def plot_loss(history: dict[str, list[float]], path: Path, title: str, *, epochs
         ax.set_yscale("log")  # only when the curve spans decades; otherwise it just hides the ticks
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    part = path.with_name(f".{path.stem}.part.png")
-    fig.savefig(part)
-    plt.close(fig)
-    os.replace(part, path)
-    return path
+    return _save_figure(plt, fig, path)
 
 
 def plot_model_diagram(model, path: Path) -> Path | None:
@@ -70,9 +74,4 @@ def plot_song(samples, sample_rate: int, path: Path, title: str) -> Path:
     spec_ax.pcolormesh(times, freqs / 1000, 10 * np.log10(power + 1e-12), shading="auto", cmap="magma",
                        vmin=-120, vmax=-20)
     spec_ax.set(xlabel="time (s)", ylabel="frequency (kHz)", ylim=(0, min(sample_rate / 2000, 11)))
-    fig.tight_layout()
-    part = path.with_name(f".{path.stem}.part.png")
-    fig.savefig(part)
-    plt.close(fig)
-    os.replace(part, path)
-    return path
+    return _save_figure(plt, fig, path)
