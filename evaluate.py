@@ -1,0 +1,45 @@
+#!/usr/bin/env python3
+"""Step 5: measure how music-like generated songs are, against the training music."""
+
+import argparse
+import sys
+from pathlib import Path
+
+from musicgen.cli import positive_float, run_script
+from musicgen.config import ConvertConfig
+
+
+def get_arguments(argv=None):
+    """Parse the command line."""
+    p = argparse.ArgumentParser(
+        description="Compare generated songs with the training music: loudness, spectral flatness and "
+        "centroid, log-mel distance (white noise and silence as reference points), clicks at the block "
+        "seams and the distance to the nearest training excerpt (near 0 dB: a verbatim copy). A song is "
+        "music-like when it is within 6 dB as loud, within 10x as flat, and nearer the training music "
+        "than noise and silence are.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("songs", nargs="+", type=Path, metavar="SONG.wav", help="songs to evaluate")
+    p.add_argument("--reference", nargs="+", type=Path, default=[ConvertConfig().wave_dir],
+                   metavar="DIR_OR_FILES", help="the training music: folders of audio files, or files")
+    p.add_argument("--plot", type=Path, default=None,
+                   help="write a PNG comparing spectra and spectrograms here")
+    p.add_argument("--block-seconds", type=positive_float, default=0.25,
+                   help="length of a generated block, for the seam-click measure")
+    p.add_argument("--json", action="store_true", help="print the table as JSON instead")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = get_arguments(argv)
+    from musicgen.eval_report import evaluate_songs, format_json, format_table
+
+    report = evaluate_songs(args.songs, args.reference, block_seconds=args.block_seconds, plot=args.plot)
+    print(format_json(report) if args.json else format_table(report))
+    if args.plot is not None and not args.json:
+        print(f"plot: {args.plot}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_script(main))

@@ -1,0 +1,129 @@
+"""evaluate.py's work: measure songs against the training music, print a table, draw the comparison."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import AUDIO_SUFFIXES
+from .errors import DatasetError
+from .evaluation import (ANALYSIS_RATE, Reference, SignalMeasures, Verdict, analyse_reference, load_path_audio,
+                         measure, noise_like, to_analysis_rate, verdict)
+
+
+@dataclass
+class Report:
+    """Measures of every song and of the reference points, with each song's verdict."""
+
+    reference: SignalMeasures
+    noise: SignalMeasures
+    silence: SignalMeasures
+    songs: list[SignalMeasures]
+    verdicts: list[Verdict]
+
+    def as_dict(self) -> dict:
+        """JSON-ready: the rows of the table and the verdicts."""
+        return {
+            "reference": self.reference.as_dict(), "white_noise": self.noise.as_dict(),
+            "silence": self.silence.as_dict(),
+            "songs": [dict(s.as_dict(), music_like=v.music_like, tests=vars(v))
+                      for s, v in zip(self.songs, self.verdicts)],
+        }
+
+
+def reference_files(paths: list[Path]) -> list[Path]:
+    """Expand folders into their audio files (sorted); every path must exist."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise DatasetError(f"reference '{path}' does not exist (run convert_directory.py first, or pass "
+                               f"--reference with your training music)")
+    if not files:
+        raise DatasetError(f"no audio files in {', '.join(map(str, paths))}")
+    return files
+
+
+def read_audio(path: Path) -> tuple[np.ndarray, int]:
+    """Mono float samples and rate of any audio file; non-WAVs are decoded with lame/sox first."""
+    if path.suffix.lower() == ".wav":
+        return load_path_audio(path)
+    from .audio_io import decode_to_wav
+
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "decoded.wav"
+        decode_to_wav(path, wav, sample_rate=ANALYSIS_RATE)
+        return load_path_audio(wav)
+
+
+def load_reference(paths: list[Path]) -> Reference:
+    """The training music: every file at ANALYSIS_RATE, concatenated, analysed once."""
+    parts = [to_analysis_rate(*read_audio(f)) for f in reference_files(paths)]
+    return analyse_reference(np.concatenate(parts))
+
+
+def evaluate_songs(songs: list[Path], reference_paths: list[Path], *, block_seconds: float = 0.25,
+                   plot: Path | None = None) -> Report:
+    """Measure each song (and white noise and silence) against the training music; optionally plot."""
+    for song in songs:
+        if not song.is_file():
+            raise DatasetError(f"song '{song}' does not exist")
+    reference = load_reference(reference_paths)
+    measured, mels = [], []
+    for song in songs:
+        samples, rate = read_audio(song)
+        m, mel = measure(song.name, samples, rate, reference, block_size=max(1, round(block_seconds * rate)))
+        measured.append(m)
+        mels.append(mel)
+    seconds = max([m.seconds for m in measured] + [1.0])
+    noise, noise_mel = measure("white noise (training loudness)", noise_like(reference, seconds), ANALYSIS_RATE,
+                               reference)
+    silence, _ = measure("silence", np.zeros(int(seconds * ANALYSIS_RATE), np.float32), ANALYSIS_RATE, reference)
+    report = Report(reference=reference.measures, noise=noise, silence=silence, songs=measured,
+                    verdicts=[verdict(m, reference, noise, silence) for m in measured])
+    if plot is not None:
+        from .plots import plot_evaluation
+
+        plot_evaluation(report, reference, mels, noise_mel, plot)
+    return report
+
+
+def _fmt(value: float | None, spec: str, width: int) -> str:
+    return f"{'-':>{width}}" if value is None else format(value, spec)
+
+
+def format_table(report: Report) -> str:
+    """A fixed-width table: one row per song, then the reference points, then each song's verdict."""
+    train = report.reference
+    header = (f"{'':32} {'loudness':>9} {'vs train':>9} {'flatness':>9} {'centroid':>9} {'mel dist':>9} "
+              f"{'seam clicks':>11} {'nearest':>8}\n"
+              f"{'':32} {'dBFS':>9} {'dB':>9} {'':>9} {'Hz':>9} {'dB':>9} {'dB':>11} {'train dB':>8}")
+    rows = [header]
+    for m in report.songs + [train, report.noise, report.silence]:
+        rows.append(f"{m.name[:32]:32} {m.rms_dbfs:9.1f} {m.rms_dbfs - train.rms_dbfs:+9.1f} {m.flatness:9.4f} "
+                    f"{m.centroid_hz:9.0f} {m.mel_distance_db:9.1f} {_fmt(m.seam_click_db, '+11.1f', 11)} "
+                    f"{_fmt(m.nearest_excerpt_db if m is not train else None, '8.1f', 8)}")
+    rows.append("")
+    for m, v in zip(report.songs, report.verdicts):
+        ratio = m.flatness / max(train.flatness, 1e-12)
+        checks = [f"loudness {'ok' if v.loudness_ok else 'off'} ({m.rms_dbfs - train.rms_dbfs:+.1f} dB)",
+                  f"flatness {'ok' if v.flatness_ok else 'off'} ({ratio:.2g}x the training's)",
+                  f"mel distance {m.mel_distance_db:.1f} dB vs noise {report.noise.mel_distance_db:.1f} "
+                  f"and silence {report.silence.mel_distance_db:.1f}"]
+        copy = (f"; nearest training excerpt at {m.nearest_excerpt_at:.1f} s, {m.nearest_excerpt_db:.1f} dB away"
+                + (" (close to a verbatim copy)" if m.nearest_excerpt_db is not None and m.nearest_excerpt_db < 3.0
+                   else ""))
+        rows.append(f"{m.name}: {'MUSIC-LIKE' if v.music_like else 'NOT music-like'}: " + ", ".join(checks) + copy)
+    return "\n".join(rows)
+
+
+def format_json(report: Report) -> str:
+    """The report as indented JSON."""
+    return json.dumps(report.as_dict(), indent=2)

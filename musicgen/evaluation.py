@@ -1,0 +1,245 @@
+"""How music-like a generated song is, measured against the training music.
+
+Every signal is analysed at ANALYSIS_RATE (mono) with the same short-time
+spectrum, so songs and references of any sample rate compare directly. Two
+reference points frame the scale: white noise at the training music's
+loudness, and digital silence. A song that sounds like the training music is
+as loud, about as tonal (low spectral flatness), and its log-mel profile is
+much closer to the training music's than either reference point's is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from math import gcd
+from pathlib import Path
+
+import numpy as np
+
+ANALYSIS_RATE = 22050  # Hz; keeps everything up to 11 kHz, where nearly all musical energy is
+FRAME = 2048  # STFT frame (93 ms) and hop
+HOP = 512
+MEL_BANDS = 64
+POWER_FLOOR = 1e-10  # -100 dB re full scale: below 16-bit dither, so silence has a finite level
+
+# The thresholds of "music-like" (issue 5): as loud, as tonal, and nearer the music than noise or silence.
+LOUDNESS_TOLERANCE_DB = 6.0
+FLATNESS_TOLERANCE = 10.0
+
+
+@dataclass
+class SignalMeasures:
+    """The numbers evaluate.py prints for one signal."""
+
+    name: str
+    seconds: float
+    rms_dbfs: float  # loudness: RMS level re full scale
+    flatness: float  # mean per-frame spectral flatness: ~0.56 for white noise, ~1e-3 for tonal music
+    centroid_hz: float  # power-weighted mean frequency
+    mel_distance_db: float  # RMS over mel bands of the mean log-mel profile's difference to the training's
+    seam_click_db: float | None = None  # jump energy at block seams over that inside blocks (0: no clicks)
+    nearest_excerpt_db: float | None = None  # log-mel RMS distance to the closest training excerpt
+    nearest_excerpt_at: float | None = None  # where that excerpt starts in the training music (s)
+
+    def as_dict(self) -> dict:
+        """Plain JSON-ready values."""
+        return asdict(self)
+
+
+@dataclass
+class Verdict:
+    """Whether a song passes each music-likeness test, and why."""
+
+    loudness_ok: bool
+    flatness_ok: bool
+    closer_than_noise: bool
+    closer_than_silence: bool
+
+    @property
+    def music_like(self) -> bool:
+        """All four tests pass."""
+        return self.loudness_ok and self.flatness_ok and self.closer_than_noise and self.closer_than_silence
+
+
+def to_analysis_rate(samples: np.ndarray, rate: int) -> np.ndarray:
+    """Float samples at `rate` -> float32 at ANALYSIS_RATE (polyphase resampling)."""
+    from scipy.signal import resample_poly
+
+    samples = np.asarray(samples, dtype=np.float32)
+    if rate == ANALYSIS_RATE:
+        return samples
+    g = gcd(ANALYSIS_RATE, rate)
+    return resample_poly(samples, ANALYSIS_RATE // g, rate // g).astype(np.float32)
+
+
+def power_spectrogram(samples: np.ndarray) -> np.ndarray:
+    """(frames, FRAME//2+1) power of Hann-windowed frames, scaled so a full-scale sine peaks near 0 dB."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    if len(samples) < FRAME:
+        samples = np.pad(samples, (0, FRAME - len(samples)))
+    window = np.hanning(FRAME).astype(np.float32)
+    frames = sliding_window_view(samples, FRAME)[::HOP] * window
+    spectrum = np.fft.rfft(frames, axis=1)
+    return (np.abs(spectrum) ** 2 / (window.sum() / 2) ** 2).astype(np.float64)
+
+
+def mel_filterbank(n_fft_bins: int = FRAME // 2 + 1, bands: int = MEL_BANDS) -> np.ndarray:
+    """(bands, bins) triangular filters evenly spaced on the mel scale from 0 Hz to Nyquist."""
+    def to_mel(hz):
+        return 2595.0 * np.log10(1.0 + np.asarray(hz) / 700.0)
+
+    def to_hz(mel):
+        return 700.0 * (10.0 ** (np.asarray(mel) / 2595.0) - 1.0)
+
+    edges = to_hz(np.linspace(0.0, to_mel(ANALYSIS_RATE / 2), bands + 2))
+    freqs = np.linspace(0.0, ANALYSIS_RATE / 2, n_fft_bins)
+    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    rising = (freqs - lower) / (centre - lower)
+    falling = (upper - freqs) / (upper - centre)
+    return np.clip(np.minimum(rising, falling), 0.0, None)
+
+
+def log_mel(power: np.ndarray) -> np.ndarray:
+    """(frames, bins) power -> (frames, MEL_BANDS) level in dB, floored at POWER_FLOOR."""
+    return 10.0 * np.log10(np.maximum(power @ mel_filterbank(power.shape[1]).T, POWER_FLOOR))
+
+
+def rms_dbfs(samples: np.ndarray) -> float:
+    """RMS level in dB re full scale (a full-scale sine is -3 dB); silence is floored at -100 dB."""
+    mean_square = float(np.mean(np.square(samples, dtype=np.float64))) if len(samples) else 0.0
+    return float(10.0 * np.log10(max(mean_square, POWER_FLOOR)))
+
+
+def spectral_flatness(power: np.ndarray) -> float:
+    """Mean over frames of geometric / arithmetic mean power (1: flat like noise, ->0: tonal)."""
+    p = np.maximum(power, POWER_FLOOR)
+    return float(np.mean(np.exp(np.mean(np.log(p), axis=1)) / np.mean(p, axis=1)))
+
+
+def spectral_centroid(power: np.ndarray) -> float:
+    """Power-weighted mean frequency over the whole signal, in Hz."""
+    freqs = np.linspace(0.0, ANALYSIS_RATE / 2, power.shape[1])
+    total = power.sum(axis=0)
+    return float((freqs * total).sum() / max(total.sum(), POWER_FLOOR))
+
+
+def mel_profile(power: np.ndarray) -> np.ndarray:
+    """Long-term spectral envelope: mean power per mel band, in dB."""
+    mean_power = power.mean(axis=0, keepdims=True)
+    return log_mel(mean_power)[0]
+
+
+def seam_click_db(samples: np.ndarray, block_size: int) -> float:
+    """Energy of the sample-to-sample jump at each block seam over that inside blocks, in dB.
+
+    Continuous audio gives about 0 dB; blocks generated independently and butted
+    together jump at every seam, which is heard as a click 4 times a second.
+    """
+    samples = np.asarray(samples, dtype=np.float64)
+    jumps = np.square(np.diff(samples))  # jumps[n-1] is the jump into sample n
+    seams = np.arange(block_size, len(samples), block_size) - 1
+    if len(seams) == 0:
+        return 0.0
+    inside = np.delete(jumps, seams)
+    return float(10.0 * np.log10(max(jumps[seams].mean(), POWER_FLOOR) / max(inside.mean(), POWER_FLOOR)))
+
+
+def nearest_excerpt(song_mel: np.ndarray, reference_mel: np.ndarray) -> tuple[float, int]:
+    """Smallest RMS dB distance between the song's log-mel frames and any equally long training excerpt.
+
+    Returns (distance, first reference frame). Near 0 means a verbatim copy;
+    computed for every offset at once with FFT correlation.
+    """
+    from scipy.signal import correlate
+
+    a, b = song_mel, reference_mel
+    if len(a) > len(b):  # a song longer than all the training music: match the training inside the song
+        a, b = b, a
+    n = len(a)
+    cross = correlate(b, a, mode="valid", method="fft")[:, 0]
+    frame_energy = np.square(b).sum(axis=1)
+    window_energy = np.convolve(frame_energy, np.ones(n), mode="valid")
+    mean_square = (np.square(a).sum() + window_energy - 2.0 * cross) / a.size
+    best = int(np.argmin(mean_square))
+    return float(np.sqrt(max(mean_square[best], 0.0))), best
+
+
+@dataclass
+class Reference:
+    """The training music, analysed once: its measures, profile and log-mel frames."""
+
+    measures: SignalMeasures
+    profile: np.ndarray
+    mel: np.ndarray
+    samples: np.ndarray  # at ANALYSIS_RATE
+
+
+def analyse_reference(samples: np.ndarray) -> Reference:
+    """Measure the training music (ANALYSIS_RATE samples, files concatenated)."""
+    power = power_spectrogram(samples)
+    profile = mel_profile(power)
+    measures = SignalMeasures(name="training music", seconds=len(samples) / ANALYSIS_RATE,
+                              rms_dbfs=rms_dbfs(samples), flatness=spectral_flatness(power),
+                              centroid_hz=spectral_centroid(power), mel_distance_db=0.0)
+    return Reference(measures=measures, profile=profile, mel=log_mel(power), samples=samples)
+
+
+def measure(name: str, samples: np.ndarray, rate: int, reference: Reference, *,
+            block_size: int | None = None) -> tuple[SignalMeasures, np.ndarray]:
+    """Every measure of one signal at `rate` against the training music; also returns its log-mel frames.
+
+    `block_size` (samples at `rate`) enables the seam-click measure.
+    """
+    at_rate = to_analysis_rate(samples, rate)
+    power = power_spectrogram(at_rate)
+    mel = log_mel(power)
+    distance, offset = nearest_excerpt(mel, reference.mel)
+    return SignalMeasures(
+        name=name, seconds=len(samples) / rate, rms_dbfs=rms_dbfs(at_rate), flatness=spectral_flatness(power),
+        centroid_hz=spectral_centroid(power),
+        mel_distance_db=float(np.sqrt(np.mean(np.square(mel_profile(power) - reference.profile)))),
+        seam_click_db=None if block_size is None else seam_click_db(samples, block_size),
+        nearest_excerpt_db=distance, nearest_excerpt_at=offset * HOP / ANALYSIS_RATE,
+    ), mel
+
+
+def noise_like(reference: Reference, seconds: float, seed: int = 0) -> np.ndarray:
+    """White noise as loud (RMS) as the training music: the 'pure noise' reference point."""
+    level = 10.0 ** (reference.measures.rms_dbfs / 20.0)
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal(int(seconds * ANALYSIS_RATE)) * level).astype(np.float32)
+
+
+def verdict(song: SignalMeasures, reference: Reference, noise: SignalMeasures, silence: SignalMeasures) -> Verdict:
+    """Apply the music-likeness tests to one song."""
+    train = reference.measures
+    ratio = song.flatness / max(train.flatness, 1e-12)
+    return Verdict(
+        loudness_ok=bool(abs(song.rms_dbfs - train.rms_dbfs) <= LOUDNESS_TOLERANCE_DB),
+        flatness_ok=bool(1.0 / FLATNESS_TOLERANCE <= ratio <= FLATNESS_TOLERANCE),
+        closer_than_noise=bool(song.mel_distance_db < noise.mel_distance_db),
+        closer_than_silence=bool(song.mel_distance_db < silence.mel_distance_db),
+    )
+
+
+def load_path_audio(path: Path) -> tuple[np.ndarray, int]:
+    """Any WAV (int or float, mono or multi-channel) -> (mono float samples in [-1, 1], rate)."""
+    from scipy.io import wavfile
+
+    from .errors import AudioDecodeError
+
+    try:
+        rate, data = wavfile.read(path)
+    except (ValueError, OSError) as exc:
+        raise AudioDecodeError(f"{Path(path).name}: not a readable WAV ({exc})") from exc
+    if np.issubdtype(data.dtype, np.integer):
+        scale = float(np.iinfo(data.dtype).max) + 1.0
+        if data.dtype == np.uint8:
+            data = data.astype(np.float32) - 128.0
+            scale = 128.0
+        data = data.astype(np.float32) / scale
+    data = data.astype(np.float32)
+    if data.ndim == 2:
+        data = data.mean(axis=1)
+    return data, int(rate)
