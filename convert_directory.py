@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from musicgen.cli import positive_float, positive_int, run_script
+from musicgen.cli import non_negative_int, positive_float, positive_int, run_script
 from musicgen.config import AudioConfig, ConvertConfig
 
 
@@ -27,6 +27,9 @@ def get_arguments(argv=None):
     p.add_argument("--sample-rate", type=positive_int, default=a.sample_rate, help="Hz")
     p.add_argument("--max-files", type=positive_int, default=d.max_files,
                    help="convert at most this many files (sorted by name)")
+    p.add_argument("--shard-size", type=non_negative_int, default=d.shard_size,
+                   help="write X and Y in files of at most this many clips (for libraries larger than "
+                   "memory; training reads them all); 0 writes one file each")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return p.parse_args(argv)
 
@@ -37,7 +40,7 @@ def main(argv=None):
 
     audio = AudioConfig(sample_rate=args.sample_rate, block_size=args.block_size, clip_len=args.clip_len)
     cfg = ConvertConfig(input_dir=args.input, output_prefix=args.output, max_files=args.max_files,
-                        audio=audio)
+                        shard_size=args.shard_size, audio=audio)
     summary = convert_directory(cfg, progress=not args.quiet)
     print("\n".join(summary.lines()))
     return 0

@@ -5,7 +5,8 @@ Real-time factor = seconds of audio generated per wall-clock second. Weights are
 random (speed does not depend on them). Measured in one run:
   memory bandwidth   numpy copy of 512 MB; one step must read every weight once, so
                      bandwidth / weight bytes bounds the steps per second of one song
-  stateful           musicgen: the seed once, then one step per block
+  stateful           musicgen: the seed once, then one step per block, on numpy's BLAS (the CPU engine)
+  stateful, Keras    the same steps through the stateful Keras model (the GPU engine)
   re-predict         GRUV's method: the whole growing sequence re-run for every block
   stateful x8        8 songs as one batch: the weights are read once per step for all 8
 """
@@ -47,22 +48,17 @@ def timed(fn, repeat: int = 2) -> float:
     return best
 
 
-def steady_step_ms(model, steps: int = 30) -> float:
-    """Best-of-3 time of one step once seeded, through the generator's own compiled step."""
-    import tensorflow as tf
-
-    from musicgen.generation import _step_function
-
-    step = _step_function(model)
-    x = tf.zeros((model.inputs[0].shape[0], 1, model.inputs[0].shape[2]))
+def steady_step_ms(network, batch: int, features: int, steps: int = 30) -> float:
+    """Best-of-3 time of one generation step once seeded (a BlasNetwork)."""
+    network.reset(batch)
+    x = np.zeros((batch, 1, features), np.float32)
     for _ in range(3):
-        x = step(x)
+        x = network(x)
     best = float("inf")
     for _ in range(3):
         start = time.perf_counter()
         for _ in range(steps):
-            x = step(x)
-        x.numpy()
+            x = network(x)
         best = min(best, (time.perf_counter() - start) / steps * 1e3)
     return best
 
@@ -73,6 +69,7 @@ def main() -> int:
     p.add_argument("--cell", choices=["lstm", "gru"], default="lstm")
     args = p.parse_args()
 
+    from musicgen.blas_network import BlasNetwork
     from musicgen.config import ModelConfig
     from musicgen.generation import reference_generate, stateful_generate
     from musicgen.model import build_model, count_params
@@ -90,23 +87,18 @@ def main() -> int:
     seeds = rng.normal(size=(8, cfg.clip_blocks, cfg.feature_dim)).astype(np.float32)
     full = build_model(cfg)
     weights = full.get_weights()
-    one = build_model(cfg, batch_size=1, stateful=True)
-    one.set_weights(weights)
-    eight = build_model(cfg, batch_size=8, stateful=True)
-    eight.set_weights(weights)
+    keras_one = build_model(cfg, batch_size=1, stateful=True)
+    keras_one.set_weights(weights)
+    blas = BlasNetwork(full)
 
-    def run_one():
-        stateful_generate(one, seeds[:1], n_blocks)
-
-    def run_eight():
-        stateful_generate(eight, seeds, n_blocks)
-
-    t_one = timed(run_one)
-    t_eight = timed(run_eight)
+    t_one = timed(lambda: stateful_generate(blas, seeds[:1], n_blocks))
+    t_eight = timed(lambda: stateful_generate(blas, seeds, n_blocks))
+    t_keras = timed(lambda: stateful_generate(keras_one, seeds[:1], n_blocks))
     t_ref = timed(lambda: reference_generate(full, seeds[:1], n_blocks), repeat=1)
-    step_ms = {k: steady_step_ms(model) for k, model in ((1, one), (8, eight))}
+    step_ms = {k: steady_step_ms(blas, k, cfg.feature_dim) for k in (1, 8)}
 
-    rows = [("stateful, 1 song", t_one, 1), ("re-predict (GRUV), 1 song", t_ref, 1), ("stateful, batch of 8", t_eight, 8)]
+    rows = [("stateful, 1 song", t_one, 1), ("stateful (Keras), 1 song", t_keras, 1),
+            ("re-predict (GRUV), 1 song", t_ref, 1), ("stateful, batch of 8", t_eight, 8)]
     print(f"song of {args.seconds:.0f} s = {n_blocks} blocks (the first {cfg.clip_blocks} are the seed pass):")
     for name, t, songs in rows:
         print(f"  {name:<27} {t:7.2f} s  {songs * args.seconds / t:7.1f}x real time")
@@ -114,8 +106,9 @@ def main() -> int:
         rtf = 1e3 * block_s / ms
         print(f"  steady state, {k} song{'s' if k > 1 else ''}: {ms:.1f} ms per step -> {rtf:.1f}x real time per song, "
               f"{k * rtf:.1f}x in all" + (f" ({100 * rtf / bound:.0f}% of the bandwidth bound)" if k == 1 else ""))
-    print(f"stateful vs re-predict: {t_ref / t_one:.1f}x faster; batch of 8 vs 1 song: "
-          f"{8 * t_one / t_eight:.1f}x the throughput")
+    print(f"stateful vs re-predict: {t_ref / t_one:.1f}x faster; BLAS vs Keras steps: {t_keras / t_one:.2f}x; "
+          f"batch of 8 vs 1 song: {8 * t_one / t_eight:.1f}x the throughput "
+          f"({8 * step_ms[1] / step_ms[8]:.1f}x at steady state)")
     return 0
 
 

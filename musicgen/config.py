@@ -39,6 +39,7 @@ class ConvertConfig:
     input_dir: Path = Path("datasets/training_data")
     output_prefix: Path = Path("datasets/np_array")
     max_files: int = 200  # the original's cap on files per conversion
+    shard_size: int = 0  # clips per X/Y shard file; 0 writes one PREFIX_x.npy and one PREFIX_y.npy
     audio: AudioConfig = AudioConfig()
 
     @property
@@ -91,6 +92,8 @@ class TrainConfig:
     img_dir: Path = Path("img")  # model diagrams go here
     keep_every: int = 0  # also keep every k-th iteration's weights; 0 keeps only the latest
     seed: int | None = None  # fixes weight init and shuffling when set
+    normalisation: str = "bin"  # "bin": each FFT feature scaled by its own std (GRUV); "global": one shared std
+    strategy: str = "default"  # tf.distribute engine: "default" (one device), "mirrored", "multiworker"
 
 
 ORIGINAL_SONG_BLOCKS = 49  # the original wrote its 40 seed predictions plus 9 new blocks: 12.25 s

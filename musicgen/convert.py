@@ -6,6 +6,10 @@ Outputs, for prefix P (default datasets/np_array):
   P_xmerged.wav           X turned back into audio, to hear what the network sees
   P_info.json             sample rate, block size and the files the clips came from
 
+With a shard size, X and Y go to P_x-00000.npy, P_y-00000.npy, ... of at most
+that many clips each (P_info.json lists them), so no single file grows with the
+library; P_xmerged.wav then holds the first shard only.
+
 One pass over the files: the next file decodes (lame | sox) in a worker thread
 while this one is cut into clips and streamed to disk, so memory stays flat in
 library size and the two cores are both busy.
@@ -124,32 +128,56 @@ def clip_features(samples: np.ndarray, clip: int, audio: AudioConfig) -> np.ndar
 
 
 class _TensorWriter:
-    """The five outputs of a conversion, written as clips arrive."""
+    """The outputs of a conversion, written as clips arrive (X and Y in shards if asked)."""
 
-    def __init__(self, prefix: Path, audio: AudioConfig):
+    def __init__(self, prefix: Path, audio: AudioConfig, shard_size: int = 0):
         prefix.parent.mkdir(parents=True, exist_ok=True)
-        row = (audio.clip_blocks, audio.feature_dim)
-        self.prefix = prefix
-        self.x = NpyAppender(Path(f"{prefix}_x.npy"), row)
-        self.y = NpyAppender(Path(f"{prefix}_y.npy"), row)
+        self.row = (audio.clip_blocks, audio.feature_dim)
+        self.prefix, self.shard_size = prefix, shard_size
+        self.shards: list[dict] = []
+        self.done: list[Path] = []
+        self.clips = 0
+        self._open_shard()
         self.merged_path = Path(f"{prefix}_xmerged.wav")
         self.merged_part = self.merged_path.with_name(self.merged_path.name + ".part")
         self.merged = WavWriter(self.merged_part, audio.sample_rate)
         self.stats = RunningStats(audio.feature_dim)
 
+    def _name(self, kind: str) -> Path:
+        suffix = f"-{len(self.shards):05d}" if self.shard_size else ""
+        return Path(f"{self.prefix}_{kind}{suffix}.npy")
+
+    def _open_shard(self) -> None:
+        self.x = NpyAppender(self._name("x"), self.row)
+        self.y = NpyAppender(self._name("y"), self.row)
+
+    def _close_shard(self) -> None:
+        self.done += [self.x.commit(), self.y.commit()]
+        self.shards.append({"x": self.x.path.name, "y": self.y.path.name, "clips": self.x.rows})
+
     def add(self, feats: np.ndarray) -> None:
         """Store one clip's clip_blocks + 1 feature rows as an X and a Y row."""
+        if self.shard_size and self.x.rows == self.shard_size:
+            self._close_shard()
+            self._open_shard()
         self.x.append(feats[None, :-1])
         self.y.append(feats[None, 1:])
         self.stats.update(feats[:-1])
-        self.merged.write(features_to_blocks(feats[:-1]).reshape(-1))
+        self.clips += 1
+        if not self.shards:
+            self.merged.write(features_to_blocks(feats[:-1]).reshape(-1))
 
     def commit(self, info: dict) -> list[Path]:
-        """Move every output into place."""
+        """Move every output into place; shards of an earlier, longer conversion are removed."""
         self.merged.close()
-        return [
-            self.x.commit(),
-            self.y.commit(),
+        self._close_shard()
+        if self.shard_size:
+            info = {**info, "shards": self.shards}
+            for kind in ("x", "y"):
+                for stale in self.prefix.parent.glob(f"{self.prefix.name}_{kind}-*.npy"):
+                    if stale.name not in {s[kind] for s in self.shards}:
+                        stale.unlink()
+        return self.done + [
             save_atomic(Path(f"{self.prefix}_mean.npy"), self.stats.mean.astype(np.float32)),
             save_atomic(Path(f"{self.prefix}_var.npy"), self.stats.variance.astype(np.float32)),
             self.merged_part.replace(self.merged_path),
@@ -157,7 +185,7 @@ class _TensorWriter:
         ]
 
     def abort(self) -> None:
-        """Delete every partial output."""
+        """Delete every partial output (shards already complete stay, unlisted, until the next run)."""
         self.merged.close()
         self.x.abort()
         self.y.abort()
@@ -173,7 +201,7 @@ def convert_directory(cfg: ConvertConfig, *, progress: bool = True) -> Conversio
         raise DatasetError(f"no audio files ({' '.join(AUDIO_SUFFIXES)}) in '{cfg.input_dir}'")
     names = _wav_names(files)
     summary = ConversionSummary()
-    writer = _TensorWriter(cfg.output_prefix, audio)
+    writer = _TensorWriter(cfg.output_prefix, audio, cfg.shard_size)
     bar = Progress(len(files), "converting", enabled=progress)
     pool = ThreadPoolExecutor(max_workers=2)
     try:
@@ -196,7 +224,7 @@ def convert_directory(cfg: ConvertConfig, *, progress: bool = True) -> Conversio
         writer.abort()
         raise
     pool.shutdown()
-    summary.x_shape = writer.x.shape
+    summary.x_shape = (writer.clips, *writer.row)
     summary.outputs = writer.commit({
         "sample_rate": audio.sample_rate, "block_size": audio.block_size, "clip_blocks": audio.clip_blocks,
         "clips": summary.x_shape[0], "sources": [f.path.name for f in summary.used],

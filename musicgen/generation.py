@@ -3,7 +3,8 @@
 GRUV's method re-ran the network over the whole, growing sequence for every new
 block and kept the last output. The network is causal, so feeding the seed once
 and then one block per step with the state carried computes the same function
-(tests check it) at one step per 0.25 s of audio.
+(tests check it) at one step per 0.25 s of audio. On CPU the steps run on
+numpy's BLAS (blas_network.py), which streams the weights about twice as fast.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .blas_network import BlasNetwork
 from .checkpoint import Checkpoint, load_weights, read_checkpoint
 from .config import ORIGINAL_SONG_BLOCKS, GenerateConfig
 from .errors import DatasetError, WeightsError
@@ -70,15 +72,33 @@ def _step_function(model):
     return step
 
 
-def stateful_generate(model, seeds: np.ndarray, n_blocks: int) -> np.ndarray:
+def generation_network(model):
+    """What generates fastest here: the weights on numpy's BLAS on CPU, the stateful Keras model on GPU."""
+    from .layers import gpu_present
+
+    return model if gpu_present() else BlasNetwork(model)
+
+
+def stateful_generate(network, seeds: np.ndarray, n_blocks: int) -> np.ndarray:
     """(K, T, D) normalised seeds -> (K, n_blocks, D) outputs; one step per block after the seed.
 
-    The first T outputs are the network's predictions over the seed, as in the original.
+    `network` is a BlasNetwork or a stateful Keras model built for K songs. The
+    first T outputs are the network's predictions over the seed, as in the original.
     """
+    if isinstance(network, BlasNetwork):
+        network.reset(len(seeds))
+        out = network(np.asarray(seeds, dtype=np.float32))
+        blocks = [out[:, :n_blocks]]
+        produced, last = min(n_blocks, out.shape[1]), out[:, -1:]
+        while produced < n_blocks:
+            last = network(last)
+            blocks.append(last)
+            produced += 1
+        return np.concatenate(blocks, axis=1)
     import tensorflow as tf
 
-    reset_states(model)
-    step = _step_function(model)
+    reset_states(network)
+    step = _step_function(network)
     out = step(tf.constant(seeds, dtype=tf.float32))
     blocks = [out[:, :n_blocks]]
     produced, last = min(n_blocks, out.shape[1]), out[:, -1:]
@@ -144,7 +164,8 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
     seeds_idx = pick_seeds(data.x.shape[0], cfg.count, cfg.seed_index, cfg.random_seed)
     seeds = (np.asarray(data.x[np.array(seeds_idx)]) - ckpt.mean) / ckpt.std
     n_blocks = song_blocks(cfg.seconds, ckpt)
-    out = stateful_generate(stateful_model(ckpt, cfg.count), seeds.astype(np.float32), n_blocks)
+    network = generation_network(stateful_model(ckpt, cfg.count))
+    out = stateful_generate(network, seeds.astype(np.float32), n_blocks)
     songs = []
     rate = ckpt.model.sample_rate
     for k, index in enumerate(seeds_idx):

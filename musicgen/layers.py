@@ -27,14 +27,15 @@ from keras import ops
 
 
 @functools.cache
-def _gpu_present() -> bool:
+def gpu_present() -> bool:
+    """Whether TensorFlow sees a GPU (then the stock layers run cuDNN)."""
     import tensorflow as tf
 
     return bool(tf.config.list_logical_devices("GPU"))
 
 
 def _use_stock(layer, mask) -> bool:
-    return (mask is not None or _gpu_present() or layer.go_backwards or layer.unroll
+    return (mask is not None or gpu_present() or layer.go_backwards or layer.unroll
             or layer.dropout or layer.recurrent_dropout or not layer.use_bias)
 
 

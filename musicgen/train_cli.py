@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .cli import fraction, non_negative_int, positive_float, positive_int
+from .cli import fraction, non_negative_int, parse_with_preset, positive_float, positive_int
 from .config import CELL_NAMES, ModelConfig, TrainConfig
+from .distribute import STRATEGIES
+from .training_data import NORMALISATIONS
 
 
 def build_parser(cell: str, resume: bool) -> argparse.ArgumentParser:
@@ -29,6 +31,13 @@ def build_parser(cell: str, resume: bool) -> argparse.ArgumentParser:
     p.add_argument("--layers", type=positive_int, default=None if resume else m.layers,
                    help="recurrent layers" + shape_note)
     p.add_argument("--lr", type=positive_float, default=t.lr, help="RMSprop learning rate")
+    p.add_argument("--normalisation", choices=NORMALISATIONS, default=t.normalisation,
+                   help="scale each FFT feature by its own std (bin, as GRUV), all by one shared std (global: "
+                   "the loss weighs loud bins more), or by the geometric mean of the two; ignored when "
+                   "resuming: the weight file keeps its own")
+    p.add_argument("--strategy", choices=STRATEGIES, default=t.strategy,
+                   help="tf.distribute engine: one device; mirrored over all local GPUs (or 2 logical CPU "
+                   "devices); multiworker over the machines in TF_CONFIG, each running this command")
     p.add_argument("--validation-split", type=fraction, default=t.validation_split,
                    help="last fraction of clips held out for validation loss")
     p.add_argument("--weights-dir", type=Path, default=t.weights_dir, help="where checkpoints go")
@@ -44,7 +53,7 @@ def build_parser(cell: str, resume: bool) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None, *, cell: str, resume: bool) -> int:
     """Parse flags, pick the starting weights if resuming, run the training loop."""
-    args = build_parser(cell, resume).parse_args(argv)
+    args = parse_with_preset(build_parser(cell, resume), argv)
     from .checkpoint import list_weight_files, read_checkpoint
     from .errors import WeightsError
     from .menu import choose_weights
@@ -53,7 +62,8 @@ def main(argv: list[str] | None, *, cell: str, resume: bool) -> int:
     train_cfg = TrainConfig(n_iter=args.n_iter, n_epochs=args.n_epochs, n_batch=args.n_batch, lr=args.lr,
                             validation_split=args.validation_split, data_prefix=args.data,
                             weights_dir=args.weights_dir, img_dir=args.img_dir, keep_every=args.keep_every,
-                            seed=args.seed)
+                            seed=args.seed, normalisation=args.normalisation,
+                            strategy=args.strategy)
     start = None
     model_cfg = ModelConfig(cell=cell, hidden=args.hidden or ModelConfig.hidden,
                             layers=args.layers or ModelConfig.layers)
@@ -72,5 +82,5 @@ def main(argv: list[str] | None, *, cell: str, resume: bool) -> int:
         where = result.checkpoint or "nothing (no iteration completed)"
         print(f"interrupted: last completed iteration {result.iteration} is saved in {where}")
         return 130
-    print(f"done: {result.checkpoint}")
+    print(f"done: {result.checkpoint or 'checkpoints are written by the chief worker'}")
     return 0

@@ -15,10 +15,11 @@ from pathlib import Path
 
 from .checkpoint import Checkpoint, companion, free_weights_path, load_weights, read_checkpoint, save_checkpoint
 from .config import ModelConfig, TrainConfig
-from .errors import WeightsError
+from .distribute import fix_keras_multiworker, is_chief, make_strategy, shard_by_data
+from .errors import DatasetError, WeightsError
 from .model import build_model, compile_model
 from .plots import plot_loss, plot_model_diagram
-from .training_data import TrainingData, load_training_data, make_batches, split_indices
+from .training_data import TrainingData, load_training_data, make_batches, normalisation_std, split_indices
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +43,23 @@ def _check_compatible(model_cfg: ModelConfig, data: TrainingData, source: str) -
 
 
 class _Saver:
-    """Writes one checkpoint per iteration and removes this run's previous one."""
+    """Writes one checkpoint per iteration and removes this run's previous one.
 
-    def __init__(self, model, train_cfg: TrainConfig, model_cfg: ModelConfig, base: Checkpoint):
+    With write=False (a worker other than the chief) it only counts iterations.
+    """
+
+    def __init__(self, model, train_cfg: TrainConfig, model_cfg: ModelConfig, base: Checkpoint, *,
+                 write: bool = True):
         self.model, self.cfg, self.model_cfg, self.base = model, train_cfg, model_cfg, base
+        self.write = write
         self.own: set[Path] = set()
         self.previous: tuple[int, Path] | None = None
         self.last: Path | None = None
 
-    def save(self, iteration: int, epoch: int, history: dict[str, list[float]]) -> Path:
+    def save(self, iteration: int, epoch: int, history: dict[str, list[float]]) -> Path | None:
+        if not self.write:
+            self.previous = (iteration, None)
+            return None
         # Ctrl-C waits until the new checkpoint is in place and the old one is gone.
         with _signals_deferred():
             return self._save(iteration, epoch, history)
@@ -128,7 +137,7 @@ def _callback(saver: _Saver, train_cfg: TrainConfig, start_iter: int, start_epoc
                 path = saver.save(iteration, epoch + 1, history)
                 val = f", val_loss {logs['val_loss']:.4f}" if "val_loss" in logs else ""
                 print(f"iteration {iteration}/{start_iter + train_cfg.n_iter}: loss {logs.get('loss', float('nan')):.4f}"
-                      f"{val} -> {path}", flush=True)
+                      f"{val} -> {path or 'saved by the chief worker'}", flush=True)
 
     return IterationCheckpoint()
 
@@ -144,6 +153,10 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | None
     With `resume`, the network, its normalisation and the iteration count come from that
     weight file; `model_cfg.cell` must match it.
     """
+    strategy = make_strategy(train_cfg.strategy)  # first: it may configure devices
+    chief = is_chief(strategy)
+    if strategy.num_replicas_in_sync > 1:
+        print(f"{train_cfg.strategy} strategy: training on {strategy.num_replicas_in_sync} replicas", flush=True)
     import keras
 
     data = load_training_data(train_cfg.data_prefix)
@@ -160,26 +173,43 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | None
     else:
         model_cfg = dataclasses.replace(model_cfg, block_size=data.block_size, clip_blocks=data.clip_blocks,
                                         sample_rate=data.sample_rate)
-        base = Checkpoint(model=model_cfg, iteration=0, epoch=0, mean=data.mean, std=data.std)
+        base = Checkpoint(model=model_cfg, iteration=0, epoch=0, mean=data.mean,
+                          std=normalisation_std(data, train_cfg.normalisation))
     base.training = {"n_epochs": train_cfg.n_epochs, "n_batch": train_cfg.n_batch, "lr": train_cfg.lr,
-                     "validation_split": train_cfg.validation_split, "data": str(train_cfg.data_prefix)}
+                     "validation_split": train_cfg.validation_split, "data": str(train_cfg.data_prefix),
+                     "normalisation": train_cfg.normalisation}
 
     if train_cfg.seed is not None:
         keras.utils.set_random_seed(train_cfg.seed)
-    model = build_model(model_cfg)
-    compile_model(model, train_cfg.lr)
-    if resume is not None:
-        load_weights(model, Path(resume))
-    plot_model_diagram(model, train_cfg.img_dir / f"{model_cfg.cell}_model_plot.png")
+    with strategy.scope():
+        model = build_model(model_cfg)
+        compile_model(model, train_cfg.lr, jit=strategy.num_replicas_in_sync == 1)
+        fix_keras_multiworker(model, strategy)
+        if resume is not None:
+            load_weights(model, Path(resume))
+    if chief:
+        plot_model_diagram(model, train_cfg.img_dir / f"{model_cfg.cell}_model_plot.png")
 
     train_idx, val_idx = split_indices(data.x.shape[0], train_cfg.validation_split)
-    batches = make_batches(data, train_idx, train_cfg.n_batch, mean=base.mean, std=base.std, shuffle=True,
-                           seed=train_cfg.seed)
-    val = (make_batches(data, val_idx, train_cfg.n_batch, mean=base.mean, std=base.std, shuffle=False,
-                        seed=None) if len(val_idx) else None)
+    # Workers split every epoch's batches between them, so they must all shuffle alike. A short
+    # last batch would be split unevenly between replicas, which weighs its clips differently
+    # (and Keras cannot evaluate a replica left empty); it is dropped instead, a different
+    # remainder each epoch as the order is shuffled.
+    shuffle_seed = 0 if train_cfg.seed is None and train_cfg.strategy == "multiworker" else train_cfg.seed
+    distributed = strategy.num_replicas_in_sync > 1
+    batches = shard_by_data(make_batches(data, train_idx, train_cfg.n_batch, mean=base.mean, std=base.std,
+                                         shuffle=True, seed=shuffle_seed, drop_remainder=distributed), strategy)
+    if distributed and (len(train_idx) < train_cfg.n_batch or 0 < len(val_idx) < train_cfg.n_batch):
+        raise DatasetError(f"with --strategy {train_cfg.strategy} every batch must be full, but the "
+                           f"{len(train_idx)} training / {len(val_idx)} validation clips do not fill a batch of "
+                           f"{train_cfg.n_batch}; lower -b or change --validation-split")
+    val = (shard_by_data(make_batches(data, val_idx, train_cfg.n_batch, mean=base.mean, std=base.std,
+                                      shuffle=False, seed=None, drop_remainder=distributed), strategy)
+           if len(val_idx) else None)
 
-    train_cfg.weights_dir.mkdir(parents=True, exist_ok=True)
-    saver = _Saver(model, train_cfg, model_cfg, base)
+    if chief:
+        train_cfg.weights_dir.mkdir(parents=True, exist_ok=True)
+    saver = _Saver(model, train_cfg, model_cfg, base, write=chief)
     start_epoch = base.epoch
     callback = _callback(saver, train_cfg, base.iteration, start_epoch, history)
     if verbose == "auto":

@@ -8,15 +8,16 @@ from pathlib import Path
 
 import numpy as np
 
+from .clip_store import ClipArray
 from .errors import DatasetError
 
 
 @dataclass
 class TrainingData:
-    """Memory-mapped X/Y tensors and their per-feature statistics."""
+    """X/Y tensors on disk (one file each, or shards) and their per-feature statistics."""
 
-    x: np.ndarray
-    y: np.ndarray
+    x: ClipArray
+    y: ClipArray
     mean: np.ndarray
     std: np.ndarray
     sample_rate: int = 44100
@@ -32,31 +33,6 @@ class TrainingData:
         return self.x.shape[1]
 
 
-class RowReader:
-    """Reads chosen rows of a C-ordered .npy with plain file reads.
-
-    A memory map would leave every page it touched mapped into the process, so
-    resident memory would grow with the dataset; file reads go through the page
-    cache, which the kernel can drop.
-    """
-
-    def __init__(self, array: np.ndarray):
-        self.path = array.filename
-        self.offset = array.offset
-        self.row_shape = array.shape[1:]
-        self.dtype = array.dtype
-        self.row_bytes = int(np.prod(self.row_shape)) * array.dtype.itemsize
-
-    def read(self, rows: np.ndarray) -> np.ndarray:
-        """Rows `rows` (any order) as a new (len(rows), *row_shape) array."""
-        out = np.empty((len(rows), *self.row_shape), dtype=self.dtype)
-        with open(self.path, "rb", buffering=0) as handle:
-            for k, row in enumerate(rows):
-                handle.seek(self.offset + int(row) * self.row_bytes)
-                handle.readinto(memoryview(out[k]).cast("B"))
-        return out
-
-
 def std_from_variance(var: np.ndarray) -> np.ndarray:
     """Standard deviation with a floor, so near-constant bins are not blown up into noise."""
     std = np.sqrt(np.maximum(np.asarray(var, dtype=np.float64), 0.0))
@@ -64,17 +40,56 @@ def std_from_variance(var: np.ndarray) -> np.ndarray:
     return np.maximum(std, floor).astype(np.float32)
 
 
+NORMALISATIONS = ("bin", "global", "geometric")
+
+
+def normalisation_std(data: TrainingData, mode: str) -> np.ndarray:
+    """The divisor of each feature: its own std ("bin", GRUV's), one std shared by all ("global"),
+    or the geometric mean of the two ("geometric").
+
+    Per-bin scaling weighs every FFT bin equally in the loss, so the many near-silent
+    high bins count as much as the loud low ones and songs come out quiet; one shared
+    scale makes the loss the error in the audio itself, and the network's errors become a
+    flat noise floor over the quiet high bins. The geometric mean sits between: loud
+    bins weigh more, and errors still fall off with each bin's level.
+    """
+    shared = np.float32(np.sqrt(np.mean(np.square(data.std, dtype=np.float64))))
+    if mode == "bin":
+        return data.std
+    if mode == "global":
+        return np.full_like(data.std, shared)
+    if mode == "geometric":
+        return np.sqrt(data.std * shared).astype(np.float32)
+    raise DatasetError(f"unknown normalisation '{mode}' (expected one of {', '.join(NORMALISATIONS)})")
+
+
+def tensor_files(prefix: Path) -> tuple[list[Path], list[Path]]:
+    """The X and Y files of a converted dataset: PREFIX_x/_y.npy, or the shards its info file lists."""
+    info_path = Path(f"{prefix}_info.json")
+    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    shards = info.get("shards")
+    if not shards:
+        return [Path(f"{prefix}_x.npy")], [Path(f"{prefix}_y.npy")]
+    folder = Path(prefix).parent
+    return [folder / s["x"] for s in shards], [folder / s["y"] for s in shards]
+
+
 def load_training_data(prefix: Path) -> TrainingData:
-    """Open PREFIX_x/_y/_mean/_var.npy; DatasetError with the fix if they are missing or disagree."""
-    paths = {k: Path(f"{prefix}_{k}.npy") for k in ("x", "y", "mean", "var")}
-    missing = [str(p) for p in paths.values() if not p.is_file()]
-    if missing:
-        raise DatasetError(f"training data missing ({', '.join(missing)}); run convert_directory.py first")
+    """Open a converted dataset without reading its tensors; DatasetError with the fix if parts are
+    missing or disagree."""
     try:
-        x = np.load(paths["x"], mmap_mode="r")
-        y = np.load(paths["y"], mmap_mode="r")
-        mean = np.load(paths["mean"]).astype(np.float32)
-        var = np.load(paths["var"])
+        x_files, y_files = tensor_files(prefix)
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        raise DatasetError(f"cannot read '{prefix}_info.json' ({exc}); re-run convert_directory.py") from None
+    stats = {k: Path(f"{prefix}_{k}.npy") for k in ("mean", "var")}
+    missing = [str(p) for p in [*x_files, *y_files, *stats.values()] if not p.is_file()]
+    if missing:
+        raise DatasetError(f"training data missing ({', '.join(missing[:4])}"
+                           f"{', ...' if len(missing) > 4 else ''}); run convert_directory.py first")
+    x, y = ClipArray(x_files), ClipArray(y_files)
+    try:
+        mean = np.load(stats["mean"]).astype(np.float32)
+        var = np.load(stats["var"])
     except (ValueError, OSError, EOFError) as exc:
         raise DatasetError(f"cannot read training data at '{prefix}': {exc}") from None
     if x.ndim != 3 or x.shape != y.shape or x.shape[2] % 2 \
@@ -82,7 +97,7 @@ def load_training_data(prefix: Path) -> TrainingData:
         raise DatasetError(f"inconsistent training data at '{prefix}': X {x.shape}, Y {y.shape}, "
                            f"mean {mean.shape}; re-run convert_directory.py")
     if x.shape[0] == 0:
-        raise DatasetError(f"'{paths['x']}' holds no clips; add music and re-run convert_directory.py")
+        raise DatasetError(f"'{x_files[0]}' holds no clips; add music and re-run convert_directory.py")
     info_path = Path(f"{prefix}_info.json")
     # Tensors converted before the info file existed are taken to be at the default rate.
     rate = json.loads(info_path.read_text()).get("sample_rate", 44100) if info_path.is_file() else 44100
@@ -98,8 +113,8 @@ def split_indices(n: int, validation_split: float) -> tuple[np.ndarray, np.ndarr
 
 
 def make_batches(data: TrainingData, indices: np.ndarray, batch_size: int, *, mean: np.ndarray,
-                 std: np.ndarray, shuffle: bool, seed: int | None):
-    """A tf.data pipeline of normalised (x, y) batches read from the memory-mapped tensors.
+                 std: np.ndarray, shuffle: bool, seed: int | None, drop_remainder: bool = False):
+    """A tf.data pipeline of normalised (x, y) batches read from the tensor files.
 
     Only clip indices are shuffled; each batch is read from the files when needed and the
     next one is prepared while the current one trains, so memory stays flat in dataset size.
@@ -107,11 +122,10 @@ def make_batches(data: TrainingData, indices: np.ndarray, batch_size: int, *, me
     import tensorflow as tf
 
     shape = (None, data.clip_blocks, data.x.shape[2])
-    x_rows, y_rows = RowReader(data.x), RowReader(data.y)
 
     def load(idx):
         idx = np.sort(idx)  # sorted reads walk the files front to back
-        x, y = x_rows.read(idx), y_rows.read(idx)
+        x, y = data.x.read(idx), data.y.read(idx)
         x -= mean
         x /= std
         y -= mean
@@ -125,4 +139,4 @@ def make_batches(data: TrainingData, indices: np.ndarray, batch_size: int, *, me
     ds = tf.data.Dataset.from_tensor_slices(np.asarray(indices, dtype=np.int64))
     if shuffle:
         ds = ds.shuffle(len(indices), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).map(load_tf).prefetch(1)
+    return ds.batch(batch_size, drop_remainder=drop_remainder).map(load_tf).prefetch(1)

@@ -191,3 +191,43 @@ def test_default_dataset_is_two_to_four_minutes_of_licensed_mp3(tmp_path):
     assert 120 <= seconds <= 240
     note = (MUSIC / "SOURCES.md").read_text()
     assert all(p.name in note for p in mp3s) and "MIT" in note
+
+
+def test_shards_hold_the_same_clips_and_training_data_reads_them_as_one(library):
+    from dataclasses import replace
+
+    from musicgen.training_data import load_training_data
+
+    whole = small_config(library)
+    convert_directory(whole, progress=False)
+    sharded = replace(whole, output_prefix=library / "sharded" / "np_array", shard_size=2)
+    summary = convert_directory(sharded, progress=False)
+    info = __import__("json").loads((library / "sharded" / "np_array_info.json").read_text())
+    assert [s["clips"] for s in info["shards"]] == [2, 2, 1]
+    assert sorted(p.name for p in (library / "sharded").glob("np_array_x-*.npy")) == [
+        "np_array_x-00000.npy", "np_array_x-00001.npy", "np_array_x-00002.npy"]
+    assert summary.x_shape == (5, 8, 2000)
+    t = load(whole.output_prefix)
+    data = load_training_data(sharded.output_prefix)
+    assert data.x.shape == t["x"].shape
+    order = np.array([4, 0, 3, 1, 2, 2])  # across shards, out of order, repeated
+    np.testing.assert_array_equal(data.x[order], t["x"][order])
+    np.testing.assert_array_equal(data.y[order], t["y"][order])
+    np.testing.assert_array_equal(data.x[3], t["x"][3])
+    np.testing.assert_allclose(data.mean, t["mean"], rtol=1e-6)
+    # Converting again with bigger shards leaves no stale shard behind.
+    convert_directory(replace(sharded, shard_size=4), progress=False)
+    assert len(list((library / "sharded").glob("np_array_x-*.npy"))) == 2
+    assert load_training_data(sharded.output_prefix).x.shape[0] == 5
+
+
+def test_a_missing_shard_is_a_clear_error(library):
+    from dataclasses import replace
+
+    from musicgen.training_data import load_training_data
+
+    cfg = replace(small_config(library), shard_size=2)
+    convert_directory(cfg, progress=False)
+    (cfg.output_prefix.parent / "np_array_y-00001.npy").unlink()
+    with pytest.raises(DatasetError, match="np_array_y-00001.npy.*run convert_directory.py first"):
+        load_training_data(cfg.output_prefix)

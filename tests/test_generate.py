@@ -8,9 +8,10 @@ import pytest
 from scipy.io import wavfile
 
 from conftest import DOWN, ENTER, REPO, run_in_pty, run_script, train_config
+from musicgen.blas_network import BlasNetwork
 from musicgen.checkpoint import list_weight_files, read_checkpoint
 from musicgen.config import GenerateConfig, ModelConfig
-from musicgen.generation import generate, load_generator, reference_generate, stateful_generate
+from musicgen.generation import generate, generation_network, load_generator, reference_generate, stateful_generate
 from musicgen.model import build_model
 from musicgen.song_files import write_song
 from musicgen.training import train
@@ -25,22 +26,27 @@ def weights(small_data, tmp_path_factory):
     return {p.name.split("_")[0].lower(): p for p in list_weight_files(wdir)}
 
 
+@pytest.mark.parametrize("engine", ["blas", "keras"])
 @pytest.mark.parametrize("cell, layers", [("lstm", 1), ("gru", 1), ("lstm", 2), ("gru", 2)])
-def test_stateful_generation_equals_growing_sequence_reprediction(cell, layers, rng):
+def test_stateful_generation_equals_growing_sequence_reprediction(cell, layers, engine, rng):
     cfg = ModelConfig(cell=cell, hidden=24, layers=layers, block_size=50, clip_blocks=6)
     full = build_model(cfg)
     # Random weights scaled up so every unit matters and errors would show.
     full.set_weights([w + rng.normal(0, 0.2, w.shape).astype(np.float32) for w in full.get_weights()])
-    stateful = build_model(cfg, batch_size=3, stateful=True)
-    stateful.set_weights(full.get_weights())
+
+    def network(batch):
+        model = build_model(cfg, batch_size=batch, stateful=True)
+        model.set_weights(full.get_weights())
+        return BlasNetwork(model) if engine == "blas" else model
+
     seeds = rng.normal(size=(3, 6, 100)).astype(np.float32)
-    fast = stateful_generate(stateful, seeds, 15)
+    fast = stateful_generate(network(3), seeds, 15)
     slow = reference_generate(full, seeds, 15)
     assert fast.shape == slow.shape == (3, 15, 100)
     np.testing.assert_allclose(fast, slow, rtol=1e-4, atol=1e-4)
-    # A batch of songs is the same as each song on its own.
-    single = build_model(cfg, batch_size=1, stateful=True)
-    single.set_weights(full.get_weights())
+    # A batch of songs is the same as each song on its own, and a second song starts afresh.
+    single = network(1)
+    np.testing.assert_allclose(stateful_generate(single, seeds[1:2], 15)[0], fast[1], rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(stateful_generate(single, seeds[1:2], 15)[0], fast[1], rtol=1e-4, atol=1e-4)
 
 
@@ -99,7 +105,7 @@ def test_wav_is_nan_free_and_clipped_not_wrapped(weights, small_data, tmp_path):
     decode.set_weights([kernel * 0, bias])
     from musicgen.generation import features_to_audio
 
-    out = stateful_generate(model, np.zeros((1, 8, 2000), np.float32), 10)
+    out = stateful_generate(generation_network(model), np.zeros((1, 8, 2000), np.float32), 10)
     audio = features_to_audio(out[0], ckpt)
     path = write_song(tmp_path, audio, 8000)
     _, pcm = wavfile.read(path)

@@ -207,3 +207,47 @@ def test_a_signal_during_a_save_waits_for_the_save_to_finish():
             finished.append(True)
     assert finished == [True]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_global_normalisation_shares_one_scale_and_generation_uses_it(small_data, tmp_path):
+    result = train(train_config(small_data, tmp_path, n_iter=1, normalisation="global"), ModelConfig(**TINY),
+                   verbose=0)
+    ckpt = read_checkpoint(result.checkpoint)
+    per_bin = read_checkpoint(train(train_config(small_data, tmp_path / "bin", n_iter=1), ModelConfig(**TINY),
+                                    verbose=0).checkpoint)
+    assert np.ptp(ckpt.std) == 0 and np.ptp(per_bin.std) > 0
+    # The shared scale keeps the data's total variance: its square is the mean per-bin variance.
+    assert ckpt.std[0] ** 2 == pytest.approx(np.mean(np.square(per_bin.std, dtype=np.float64)), rel=1e-5)
+    assert ckpt.training["normalisation"] == "global"
+
+
+def test_a_preset_sets_defaults_and_flags_override_it(small_data, tmp_path):
+    preset = tmp_path / "quick.toml"
+    preset.write_text('n_iter = 1\nn_epochs = 3\nlr = 0.01\nhidden = 32\nnormalisation = "global"\n')
+    common = ["--data", small_data, "--img-dir", tmp_path / "img", "--config", preset]
+    out = run_script("train.py", *common, "--weights-dir", tmp_path / "a")
+    assert out.returncode == 0, out.stderr
+    meta = json.loads((tmp_path / "a" / "LSTM_NP_Weights_Iter-1.json").read_text())
+    assert len(meta["history"]["loss"]) == 3 and meta["model"]["hidden"] == 32
+    assert meta["training"]["lr"] == 0.01 and meta["training"]["normalisation"] == "global"
+    out = run_script("train.py", *common, "--weights-dir", tmp_path / "b", "-e", "1")
+    assert out.returncode == 0, out.stderr
+    assert len(json.loads((tmp_path / "b" / "LSTM_NP_Weights_Iter-1.json").read_text())["history"]["loss"]) == 1
+    for text, message in (('n_iters = 2\n', "unknown option(s) n_iters"), ('lr = -1\n', "preset value lr"),
+                          ('normalisation = "loud"\n', "choose from"), ('n_iter = \n', "cannot read preset")):
+        preset.write_text(text)
+        out = run_script("train.py", *common, "--weights-dir", tmp_path / "c")
+        assert out.returncode == 2 and message in out.stderr, out.stderr
+        assert "Traceback" not in out.stderr
+
+
+def test_the_demo_preset_is_valid():
+    import tomllib
+
+    from musicgen.cli import parse_with_preset
+    from musicgen.train_cli import build_parser
+
+    path = REPO / "config" / "demo.toml"
+    args = parse_with_preset(build_parser("lstm", resume=False), ["--config", str(path)])
+    for key, value in tomllib.loads(path.read_text()).items():
+        assert getattr(args, key) == value

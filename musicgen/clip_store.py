@@ -1,0 +1,73 @@
+"""The clips of one or many .npy files (shards) as one array, read row by row from disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DatasetError
+
+
+def npy_layout(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
+    """(shape, dtype, data offset) of a C-ordered .npy, from its header alone."""
+    try:
+        with open(path, "rb") as handle:
+            major, _ = np.lib.format.read_magic(handle)
+            read_header = (np.lib.format.read_array_header_1_0 if major == 1
+                           else np.lib.format.read_array_header_2_0)
+            shape, fortran, dtype = read_header(handle)
+            offset = handle.tell()
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"cannot read '{path}': {exc}") from None
+    if fortran:
+        raise DatasetError(f"'{path}' is Fortran-ordered; re-run convert_directory.py")
+    return tuple(shape), dtype, offset
+
+
+class ClipArray:
+    """Read-only (clips, *row) array over .npy files; rows are fetched with plain file reads.
+
+    A memory map would leave every page it touched mapped into the process, so
+    resident memory would grow with the dataset; file reads go through the page
+    cache, which the kernel can drop. Only headers are read when opening.
+    """
+
+    def __init__(self, paths: list[Path]):
+        if not paths:
+            raise DatasetError("no tensor files given")
+        self.paths = [Path(p) for p in paths]
+        layouts = [npy_layout(p) for p in self.paths]
+        row_shape, self.dtype = layouts[0][0][1:], layouts[0][1]
+        for path, (shape, dtype, _) in zip(self.paths, layouts):
+            if shape[1:] != row_shape or dtype != self.dtype:
+                raise DatasetError(f"'{path}' holds {dtype} rows of {shape[1:]}, unlike "
+                                   f"'{self.paths[0].name}' ({self.dtype} {row_shape}); re-run convert_directory.py")
+        self.offsets = [offset for _, _, offset in layouts]
+        self.starts = np.cumsum([0] + [shape[0] for shape, _, _ in layouts])
+        self.shape = (int(self.starts[-1]), *row_shape)
+        self.ndim = len(self.shape)
+        self.row_bytes = int(np.prod(row_shape)) * self.dtype.itemsize
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def read(self, rows) -> np.ndarray:
+        """Rows `rows` (any order, repeats allowed) as a new (len(rows), *row) array."""
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        if len(rows) and (rows.min() < 0 or rows.max() >= len(self)):
+            raise IndexError(f"clip index out of range 0..{len(self) - 1}")
+        out = np.empty((len(rows), *self.shape[1:]), dtype=self.dtype)
+        shard_of = np.searchsorted(self.starts, rows, side="right") - 1
+        for shard in np.unique(shard_of):
+            picks = np.flatnonzero(shard_of == shard)
+            with open(self.paths[shard], "rb", buffering=0) as handle:
+                for k in picks:
+                    handle.seek(self.offsets[shard] + int(rows[k] - self.starts[shard]) * self.row_bytes)
+                    handle.readinto(memoryview(out[k]).cast("B"))
+        return out
+
+    def __getitem__(self, index) -> np.ndarray:
+        if isinstance(index, (int, np.integer)):
+            return self.read([index])[0]
+        return self.read(index)
