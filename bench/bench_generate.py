@@ -3,9 +3,11 @@
 
 Real-time factor = seconds of audio generated per wall-clock second. Weights are
 random (speed does not depend on them). Measured in one run:
-  memory bandwidth   numpy copy of 512 MB; one step must read every weight once, so
-                     bandwidth / weight bytes bounds the steps per second of one song
-  stateful           musicgen: the seed once, then one step per block, on numpy's BLAS (the CPU engine)
+  memory bandwidth   numpy copy of 512 MB; a step that reads every weight once is bounded
+                     by bandwidth / weight bytes (the window methods and the Keras engine do)
+  stateful           musicgen: the seed once, then one step per block, on numpy's BLAS (the CPU engine);
+                     a step reads only the recurrent and folded feedback matrices, and the blocks
+                     are made in one product at the end (musicgen/blas_network.py)
   stateful, Keras    the same steps through the stateful Keras model (the GPU engine)
   re-predict         GRUV's method: the whole growing sequence re-run for every block
   stateful x8        8 songs as one batch: the weights are read once per step for all 8
@@ -38,6 +40,17 @@ def bandwidth_gbs() -> float:
     return best
 
 
+def matmul_gflops() -> float:
+    """Best of 3: a float32 2048x2048 numpy matmul, in GFLOP/s."""
+    a = np.ones((2048, 2048), np.float32)
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        a @ a
+        best = min(best, time.perf_counter() - start)
+    return 2 * 2048**3 / best / 1e9
+
+
 def timed(fn, repeat: int = 2) -> float:
     fn()
     best = float("inf")
@@ -48,17 +61,14 @@ def timed(fn, repeat: int = 2) -> float:
     return best
 
 
-def steady_step_ms(network, batch: int, features: int, steps: int = 30) -> float:
-    """Best-of-3 time of one generation step once seeded (a BlasNetwork)."""
-    network.reset(batch)
-    x = np.zeros((batch, 1, features), np.float32)
-    for _ in range(3):
-        x = network(x)
+def steady_step_ms(network, seeds, steps: int = 80) -> float:
+    """Best-of-3 time per block once seeded (a BlasNetwork), its share of the output product included."""
     best = float("inf")
     for _ in range(3):
+        network.reset(len(seeds))
+        network(seeds)
         start = time.perf_counter()
-        for _ in range(steps):
-            x = network(x)
+        network.continue_own_output(steps)
         best = min(best, (time.perf_counter() - start) / steps * 1e3)
     return best
 
@@ -81,7 +91,7 @@ def main() -> int:
     bw = bandwidth_gbs()
     bound = bw * 1e3 / weight_mb * block_s
     print(f"{cfg.label} {cfg.hidden} units: {weight_mb:.0f} MB of weights; memory bandwidth {bw:.1f} GB/s "
-          f"-> one song at most ~{bound:.0f}x real time")
+          f"-> reading them all per block, one song at most ~{bound:.0f}x real time")
 
     rng = np.random.default_rng(0)
     seeds = rng.normal(size=(8, cfg.clip_blocks, cfg.feature_dim)).astype(np.float32)
@@ -89,23 +99,37 @@ def main() -> int:
     weights = full.get_weights()
     keras_one = build_model(cfg, batch_size=1, stateful=True)
     keras_one.set_weights(weights)
+    start = time.perf_counter()
     blas = BlasNetwork(full)
+    t_load = time.perf_counter() - start
+    start = time.perf_counter()
+    blas.feedback()
+    t_fold = time.perf_counter() - start
 
     t_one = timed(lambda: stateful_generate(blas, seeds[:1], n_blocks))
     t_eight = timed(lambda: stateful_generate(blas, seeds, n_blocks))
     t_keras = timed(lambda: stateful_generate(keras_one, seeds[:1], n_blocks))
     t_ref = timed(lambda: reference_generate(full, seeds[:1], n_blocks), repeat=1)
-    step_ms = {k: steady_step_ms(blas, k, cfg.feature_dim) for k in (1, 8)}
+    step_ms = {k: steady_step_ms(blas, seeds[:k]) for k in (1, 8)}
 
     rows = [("stateful, 1 song", t_one, 1), ("stateful (Keras), 1 song", t_keras, 1),
             ("re-predict (GRUV), 1 song", t_ref, 1), ("stateful, batch of 8", t_eight, 8)]
+    print(f"once per weight file: BLAS copy of the weights {t_load:.2f} s, folding the feedback matrix {t_fold:.2f} s")
     print(f"song of {args.seconds:.0f} s = {n_blocks} blocks (the first {cfg.clip_blocks} are the seed pass):")
     for name, t, songs in rows:
         print(f"  {name:<27} {t:7.2f} s  {songs * args.seconds / t:7.1f}x real time")
     for k, ms in step_ms.items():
         rtf = 1e3 * block_s / ms
         print(f"  steady state, {k} song{'s' if k > 1 else ''}: {ms:.1f} ms per step -> {rtf:.1f}x real time per song, "
-              f"{k * rtf:.1f}x in all" + (f" ({100 * rtf / bound:.0f}% of the bandwidth bound)" if k == 1 else ""))
+              f"{k * rtf:.1f}x in all")
+    # Arithmetic of the BLAS engine: the seed pass runs the whole network; every later block
+    # costs the feedback and recurrent products of its step plus its row of the output product.
+    d, h = cfg.feature_dim, cfg.hidden
+    seed_flops = cfg.clip_blocks * 2 * (2 * d * h + 2 * 4 * h * h)
+    step_flops = (n_blocks - cfg.clip_blocks) * 2 * (2 * 4 * h * h + h * d)
+    for name, t, songs in (("1 song", t_one, 1), ("8 songs", t_eight, 8)):
+        print(f"  BLAS engine, {name}: {songs * (seed_flops + step_flops) / t / 1e9:.0f} GFLOP/s "
+              f"(float32 matmul on this machine: {matmul_gflops():.0f})")
     print(f"stateful vs re-predict: {t_ref / t_one:.1f}x faster; BLAS vs Keras steps: {t_keras / t_one:.2f}x; "
           f"batch of 8 vs 1 song: {8 * t_one / t_eight:.1f}x the throughput "
           f"({8 * step_ms[1] / step_ms[8]:.1f}x at steady state)")

@@ -1,10 +1,18 @@
 """The trained network's forward pass on numpy's BLAS, for generating block by block.
 
 A generation step multiplies 1-8 rows by every weight matrix, so it is bound by
-how fast ~214 MB of weights stream from memory. TensorFlow's CPU kernels read
-them at ~10 GB/s for such thin products; OpenBLAS reaches 17-25 GB/s on the
-same shapes. Same weights, same gate equations as keras.layers.LSTM/GRU; tests
-check the outputs against the Keras model.
+how fast the weights stream from memory. Two things make that fast:
+
+- OpenBLAS reads weights at 17-25 GB/s for such thin products, where TensorFlow's
+  CPU kernels manage ~10 GB/s.
+- When the network runs on its own output, the output Dense (units -> 22050) feeds
+  the input Dense (22050 -> units) and the first recurrent layer's input kernel, all
+  linear: their product is one (units x gates*units) matrix, 4 MB per gate instead of
+  2 x 90 MB. The recurrence steps on that matrix alone, and the 22050 outputs of every
+  step are made at the end in one large, compute-bound product.
+
+Same weights, same gate equations as keras.layers.LSTM/GRU; tests check the outputs
+against the Keras model's re-prediction over the growing sequence.
 """
 
 from __future__ import annotations
@@ -30,10 +38,7 @@ class BlasNetwork:
     def __init__(self, model):
         dense = [layer for layer in model.layers if layer.name.startswith("time_distributed_dense")]
         recurrent = [layer for layer in model.layers if getattr(layer, "cell", None) is not None]
-        (in_kernel, self.in_bias), (self.out_kernel, self.out_bias) = (d.get_weights() for d in dense)
-        # The first product reads a (features x units) kernel for a few rows: walking it
-        # as the transpose of a contiguous (units x features) array is ~1.5x faster in OpenBLAS.
-        self.in_kernel_t = np.ascontiguousarray(in_kernel.T)
+        (self.in_kernel, self.in_bias), (self.out_kernel, self.out_bias) = (d.get_weights() for d in dense)
         self.layers = []
         for layer in recurrent:
             weights = layer.get_weights()
@@ -44,6 +49,18 @@ class BlasNetwork:
                 self.layers.append(_Recurrent("lstm", *weights, None))
         self.units = [layer.recurrent_kernel.shape[0] for layer in self.layers]
         self.state: list[tuple[np.ndarray, ...]] = []
+        self._feedback: tuple[np.ndarray, np.ndarray] | None = None
+
+    def feedback(self) -> tuple[np.ndarray, np.ndarray]:
+        """(matrix, bias) taking the last layer's hidden state to the first layer's input projection
+        of the block it outputs: out @ W_in @ K = h @ (W_out @ W_in @ K)."""
+        if self._feedback is None:
+            first = self.layers[0]
+            to_hidden = self.out_kernel @ self.in_kernel  # (units, units)
+            matrix = to_hidden @ first.kernel
+            bias = (self.out_bias @ self.in_kernel + self.in_bias) @ first.kernel + first.bias
+            self._feedback = (np.ascontiguousarray(matrix, dtype=np.float32), bias.astype(np.float32))
+        return self._feedback
 
     def reset(self, batch: int) -> None:
         """Zero the recurrent state for `batch` songs."""
@@ -56,7 +73,7 @@ class BlasNetwork:
         if not self.state or self.state[0][0].shape[0] != batch:
             self.reset(batch)
         # Each Dense and each input projection is one matmul over all steps; only h @ R loops.
-        hidden = x.reshape(-1, features) @ self.in_kernel_t.T + self.in_bias
+        hidden = x.reshape(-1, features) @ self.in_kernel + self.in_bias
         for k, layer in enumerate(self.layers):
             projected = (hidden @ layer.kernel + layer.bias).reshape(batch, steps, -1)
             outputs = np.empty((batch, steps, self.units[k]), np.float32)
@@ -67,6 +84,27 @@ class BlasNetwork:
             self.state[k] = state
             hidden = outputs.reshape(batch * steps, -1)
         return (hidden @ self.out_kernel + self.out_bias).reshape(batch, steps, -1)
+
+    def continue_own_output(self, steps: int) -> np.ndarray:
+        """`steps` more blocks, each step fed the block the network output before it.
+
+        Call after a pass over the seed; returns (batch, steps, features), the same as
+        feeding each output back through __call__, with the weights read per step cut
+        from all of them to the recurrent and feedback matrices.
+        """
+        matrix, bias = self.feedback()
+        batch = self.state[0][0].shape[0]
+        last_hidden = np.empty((batch, steps, self.units[-1]), np.float32)
+        for t in range(steps):
+            projected = self.state[-1][0] @ matrix + bias
+            for k, layer in enumerate(self.layers):
+                step = _lstm_step if layer.cell == "lstm" else _gru_step
+                self.state[k] = step(projected, self.state[k], layer)
+                if k + 1 < len(self.layers):
+                    projected = self.state[k][0] @ self.layers[k + 1].kernel + self.layers[k + 1].bias
+            last_hidden[:, t] = self.state[-1][0]
+        flat = last_hidden.reshape(batch * steps, -1)
+        return (flat @ self.out_kernel + self.out_bias).reshape(batch, steps, -1)
 
 
 def _lstm_step(z_x, state, layer):

@@ -32,9 +32,8 @@ def build_parser(cell: str, resume: bool) -> argparse.ArgumentParser:
                    help="recurrent layers" + shape_note)
     p.add_argument("--lr", type=positive_float, default=t.lr, help="RMSprop learning rate")
     p.add_argument("--normalisation", choices=NORMALISATIONS, default=t.normalisation,
-                   help="scale each FFT feature by its own std (bin, as GRUV), all by one shared std (global: "
-                   "the loss weighs loud bins more), or by the geometric mean of the two; ignored when "
-                   "resuming: the weight file keeps its own")
+                   help="scale each FFT feature by its own std (bin, as GRUV) or all by one shared std (global: "
+                   "the loss weighs loud bins more); ignored when resuming: the weight file keeps its own")
     p.add_argument("--strategy", choices=STRATEGIES, default=t.strategy,
                    help="tf.distribute engine: one device; mirrored over all local GPUs (or 2 logical CPU "
                    "devices); multiworker over the machines in TF_CONFIG, each running this command")

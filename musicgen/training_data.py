@@ -40,26 +40,20 @@ def std_from_variance(var: np.ndarray) -> np.ndarray:
     return np.maximum(std, floor).astype(np.float32)
 
 
-NORMALISATIONS = ("bin", "global", "geometric")
+NORMALISATIONS = ("bin", "global")
 
 
 def normalisation_std(data: TrainingData, mode: str) -> np.ndarray:
-    """The divisor of each feature: its own std ("bin", GRUV's), one std shared by all ("global"),
-    or the geometric mean of the two ("geometric").
+    """The divisor of each feature: its own std ("bin", GRUV's) or one std shared by all ("global").
 
     Per-bin scaling weighs every FFT bin equally in the loss, so the many near-silent
-    high bins count as much as the loud low ones and songs come out quiet; one shared
-    scale makes the loss the error in the audio itself, and the network's errors become a
-    flat noise floor over the quiet high bins. The geometric mean sits between: loud
-    bins weigh more, and errors still fall off with each bin's level.
+    high bins count as much as the loud low ones (songs came out 16 dB quieter than the
+    bundled music in our runs); one shared scale makes the loss the error in the audio itself.
     """
-    shared = np.float32(np.sqrt(np.mean(np.square(data.std, dtype=np.float64))))
     if mode == "bin":
         return data.std
     if mode == "global":
-        return np.full_like(data.std, shared)
-    if mode == "geometric":
-        return np.sqrt(data.std * shared).astype(np.float32)
+        return np.full_like(data.std, np.sqrt(np.mean(np.square(data.std, dtype=np.float64))))
     raise DatasetError(f"unknown normalisation '{mode}' (expected one of {', '.join(NORMALISATIONS)})")
 
 

@@ -119,7 +119,10 @@ def test_sigint_mid_training_leaves_a_loadable_checkpoint(small_data, tmp_path):
     proc = subprocess.Popen(
         [sys.executable, str(REPO / "train.py"), "-n", "500", "-e", "1", "-b", "4", "--hidden", "64",
          "--data", small_data, "--weights-dir", tmp_path, "--img-dir", tmp_path / "img"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+        # A shell's background job starts with SIGINT ignored, and Python keeps it so; a terminal's
+        # Ctrl-C reaches a foreground program with the default action, which this restores.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not list_weight_files(tmp_path) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)
@@ -197,6 +200,7 @@ def test_a_signal_during_a_save_waits_for_the_save_to_finish():
     from musicgen.training import _signals_deferred
 
     finished = []
+    before = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
         with _signals_deferred():
             # Sent from another thread, as a signal TensorFlow's threads receive would arrive.
@@ -206,7 +210,7 @@ def test_a_signal_during_a_save_waits_for_the_save_to_finish():
             time.sleep(0.2)  # the handler has run by now; without the deferral this raises here
             finished.append(True)
     assert finished == [True]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 def test_global_normalisation_shares_one_scale_and_generation_uses_it(small_data, tmp_path):
