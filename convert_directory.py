@@ -24,6 +24,9 @@ def get_arguments(argv=None):
                    help="seconds of audio per training clip")
     p.add_argument("--block-size", type=positive_int, default=a.block_size,
                    help="samples per FFT block (sample_rate/4 = 0.25 s)")
+    p.add_argument("--overlap", action="store_true",
+                   help="blocks every block_size/2 samples, shaped by a square-root Hann window, so "
+                   "generated songs have no seam every block (the original's blocks are hard-edged)")
     p.add_argument("--sample-rate", type=positive_int, default=a.sample_rate, help="Hz")
     p.add_argument("--max-files", type=positive_int, default=d.max_files,
                    help="convert at most this many files (sorted by name)")
@@ -38,7 +41,8 @@ def main(argv=None):
     args = get_arguments(argv)
     from musicgen.convert import convert_directory
 
-    audio = AudioConfig(sample_rate=args.sample_rate, block_size=args.block_size, clip_len=args.clip_len)
+    audio = AudioConfig(sample_rate=args.sample_rate, block_size=args.block_size, clip_len=args.clip_len,
+                        overlap=args.overlap)
     cfg = ConvertConfig(input_dir=args.input, output_prefix=args.output, max_files=args.max_files,
                         shard_size=args.shard_size, audio=audio)
     summary = convert_directory(cfg, progress=not args.quiet)

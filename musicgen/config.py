@@ -13,6 +13,11 @@ from pathlib import Path
 AUDIO_SUFFIXES = (".mp3", ".wav", ".flac", ".ogg")
 
 
+def hop_size(block_size: int, overlap: bool) -> int:
+    """Samples between the starts of consecutive blocks: half a block when they overlap."""
+    return max(1, block_size // 2) if overlap else block_size
+
+
 @dataclass(frozen=True)
 class AudioConfig:
     """How audio becomes tensors (convert_directory.py)."""
@@ -20,11 +25,17 @@ class AudioConfig:
     sample_rate: int = 44100  # Hz; every input is resampled to this
     block_size: int = 11025  # samples per block: sample_rate / 4 = 0.25 s
     clip_len: float = 10.0  # seconds of audio in one training clip
+    overlap: bool = False  # windowed blocks every block_size/2 samples instead of GRUV's hard-edged ones
+
+    @property
+    def hop(self) -> int:
+        """Samples from one block's start to the next one's."""
+        return hop_size(self.block_size, self.overlap)
 
     @property
     def clip_blocks(self) -> int:
-        """Blocks in one training clip (40 with the defaults)."""
-        return max(1, round(self.clip_len * self.sample_rate / self.block_size))
+        """Blocks in one training clip (40 with the defaults, 80 with overlap)."""
+        return max(1, round(self.clip_len * self.sample_rate / self.hop))
 
     @property
     def feature_dim(self) -> int:
@@ -66,6 +77,12 @@ class ModelConfig:
     block_size: int = 11025  # samples per block; the network sees 2*block_size values a step
     sample_rate: int = 44100
     clip_blocks: int = 40  # time steps per training clip
+    overlap: bool = False  # blocks overlap by half and are windowed (convert_directory.py --overlap)
+
+    @property
+    def hop(self) -> int:
+        """Samples of new audio per generated block."""
+        return hop_size(self.block_size, self.overlap)
 
     @property
     def feature_dim(self) -> int:

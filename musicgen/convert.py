@@ -4,7 +4,7 @@ Outputs, for prefix P (default datasets/np_array):
   P_x.npy, P_y.npy        float32 (clips, clip_blocks, 2*block_size); Y is X one block later
   P_mean.npy, P_var.npy   per-feature mean and variance of X (float32)
   P_xmerged.wav           X turned back into audio, to hear what the network sees
-  P_info.json             sample rate, block size and the files the clips came from
+  P_info.json             sample rate, block size, overlap and the files the clips came from
 
 With a shard size, X and Y go to P_x-00000.npy, P_y-00000.npy, ... of at most
 that many clips each (P_info.json lists them), so no single file grows with the
@@ -29,7 +29,7 @@ from .atomic import write_atomic
 from .audio_io import WavWriter, decode_to_wav, read_wav, wav_frames
 from .config import AUDIO_SUFFIXES, AudioConfig, ConvertConfig
 from .errors import AudioDecodeError, DatasetError
-from .fft_blocks import blocks_to_features, features_to_blocks, split_blocks
+from .fft_blocks import OverlapAdd, blocks_to_features, features_to_blocks, frame
 from .npy_stream import NpyAppender, RunningStats, save_atomic
 from .progress import Progress
 
@@ -107,24 +107,20 @@ def decode_source(src: Path, wav: Path, audio: AudioConfig) -> SourceFile | str:
         return str(exc).split(": ", 1)[-1] if ": " in str(exc) else str(exc)
     except (EOFError, OSError) as exc:
         return f"unreadable ({exc})"
-    n_blocks = -(-frames // audio.block_size)
+    n_blocks = -(-frames // audio.hop)
     clips = (n_blocks - 1) // audio.clip_blocks
     if clips <= 0:
-        need = (audio.clip_blocks * audio.block_size + 1) / audio.sample_rate
+        need = (audio.clip_blocks * audio.hop + 1) / audio.sample_rate
         return f"too short: {frames / audio.sample_rate:.2f} s, one clip needs {need:.2f} s"
     return SourceFile(src, wav, frames, clips)
 
 
 def clip_features(samples: np.ndarray, clip: int, audio: AudioConfig) -> np.ndarray:
     """FFT features (clip_blocks + 1, 2*block_size) of the blocks that clip `clip` spans."""
-    span = audio.clip_blocks * audio.block_size
-    start = clip * span
-    segment = np.asarray(samples[start:start + span + audio.block_size], dtype=np.float32) / 32767.0
-    blocks = split_blocks(segment, audio.block_size)
-    missing = audio.clip_blocks + 1 - len(blocks)
-    if missing > 0:
-        blocks = np.vstack([blocks, np.zeros((missing, audio.block_size), dtype=np.float32)])
-    return blocks_to_features(blocks)
+    start = clip * audio.clip_blocks * audio.hop
+    segment = np.asarray(samples[start:start + audio.clip_blocks * audio.hop + audio.block_size],
+                         dtype=np.float32) / 32767.0
+    return blocks_to_features(frame(segment, audio.clip_blocks + 1, audio.block_size, audio.overlap))
 
 
 class _TensorWriter:
@@ -141,6 +137,7 @@ class _TensorWriter:
         self.merged_path = Path(f"{prefix}_xmerged.wav")
         self.merged_part = self.merged_path.with_name(self.merged_path.name + ".part")
         self.merged = WavWriter(self.merged_part, audio.sample_rate)
+        self.merged_blocks = OverlapAdd(audio.block_size, audio.overlap)
         self.stats = RunningStats(audio.feature_dim)
 
     def _name(self, kind: str) -> Path:
@@ -165,10 +162,11 @@ class _TensorWriter:
         self.stats.update(feats[:-1])
         self.clips += 1
         if not self.shards:
-            self.merged.write(features_to_blocks(feats[:-1]).reshape(-1))
+            self.merged.write(self.merged_blocks.push(features_to_blocks(feats[:-1])))
 
     def commit(self, info: dict) -> list[Path]:
         """Move every output into place; shards of an earlier, longer conversion are removed."""
+        self.merged.write(self.merged_blocks.flush())
         self.merged.close()
         self._close_shard()
         if self.shard_size:
@@ -196,6 +194,8 @@ def convert_directory(cfg: ConvertConfig, *, progress: bool = True) -> Conversio
     """Convert every audio file in cfg.input_dir; raise DatasetError if none is usable."""
     start = time.monotonic()
     audio = cfg.audio
+    if audio.overlap and audio.block_size < 2:
+        raise DatasetError("overlapping blocks need a block size of at least 2 samples")
     files = find_audio_files(cfg.input_dir, cfg.max_files)
     if not files:
         raise DatasetError(f"no audio files ({' '.join(AUDIO_SUFFIXES)}) in '{cfg.input_dir}'")
@@ -227,10 +227,10 @@ def convert_directory(cfg: ConvertConfig, *, progress: bool = True) -> Conversio
     summary.x_shape = (writer.clips, *writer.row)
     summary.outputs = writer.commit({
         "sample_rate": audio.sample_rate, "block_size": audio.block_size, "clip_blocks": audio.clip_blocks,
-        "clips": summary.x_shape[0], "sources": [f.path.name for f in summary.used],
+        "overlap": audio.overlap, "clips": summary.x_shape[0], "sources": [f.path.name for f in summary.used],
     })
     summary.clips = summary.x_shape[0]
     summary.decoded_seconds = sum(f.frames for f in summary.used) / audio.sample_rate
-    summary.seconds = summary.clips * audio.clip_blocks * audio.block_size / audio.sample_rate
+    summary.seconds = summary.clips * audio.clip_blocks * audio.hop / audio.sample_rate
     summary.wall_seconds = time.monotonic() - start
     return summary

@@ -2,6 +2,12 @@
 
 A block of `block_size` samples becomes 2*block_size float values: the real
 parts of its complex FFT followed by the imaginary parts (as in GRUV).
+
+GRUV's blocks sit end to end with hard edges, so a generated song jumps at
+every seam. With `overlap`, blocks start every block_size // 2 samples and are
+shaped by a square-root Hann window on the way in and again on the way out;
+the squared windows of neighbouring blocks sum to exactly one, so overlap-adding
+the blocks gives back the signal and there is no seam left to jump at.
 """
 
 from __future__ import annotations
@@ -9,16 +15,73 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft
 
+from .config import hop_size
 
-def split_blocks(samples: np.ndarray, block_size: int) -> np.ndarray:
-    """Cut a 1-D signal into rows of `block_size`, zero-padding the last one.
 
-    Returns an array of shape (ceil(n / block_size), block_size).
+def block_window(block_size: int, overlap: bool) -> np.ndarray | None:
+    """The analysis and synthesis window of overlapping blocks; None for GRUV's hard-edged ones.
+
+    sin(pi n / 2h) over the first 2h samples (h the hop) and zero after: its square is a
+    periodic Hann window, whose copies every h samples sum to one also when block_size is odd.
     """
-    n_blocks = -(-len(samples) // block_size)
-    padded = np.zeros(n_blocks * block_size, dtype=np.float32)
-    padded[: len(samples)] = samples
-    return padded.reshape(n_blocks, block_size)
+    if not overlap:
+        return None
+    hop = hop_size(block_size, overlap)
+    n = np.arange(block_size)
+    return np.where(n < 2 * hop, np.sin(np.pi * n / (2 * hop)), 0.0).astype(np.float32)
+
+
+def frame(samples: np.ndarray, n_blocks: int, block_size: int, overlap: bool) -> np.ndarray:
+    """The first `n_blocks` blocks of a 1-D signal, windowed if they overlap; zero-padded at the end.
+
+    Returns (n_blocks, block_size) float32.
+    """
+    hop = hop_size(block_size, overlap)
+    needed = (n_blocks - 1) * hop + block_size
+    padded = np.zeros(needed, dtype=np.float32)
+    take = min(len(samples), needed)
+    padded[:take] = samples[:take]
+    blocks = np.lib.stride_tricks.sliding_window_view(padded, block_size)[::hop][:n_blocks]
+    window = block_window(block_size, overlap)
+    return np.array(blocks) if window is None else blocks * window
+
+
+class OverlapAdd:
+    """Time blocks -> one continuous signal, fed a run of blocks at a time.
+
+    Overlapping blocks are windowed again and summed at their hop; the part of a
+    run that the next run's blocks still add to is held back until then.
+    """
+
+    def __init__(self, block_size: int, overlap: bool):
+        self.block_size = block_size
+        self.hop = hop_size(block_size, overlap)
+        self.window = block_window(block_size, overlap)
+        self.tail = np.zeros(block_size - self.hop, dtype=np.float32)
+
+    def push(self, blocks: np.ndarray) -> np.ndarray:
+        """Add (n, block_size) blocks; return the n * hop samples now complete."""
+        blocks = np.asarray(blocks, dtype=np.float32)
+        if self.window is None:
+            return blocks.reshape(-1)
+        n, hop = len(blocks), self.hop
+        out = np.zeros(n * hop + len(self.tail), dtype=np.float32)
+        out[: len(self.tail)] += self.tail
+        for i, block in enumerate(blocks * self.window):
+            out[i * hop: i * hop + self.block_size] += block
+        self.tail = out[n * hop:].copy()
+        return out[: n * hop]
+
+    def flush(self) -> np.ndarray:
+        """The samples still held back: the fading end of the last block."""
+        tail, self.tail = self.tail, np.zeros_like(self.tail)
+        return tail
+
+
+def blocks_to_signal(blocks: np.ndarray, block_size: int, overlap: bool) -> np.ndarray:
+    """(n, block_size) time blocks -> the whole signal they make, ends included."""
+    ola = OverlapAdd(block_size, overlap)
+    return np.concatenate([ola.push(blocks), ola.flush()])
 
 
 def blocks_to_features(blocks: np.ndarray) -> np.ndarray:

@@ -19,9 +19,9 @@ from .blas_network import BlasNetwork
 from .checkpoint import Checkpoint, load_weights, read_checkpoint
 from .config import ORIGINAL_SONG_BLOCKS, GenerateConfig
 from .errors import DatasetError, WeightsError
-from .fft_blocks import features_to_blocks
+from .fft_blocks import blocks_to_signal, features_to_blocks
 from .model import build_model
-from .training_data import load_training_data
+from .training_data import load_training_data, representation_mismatch
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +37,11 @@ class Song:
 
 
 def song_blocks(seconds: float | None, ckpt: Checkpoint) -> int:
-    """Blocks to generate for `seconds` (None: the original's 49)."""
+    """Blocks to generate for `seconds` (None: the original's length, 49 blocks of GRUV's kind)."""
+    model = ckpt.model
     if seconds is None:
-        return ORIGINAL_SONG_BLOCKS
-    return max(1, round(seconds * ckpt.model.sample_rate / ckpt.model.block_size))
+        seconds = ORIGINAL_SONG_BLOCKS * model.block_size / model.sample_rate
+    return max(1, round(seconds * model.sample_rate / model.hop))
 
 
 def pick_seeds(n_clips: int, count: int, seed_index: int | None, random_seed: int | None) -> list[int]:
@@ -143,7 +144,7 @@ def features_to_audio(features: np.ndarray, ckpt: Checkpoint) -> np.ndarray:
     raw = features.astype(np.float32) * ckpt.std + ckpt.mean
     # A non-finite bin would turn its whole block into NaN through the inverse FFT; drop just the bin.
     raw = np.where(np.isfinite(raw), raw, 0.0).astype(np.float32)
-    return features_to_blocks(raw).reshape(-1)
+    return blocks_to_signal(features_to_blocks(raw), ckpt.model.block_size, ckpt.model.overlap)
 
 
 def stateful_model(ckpt: Checkpoint, batch_size: int):
@@ -166,9 +167,9 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
 
     ckpt = read_checkpoint(weights)
     data = load_training_data(cfg.data_prefix)
-    if data.block_size != ckpt.model.block_size:
-        raise WeightsError(f"'{Path(weights).name}' works on blocks of {ckpt.model.block_size} samples but "
-                           f"'{cfg.data_prefix}' has {data.block_size}; pass the matching --data")
+    mismatch = representation_mismatch(ckpt.model, data)
+    if mismatch:
+        raise WeightsError(f"'{Path(weights).name}' {mismatch} ('{cfg.data_prefix}'); pass the matching --data")
     seeds_idx = pick_seeds(data.x.shape[0], cfg.count, cfg.seed_index, cfg.random_seed)
     seeds = (np.asarray(data.x[np.array(seeds_idx)]) - ckpt.mean) / ckpt.std
     n_blocks = song_blocks(cfg.seconds, ckpt)

@@ -19,7 +19,8 @@ from .distribute import fix_keras_multiworker, is_chief, make_strategy, shard_by
 from .errors import DatasetError, WeightsError
 from .model import build_model, compile_model
 from .plots import plot_loss, plot_model_diagram
-from .training_data import TrainingData, load_training_data, make_batches, normalisation_std, split_indices
+from .training_data import (TrainingData, load_training_data, make_batches, normalisation_std,
+                            representation_mismatch, split_indices)
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +37,10 @@ class TrainResult:
 
 
 def _check_compatible(model_cfg: ModelConfig, data: TrainingData, source: str) -> None:
-    if model_cfg.block_size != data.block_size:
-        raise WeightsError(
-            f"{source} was trained on blocks of {model_cfg.block_size} samples but the data has "
-            f"{data.block_size}; convert with --block-size {model_cfg.block_size} or train a new model")
+    mismatch = representation_mismatch(model_cfg, data)
+    if mismatch:
+        flags = f"--block-size {model_cfg.block_size}" + (" --overlap" if model_cfg.overlap else "")
+        raise WeightsError(f"{source} {mismatch}; convert with {flags} or train a new model")
 
 
 class _Saver:
@@ -172,7 +173,7 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | None
         base.parent = Path(resume).name
     else:
         model_cfg = dataclasses.replace(model_cfg, block_size=data.block_size, clip_blocks=data.clip_blocks,
-                                        sample_rate=data.sample_rate)
+                                        sample_rate=data.sample_rate, overlap=data.overlap)
         base = Checkpoint(model=model_cfg, iteration=0, epoch=0, mean=data.mean,
                           std=normalisation_std(data, train_cfg.normalisation))
     base.training = {"n_epochs": train_cfg.n_epochs, "n_batch": train_cfg.n_batch, "lr": train_cfg.lr,

@@ -21,6 +21,7 @@ class TrainingData:
     mean: np.ndarray
     std: np.ndarray
     sample_rate: int = 44100
+    overlap: bool = False  # blocks overlap by half and are windowed
 
     @property
     def block_size(self) -> int:
@@ -38,6 +39,18 @@ def std_from_variance(var: np.ndarray) -> np.ndarray:
     std = np.sqrt(np.maximum(np.asarray(var, dtype=np.float64), 0.0))
     floor = max(1e-4 * float(std.max()), 1e-8)
     return np.maximum(std, floor).astype(np.float32)
+
+
+def _describe_blocks(block_size: int, overlap: bool) -> str:
+    return f"{'overlapping' if overlap else 'hard-edged'} blocks of {block_size} samples"
+
+
+def representation_mismatch(model_cfg, data: TrainingData) -> str | None:
+    """How `data` differs from the blocks a network with `model_cfg` works on; None if it does not."""
+    if (model_cfg.block_size, model_cfg.overlap) == (data.block_size, data.overlap):
+        return None
+    return (f"works on {_describe_blocks(model_cfg.block_size, model_cfg.overlap)} but the data has "
+            f"{_describe_blocks(data.block_size, data.overlap)}")
 
 
 NORMALISATIONS = ("bin", "global")
@@ -93,9 +106,10 @@ def load_training_data(prefix: Path) -> TrainingData:
     if x.shape[0] == 0:
         raise DatasetError(f"'{x_files[0]}' holds no clips; add music and re-run convert_directory.py")
     info_path = Path(f"{prefix}_info.json")
-    # Tensors converted before the info file existed are taken to be at the default rate.
-    rate = json.loads(info_path.read_text()).get("sample_rate", 44100) if info_path.is_file() else 44100
-    return TrainingData(x=x, y=y, mean=mean, std=std_from_variance(var), sample_rate=int(rate))
+    # Tensors converted before the info file existed are GRUV's blocks at the default rate.
+    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    return TrainingData(x=x, y=y, mean=mean, std=std_from_variance(var),
+                        sample_rate=int(info.get("sample_rate", 44100)), overlap=bool(info.get("overlap", False)))
 
 
 def split_indices(n: int, validation_split: float) -> tuple[np.ndarray, np.ndarray]:

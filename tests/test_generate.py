@@ -153,3 +153,28 @@ def test_bad_inputs_are_one_line_errors(weights, small_data, tmp_path):
         assert message in out.stderr and "Traceback" not in out.stderr, (args, out.stderr)
     assert run_script("generate.py", "--seconds", "0").returncode == 2
     assert not (tmp_path / "songs").exists()
+
+
+def test_overlapping_blocks_train_generate_and_refuse_the_other_kind_of_data(small_data, tmp_path):
+    from conftest import music_excerpt, small_config
+    from musicgen.convert import convert_directory
+    from musicgen.errors import WeightsError
+
+    cfg = small_config(tmp_path, overlap=True)
+    cfg.input_dir.mkdir()
+    music_excerpt(cfg.input_dir / "minuet.mp3", 9.2)
+    convert_directory(cfg, progress=False)
+    train(train_config(cfg.output_prefix, tmp_path / "w", n_iter=1, n_epochs=1), ModelConfig(hidden=32), verbose=0)
+    [weights] = list_weight_files(tmp_path / "w")
+    model = read_checkpoint(weights).model
+    assert model.overlap and model.hop == 500 and model.clip_blocks == 16
+    songs = generate(weights, GenerateConfig(seconds=3.0, data_prefix=cfg.output_prefix, out_dir=tmp_path / "s",
+                                             random_seed=1))
+    _, pcm = wavfile.read(songs[0].path)
+    assert len(pcm) == 48 * 500 + 500  # 48 blocks every 500 samples, and the last block's second half
+    default = generate(weights, GenerateConfig(data_prefix=cfg.output_prefix, out_dir=tmp_path / "s", random_seed=1))
+    assert default[0].seconds == pytest.approx(49 * 1000 / 8000, abs=0.07)  # the original's 49 blocks of time
+    with pytest.raises(WeightsError, match="overlapping blocks of 1000 samples but the data has hard-edged"):
+        generate(weights, GenerateConfig(data_prefix=small_data, out_dir=tmp_path / "s"))
+    with pytest.raises(WeightsError, match="convert with --block-size 1000 --overlap"):
+        train(train_config(small_data, tmp_path / "w"), ModelConfig(hidden=32), resume=weights, verbose=0)
