@@ -29,10 +29,15 @@ def weights(small_data, tmp_path_factory):
 @pytest.mark.parametrize("engine", ["blas", "keras"])
 @pytest.mark.parametrize("cell, layers", [("lstm", 1), ("gru", 1), ("lstm", 2), ("gru", 2)])
 def test_stateful_generation_equals_growing_sequence_reprediction(cell, layers, engine, rng):
+    import keras
+
     cfg = ModelConfig(cell=cell, hidden=24, layers=layers, block_size=50, clip_blocks=6)
+    keras.utils.set_random_seed(3)
     full = build_model(cfg)
-    # Random weights scaled up so every unit matters and errors would show.
-    full.set_weights([w + rng.normal(0, 0.2, w.shape).astype(np.float32) for w in full.get_weights()])
+    # Random weights made larger so every unit matters and the song keeps changing, but not so
+    # large that the recurrence turns chaotic: then any two correct methods, summing in a
+    # different order, drift apart past any tolerance (noise of 0.2 did, for 1 GRU in 6).
+    full.set_weights([w + rng.normal(0, 0.15, w.shape).astype(np.float32) for w in full.get_weights()])
 
     def network(batch):
         model = build_model(cfg, batch_size=batch, stateful=True)
@@ -45,6 +50,7 @@ def test_stateful_generation_equals_growing_sequence_reprediction(cell, layers, 
         fast = stateful_generate(network(3), seeds, n_blocks)
         slow = reference_generate(full, seeds, n_blocks)
         assert fast.shape == slow.shape == (3, n_blocks, 100)
+        assert slow[:, -10:].std(axis=1).mean() > 1e-3  # still moving: a fixed point would prove little
         np.testing.assert_allclose(fast, slow, rtol=1e-4, atol=1e-4)
     # A batch of songs is the same as each song on its own, and a second song starts afresh.
     single = network(1)

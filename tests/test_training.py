@@ -104,7 +104,7 @@ def test_mismatches_are_clear_errors(trained, small_data, tmp_path):
     cfg.input_dir.mkdir()
     (cfg.input_dir / "a.wav").symlink_to(next((small_data.parent.parent / "in" / "wave").glob("*.wav")))
     convert_directory(cfg, progress=False)
-    with pytest.raises(WeightsError, match="blocks of 1000 samples but the data has 500"):
+    with pytest.raises(WeightsError, match="blocks of 1000 samples but the data has hard-edged blocks of 500"):
         train(train_config(cfg.output_prefix, tmp_path), ModelConfig(), resume=result.checkpoint, verbose=0)
 
     corrupt = tmp_path / "LSTM_NP_Weights_Iter-9.weights.h5"
