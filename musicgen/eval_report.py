@@ -103,13 +103,15 @@ def format_table(report: Report) -> str:
     """A fixed-width table: one row per song, then the reference points, then each song's verdict."""
     train = report.reference
     header = (f"{'':32} {'loudness':>9} {'vs train':>9} {'flatness':>9} {'centroid':>9} {'mel dist':>9} "
-              f"{'seam clicks':>11} {'nearest':>8}\n"
-              f"{'':32} {'dBFS':>9} {'dB':>9} {'':>9} {'Hz':>9} {'dB':>9} {'dB':>11} {'train dB':>8}")
+              f"{'seam clicks':>11} {'nearest':>8} {'change':>7} {'at end':>7}\n"
+              f"{'':32} {'dBFS':>9} {'dB':>9} {'':>9} {'Hz':>9} {'dB':>9} {'dB':>11} {'train dB':>8} "
+              f"{'dB/s':>7} {'dB/s':>7}")
     rows = [header]
     for m in report.songs + [train, report.noise, report.silence]:
         rows.append(f"{m.name[:32]:32} {m.rms_dbfs:9.1f} {m.rms_dbfs - train.rms_dbfs:+9.1f} {m.flatness:9.4f} "
                     f"{m.centroid_hz:9.0f} {m.mel_distance_db:9.1f} {_fmt(m.seam_click_db, '+11.1f', 11)} "
-                    f"{_fmt(m.nearest_excerpt_db if m is not train else None, '8.1f', 8)}")
+                    f"{_fmt(m.nearest_excerpt_db if m is not train else None, '8.1f', 8)} "
+                    f"{_fmt(m.change_db, '7.1f', 7)} {_fmt(m.end_change_db, '7.1f', 7)}")
     rows.append("")
     for m, v in zip(report.songs, report.verdicts):
         ratio = m.flatness / max(train.flatness, 1e-12)
@@ -120,7 +122,11 @@ def format_table(report: Report) -> str:
         copy = (f"; nearest training excerpt at {m.nearest_excerpt_at:.1f} s, {m.nearest_excerpt_db:.1f} dB away"
                 + (" (close to a verbatim copy)" if m.nearest_excerpt_db is not None and m.nearest_excerpt_db < 3.0
                    else ""))
-        rows.append(f"{m.name}: {'MUSIC-LIKE' if v.music_like else 'NOT music-like'}: " + ", ".join(checks) + copy)
+        moves = ("" if m.change_db is None or train.change_db is None else
+                 f"; it moves {m.change_db:.1f} dB/s (the training music {train.change_db:.1f}), "
+                 f"{m.end_change_db:.1f} in its last quarter")
+        rows.append(f"{m.name}: {'MUSIC-LIKE' if v.music_like else 'NOT music-like'}: " + ", ".join(checks) + copy
+                    + moves)
     return "\n".join(rows)
 
 

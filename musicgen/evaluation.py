@@ -5,7 +5,9 @@ spectrum, so songs and references of any sample rate compare directly. Two
 reference points frame the scale: white noise at the training music's
 loudness, and digital silence. A song that sounds like the training music is
 as loud, about as tonal (low spectral flatness), and its log-mel profile is
-much closer to the training music's than either reference point's is.
+much closer to the training music's than either reference point's is. How much
+a song moves from second to second (spectral change) is measured beside those
+tests, not in them: it tells a song that keeps playing from one that drones.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ FRAME = 2048  # STFT frame (93 ms) and hop
 HOP = 512
 MEL_BANDS = 64
 POWER_FLOOR = 1e-10  # -100 dB re full scale: below 16-bit dither, so silence has a finite level
+
+CHANGE_WINDOW_S = 1.0  # spectral change compares the mean spectra of consecutive windows this long
+END_SHARE = 0.25  # "at the end" is the last quarter of a song
 
 # The thresholds of "music-like" (issue 5): as loud, as tonal, and nearer the music than noise or silence.
 LOUDNESS_TOLERANCE_DB = 6.0
@@ -40,6 +45,8 @@ class SignalMeasures:
     seam_click_db: float | None = None  # jump energy at block seams over that inside blocks (0: no clicks)
     nearest_excerpt_db: float | None = None  # log-mel RMS distance to the closest training excerpt
     nearest_excerpt_at: float | None = None  # where that excerpt starts in the training music (s)
+    change_db: float | None = None  # mean spectral change per second (dB): ~8 for the bundled music, 0 for a held tone
+    end_change_db: float | None = None  # the same over the last quarter: a song that settles into a drone drops here
 
     def as_dict(self) -> dict:
         """Plain JSON-ready values."""
@@ -145,6 +152,29 @@ def seam_click_db(samples: np.ndarray, block_size: int) -> float:
     return float(10.0 * np.log10(max(jumps[seams].mean(), POWER_FLOOR) / max(inside.mean(), POWER_FLOOR)))
 
 
+def spectral_change(mel: np.ndarray) -> np.ndarray:
+    """RMS over mel bands of the dB difference between consecutive 1 s windows' mean log-mel.
+
+    One value per pair of windows. Notes coming and going move it (the bundled
+    piano music: 7-9 dB); a held chord or steady noise barely does (white noise: ~0.5).
+    """
+    per = max(1, round(CHANGE_WINDOW_S * ANALYSIS_RATE / HOP))
+    n = len(mel) // per
+    if n < 2:
+        return np.zeros(0)
+    windows = mel[: n * per].reshape(n, per, -1).mean(axis=1)
+    return np.sqrt(np.mean(np.square(np.diff(windows, axis=0)), axis=1))
+
+
+def change_summary(mel: np.ndarray) -> tuple[float | None, float | None]:
+    """(mean spectral change, mean over the last quarter); None where the signal is under 2 s."""
+    change = spectral_change(mel)
+    if len(change) == 0:
+        return None, None
+    end = change[-max(1, round(END_SHARE * len(change))):]
+    return float(change.mean()), float(end.mean())
+
+
 def nearest_excerpt(song_mel: np.ndarray, reference_mel: np.ndarray) -> tuple[float, int]:
     """Smallest RMS dB distance between the song's log-mel frames and any equally long training excerpt.
 
@@ -179,10 +209,12 @@ def analyse_reference(samples: np.ndarray) -> Reference:
     """Measure the training music (ANALYSIS_RATE samples, files concatenated)."""
     power = power_spectrogram(samples)
     profile = mel_profile(power)
+    mel = log_mel(power)
     measures = SignalMeasures(name="training music", seconds=len(samples) / ANALYSIS_RATE,
                               rms_dbfs=rms_dbfs(samples), flatness=spectral_flatness(power),
-                              centroid_hz=spectral_centroid(power), mel_distance_db=0.0)
-    return Reference(measures=measures, profile=profile, mel=log_mel(power), samples=samples)
+                              centroid_hz=spectral_centroid(power), mel_distance_db=0.0,
+                              change_db=change_summary(mel)[0])
+    return Reference(measures=measures, profile=profile, mel=mel, samples=samples)
 
 
 def measure(name: str, samples: np.ndarray, rate: int, reference: Reference, *,
@@ -195,12 +227,14 @@ def measure(name: str, samples: np.ndarray, rate: int, reference: Reference, *,
     power = power_spectrogram(at_rate)
     mel = log_mel(power)
     distance, offset = nearest_excerpt(mel, reference.mel)
+    change, end_change = change_summary(mel)
     return SignalMeasures(
         name=name, seconds=len(samples) / rate, rms_dbfs=rms_dbfs(at_rate), flatness=spectral_flatness(power),
         centroid_hz=spectral_centroid(power),
         mel_distance_db=float(np.sqrt(np.mean(np.square(mel_profile(power) - reference.profile)))),
         seam_click_db=None if block_size is None else seam_click_db(samples, block_size),
         nearest_excerpt_db=distance, nearest_excerpt_at=offset * HOP / ANALYSIS_RATE,
+        change_db=change, end_change_db=end_change,
     ), mel
 
 

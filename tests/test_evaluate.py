@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from scipy.io import wavfile
 
-from musicgen.evaluation import (ANALYSIS_RATE, analyse_reference, nearest_excerpt, power_spectrogram, rms_dbfs,
-                                 seam_click_db, spectral_centroid, spectral_flatness, log_mel, to_analysis_rate)
+from musicgen.evaluation import (ANALYSIS_RATE, HOP, analyse_reference, change_summary, log_mel, nearest_excerpt,
+                                 power_spectrogram, rms_dbfs, seam_click_db, spectral_centroid, spectral_change,
+                                 spectral_flatness, to_analysis_rate)
 from tests.conftest import music_excerpt, run_script
 
 RATE = ANALYSIS_RATE
@@ -70,6 +71,27 @@ def test_nearest_excerpt_finds_a_verbatim_copy(rng):
     assert other == pytest.approx(6.0, abs=0.5)
 
 
+def test_spectral_change_is_the_step_between_notes_and_zero_for_a_held_one(rng):
+    second = 43 * HOP  # samples in one change window
+    a, b = sine(440.0, seconds=1.0)[:second], sine(1320.0, seconds=1.0)[:second]
+    # Each window is one note: the change is the distance between the two notes' spectra, less the few
+    # STFT frames that straddle a boundary and hold both.
+    step = float(np.sqrt(np.mean(np.square(log_mel(power_spectrogram(a)).mean(0)
+                                           - log_mel(power_spectrogram(b)).mean(0)))))
+    alternating = np.concatenate([a, b] * 4)
+    change = spectral_change(log_mel(power_spectrogram(alternating)))
+    assert len(change) == 6  # 8 s of audio make 7 whole windows: the STFT's last frame ends 1.5 frames early
+    assert change == pytest.approx(np.full(6, step), rel=0.15)
+    assert spectral_change(log_mel(power_spectrogram(np.tile(a, 8)))).max() < 0.05
+    noise = rng.standard_normal(8 * second).astype(np.float32) * 0.1
+    assert spectral_change(log_mel(power_spectrogram(noise))).mean() < 1.5
+    # Notes, then a held note for the last quarter: moving overall, still at the end.
+    settles = np.concatenate([alternating, np.tile(a, 4)])
+    change, at_end = change_summary(log_mel(power_spectrogram(settles)))
+    assert change > 0.5 * step and at_end < 0.05
+    assert change_summary(log_mel(power_spectrogram(a))) == (None, None)
+
+
 def test_reference_measures_of_music():
     # A piano-like tone: harmonics decaying, as the bundled music.
     t = np.arange(RATE * 3) / RATE
@@ -105,6 +127,9 @@ def test_evaluate_tells_music_from_noise_and_silence(clips):
     assert not noise["tests"]["flatness_ok"] and not silence["tests"]["loudness_ok"]
     assert music["mel_distance_db"] < report["white_noise"]["mel_distance_db"] < report["silence"]["mel_distance_db"]
     assert music["flatness"] < 0.05 < 0.4 < noise["flatness"]
+    # Real piano music moves several dB from second to second; steady noise and silence do not.
+    assert music["change_db"] > 3.0 and report["reference"]["change_db"] > 3.0
+    assert noise["change_db"] < 1.5 and silence["change_db"] == 0.0
     assert plot.stat().st_size > 10_000
 
 
