@@ -41,9 +41,10 @@ def frame(samples: np.ndarray, n_blocks: int, block_size: int, overlap: bool) ->
     padded = np.zeros(needed, dtype=np.float32)
     take = min(len(samples), needed)
     padded[:take] = samples[:take]
-    blocks = np.lib.stride_tricks.sliding_window_view(padded, block_size)[::hop][:n_blocks]
     window = block_window(block_size, overlap)
-    return np.array(blocks) if window is None else blocks * window
+    if window is None:
+        return padded.reshape(n_blocks, block_size)
+    return np.lib.stride_tricks.sliding_window_view(padded, block_size)[::hop][:n_blocks] * window
 
 
 class OverlapAdd:

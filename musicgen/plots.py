@@ -84,6 +84,9 @@ def plot_evaluation(report, reference, song_mels, noise_mel, path: Path, max_son
 
     from .evaluation import ANALYSIS_RATE, HOP, POWER_FLOOR
 
+    def profile(mel):  # the long-term spectrum: frames' mean power per band, back in dB
+        return 10 * np.log10(np.maximum(np.mean(10 ** (mel / 10), axis=0), POWER_FLOOR))
+
     plt = _pyplot()
     shown = list(zip(report.songs, song_mels))[:max_songs]
     fig = plt.figure(figsize=(10, 3 + 2.4 * len(shown)), dpi=100)
@@ -91,11 +94,10 @@ def plot_evaluation(report, reference, song_mels, noise_mel, path: Path, max_son
     prof_ax = fig.add_subplot(grid[0, :])
     bands = np.arange(len(reference.profile))
     prof_ax.plot(bands, reference.profile, lw=2.5, color="k", label="training music")
-    prof_ax.plot(bands, 10 * np.log10(np.maximum(np.mean(10 ** (noise_mel / 10), axis=0), POWER_FLOOR)),
-                 color="0.6", ls="--", label=f"white noise ({report.noise.mel_distance_db:.0f} dB away)")
+    prof_ax.plot(bands, profile(noise_mel), color="0.6", ls="--",
+                 label=f"white noise ({report.noise.mel_distance_db:.0f} dB away)")
     for (m, mel), v in zip(shown, report.verdicts):
-        profile = 10 * np.log10(np.maximum(np.mean(10 ** (mel / 10), axis=0), POWER_FLOOR))
-        prof_ax.plot(bands, profile, label=f"{m.name} ({m.mel_distance_db:.0f} dB away"
+        prof_ax.plot(bands, profile(mel), label=f"{m.name} ({m.mel_distance_db:.0f} dB away"
                      f"{', music-like' if v.music_like else ''})")
     prof_ax.set(xlabel="mel band (0 Hz .. 11 kHz)", ylabel="mean level (dB)",
                 title=f"spectral envelope; silence sits at {10 * np.log10(POWER_FLOOR):.0f} dB, "

@@ -156,7 +156,8 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | None
     """
     strategy = make_strategy(train_cfg.strategy)  # first: it may configure devices
     chief = is_chief(strategy)
-    if strategy.num_replicas_in_sync > 1:
+    distributed = strategy.num_replicas_in_sync > 1
+    if distributed:
         print(f"{train_cfg.strategy} strategy: training on {strategy.num_replicas_in_sync} replicas", flush=True)
     import keras
 
@@ -184,7 +185,7 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | None
         keras.utils.set_random_seed(train_cfg.seed)
     with strategy.scope():
         model = build_model(model_cfg)
-        compile_model(model, train_cfg.lr, jit=strategy.num_replicas_in_sync == 1)
+        compile_model(model, train_cfg.lr, jit=not distributed)
         fix_keras_multiworker(model, strategy)
         if resume is not None:
             load_weights(model, Path(resume))
@@ -197,7 +198,6 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | None
     # (and Keras cannot evaluate a replica left empty); it is dropped instead, a different
     # remainder each epoch as the order is shuffled.
     shuffle_seed = 0 if train_cfg.seed is None and train_cfg.strategy == "multiworker" else train_cfg.seed
-    distributed = strategy.num_replicas_in_sync > 1
     batches = shard_by_data(make_batches(data, train_idx, train_cfg.n_batch, mean=base.mean, std=base.std,
                                          shuffle=True, seed=shuffle_seed, drop_remainder=distributed), strategy)
     if distributed and (len(train_idx) < train_cfg.n_batch or 0 < len(val_idx) < train_cfg.n_batch):

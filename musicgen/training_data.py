@@ -70,10 +70,14 @@ def normalisation_std(data: TrainingData, mode: str) -> np.ndarray:
     raise DatasetError(f"unknown normalisation '{mode}' (expected one of {', '.join(NORMALISATIONS)})")
 
 
-def tensor_files(prefix: Path) -> tuple[list[Path], list[Path]]:
-    """The X and Y files of a converted dataset: PREFIX_x/_y.npy, or the shards its info file lists."""
+def read_info(prefix: Path) -> dict:
+    """PREFIX_info.json as written by convert_directory.py; empty for tensors converted before it existed."""
     info_path = Path(f"{prefix}_info.json")
-    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    return json.loads(info_path.read_text()) if info_path.is_file() else {}
+
+
+def tensor_files(prefix: Path, info: dict) -> tuple[list[Path], list[Path]]:
+    """The X and Y files of a converted dataset: PREFIX_x/_y.npy, or the shards its info file lists."""
     shards = info.get("shards")
     if not shards:
         return [Path(f"{prefix}_x.npy")], [Path(f"{prefix}_y.npy")]
@@ -85,7 +89,8 @@ def load_training_data(prefix: Path) -> TrainingData:
     """Open a converted dataset without reading its tensors; DatasetError with the fix if parts are
     missing or disagree."""
     try:
-        x_files, y_files = tensor_files(prefix)
+        info = read_info(prefix)
+        x_files, y_files = tensor_files(prefix, info)
     except (ValueError, KeyError, TypeError, OSError) as exc:
         raise DatasetError(f"cannot read '{prefix}_info.json' ({exc}); re-run convert_directory.py") from None
     stats = {k: Path(f"{prefix}_{k}.npy") for k in ("mean", "var")}
@@ -105,9 +110,7 @@ def load_training_data(prefix: Path) -> TrainingData:
                            f"mean {mean.shape}; re-run convert_directory.py")
     if x.shape[0] == 0:
         raise DatasetError(f"'{x_files[0]}' holds no clips; add music and re-run convert_directory.py")
-    info_path = Path(f"{prefix}_info.json")
     # Tensors converted before the info file existed are GRUV's blocks at the default rate.
-    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
     return TrainingData(x=x, y=y, mean=mean, std=std_from_variance(var),
                         sample_rate=int(info.get("sample_rate", 44100)), overlap=bool(info.get("overlap", False)))
 

@@ -225,7 +225,7 @@ def test_shards_hold_the_same_clips_and_training_data_reads_them_as_one(library)
     convert_directory(whole, progress=False)
     sharded = replace(whole, output_prefix=library / "sharded" / "np_array", shard_size=2)
     summary = convert_directory(sharded, progress=False)
-    info = __import__("json").loads((library / "sharded" / "np_array_info.json").read_text())
+    info = json.loads((library / "sharded" / "np_array_info.json").read_text())
     assert [s["clips"] for s in info["shards"]] == [2, 2, 1]
     assert sorted(p.name for p in (library / "sharded").glob("np_array_x-*.npy")) == [
         "np_array_x-00000.npy", "np_array_x-00001.npy", "np_array_x-00002.npy"]
