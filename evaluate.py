@@ -16,7 +16,8 @@ def get_arguments(argv=None):
         "centroid, log-mel distance (white noise and silence as reference points), clicks at the block "
         "seams and the distance to the nearest training excerpt (near 0 dB: a verbatim copy). A song is "
         "music-like when it is within 6 dB as loud, within 10x as flat, and nearer the training music "
-        "than noise and silence are.",
+        "than noise and silence are. A song made by generate.py is measured after the echo of its seed (its "
+        "sidecar says where that ends), with a timeline of 10 s windows saying where it is still music.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("songs", nargs="+", type=Path, metavar="SONG.wav", help="songs to evaluate")
@@ -24,8 +25,11 @@ def get_arguments(argv=None):
                    metavar="DIR_OR_FILES", help="the training music: folders of audio files, or files")
     p.add_argument("--plot", type=Path, default=None,
                    help="write a PNG comparing spectra and spectrograms here")
-    p.add_argument("--block-seconds", type=positive_float, default=0.25,
-                   help="length of a generated block, for the seam-click measure")
+    p.add_argument("--block-seconds", type=positive_float, default=None,
+                   help="length of a generated block, for the seam-click and loop measures (default: from the "
+                   "song's sidecar, else 0.25)")
+    p.add_argument("--whole", action="store_true",
+                   help="measure the whole file, the echo of the seed included (default: only what follows it)")
     p.add_argument("--json", action="store_true", help="print the table as JSON instead")
     return p.parse_args(argv)
 
@@ -34,7 +38,8 @@ def main(argv=None):
     args = get_arguments(argv)
     from musicgen.eval_report import evaluate_songs, format_json, format_table
 
-    report = evaluate_songs(args.songs, args.reference, block_seconds=args.block_seconds, plot=args.plot)
+    report = evaluate_songs(args.songs, args.reference, block_seconds=args.block_seconds, whole=args.whole,
+                            plot=args.plot)
     print(format_json(report) if args.json else format_table(report))
     if args.plot is not None and not args.json:
         print(f"plot: {args.plot}")

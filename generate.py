@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from musicgen.cli import non_negative_int, positive_float, positive_int, run_script
+from musicgen.cli import non_negative_float, non_negative_int, positive_float, positive_int, run_script
 from musicgen.config import GenerateConfig
 
 
@@ -27,8 +27,11 @@ def get_arguments(argv=None):
     p.add_argument("--count", type=positive_int, default=d.count, help="songs to write, generated as one batch")
     p.add_argument("--seed-index", type=non_negative_int, default=None,
                    help="training clip to seed from (default: random)")
-    p.add_argument("--random-seed", type=int, default=None, help="make the random seed-clip choice reproducible")
+    p.add_argument("--random-seed", type=int, default=None, help="make the song reproducible: the seed-clip choice and every random draw")
     p.add_argument("--out-dir", type=Path, default=d.out_dir, help="where songs go")
+    p.add_argument("--temperature", type=non_negative_float, default=d.temperature,
+                   help="for networks trained with --output gaussian: scale of the sampled spread (0: the mean "
+                   "alone, deterministic); other networks ignore it")
     return p.parse_args(argv)
 
 
@@ -40,7 +43,8 @@ def main(argv=None):
 
     weights = args.weights or choose_weights(list_weight_files(args.weights_dir), purpose="generate from")
     cfg = GenerateConfig(seconds=args.seconds, count=args.count, seed_index=args.seed_index,
-                         random_seed=args.random_seed, data_prefix=args.data, out_dir=args.out_dir)
+                         random_seed=args.random_seed, data_prefix=args.data, out_dir=args.out_dir,
+                         temperature=args.temperature)
     for song in generate(weights, cfg):
         print(f"wrote {song.path} ({song.seconds:.2f} s, seed clip {song.seed_index}) and {song.plot}")
     return 0

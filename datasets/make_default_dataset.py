@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Re-create datasets/training_data/*.mp3: public-domain pieces rendered to mp3.
+"""Re-create the bundled datasets: public-domain pieces rendered to mp3.
 
+`--set piano` (the default) writes datasets/training_data/ (three piano pieces);
+`--set ensemble` writes datasets/ensemble_data/ (three band arrangements with drums).
 Each piece is an arrangement written for this project (notes below) of a
 public-domain composition, written as a General MIDI file, rendered with
 FluidSynth and the MIT-licensed FluidR3_GM soundfont, peak-normalised with sox
@@ -10,6 +12,7 @@ and encoded with lame. Needs: fluidsynth, fluid-soundfont-gm, sox, lame.
 from __future__ import annotations
 
 import argparse
+import re
 import struct
 import subprocess
 import sys
@@ -51,7 +54,7 @@ CANON_LINE2 = "D5/2 C#5/2 B4/2 A4/2 G4/2 F#4/2 G4/2 E4/2"
 CANON_LINE3 = "D5/1 F#5/1 A5/1 G5/1 F#5/1 D5/1 F#5/1 E5/1 D5/1 B4/1 D5/1 A5/1 G5/1 B5/1 A5/1 G5/1"
 CANON_REST = "R/16"
 
-PIECES = [
+PIANO = [
     {
         "file": "minuet_in_g.mp3",
         "title": "Minuet in G major, BWV Anh. 114",
@@ -81,13 +84,110 @@ PIECES = [
 ]
 
 
+def octave(text: str, shift: int) -> str:
+    """The same voice `shift` octaves up (down if negative); rests and lengths stay."""
+    return re.sub(r"([A-G][#b]?)(\d)", lambda m: f"{m.group(1)}{int(m.group(2)) + shift}", text)
+
+
+def bars(pattern: str, chords: str, table: dict[str, str]) -> str:
+    """One bar of `pattern` per chord name, with 'X' standing for that chord's notes."""
+    return " | ".join(pattern.replace("X", table[name]) for name in chords.split())
+
+
+# The ensemble set: band arrangements with a General MIDI drum kit on channel 10 (index 9),
+# written with the drum keys' note names: C2 kick, D2 snare, F#2 closed hi-hat, A#2 open
+# hi-hat, C#3 crash, D#3 ride.
+DRUMS = 9
+GM = {"banjo": 105, "trumpet": 56, "clarinet": 71, "tuba": 58, "fiddle": 110, "acoustic_bass": 32,
+      "piccolo": 72, "brass": 61, "organ": 16}
+TRIADS = {"C": "C4+E4+G4", "C7": "A#3+C4+E4+G4", "F": "A3+C4+F4", "G": "B3+D4+G4"}
+ROOT_FIFTH = {"C": "C3/2 G2/2", "C7": "C3/2 G2/2", "F": "F2/2 C3/2", "G": "G2/2 D3/2"}
+WALKING = {"C": "C3/1 G2/1 C3/1 G2/1", "F": "F2/1 C3/1 F2/1 C3/1", "G": "G2/1 D3/1 G2/1 D3/1"}
+
+SAINTS_MELODY = (
+    "R/1 C5/1 E5/1 F5/1 | G5/4 | R/1 C5/1 E5/1 F5/1 | G5/4 | R/1 C5/1 E5/1 F5/1 | G5/2 E5/2 | "
+    "C5/2 E5/2 | D5/4 | R/1 E5/1 E5/1 D5/1 | C5/3 C5/1 | E5/2 G5/2 | G5/1 F5/3 | "
+    "R/1 E5/1 F5/1 G5/1 | E5/2 C5/2 | D5/4 | C5/4"
+)
+SAINTS_CHORDS = "C C C C C C C G C C7 F F C G C C"
+SAINTS_ROCK = "C2+F#2/.5 F#2/.5 D2+F#2/.5 F#2/.5 C2+F#2/.5 F#2/.5 D2+F#2/.5 A#2/.5"
+SAINTS_DRUMS = " | ".join(["C#3+C2/.5 F#2/.5 D2+F#2/.5 F#2/.5 C2+F#2/.5 F#2/.5 D2+F#2/.5 A#2/.5"] + [SAINTS_ROCK] * 15)
+
+SUSANNA_VERSE = (
+    "E5/1 G5/1 G5/1.5 A5/.5 | G5/1 E5/1 C5/1.5 D5/.5 | E5/1 E5/1 D5/1 C5/1 | D5/3 C5/.5 D5/.5 | "
+    "E5/1 G5/1 G5/1.5 A5/.5 | G5/1 E5/1 C5/1.5 D5/.5 | E5/1 E5/1 D5/1 D5/1 | C5/3 C5/.5 D5/.5"
+)
+SUSANNA_CHORUS = (
+    "F5/2 F5/2 | A5/1 A5/2 A5/1 | G5/1 G5/1 E5/1 C5/1 | D5/3 C5/.5 D5/.5 | "
+    "E5/1 G5/1 G5/1.5 A5/.5 | G5/1 E5/1 C5/1.5 D5/.5 | E5/1 E5/1 D5/1 D5/1 | C5/4"
+)
+SUSANNA_CHORDS = "C C C G C C G C F F C G C C G C"
+SUSANNA_TRAIN = "C2+D#3/.5 D#3/.5 D2+D#3/.5 D#3/.5 C2+D#3/.5 D#3/.5 D2+D#3/.5 D2/.25 D2/.25"
+
+YANKEE_VERSE = (
+    "C5/1 C5/1 D5/1 E5/1 | C5/1 E5/1 D5/2 | C5/1 C5/1 D5/1 E5/1 | C5/2 B4/2 | "
+    "C5/1 C5/1 D5/1 E5/1 | F5/1 E5/1 D5/1 C5/1 | B4/1 G4/1 A4/1 B4/1 | C5/2 C5/2"
+)
+YANKEE_CHORUS = (
+    "A4/1.5 B4/.5 A4/1 G4/1 | A4/1 B4/1 C5/2 | G4/1.5 A4/.5 G4/1 F4/1 | E4/2 G4/2 | "
+    "A4/1.5 B4/.5 A4/1 G4/1 | A4/1 B4/1 C5/1 A4/1 | G4/1 C5/1 B4/1 D5/1 | C5/2 C5/2"
+)
+YANKEE_CHORDS = "C G C G C F G C F F C C F F G C"
+YANKEE_MARCH = "C2+D2/.5 D2/.25 D2/.25 D2/.5 D2/.5 C2+D2/.5 D2/.25 D2/.25 D2/1"
+
+ENSEMBLE = [
+    {
+        "file": "saints_go_marching_in.mp3",
+        "title": "When the Saints Go Marching In",
+        "composer": "traditional",
+        "bpm": 150,
+        "voices": [
+            (" | ".join([SAINTS_MELODY] * 3), 96, 0, GM["trumpet"]),
+            (" | ".join(["R/64", octave(SAINTS_MELODY, -1), SAINTS_MELODY]), 80, 1, GM["clarinet"]),
+            (" | ".join([bars("R/1 X/1 R/1 X/1", SAINTS_CHORDS, TRIADS)] * 3), 72, 2, GM["banjo"]),
+            (" | ".join([bars("X", SAINTS_CHORDS, {**ROOT_FIFTH})] * 3), 92, 3, GM["tuba"]),
+            (" | ".join([SAINTS_DRUMS] * 3), 88, DRUMS, 0),
+        ],
+    },
+    {
+        "file": "oh_susanna.mp3",
+        "title": "Oh! Susanna",
+        "composer": "Stephen Foster",
+        "bpm": 130,
+        "voices": [
+            (" | ".join([SUSANNA_VERSE, SUSANNA_CHORUS] * 2 + [SUSANNA_CHORUS]), 96, 0, GM["fiddle"]),
+            (" | ".join([bars("R/.5 X/.5 R/.5 X/.5 R/.5 X/.5 R/.5 X/.5", SUSANNA_CHORDS, TRIADS)] * 2
+                        + [bars("R/.5 X/.5 R/.5 X/.5 R/.5 X/.5 R/.5 X/.5", " ".join(SUSANNA_CHORDS.split()[8:]),
+                                TRIADS)]), 70, 1, GM["banjo"]),
+            (" | ".join([bars("X", SUSANNA_CHORDS, WALKING)] * 2
+                        + [bars("X", " ".join(SUSANNA_CHORDS.split()[8:]), WALKING)]), 96, 2, GM["acoustic_bass"]),
+            (" | ".join([SUSANNA_TRAIN] * 40), 84, DRUMS, 0),
+        ],
+    },
+    {
+        "file": "yankee_doodle.mp3",
+        "title": "Yankee Doodle",
+        "composer": "traditional",
+        "bpm": 120,
+        "voices": [
+            (" | ".join([YANKEE_VERSE, YANKEE_CHORUS] * 2), 100, 0, GM["piccolo"]),
+            (" | ".join([bars("X/2 X/2", YANKEE_CHORDS, TRIADS)] * 2), 76, 1, GM["brass"]),
+            (" | ".join([bars("X", YANKEE_CHORDS, ROOT_FIFTH)] * 2), 92, 2, GM["tuba"]),
+            (" | ".join([YANKEE_MARCH] * 32), 90, DRUMS, 0),
+        ],
+    },
+]
+
+SETS = {"piano": (PIANO, "training_data"), "ensemble": (ENSEMBLE, "ensemble_data")}
+
+
 def midi_number(name: str) -> int:
     """'F#4' -> 66 (C4 = 60)."""
     pitch = NOTE_INDEX[name[0]] + name[1:-1].count("#") - name[1:-1].count("b")
     return 12 * (int(name[-1]) + 1) + pitch
 
 
-def voice_events(text: str, velocity: int) -> list[tuple[int, int, bytes]]:
+def voice_events(text: str, velocity: int, channel: int = 0) -> list[tuple[int, int, bytes]]:
     """Parse one voice into (tick, order, midi bytes); note-offs sort before note-ons."""
     events, tick = [], 0
     for token in text.replace("|", " ").split():
@@ -96,8 +196,8 @@ def voice_events(text: str, velocity: int) -> list[tuple[int, int, bytes]]:
         if notes != "R":
             for note in notes.split("+"):
                 key = midi_number(note)
-                events.append((tick, 1, bytes([0x90, key, velocity])))
-                events.append((tick + int(length * 0.95), 0, bytes([0x80, key, 0])))
+                events.append((tick, 1, bytes([0x90 | channel, key, velocity])))
+                events.append((tick + int(length * 0.95), 0, bytes([0x80 | channel, key, 0])))
         tick += length
     return events
 
@@ -113,11 +213,14 @@ def varlen(value: int) -> bytes:
 
 
 def midi_file(piece: dict) -> bytes:
-    """A format-0 Standard MIDI File with one piano track."""
-    events = [e for text, vel in piece["voices"] for e in voice_events(text, vel)]
+    """A format-0 Standard MIDI File; a voice is (notes, velocity[, channel, GM program])."""
+    voices = [(v[0], v[1], *(v[2:] or (0, 0))) for v in piece["voices"]]
+    events = [e for text, vel, channel, _ in voices for e in voice_events(text, vel, channel)]
     events.sort(key=lambda e: (e[0], e[1]))
     tempo = round(60_000_000 / piece["bpm"])
-    track = b"\x00\xff\x51\x03" + tempo.to_bytes(3, "big") + b"\x00\xc0\x00"
+    programs = dict(sorted({channel: program for _, _, channel, program in voices}.items()))
+    track = b"\x00\xff\x51\x03" + tempo.to_bytes(3, "big")
+    track += b"".join(b"\x00" + bytes([0xC0 | channel, program]) for channel, program in programs.items())
     last = 0
     for tick, _, data in events:
         track += varlen(tick - last) + data
@@ -150,13 +253,17 @@ def render(piece: dict, out_dir: Path, tmp: Path) -> Path:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", type=Path, default=Path(__file__).parent / "training_data")
+    p.add_argument("--set", choices=sorted(SETS), default="piano",
+                   help="piano: datasets/training_data (the default dataset); ensemble: datasets/ensemble_data")
+    p.add_argument("--out", type=Path, default=None, help="folder for the mp3s (default: the set's folder)")
     args = p.parse_args(argv)
+    pieces, folder = SETS[args.set]
+    args.out = args.out or Path(__file__).parent / folder
     if not SOUNDFONT.exists():
         sys.exit(f"{SOUNDFONT} missing: sudo apt-get install -y fluidsynth fluid-soundfont-gm sox lame")
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        for piece in PIECES:
+        for piece in pieces:
             print(render(piece, args.out, Path(tmp)))
     return 0
 

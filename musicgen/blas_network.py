@@ -35,10 +35,14 @@ class _Recurrent:
 class BlasNetwork:
     """Dense -> LSTM/GRU layers -> Dense of a Keras model, run on numpy with its state carried."""
 
-    def __init__(self, model):
-        dense = [layer for layer in model.layers if layer.name.startswith("time_distributed_dense")]
+    def __init__(self, model, rng: np.random.Generator | None = None):
         recurrent = [layer for layer in model.layers if getattr(layer, "cell", None) is not None]
-        (self.in_kernel, self.in_bias), (self.out_kernel, self.out_bias) = (d.get_weights() for d in dense)
+        self.in_kernel, self.in_bias = model.get_layer("time_distributed_dense_in").get_weights()
+        self.out_kernel, self.out_bias = model.get_layer("time_distributed_dense_out").get_weights()
+        prenet = [layer for layer in model.layers if layer.name == "prenet_dropout"]
+        # Pre-net dropout stays on when generating, as in training (Tacotron 2).
+        self.prenet_rate = float(prenet[0].rate) if prenet else 0.0
+        self.rng = rng or np.random.default_rng()
         self.layers = []
         for layer in recurrent:
             weights = layer.get_weights()
@@ -55,6 +59,9 @@ class BlasNetwork:
         """(matrix, bias) taking the last layer's hidden state to the first layer's input projection
         of the block it outputs: out @ W_in @ K = h @ (W_out @ W_in @ K)."""
         if self._feedback is None:
+            # The fold is exact only when nothing but linear maps lie between the output and the
+            # first layer's input projection: a sampled output or dropout must run unfolded.
+            assert not self.prenet_rate, "the feedback fold skips the pre-net dropout"
             first = self.layers[0]
             to_hidden = self.out_kernel @ self.in_kernel  # (units, units)
             matrix = to_hidden @ first.kernel
@@ -74,6 +81,9 @@ class BlasNetwork:
             self.reset(batch)
         # Each Dense and each input projection is one matmul over all steps; only h @ R loops.
         hidden = x.reshape(-1, features) @ self.in_kernel + self.in_bias
+        if self.prenet_rate:
+            keep = self.rng.random(hidden.shape, dtype=np.float32) >= self.prenet_rate
+            hidden = hidden * keep / np.float32(1.0 - self.prenet_rate)
         for k, layer in enumerate(self.layers):
             projected = (hidden @ layer.kernel + layer.bias).reshape(batch, steps, -1)
             outputs = np.empty((batch, steps, self.units[k]), np.float32)

@@ -6,7 +6,6 @@ ModelConfig next to its weights so later scripts rebuild the same network.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,12 +58,8 @@ class ConvertConfig:
         return self.input_dir / "wave"
 
 
-def replace(cfg, **changes):
-    """Return a copy of a config with the non-None changes applied."""
-    return dataclasses.replace(cfg, **{k: v for k, v in changes.items() if v is not None})
-
-
 CELL_NAMES = {"lstm": "LSTM", "gru": "GRU"}
+OUTPUTS = ("mse", "gaussian")
 
 
 @dataclass(frozen=True)
@@ -78,6 +73,18 @@ class ModelConfig:
     sample_rate: int = 44100
     clip_blocks: int = 40  # time steps per training clip
     overlap: bool = False  # blocks overlap by half and are windowed (convert_directory.py --overlap)
+    output: str = "mse"  # "mse": one value per feature (GRUV); "gaussian": a mean per feature and a scale per bin, sampled
+    prenet_dropout: float = 0.0  # dropout after the input Dense, kept on when generating (Tacotron 2's pre-net)
+
+    @property
+    def output_dim(self) -> int:
+        """Width of the output layer: the features, plus one log-scale per FFT bin for "gaussian"."""
+        return self.feature_dim + (self.block_size if self.output == "gaussian" else 0)
+
+    @property
+    def stochastic(self) -> bool:
+        """Whether generation draws random numbers (a sampled output or pre-net dropout)."""
+        return self.output == "gaussian" or self.prenet_dropout > 0
 
     @property
     def hop(self) -> int:
@@ -111,6 +118,7 @@ class TrainConfig:
     seed: int | None = None  # fixes weight init and shuffling when set
     normalisation: str = "bin"  # "bin": each FFT feature scaled by its own std (GRUV); "global": one shared std
     strategy: str = "default"  # tf.distribute engine: "default" (one device), "mirrored", "multiworker"
+    scheduled_sampling: float = 0.0  # share of input blocks replaced by the network's own prediction; 0: teacher forcing
 
 
 ORIGINAL_SONG_BLOCKS = 49  # the original wrote its 40 seed predictions plus 9 new blocks: 12.25 s
@@ -127,3 +135,4 @@ class GenerateConfig:
     data_prefix: Path = Path("datasets/np_array")
     out_dir: Path = Path("gen_songs")
     weights_dir: Path = Path("weights")  # where the menu looks
+    temperature: float = 1.0  # scale of the sampled noise for "gaussian" networks; 0: the mean alone

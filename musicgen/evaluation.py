@@ -31,6 +31,16 @@ END_SHARE = 0.25  # "at the end" is the last quarter of a song
 LOUDNESS_TOLERANCE_DB = 6.0
 FLATNESS_TOLERANCE = 10.0
 
+# A window of a song's free-running part is "still music" (issue 12) when, besides being as loud and
+# as tonal, it moves at least this share of the training music's spectral change (recordings and the
+# bundled pieces measure 45-210% of their set's mean, white noise 8-15%), its consecutive blocks'
+# waveforms correlate below LOOP_LIMIT (music ~0, one block repeated ~1), and no training excerpt
+# lies within COPY_DISTANCE_DB of it.
+MOVE_SHARE = 0.35
+LOOP_LIMIT = 0.5
+COPY_DISTANCE_DB = 3.0
+TIMELINE_WINDOW_S = 10.0
+
 
 @dataclass
 class SignalMeasures:
@@ -47,6 +57,7 @@ class SignalMeasures:
     nearest_excerpt_at: float | None = None  # where that excerpt starts in the training music (s)
     change_db: float | None = None  # mean spectral change per second (dB): ~8 for the bundled music, 0 for a held tone
     end_change_db: float | None = None  # the same over the last quarter: a song that settles into a drone drops here
+    loop: float | None = None  # consecutive blocks' waveform correlation: ~0 for music, ~1 for a repeated block
 
     def as_dict(self) -> dict:
         """Plain JSON-ready values."""
@@ -152,6 +163,23 @@ def seam_click_db(samples: np.ndarray, block_size: int) -> float:
     return float(10.0 * np.log10(max(jumps[seams].mean(), POWER_FLOOR) / max(inside.mean(), POWER_FLOOR)))
 
 
+def loop_score(samples: np.ndarray, block_size: int) -> float:
+    """Mean correlation of consecutive blocks' waveforms: ~0 for music, ~1 for one block repeated.
+
+    Silent blocks count as 0: silence is caught by the loudness test, not here.
+    """
+    samples = np.asarray(samples, dtype=np.float64)
+    n = len(samples) // block_size
+    if n < 2:
+        return 0.0
+    blocks = samples[: n * block_size].reshape(n, block_size)
+    blocks = blocks - blocks.mean(axis=1, keepdims=True)
+    energy = np.sum(np.square(blocks), axis=1)
+    cross = np.sum(blocks[:-1] * blocks[1:], axis=1)
+    norm = np.sqrt(energy[:-1] * energy[1:])
+    return float(np.mean(np.where(norm > 0, cross / np.where(norm > 0, norm, 1.0), 0.0)))
+
+
 def spectral_change(mel: np.ndarray) -> np.ndarray:
     """RMS over mel bands of the dB difference between consecutive 1 s windows' mean log-mel.
 
@@ -233,6 +261,7 @@ def measure(name: str, samples: np.ndarray, rate: int, reference: Reference, *,
         centroid_hz=spectral_centroid(power),
         mel_distance_db=float(np.sqrt(np.mean(np.square(mel_profile(power) - reference.profile)))),
         seam_click_db=None if block_size is None else seam_click_db(samples, block_size),
+        loop=None if block_size is None else loop_score(samples, block_size),
         nearest_excerpt_db=distance, nearest_excerpt_at=offset * HOP / ANALYSIS_RATE,
         change_db=change, end_change_db=end_change,
     ), mel
@@ -255,6 +284,65 @@ def verdict(song: SignalMeasures, reference: Reference, noise: SignalMeasures, s
         closer_than_noise=bool(song.mel_distance_db < noise.mel_distance_db),
         closer_than_silence=bool(song.mel_distance_db < silence.mel_distance_db),
     )
+
+
+@dataclass
+class WindowMeasures:
+    """One stretch of a song, judged by issue 12's "still music" tests."""
+
+    start: float  # seconds into the song
+    end: float
+    rms_db_vs_train: float
+    flatness_ratio: float  # the window's spectral flatness over the training music's
+    change_share: float  # its mean spectral change per second over the training music's
+    loop: float  # loop_score of its blocks
+    nearest_excerpt_db: float
+
+    @property
+    def tests(self) -> dict[str, bool]:
+        """Each test by name: True where the window passes it."""
+        return {
+            "loud": abs(self.rms_db_vs_train) <= LOUDNESS_TOLERANCE_DB,
+            "tonal": 1.0 / FLATNESS_TOLERANCE <= self.flatness_ratio <= FLATNESS_TOLERANCE,
+            "moves": self.change_share >= MOVE_SHARE,
+            "no loop": self.loop < LOOP_LIMIT,
+            "no copy": self.nearest_excerpt_db >= COPY_DISTANCE_DB,
+        }
+
+    @property
+    def alive(self) -> bool:
+        """Every test passes: the window is still music."""
+        return all(self.tests.values())
+
+    def as_dict(self) -> dict:
+        """Plain JSON-ready values, with the tests and the verdict."""
+        return {**asdict(self), "tests": self.tests, "alive": self.alive}
+
+
+def measure_window(samples: np.ndarray, rate: int, start: float, end: float, reference: Reference, *,
+                   block_size: int) -> WindowMeasures:
+    """Judge samples[start:end] (seconds) of a song at `rate`; `block_size` is the generated block (hop)."""
+    part = np.asarray(samples[int(round(start * rate)): int(round(end * rate))], dtype=np.float32)
+    at_rate = to_analysis_rate(part, rate)
+    power = power_spectrogram(at_rate)
+    mel = log_mel(power)
+    train = reference.measures
+    change = spectral_change(mel)
+    return WindowMeasures(
+        start=float(start), end=float(end), rms_db_vs_train=rms_dbfs(at_rate) - train.rms_dbfs,
+        flatness_ratio=spectral_flatness(power) / max(train.flatness, 1e-12),
+        change_share=float(change.mean()) / max(train.change_db or 0.0, 1e-9) if len(change) else 0.0,
+        loop=loop_score(part, block_size), nearest_excerpt_db=nearest_excerpt(mel, reference.mel)[0],
+    )
+
+
+def timeline(samples: np.ndarray, rate: int, start: float, reference: Reference, *, block_size: int,
+             window: float = TIMELINE_WINDOW_S) -> list[WindowMeasures]:
+    """Consecutive windows from `start` to the end of the song; a last piece under 2 s is left out."""
+    total = len(samples) / rate
+    edges = list(np.arange(start, total, window)) + [total]
+    return [measure_window(samples, rate, a, b, reference, block_size=block_size)
+            for a, b in zip(edges[:-1], edges[1:]) if b - a >= 2.0]
 
 
 def load_path_audio(path: Path) -> tuple[np.ndarray, int]:

@@ -78,19 +78,54 @@ def _step_function(model):
     return step
 
 
-def generation_network(model):
+def generation_network(model, rng: np.random.Generator | None = None):
     """What generates fastest here: the weights on numpy's BLAS on CPU, the stateful Keras model on GPU."""
     from .layers import gpu_present
 
-    return model if gpu_present() else BlasNetwork(model)
+    return model if gpu_present() else BlasNetwork(model, rng)
 
 
-def stateful_generate(network, seeds: np.ndarray, n_blocks: int) -> np.ndarray:
-    """(K, T, D) normalised seeds -> (K, n_blocks, D) outputs; one step per block after the seed.
+class Sampler:
+    """Turns the network's raw output into the block it plays and feeds back.
+
+    "mse" networks output the block itself. "gaussian" ones output a mean per value and a
+    log-scale per FFT bin: the block is the mean plus `temperature` times that scale in
+    Gaussian noise (temperature 0: the mean alone).
+    """
+
+    def __init__(self, cfg, temperature: float = 1.0, rng: np.random.Generator | None = None):
+        self.block_size, self.gaussian = cfg.block_size, cfg.output == "gaussian"
+        self.temperature = float(temperature)
+        self.rng = rng or np.random.default_rng()
+
+    @property
+    def identity(self) -> bool:
+        """Whether blocks are the raw outputs unchanged."""
+        return not self.gaussian
+
+    def __call__(self, out: np.ndarray) -> np.ndarray:
+        if not self.gaussian:
+            return out
+        from .model import LOG_SCALE_MAX, LOG_SCALE_MIN
+
+        n = self.block_size
+        mean = np.asarray(out[..., : 2 * n], dtype=np.float32)
+        if not self.temperature:
+            return mean
+        scale = np.exp(np.clip(np.asarray(out[..., 2 * n:], dtype=np.float32), LOG_SCALE_MIN, LOG_SCALE_MAX))
+        noise = self.rng.standard_normal(mean.shape, dtype=np.float32)
+        return mean + self.temperature * np.concatenate([scale, scale], axis=-1) * noise
+
+
+def stateful_generate(network, seeds: np.ndarray, n_blocks: int, sampler: Sampler | None = None) -> np.ndarray:
+    """(K, T, D) normalised seeds -> (K, n_blocks, D) blocks; one step per block after the seed.
 
     `network` is a BlasNetwork or a stateful Keras model built for K songs. The
-    first T outputs are the network's predictions over the seed, as in the original.
+    first T blocks are the network's predictions over the seed, as in the original.
+    `sampler` turns raw outputs into blocks (default: they are the blocks).
     """
+    if sampler is not None and not sampler.identity or getattr(network, "prenet_rate", 0.0):
+        return _sampled_generate(network, seeds, n_blocks, sampler or (lambda out: out))
     if isinstance(network, BlasNetwork):
         network.reset(len(seeds))
         out = network(np.asarray(seeds, dtype=np.float32))
@@ -116,6 +151,28 @@ def stateful_generate(network, seeds: np.ndarray, n_blocks: int) -> np.ndarray:
         blocks.append(last)
         produced += 1
     return tf.concat(blocks, axis=1).numpy()
+
+
+def _sampled_generate(network, seeds: np.ndarray, n_blocks: int, sampler) -> np.ndarray:
+    """stateful_generate for networks that draw random numbers: each drawn block is fed back."""
+    if isinstance(network, BlasNetwork):
+        network.reset(len(seeds))
+        step = network
+    else:
+        import tensorflow as tf
+
+        reset_states(network)
+        # training=True keeps the pre-net dropout on, as it was in training.
+        compiled = tf.function(lambda x: network(x, training=True))
+        step = lambda x: compiled(tf.constant(x, dtype=tf.float32)).numpy()  # noqa: E731
+    blocks = sampler(step(np.asarray(seeds, dtype=np.float32)))[:, :n_blocks]
+    produced = [blocks]
+    last, count = blocks[:, -1:], blocks.shape[1]
+    while count < n_blocks:
+        last = sampler(step(last))
+        produced.append(last)
+        count += 1
+    return np.concatenate(produced, axis=1)
 
 
 def reset_states(model) -> None:
@@ -161,9 +218,10 @@ def load_generator(weights: Path, batch_size: int):
 
 
 def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
-    """Write cfg.count songs from the network in `weights`, each with its waveform/spectrogram PNG."""
+    """Write cfg.count songs from the network in `weights`, each with its waveform/spectrogram PNG
+    and a JSON sidecar saying where it came from and where the echo of its seed ends."""
     from .plots import plot_song
-    from .song_files import write_song
+    from .song_files import write_song, write_song_info
 
     ckpt = read_checkpoint(weights)
     data = load_training_data(cfg.data_prefix)
@@ -173,14 +231,28 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
     seeds_idx = pick_seeds(data.x.shape[0], cfg.count, cfg.seed_index, cfg.random_seed)
     seeds = (np.asarray(data.x[np.array(seeds_idx)]) - ckpt.mean) / ckpt.std
     n_blocks = song_blocks(cfg.seconds, ckpt)
-    network = generation_network(stateful_model(ckpt, cfg.count))
-    out = stateful_generate(network, seeds.astype(np.float32), n_blocks)
+    # One generator drives the seed choice's sibling draws (dropout, sampled outputs), so a
+    # --random-seed makes the whole song reproducible.
+    rng = np.random.default_rng(None if cfg.random_seed is None else [cfg.random_seed, 1])
+    network = generation_network(stateful_model(ckpt, cfg.count), rng)
+    sampler = Sampler(ckpt.model, cfg.temperature, rng)
+    out = stateful_generate(network, seeds.astype(np.float32), n_blocks, sampler)
     songs = []
-    rate = ckpt.model.sample_rate
+    model = ckpt.model
+    rate = model.sample_rate
+    echo_seconds = min(seeds.shape[1], n_blocks) * model.hop / rate
     for k, index in enumerate(seeds_idx):
         audio = features_to_audio(out[k], ckpt)
         path = write_song(cfg.out_dir, audio, rate)
-        title = f"{path.name}: {ckpt.model.label} iteration {ckpt.iteration}, seed clip {index}"
-        plot = plot_song(audio, rate, path.with_suffix(".png"), title)
+        write_song_info(path, {
+            "weights": str(weights), "iteration": ckpt.iteration, "cell": model.cell,
+            "output": model.output, "prenet_dropout": model.prenet_dropout,
+            "seed_clip": index, "data": str(cfg.data_prefix), "echo_seconds": echo_seconds,
+            "seconds": len(audio) / rate, "sample_rate": rate, "block_size": model.block_size,
+            "overlap": model.overlap, "hop_seconds": model.hop / rate, "temperature": cfg.temperature,
+            "random_seed": cfg.random_seed,
+        })
+        title = f"{path.name}: {model.label} iteration {ckpt.iteration}, seed clip {index}"
+        plot = plot_song(audio, rate, path.with_suffix(".png"), title, echo_seconds=echo_seconds)
         songs.append(Song(path=path, plot=plot, seed_index=index, seconds=len(audio) / rate))
     return songs

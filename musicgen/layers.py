@@ -192,3 +192,42 @@ class ProjectedGRU(keras.layers.GRU):
         outputs, h = _gru_recurrence(projected, h0, tf.convert_to_tensor(cell.recurrent_kernel),
                                      tf.convert_to_tensor(cell.bias[1]))
         return h, outputs, [h]
+
+
+@keras.saving.register_keras_serializable(package="musicgen")
+class OwnPredictionMix(keras.layers.Layer):
+    """Replaces a share of the input blocks by the network's own prediction of them (training only).
+
+    Call with (inputs, predictions): the prediction made at step t-1 is the network's guess of
+    block t. Predictions are drawn as generation draws them (a sample for a "gaussian" output)
+    and are constants to the gradient. Weightless, so weight files stay the plain network's.
+    """
+
+    def __init__(self, rate: float, block_size: int, gaussian: bool, log_scale_min: float,
+                 log_scale_max: float, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate, self.block_size, self.gaussian = float(rate), int(block_size), bool(gaussian)
+        self.log_scale_min, self.log_scale_max = float(log_scale_min), float(log_scale_max)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, predictions, training=None):
+        if not training:
+            return inputs
+        n = self.block_size
+        guess = ops.stop_gradient(predictions[..., : 2 * n])
+        if self.gaussian:
+            log_scale = ops.clip(ops.stop_gradient(predictions[..., 2 * n:]), self.log_scale_min, self.log_scale_max)
+            scale = ops.exp(ops.concatenate([log_scale, log_scale], axis=-1))
+            guess = guess + scale * keras.random.normal(ops.shape(guess), seed=self.seed_generator)
+        shifted = ops.concatenate([inputs[:, :1], guess[:, :-1]], axis=1)
+        shape = ops.shape(inputs)
+        chosen = keras.random.uniform((shape[0], shape[1], 1), seed=self.seed_generator) < self.rate
+        return ops.where(chosen, shifted, inputs)
+
+    def compute_output_shape(self, inputs_shape, predictions_shape):
+        return inputs_shape
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "block_size": self.block_size,
+                "gaussian": self.gaussian, "log_scale_min": self.log_scale_min,
+                "log_scale_max": self.log_scale_max}

@@ -16,40 +16,109 @@ def recurrent_layer(cell: str):
     return cells[cell]
 
 
+# The "gaussian" output's log-scales are clipped to this range (in normalised units): the floor
+# keeps the likelihood from rewarding an ever-sharper fit to near-silent bins, the ceiling keeps an
+# untrained network's samples from blowing up.
+LOG_SCALE_MIN, LOG_SCALE_MAX = -5.0, 2.0
+
+
+class _Network:
+    """The layers of one network, callable on any input so that training can run them twice."""
+
+    def __init__(self, cfg: ModelConfig, *, stateful: bool):
+        import keras
+
+        from .layers import TimeDistributedDense
+
+        layer = recurrent_layer(cfg.cell)
+        self.dense_in = TimeDistributedDense(cfg.hidden, activation="linear", name="time_distributed_dense_in")
+        # Tacotron 2's pre-net: dropout that stays on when generating, so the network never leans
+        # on every detail of a block it made itself, and each take varies.
+        self.prenet = keras.layers.Dropout(cfg.prenet_dropout, name="prenet_dropout") if cfg.prenet_dropout else None
+        self.recurrent = [layer(cfg.hidden, return_sequences=True, stateful=stateful, name=f"{cfg.cell}_{i + 1}")
+                          for i in range(cfg.layers)]
+        # The output layer starts at zero, not Glorot-random: random weights give every one of the
+        # 22050 outputs a noise floor that training never fully removes from the near-silent high
+        # bins, and songs come out hissing (flatness 14-19x the music's, README "The main job").
+        # For "gaussian" it also starts every scale at 1, the data's own in per-bin units.
+        self.dense_out = TimeDistributedDense(cfg.output_dim, activation="linear", kernel_initializer="zeros",
+                                              name="time_distributed_dense_out")
+
+    def __call__(self, x):
+        x = self.dense_in(x)
+        if self.prenet is not None:
+            x = self.prenet(x)
+        for layer in self.recurrent:
+            x = layer(x)
+        return self.dense_out(x)
+
+
 def build_model(cfg: ModelConfig, *, batch_size: int | None = None, stateful: bool = False):
     """Build the many-to-many network; stateful models carry their state across calls.
 
-    Input and output are (batch, time, 2*block_size) normalised FFT features.
+    Input (batch, time, 2*block_size) normalised FFT features; output (batch, time, cfg.output_dim).
+    """
+    return build_training_model(cfg, batch_size=batch_size, stateful=stateful)[1]
+
+
+def build_training_model(cfg: ModelConfig, scheduled_sampling: float = 0.0, *, batch_size: int | None = None,
+                         stateful: bool = False):
+    """(model to fit, model to save and generate with): the same layers and weights.
+
+    With scheduled_sampling > 0 the fitted model runs the network twice (parallel scheduled
+    sampling, Duckworth et al. 2019): the first pass's predictions, drawn like generation draws
+    them, replace that share of the second pass's input blocks, so training sees what
+    generation will feed the network.
     """
     import keras
 
-    layer = recurrent_layer(cfg.cell)
+    net = _Network(cfg, stateful=stateful)
     inputs = keras.Input(batch_shape=(batch_size, None, cfg.feature_dim), name="fft_blocks")
-    from .layers import TimeDistributedDense
+    outputs = net(inputs)
+    single = keras.Model(inputs, outputs, name=f"{cfg.cell}_music")
+    if not scheduled_sampling:
+        return single, single
+    from .layers import OwnPredictionMix
 
-    x = TimeDistributedDense(cfg.hidden, activation="linear", name="time_distributed_dense_in")(inputs)
-    for i in range(cfg.layers):
-        x = layer(cfg.hidden, return_sequences=True, stateful=stateful, name=f"{cfg.cell}_{i + 1}")(x)
-    # The output layer starts at zero, not Glorot-random: random weights give every one of the
-    # 22050 outputs a noise floor that training never fully removes from the near-silent high
-    # bins, and songs come out hissing (evaluate.py on the bundled dataset: spectral flatness
-    # 14-19x the music's after 60 epochs from a random start, 1.2-1.4x after 20 from zero).
-    outputs = TimeDistributedDense(cfg.feature_dim, activation="linear", kernel_initializer="zeros",
-                                   name="time_distributed_dense_out")(x)
-    return keras.Model(inputs, outputs, name=f"{cfg.cell}_music")
+    mixed = OwnPredictionMix(scheduled_sampling, cfg.block_size, cfg.output == "gaussian",
+                             LOG_SCALE_MIN, LOG_SCALE_MAX, name="scheduled_sampling")(inputs, outputs)
+    return keras.Model(inputs, net(mixed), name=f"{cfg.cell}_music_scheduled"), single
 
 
-def compile_model(model, lr: float, *, jit: bool = True) -> None:
-    """Mean squared error with RMSprop, as the original; no accuracy metric for a regression.
+def gaussian_nll(block_size: int):
+    """Loss of the "gaussian" output: negative log-likelihood per value, in nats.
+
+    Each FFT bin is a circular complex Gaussian: its real and imaginary parts share one scale,
+    so a bin whose phase the network cannot know is drawn with a random phase at the right
+    power, instead of being pulled to zero as mean squared error pulls it.
+    """
+    import math
+
+    from keras import ops
+
+    def loss(y_true, y_pred):
+        mean, log_scale = y_pred[..., : 2 * block_size], y_pred[..., 2 * block_size:]
+        log_scale = ops.clip(log_scale, LOG_SCALE_MIN, LOG_SCALE_MAX)
+        d = y_true - mean
+        power = ops.square(d[..., :block_size]) + ops.square(d[..., block_size:])
+        per_bin = 2.0 * log_scale + 0.5 * power * ops.exp(-2.0 * log_scale)
+        return 0.5 * ops.mean(per_bin, axis=-1) + 0.5 * math.log(2.0 * math.pi)
+
+    return loss
+
+
+def compile_model(model, lr: float, cfg: ModelConfig | None = None, *, jit: bool = True) -> None:
+    """RMSprop with mean squared error (as the original) or the "gaussian" likelihood; no accuracy
+    metric for a regression.
 
     jit=False for distributed training: XLA cannot reach variables mirrored on other devices.
     """
     import keras
 
+    loss = gaussian_nll(cfg.block_size) if cfg is not None and cfg.output == "gaussian" else "mean_squared_error"
     # XLA fuses the big matmuls with the loss and optimizer: about 2x on CPU. Keras turns it
     # off by itself where cuDNN layers run.
-    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=lr), loss="mean_squared_error",
-                  jit_compile=jit)
+    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=lr), loss=loss, jit_compile=jit)
 
 
 def count_params(cfg: ModelConfig) -> int:
@@ -58,7 +127,8 @@ def count_params(cfg: ModelConfig) -> int:
     gates = 4 if cfg.cell == "lstm" else 3
     extra_bias = 0 if cfg.cell == "lstm" else gates * h  # GRU reset_after keeps two biases
     recurrent = cfg.layers * (gates * (2 * h * h + h) + extra_bias)
-    return (d * h + h) + recurrent + (h * d + d)
+    out = cfg.output_dim
+    return (d * h + h) + recurrent + (h * out + out)
 
 
 def flops_per_block(cfg: ModelConfig) -> float:
@@ -69,4 +139,4 @@ def flops_per_block(cfg: ModelConfig) -> float:
     d, h = cfg.feature_dim, cfg.hidden
     gates = 4 if cfg.cell == "lstm" else 3
     recurrent = cfg.layers * gates * 2 * h * h
-    return 2.0 * (2 * d * h + 3 * recurrent + 3 * h * d)
+    return 2.0 * (2 * d * h + 3 * recurrent + 3 * h * cfg.output_dim)

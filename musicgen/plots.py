@@ -60,8 +60,9 @@ def plot_model_diagram(model, path: Path) -> Path | None:
     return path
 
 
-def plot_song(samples, sample_rate: int, path: Path, title: str) -> Path:
-    """Waveform above spectrogram, so a song can be judged before it is played."""
+def plot_song(samples, sample_rate: int, path: Path, title: str, *, echo_seconds: float = 0.0) -> Path:
+    """Waveform above spectrogram, so a song can be judged before it is played; a line marks
+    where the echo of the seed ends and the network's own music begins."""
     import numpy as np
     from scipy import signal
 
@@ -74,6 +75,10 @@ def plot_song(samples, sample_rate: int, path: Path, title: str) -> Path:
     spec_ax.pcolormesh(times, freqs / 1000, 10 * np.log10(power + 1e-12), shading="auto", cmap="magma",
                        vmin=-120, vmax=-20)
     spec_ax.set(xlabel="time (s)", ylabel="frequency (kHz)", ylim=(0, min(sample_rate / 2000, 11)))
+    if len(t) and 0 < echo_seconds < t[-1]:
+        for ax in (wave_ax, spec_ax):
+            ax.axvline(echo_seconds, color="tab:green", lw=1.2, ls="--")
+        wave_ax.text(echo_seconds, 1.0, " new music ->", color="tab:green", va="top", fontsize=8)
     return _save_figure(plt, fig, path)
 
 

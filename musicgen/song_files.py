@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import warnings
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import write_atomic
 from .fft_blocks import to_int16
 
 SONG_RE = re.compile(r"^generated_song(\d+)\.wav$")
@@ -48,3 +50,22 @@ def write_song(folder: Path, samples: np.ndarray, sample_rate: int) -> Path:
                 number += 1
     finally:
         part.unlink(missing_ok=True)
+
+
+def song_info_path(song: Path) -> Path:
+    """generated_songN.wav -> generated_songN.json, the song's sidecar."""
+    return Path(song).with_suffix(".json")
+
+
+def write_song_info(song: Path, info: dict) -> Path:
+    """Write the song's sidecar atomically: where it came from and where its seed's echo ends."""
+    return write_atomic(song_info_path(song), lambda p: p.write_text(json.dumps(info, indent=1) + "\n"))
+
+
+def read_song_info(song: Path) -> dict:
+    """The song's sidecar, or {} for a song without one (older songs, other audio)."""
+    try:
+        info = json.loads(song_info_path(song).read_text())
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}

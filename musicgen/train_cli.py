@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from .cli import fraction, non_negative_int, parse_with_preset, positive_float, positive_int
-from .config import CELL_NAMES, ModelConfig, TrainConfig
+from .config import CELL_NAMES, OUTPUTS, ModelConfig, TrainConfig
 from .distribute import STRATEGIES
 from .training_data import NORMALISATIONS
 
@@ -34,6 +34,15 @@ def build_parser(cell: str, resume: bool) -> argparse.ArgumentParser:
     p.add_argument("--normalisation", choices=NORMALISATIONS, default=t.normalisation,
                    help="scale each FFT feature by its own std (bin, as GRUV) or all by one shared std (global: "
                    "the loss weighs loud bins more); ignored when resuming: the weight file keeps its own")
+    kept = "; ignored when resuming: the weight file keeps its own" if resume else ""
+    p.add_argument("--output", choices=OUTPUTS, default=m.output,
+                   help="mse: predict each FFT value, trained by mean squared error (GRUV); gaussian: a mean and "
+                   "a spread per value, trained by likelihood and sampled when generating" + kept)
+    p.add_argument("--prenet-dropout", type=fraction, default=m.prenet_dropout,
+                   help="dropout rate after the input layer, kept on when generating (Tacotron 2's pre-net)" + kept)
+    p.add_argument("--scheduled-sampling", type=fraction, default=t.scheduled_sampling,
+                   help="share of input blocks replaced by the network's own predictions in training, as in "
+                   "generation (0: always the real blocks, as the original)")
     p.add_argument("--strategy", choices=STRATEGIES, default=t.strategy,
                    help="tf.distribute engine: one device; mirrored over all local GPUs (or 2 logical CPU "
                    "devices); multiworker over the machines in TF_CONFIG, each running this command")
@@ -62,10 +71,11 @@ def main(argv: list[str] | None, *, cell: str, resume: bool) -> int:
                             validation_split=args.validation_split, data_prefix=args.data,
                             weights_dir=args.weights_dir, img_dir=args.img_dir, keep_every=args.keep_every,
                             seed=args.seed, normalisation=args.normalisation,
-                            strategy=args.strategy)
+                            strategy=args.strategy, scheduled_sampling=args.scheduled_sampling)
     start = None
     model_cfg = ModelConfig(cell=cell, hidden=args.hidden or ModelConfig.hidden,
-                            layers=args.layers or ModelConfig.layers)
+                            layers=args.layers or ModelConfig.layers, output=args.output,
+                            prenet_dropout=args.prenet_dropout)
     if resume:
         label = CELL_NAMES[cell]
         start = args.weights or choose_weights(list_weight_files(args.weights_dir, label),

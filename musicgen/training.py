@@ -17,7 +17,7 @@ from .checkpoint import Checkpoint, companion, free_weights_path, load_weights, 
 from .config import ModelConfig, TrainConfig
 from .distribute import fix_keras_multiworker, is_chief, make_strategy, shard_by_data
 from .errors import DatasetError, WeightsError
-from .model import build_model, compile_model
+from .model import build_training_model, compile_model
 from .plots import plot_loss, plot_model_diagram
 from .training_data import (TrainingData, load_training_data, make_batches, normalisation_std,
                             representation_mismatch, split_indices)
@@ -179,18 +179,18 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | None
                           std=normalisation_std(data, train_cfg.normalisation))
     base.training = {"n_epochs": train_cfg.n_epochs, "n_batch": train_cfg.n_batch, "lr": train_cfg.lr,
                      "validation_split": train_cfg.validation_split, "data": str(train_cfg.data_prefix),
-                     "normalisation": train_cfg.normalisation}
+                     "normalisation": train_cfg.normalisation, "scheduled_sampling": train_cfg.scheduled_sampling}
 
     if train_cfg.seed is not None:
         keras.utils.set_random_seed(train_cfg.seed)
     with strategy.scope():
-        model = build_model(model_cfg)
-        compile_model(model, train_cfg.lr, jit=not distributed)
+        model, network = build_training_model(model_cfg, train_cfg.scheduled_sampling)
+        compile_model(model, train_cfg.lr, model_cfg, jit=not distributed)
         fix_keras_multiworker(model, strategy)
         if resume is not None:
             load_weights(model, Path(resume))
     if chief:
-        plot_model_diagram(model, train_cfg.img_dir / f"{model_cfg.cell}_model_plot.png")
+        plot_model_diagram(network, train_cfg.img_dir / f"{model_cfg.cell}_model_plot.png")
 
     train_idx, val_idx = split_indices(data.x.shape[0], train_cfg.validation_split)
     # Workers split every epoch's batches between them, so they must all shuffle alike. A short
