@@ -32,6 +32,7 @@ bench: setup
 	$(PY) bench/bench_train.py
 	$(PY) bench/bench_generate.py
 
-# Re-render the bundled dataset (needs fluidsynth and fluid-soundfont-gm as well).
+# Re-render the bundled datasets (needs fluidsynth and fluid-soundfont-gm as well).
 dataset:
-	python3 datasets/make_default_dataset.py
+	python3 datasets/make_default_dataset.py --set piano
+	python3 datasets/make_default_dataset.py --set ensemble

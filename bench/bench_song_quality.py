@@ -41,11 +41,17 @@ def run(argv: list[str]) -> str:
     return proc.stdout
 
 
-def train(name: str, script: str, preset: Path | None, extra: list[str], out: Path) -> tuple[Path, float]:
+def data_prefix(out: Path, name: str, overlap: bool) -> Path:
+    """Where one dataset's tensors go: hard-edged and overlapping blocks side by side."""
+    return out.parent / "data" / f"{name}{'_overlap' if overlap else ''}"
+
+
+def train(name: str, script: str, preset: Path | None, extra: list[str], out: Path, overlap: bool) -> tuple[Path, float]:
     """Convert (once) and train on one dataset; (weight file, training seconds)."""
-    prefix = out / f"{name}_np"
+    prefix = data_prefix(out, name, overlap)
     if not Path(f"{prefix}_info.json").is_file():
-        run(["convert_directory.py", "-q", "--input", DATASETS[name], "--output", str(prefix)])
+        run(["convert_directory.py", "-q", "--input", DATASETS[name], "--output", str(prefix),
+             *(["--overlap"] if overlap else [])])
     weights_dir = out / f"{name}_weights"
     start = time.perf_counter()
     log = run([script, *(["--config", str(preset)] if preset else []), "--data", str(prefix),
@@ -61,7 +67,7 @@ def judge(name: str, weights: Path, args, out: Path) -> dict:
     from musicgen.evaluation import load_path_audio, measure_window, timeline
     from musicgen.song_files import read_song_info
 
-    prefix = out / f"{name}_np"
+    prefix = data_prefix(out, name, args.overlap)
     songs_dir = out / f"{name}_songs"
     log = run(["generate.py", "--weights", str(weights), "--data", str(prefix), "--count", str(args.songs),
                "--seconds", str(args.seconds), "--random-seed", str(args.random_seed), "--out-dir", str(songs_dir),
@@ -103,6 +109,7 @@ def main(argv=None) -> int:
     p.add_argument("--script", choices=("train.py", "train_gru.py"), default="train.py")
     p.add_argument("--label", default=None, help="name of this row (default: the preset's name)")
     p.add_argument("--datasets", nargs="+", choices=sorted(DATASETS), default=["piano", "ensemble"])
+    p.add_argument("--overlap", action="store_true", help="convert with --overlap (windowed, half-overlapping blocks)")
     p.add_argument("--songs", type=int, default=4, help="songs per dataset, each from its own seed clip")
     p.add_argument("--seconds", type=float, default=70.0, help="song length: 10 s of echo, then the new music")
     p.add_argument("--tail", type=float, default=20.0, help="the last this many seconds are judged as one window")
@@ -123,7 +130,7 @@ def main(argv=None) -> int:
         if args.weights:
             weights, train_s = args.weights[k], None
         else:
-            weights, train_s = train(name, args.script, args.config, extra, out)
+            weights, train_s = train(name, args.script, args.config, extra, out, args.overlap)
         result = judge(name, weights, args, out)
         result.update(label=label, train_seconds=train_s, flags=extra)
         everything.append(result)

@@ -73,6 +73,7 @@ class ModelConfig:
     sample_rate: int = 44100
     clip_blocks: int = 40  # time steps per training clip
     overlap: bool = False  # blocks overlap by half and are windowed (convert_directory.py --overlap)
+    representation: str = "fft"  # "fft": GRUV's real and imaginary parts; "logmag": log magnitudes, phase rebuilt
     output: str = "mse"  # "mse": one value per feature (GRUV); "gaussian": a mean per feature and a scale per bin, sampled
     prenet_dropout: float = 0.0  # dropout after the input Dense, kept on when generating (Tacotron 2's pre-net)
 
@@ -93,8 +94,10 @@ class ModelConfig:
 
     @property
     def feature_dim(self) -> int:
-        """Input and output width: real and imaginary FFT parts."""
-        return 2 * self.block_size
+        """Input width: real and imaginary FFT parts ("fft"), or one log magnitude per bin ("logmag")."""
+        from .representation import feature_dim
+
+        return feature_dim(self.representation, self.block_size)
 
     @property
     def label(self) -> str:

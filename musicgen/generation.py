@@ -19,7 +19,7 @@ from .blas_network import BlasNetwork
 from .checkpoint import Checkpoint, load_weights, read_checkpoint
 from .config import ORIGINAL_SONG_BLOCKS, GenerateConfig
 from .errors import DatasetError, WeightsError
-from .fft_blocks import blocks_to_signal, features_to_blocks
+from .representation import from_fft_features, to_signal
 from .model import build_model
 from .training_data import load_training_data, representation_mismatch
 
@@ -196,12 +196,15 @@ def reference_generate(model, seeds: np.ndarray, n_blocks: int) -> np.ndarray:
     return np.concatenate(blocks, axis=1)
 
 
-def features_to_audio(features: np.ndarray, ckpt: Checkpoint) -> np.ndarray:
-    """(T, D) normalised network output -> float samples in [-1, 1] (clipping comes at write)."""
+def features_to_audio(features: np.ndarray, ckpt: Checkpoint, rng: np.random.Generator | None = None) -> np.ndarray:
+    """(T, D) normalised network output -> float samples in [-1, 1] (clipping comes at write).
+
+    A non-finite value is dropped alone, not allowed to turn its whole block into NaN.
+    `rng` draws the starting phases of a "logmag" network's blocks.
+    """
+    model = ckpt.model
     raw = features.astype(np.float32) * ckpt.std + ckpt.mean
-    # A non-finite bin would turn its whole block into NaN through the inverse FFT; drop just the bin.
-    raw = np.where(np.isfinite(raw), raw, 0.0).astype(np.float32)
-    return blocks_to_signal(features_to_blocks(raw), ckpt.model.block_size, ckpt.model.overlap)
+    return to_signal(raw, model.representation, model.block_size, model.overlap, rng=rng)
 
 
 def stateful_model(ckpt: Checkpoint, batch_size: int):
@@ -229,7 +232,7 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
     if mismatch:
         raise WeightsError(f"'{Path(weights).name}' {mismatch} ('{cfg.data_prefix}'); pass the matching --data")
     seeds_idx = pick_seeds(data.x.shape[0], cfg.count, cfg.seed_index, cfg.random_seed)
-    seeds = (np.asarray(data.x[np.array(seeds_idx)]) - ckpt.mean) / ckpt.std
+    seeds = (from_fft_features(data.x[np.array(seeds_idx)], ckpt.model.representation) - ckpt.mean) / ckpt.std
     n_blocks = song_blocks(cfg.seconds, ckpt)
     # One generator drives the seed choice's sibling draws (dropout, sampled outputs), so a
     # --random-seed makes the whole song reproducible.
@@ -242,11 +245,12 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
     rate = model.sample_rate
     echo_seconds = min(seeds.shape[1], n_blocks) * model.hop / rate
     for k, index in enumerate(seeds_idx):
-        audio = features_to_audio(out[k], ckpt)
+        audio = features_to_audio(out[k], ckpt, rng)
         path = write_song(cfg.out_dir, audio, rate)
         write_song_info(path, {
             "weights": str(weights), "iteration": ckpt.iteration, "cell": model.cell,
-            "output": model.output, "prenet_dropout": model.prenet_dropout,
+            "representation": model.representation, "output": model.output,
+            "prenet_dropout": model.prenet_dropout,
             "seed_clip": index, "data": str(cfg.data_prefix), "echo_seconds": echo_seconds,
             "seconds": len(audio) / rate, "sample_rate": rate, "block_size": model.block_size,
             "overlap": model.overlap, "hop_seconds": model.hop / rate, "temperature": cfg.temperature,

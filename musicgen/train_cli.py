@@ -8,6 +8,7 @@ from pathlib import Path
 from .cli import fraction, non_negative_int, parse_with_preset, positive_float, positive_int
 from .config import CELL_NAMES, OUTPUTS, ModelConfig, TrainConfig
 from .distribute import STRATEGIES
+from .representation import REPRESENTATIONS
 from .training_data import NORMALISATIONS
 
 
@@ -35,6 +36,9 @@ def build_parser(cell: str, resume: bool) -> argparse.ArgumentParser:
                    help="scale each FFT feature by its own std (bin, as GRUV) or all by one shared std (global: "
                    "the loss weighs loud bins more); ignored when resuming: the weight file keeps its own")
     kept = "; ignored when resuming: the weight file keeps its own" if resume else ""
+    p.add_argument("--representation", choices=REPRESENTATIONS, default=m.representation,
+                   help="what the network sees of a block: fft, GRUV's real and imaginary parts; logmag, log "
+                   "magnitudes, with the phase rebuilt when generating (Griffin-Lim on --overlap data)" + kept)
     p.add_argument("--output", choices=OUTPUTS, default=m.output,
                    help="mse: predict each FFT value, trained by mean squared error (GRUV); gaussian: a mean and "
                    "a spread per value, trained by likelihood and sampled when generating" + kept)
@@ -75,6 +79,7 @@ def main(argv: list[str] | None, *, cell: str, resume: bool) -> int:
     start = None
     model_cfg = ModelConfig(cell=cell, hidden=args.hidden or ModelConfig.hidden,
                             layers=args.layers or ModelConfig.layers, output=args.output,
+                            representation=args.representation,
                             prenet_dropout=args.prenet_dropout)
     if resume:
         label = CELL_NAMES[cell]

@@ -19,8 +19,9 @@ from .distribute import fix_keras_multiworker, is_chief, make_strategy, shard_by
 from .errors import DatasetError, WeightsError
 from .model import build_training_model, compile_model
 from .plots import plot_loss, plot_model_diagram
+from .representation import feature_stats
 from .training_data import (TrainingData, load_training_data, make_batches, normalisation_std,
-                            representation_mismatch, split_indices)
+                            representation_mismatch, split_indices, std_from_variance)
 
 log = logging.getLogger(__name__)
 
@@ -175,8 +176,14 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | None
     else:
         model_cfg = dataclasses.replace(model_cfg, block_size=data.block_size, clip_blocks=data.clip_blocks,
                                         sample_rate=data.sample_rate, overlap=data.overlap)
-        base = Checkpoint(model=model_cfg, iteration=0, epoch=0, mean=data.mean,
-                          std=normalisation_std(data, train_cfg.normalisation))
+        if model_cfg.output == "gaussian" and model_cfg.representation != "fft":
+            raise DatasetError("--output gaussian works on GRUV's FFT values (--representation fft)")
+        mean, std = data.mean, data.std
+        if model_cfg.representation != "fft":
+            mean, var = feature_stats(data.x, model_cfg.representation)
+            std = std_from_variance(var)
+        base = Checkpoint(model=model_cfg, iteration=0, epoch=0, mean=mean,
+                          std=normalisation_std(std, train_cfg.normalisation))
     base.training = {"n_epochs": train_cfg.n_epochs, "n_batch": train_cfg.n_batch, "lr": train_cfg.lr,
                      "validation_split": train_cfg.validation_split, "data": str(train_cfg.data_prefix),
                      "normalisation": train_cfg.normalisation, "scheduled_sampling": train_cfg.scheduled_sampling}
@@ -199,13 +206,15 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | None
     # remainder each epoch as the order is shuffled.
     shuffle_seed = 0 if train_cfg.seed is None and train_cfg.strategy == "multiworker" else train_cfg.seed
     batches = shard_by_data(make_batches(data, train_idx, train_cfg.n_batch, mean=base.mean, std=base.std,
-                                         shuffle=True, seed=shuffle_seed, drop_remainder=distributed), strategy)
+                                         shuffle=True, seed=shuffle_seed, drop_remainder=distributed,
+                                         representation=model_cfg.representation), strategy)
     if distributed and (len(train_idx) < train_cfg.n_batch or 0 < len(val_idx) < train_cfg.n_batch):
         raise DatasetError(f"with --strategy {train_cfg.strategy} every batch must be full, but the "
                            f"{len(train_idx)} training / {len(val_idx)} validation clips do not fill a batch of "
                            f"{train_cfg.n_batch}; lower -b or change --validation-split")
     val = (shard_by_data(make_batches(data, val_idx, train_cfg.n_batch, mean=base.mean, std=base.std,
-                                      shuffle=False, seed=None, drop_remainder=distributed), strategy)
+                                      shuffle=False, seed=None, drop_remainder=distributed,
+                                      representation=model_cfg.representation), strategy)
            if len(val_idx) else None)
 
     if chief:

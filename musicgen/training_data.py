@@ -56,17 +56,17 @@ def representation_mismatch(model_cfg, data: TrainingData) -> str | None:
 NORMALISATIONS = ("bin", "global")
 
 
-def normalisation_std(data: TrainingData, mode: str) -> np.ndarray:
-    """The divisor of each feature: its own std ("bin", GRUV's) or one std shared by all ("global").
+def normalisation_std(std: np.ndarray, mode: str) -> np.ndarray:
+    """The divisor of each feature: its own `std` ("bin", GRUV's) or one std shared by all ("global").
 
     Per-bin scaling weighs every FFT bin equally in the loss, so the many near-silent
     high bins count as much as the loud low ones (songs came out 16 dB quieter than the
     bundled music in our runs); one shared scale makes the loss the error in the audio itself.
     """
     if mode == "bin":
-        return data.std
+        return std
     if mode == "global":
-        return np.full_like(data.std, np.sqrt(np.mean(np.square(data.std, dtype=np.float64))))
+        return np.full_like(std, np.sqrt(np.mean(np.square(std, dtype=np.float64))))
     raise DatasetError(f"unknown normalisation '{mode}' (expected one of {', '.join(NORMALISATIONS)})")
 
 
@@ -124,19 +124,25 @@ def split_indices(n: int, validation_split: float) -> tuple[np.ndarray, np.ndarr
 
 
 def make_batches(data: TrainingData, indices: np.ndarray, batch_size: int, *, mean: np.ndarray,
-                 std: np.ndarray, shuffle: bool, seed: int | None, drop_remainder: bool = False):
-    """A tf.data pipeline of normalised (x, y) batches read from the tensor files.
+                 std: np.ndarray, shuffle: bool, seed: int | None, drop_remainder: bool = False,
+                 representation: str = "fft"):
+    """A tf.data pipeline of normalised (x, y) batches read from the tensor files, in the network's
+    `representation` (representation.py).
 
     Only clip indices are shuffled; each batch is read from the files when needed and the
     next one is prepared while the current one trains, so memory stays flat in dataset size.
     """
     import tensorflow as tf
 
-    shape = (None, data.clip_blocks, data.x.shape[2])
+    from .representation import from_fft_features
+
+    shape = (None, data.clip_blocks, len(mean))
 
     def load(idx):
         idx = np.sort(idx)  # sorted reads walk the files front to back
         x, y = data.x.read(idx), data.y.read(idx)
+        if representation != "fft":
+            x, y = from_fft_features(x, representation), from_fft_features(y, representation)
         x -= mean
         x /= std
         y -= mean

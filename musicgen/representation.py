@@ -1,0 +1,90 @@
+"""What a network sees of each block: GRUV's FFT values, or their log magnitudes.
+
+The training tensors always hold GRUV's features (real parts, then imaginary parts, of each
+block's FFT). A network with representation "fft" learns those as they are. One with "logmag"
+learns log(|FFT| + LOG_FLOOR) of the non-negative-frequency bins instead: a block's phase is
+close to unpredictable, and mean squared error on values of unknown sign pulls them towards
+zero, which makes the quiet, static endings of GRUV's songs. The phase is rebuilt when
+generating: Griffin-Lim (1984) for overlapping blocks, whose overlaps constrain it, and a random
+phase per bin for hard-edged blocks, which constrain nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.fft
+
+from .fft_blocks import blocks_to_signal
+
+REPRESENTATIONS = ("fft", "logmag")
+LOG_FLOOR = 1e-3  # |FFT| below this (about -100 dB re a full-scale block) counts as silence
+GRIFFIN_LIM_ITERATIONS = 32
+
+
+def feature_dim(representation: str, block_size: int) -> int:
+    """Values per block the network sees."""
+    return 2 * block_size if representation == "fft" else block_size // 2 + 1
+
+
+def from_fft_features(features: np.ndarray, representation: str) -> np.ndarray:
+    """(..., 2*block_size) GRUV features -> (..., feature_dim) float32 values of `representation`."""
+    features = np.asarray(features, dtype=np.float32)
+    if representation == "fft":
+        return features
+    n = features.shape[-1] // 2
+    bins = n // 2 + 1
+    magnitude = np.hypot(features[..., :bins], features[..., n: n + bins])
+    return np.log(magnitude + LOG_FLOOR).astype(np.float32)
+
+
+def feature_stats(x, representation: str, *, rows_per_read: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and variance of the representation over every block of a ClipArray."""
+    if representation == "fft":
+        raise ValueError("GRUV's features keep the statistics convert_directory.py wrote")
+    total = 0
+    acc = acc2 = None
+    for start in range(0, x.shape[0], rows_per_read):
+        values = from_fft_features(x.read(np.arange(start, min(start + rows_per_read, x.shape[0]))), representation)
+        values = values.reshape(-1, values.shape[-1]).astype(np.float64)
+        acc = values.sum(axis=0) if acc is None else acc + values.sum(axis=0)
+        acc2 = np.square(values).sum(axis=0) if acc2 is None else acc2 + np.square(values).sum(axis=0)
+        total += len(values)
+    mean = acc / total
+    return mean.astype(np.float32), np.maximum(acc2 / total - mean * mean, 0.0).astype(np.float32)
+
+
+def to_signal(values: np.ndarray, representation: str, block_size: int, overlap: bool, *,
+              rng: np.random.Generator | None = None, iterations: int = GRIFFIN_LIM_ITERATIONS) -> np.ndarray:
+    """(T, feature_dim) de-normalised values -> float samples: the inverse FFT, or phase rebuilt."""
+    from .fft_blocks import features_to_blocks
+
+    values = np.where(np.isfinite(values), values, 0.0 if representation == "fft" else np.log(LOG_FLOOR))
+    if representation == "fft":
+        return blocks_to_signal(features_to_blocks(values.astype(np.float32)), block_size, overlap)
+    magnitude = np.maximum(np.exp(np.asarray(values, dtype=np.float64)) - LOG_FLOOR, 0.0)
+    rng = rng or np.random.default_rng()
+    phase = np.exp(2j * np.pi * rng.random(magnitude.shape))
+    if not overlap:
+        return blocks_to_signal(_irfft(magnitude * phase, block_size), block_size, False)
+    return griffin_lim(magnitude, phase, block_size, iterations)
+
+
+def _irfft(spectrum: np.ndarray, block_size: int) -> np.ndarray:
+    return scipy.fft.irfft(spectrum, n=block_size, axis=-1).astype(np.float32)
+
+
+def griffin_lim(magnitude: np.ndarray, phase: np.ndarray, block_size: int, iterations: int) -> np.ndarray:
+    """The signal whose overlapping windowed blocks have these magnitudes, phase found by Griffin-Lim.
+
+    Alternates between the signal the blocks overlap-add to and the phases of that signal's own
+    blocks, cut with the window the training blocks were cut with (fft_blocks.frame).
+    """
+    from .fft_blocks import frame
+
+    n_blocks = len(magnitude)
+    spectrum = magnitude * phase
+    for _ in range(iterations):
+        signal = blocks_to_signal(_irfft(spectrum, block_size), block_size, True)
+        rebuilt = scipy.fft.rfft(frame(signal, n_blocks, block_size, True), axis=-1)
+        spectrum = magnitude * np.exp(1j * np.angle(rebuilt))
+    return blocks_to_signal(_irfft(spectrum, block_size), block_size, True)
