@@ -145,8 +145,9 @@ def test_each_training_option_lowers_the_loss_and_is_recorded(small_data, tmp_pa
     cfg = train_config(small_data, tmp_path, n_iter=2, n_epochs=5, **options["train"])
     result = train(cfg, ModelConfig(hidden=64, **options["model"]), verbose=0)
     loss = result.history["loss"]
-    # Both losses start near 1 (mse in per-bin units; nll of unit Gaussians 1.42 nats).
-    assert loss[-1] < loss[0] - 0.05 and loss[-1] == min(loss), loss
+    # Both losses start near 1 (mse in per-bin units; nll of unit Gaussians 1.42 nats); sampled inputs and
+    # dropout make them noisy from epoch to epoch.
+    assert loss[-1] < loss[0] - 0.05 and np.mean(loss[-3:]) < np.mean(loss[:3]) - 0.05, loss
     ckpt = read_checkpoint(result.checkpoint)
     for key, value in options["model"].items():
         assert getattr(ckpt.model, key) == value
