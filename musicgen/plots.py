@@ -28,7 +28,8 @@ def _save_figure(plt, fig, path: Path) -> Path:
     return path
 
 
-def plot_loss(history: dict[str, list[float]], path: Path, title: str, *, epochs_per_iter: int) -> Path:
+def plot_loss(history: dict[str, list[float]], path: Path, title: str, *, epochs_per_iter: int,
+              ylabel: str = "mean squared error (normalised FFT)") -> Path:
     """Loss (and validation loss) against epoch, with iteration boundaries marked; saved as PNG."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
@@ -39,7 +40,7 @@ def plot_loss(history: dict[str, list[float]], path: Path, title: str, *, epochs
                 label="validation loss")
     for boundary in range(epochs_per_iter, len(epochs) + 1, epochs_per_iter):
         ax.axvline(boundary + 0.5, color="0.9", lw=0.8, zorder=0)
-    ax.set(xlabel="epoch", ylabel="mean squared error (normalised FFT)", title=title)
+    ax.set(xlabel="epoch", ylabel=ylabel, title=title)
     losses = history.get("loss", [])
     if losses and min(losses) > 0 and max(losses) / min(losses) > 20:
         ax.set_yscale("log")  # only when the curve spans decades; otherwise it just hides the ticks

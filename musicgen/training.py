@@ -74,7 +74,8 @@ class _Saver:
         self.own.add(path)
         (companion(path, ".loss.csv")).write_text(_history_csv(history))
         title = f"{self.model_cfg.label} {self.model_cfg.hidden}x{self.model_cfg.layers}, iteration {iteration}"
-        plot_loss(history, companion(path, ".png"), title, epochs_per_iter=self.cfg.n_epochs)
+        plot_loss(history, companion(path, ".png"), title, epochs_per_iter=self.cfg.n_epochs,
+                  ylabel=_loss_label(self.model_cfg))
         if self.previous is not None:
             prev_iter, prev_path = self.previous
             if not (self.cfg.keep_every and prev_iter % self.cfg.keep_every == 0):
@@ -105,6 +106,13 @@ def _signals_deferred():
             signal.signal(sig, handler)
     if received:
         raise KeyboardInterrupt
+
+
+def _loss_label(cfg: ModelConfig) -> str:
+    values = "normalised FFT" if cfg.representation == "fft" else "normalised log magnitudes"
+    if cfg.output == "gaussian":
+        return f"negative log-likelihood per value (nats, {values})"
+    return f"mean squared error ({values})"
 
 
 def _history_csv(history: dict[str, list[float]]) -> str:
@@ -179,6 +187,9 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | None
         if model_cfg.output == "gaussian" and model_cfg.representation != "fft":
             raise DatasetError("--output gaussian works on GRUV's FFT values (--representation fft)")
         mean, std = data.mean, data.std
+        if model_cfg.representation == "logmag" and not data.overlap:
+            log.warning("note: --representation logmag on hard-edged blocks gets a random phase per block when "
+                        "generating; convert with --overlap so that Griffin-Lim can rebuild it")
         if model_cfg.representation != "fft":
             mean, var = feature_stats(data.x, model_cfg.representation)
             std = std_from_variance(var)

@@ -9,12 +9,15 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
 $PY check_system_setup.py
-$PY convert_directory.py
-# The original's network (1024-unit LSTM) with the training tuned in config/demo.toml, so a
-# music-like song comes out in minutes on a laptop; `train.py` alone keeps the original's defaults.
-$PY train.py --config config/demo.toml | tee "$log"
+# Overlapping blocks, so that the phase of log-magnitude blocks can be rebuilt (README, "Songs that
+# keep going"); `convert_directory.py` alone keeps GRUV's hard-edged blocks.
+$PY convert_directory.py --overlap --output datasets/np_overlap
+# The original's network (1024-unit LSTM) trained with config/keep_going.toml, so that its songs are
+# still music a minute after the seed; `train.py` alone keeps the original's defaults.
+$PY train.py --config config/keep_going.toml --data datasets/np_overlap | tee "$log"
 weights=$(sed -n 's/^done: //p' "$log" | tail -n 1)
-$PY generate.py --weights "$weights" --random-seed 0 --seconds 20 | tee "$log"
+# 10 s of echo of the seed clip, then 40 s of new music; evaluate.py judges the new part.
+$PY generate.py --weights "$weights" --data datasets/np_overlap --random-seed 0 --seconds 50 | tee "$log"
 song=$(sed -n 's/^wrote \(.*\.wav\) (.*/\1/p' "$log" | tail -n 1)
 $PY evaluate.py "$song" --plot "${song%.wav}_evaluation.png"
 
