@@ -251,11 +251,12 @@ def test_griffin_lim_rebuilds_a_signal_with_the_asked_magnitudes(unseen):
     assert mismatch(rebuilt) < 0.35
 
 
-def test_logmag_network_trains_generates_and_refuses_a_gaussian_output(small_data, tmp_path):
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_logmag_network_trains_generates_and_refuses_a_gaussian_output(small_data, tmp_path, cell):
     from musicgen.errors import DatasetError
 
-    cfg = train_config(small_data, tmp_path / "w", n_iter=2, n_epochs=4, normalisation="bin")
-    result = train(cfg, ModelConfig(hidden=48, representation="logmag", prenet_dropout=0.3), verbose=0)
+    cfg = train_config(small_data, tmp_path / "w", n_iter=2, n_epochs=4, normalisation="bin", scheduled_sampling=0.5)
+    result = train(cfg, ModelConfig(cell=cell, hidden=48, representation="logmag", prenet_dropout=0.3), verbose=0)
     loss = result.history["loss"]
     assert loss[-1] < 0.9 * loss[0], loss
     ckpt = read_checkpoint(result.checkpoint)
@@ -265,4 +266,4 @@ def test_logmag_network_trains_generates_and_refuses_a_gaussian_output(small_dat
     audio, rate = load_path_audio(songs[0].path)
     assert rate == 8000 and len(audio) == 24000 and np.sqrt(np.mean(audio ** 2)) > 1e-3
     with pytest.raises(DatasetError, match="gaussian"):
-        train(cfg, ModelConfig(hidden=48, representation="logmag", output="gaussian"), verbose=0)
+        train(cfg, ModelConfig(cell=cell, hidden=48, representation="logmag", output="gaussian"), verbose=0)
