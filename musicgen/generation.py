@@ -98,11 +98,6 @@ class Sampler:
         self.temperature = float(temperature)
         self.rng = rng or np.random.default_rng()
 
-    @property
-    def identity(self) -> bool:
-        """Whether blocks are the raw outputs unchanged."""
-        return not self.gaussian
-
     def __call__(self, out: np.ndarray) -> np.ndarray:
         if not self.gaussian:
             return out
@@ -117,15 +112,13 @@ class Sampler:
         return mean + self.temperature * np.concatenate([scale, scale], axis=-1) * noise
 
 
-def stateful_generate(network, seeds: np.ndarray, n_blocks: int, sampler: Sampler | None = None) -> np.ndarray:
-    """(K, T, D) normalised seeds -> (K, n_blocks, D) blocks; one step per block after the seed.
+def stateful_generate(network, seeds: np.ndarray, n_blocks: int) -> np.ndarray:
+    """(K, T, D) normalised seeds -> (K, n_blocks, D) outputs; one step per block after the seed.
 
-    `network` is a BlasNetwork or a stateful Keras model built for K songs. The
-    first T blocks are the network's predictions over the seed, as in the original.
-    `sampler` turns raw outputs into blocks (default: they are the blocks).
+    `network` is a BlasNetwork or a stateful Keras model built for K songs, of a network that
+    draws no random numbers (else sampled_generate). The first T outputs are the network's
+    predictions over the seed, as in the original.
     """
-    if sampler is not None and not sampler.identity or getattr(network, "prenet_rate", 0.0):
-        return _sampled_generate(network, seeds, n_blocks, sampler or (lambda out: out))
     if isinstance(network, BlasNetwork):
         network.reset(len(seeds))
         out = network(np.asarray(seeds, dtype=np.float32))
@@ -153,8 +146,9 @@ def stateful_generate(network, seeds: np.ndarray, n_blocks: int, sampler: Sample
     return tf.concat(blocks, axis=1).numpy()
 
 
-def _sampled_generate(network, seeds: np.ndarray, n_blocks: int, sampler) -> np.ndarray:
-    """stateful_generate for networks that draw random numbers: each drawn block is fed back."""
+def sampled_generate(network, seeds: np.ndarray, n_blocks: int, sampler: Sampler) -> np.ndarray:
+    """stateful_generate for networks that draw random numbers (ModelConfig.stochastic): pre-net
+    dropout stays on, and each block `sampler` draws is what is played and fed back."""
     if isinstance(network, BlasNetwork):
         network.reset(len(seeds))
         step = network
@@ -238,8 +232,10 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
     # --random-seed makes the whole song reproducible.
     rng = np.random.default_rng(None if cfg.random_seed is None else [cfg.random_seed, 1])
     network = generation_network(stateful_model(ckpt, cfg.count), rng)
-    sampler = Sampler(ckpt.model, cfg.temperature, rng)
-    out = stateful_generate(network, seeds.astype(np.float32), n_blocks, sampler)
+    if ckpt.model.stochastic:
+        out = sampled_generate(network, seeds.astype(np.float32), n_blocks, Sampler(ckpt.model, cfg.temperature, rng))
+    else:
+        out = stateful_generate(network, seeds.astype(np.float32), n_blocks)
     songs = []
     model = ckpt.model
     rate = model.sample_rate

@@ -16,7 +16,7 @@ from musicgen.checkpoint import read_checkpoint
 from musicgen.config import GenerateConfig, ModelConfig
 from musicgen.eval_report import load_reference
 from musicgen.evaluation import load_path_audio, loop_score, measure_window, timeline
-from musicgen.generation import Sampler, generate, stateful_generate
+from musicgen.generation import Sampler, generate, sampled_generate, stateful_generate
 from musicgen.model import build_model, build_training_model
 from musicgen.song_files import read_song_info, write_song_info
 from musicgen.training import train
@@ -213,11 +213,14 @@ def test_blas_engine_keeps_the_prenet_dropout_on_when_generating(rng):
     network = BlasNetwork(model, np.random.default_rng(0))
     assert network.prenet_rate == 0.5
     x = rng.normal(size=(1, 5, 20)).astype(np.float32)
-    with_dropout = stateful_generate(network, x, 12)
+    sampler = Sampler(cfg, 1.0, rng)
+    with_dropout = sampled_generate(network, x, 12, sampler)
+    again = sampled_generate(network, x, 12, sampler)
     network.prenet_rate = 0.0
-    without = stateful_generate(network, x, 12)
+    without = sampled_generate(network, x, 12, sampler)
+    np.testing.assert_allclose(without, stateful_generate(network, x, 12), rtol=1e-5, atol=1e-5)
     assert with_dropout.shape == without.shape == (1, 12, 20)
-    assert np.abs(with_dropout - without).max() > 1e-3
+    assert np.abs(with_dropout - without).max() > 1e-3 and np.abs(with_dropout - again).max() > 1e-3
 
 
 def test_logmag_features_are_log_magnitudes_of_the_non_negative_bins():
@@ -267,3 +270,17 @@ def test_logmag_network_trains_generates_and_refuses_a_gaussian_output(small_dat
     assert rate == 8000 and len(audio) == 24000 and np.sqrt(np.mean(audio ** 2)) > 1e-3
     with pytest.raises(DatasetError, match="gaussian"):
         train(cfg, ModelConfig(cell=cell, hidden=48, representation="logmag", output="gaussian"), verbose=0)
+
+
+def test_sampled_generation_on_the_keras_engine_matches_the_blas_one(rng):
+    import keras
+
+    cfg = ModelConfig(hidden=16, block_size=10)
+    keras.utils.set_random_seed(2)
+    model = build_model(cfg, batch_size=2, stateful=True)
+    model.get_layer("time_distributed_dense_out").set_weights(
+        [rng.normal(0, 0.3, size=(16, 20)).astype(np.float32), np.zeros(20, np.float32)])
+    x = rng.normal(size=(2, 5, 20)).astype(np.float32)
+    sampler = Sampler(cfg, 1.0, rng)  # an "mse" network: the outputs are the blocks
+    on_keras = sampled_generate(model, x, 14, sampler)
+    np.testing.assert_allclose(on_keras, stateful_generate(BlasNetwork(model), x, 14), rtol=1e-4, atol=1e-4)
