@@ -228,8 +228,9 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
     seeds_idx = pick_seeds(data.x.shape[0], cfg.count, cfg.seed_index, cfg.random_seed)
     seeds = (from_fft_features(data.x[np.array(seeds_idx)], ckpt.model.representation) - ckpt.mean) / ckpt.std
     n_blocks = song_blocks(cfg.seconds, ckpt)
-    # One generator drives the seed choice's sibling draws (dropout, sampled outputs), so a
-    # --random-seed makes the whole song reproducible.
+    # The song's random draws (dropout masks, sampled outputs, starting phases) come from one
+    # generator seeded by --random-seed, so the same flags give the same song on CPU. (On GPU the
+    # Keras model draws its dropout masks from TensorFlow's own generator.)
     rng = np.random.default_rng(None if cfg.random_seed is None else [cfg.random_seed, 1])
     network = generation_network(stateful_model(ckpt, cfg.count), rng)
     if ckpt.model.stochastic:
