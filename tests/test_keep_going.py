@@ -268,6 +268,12 @@ def test_logmag_network_trains_generates_and_refuses_a_gaussian_output(small_dat
                                                        out_dir=tmp_path / "songs"))
     audio, rate = load_path_audio(songs[0].path)
     assert rate == 8000 and len(audio) == 24000 and np.sqrt(np.mean(audio ** 2)) > 1e-3
+    # Re-training takes the representation, its statistics and the dropout from the file.
+    again = train(train_config(small_data, tmp_path / "w", n_iter=1, n_epochs=1), ModelConfig(cell=cell),
+                  resume=result.checkpoint, verbose=0)
+    resumed = read_checkpoint(again.checkpoint)
+    assert resumed.model == ckpt.model and resumed.iteration == 3
+    np.testing.assert_array_equal(resumed.mean, ckpt.mean)
     with pytest.raises(DatasetError, match="gaussian"):
         train(cfg, ModelConfig(cell=cell, hidden=48, representation="logmag", output="gaussian"), verbose=0)
 
