@@ -10,7 +10,7 @@ its spectral change, does not loop (consecutive blocks correlate below 0.5) and 
 excerpt. Prints one table row per dataset and a line per song; --json writes everything. Flags it
 does not know go to the training script (e.g. --output gaussian).
 
-  .venv/bin/python bench/bench_song_quality.py --config config/keep_going.toml
+  .venv/bin/python bench/bench_song_quality.py --config config/keep_going.toml --overlap
   .venv/bin/python bench/bench_song_quality.py --config config/demo.toml --label demo  # the baseline
 """
 

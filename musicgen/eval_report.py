@@ -11,7 +11,8 @@ import numpy as np
 
 from .config import AUDIO_SUFFIXES
 from .errors import DatasetError
-from .evaluation import (ANALYSIS_RATE, LOOP_LIMIT, MOVE_SHARE, Reference, SignalMeasures, Verdict, WindowMeasures,
+from .evaluation import (ANALYSIS_RATE, COPY_DISTANCE_DB, FLATNESS_TOLERANCE, LOOP_LIMIT, LOUDNESS_TOLERANCE_DB,
+                         MOVE_SHARE, Reference, SignalMeasures, Verdict, WindowMeasures,
                          analyse_reference, load_path_audio, measure, noise_like, timeline, to_analysis_rate, verdict)
 from .song_files import read_song_info
 
@@ -139,9 +140,9 @@ def format_table(report: Report) -> str:
                   f"flatness {'ok' if v.flatness_ok else 'off'} ({ratio:.2g}x the training's)",
                   f"mel distance {m.mel_distance_db:.1f} dB vs noise {report.noise.mel_distance_db:.1f} "
                   f"and silence {report.silence.mel_distance_db:.1f}"]
+        near_copy = m.nearest_excerpt_db is not None and m.nearest_excerpt_db < COPY_DISTANCE_DB
         copy = (f"; nearest training excerpt at {m.nearest_excerpt_at:.1f} s, {m.nearest_excerpt_db:.1f} dB away"
-                + (" (close to a verbatim copy)" if m.nearest_excerpt_db is not None and m.nearest_excerpt_db < 3.0
-                   else ""))
+                + (" (close to a verbatim copy)" if near_copy else ""))
         moves = ("" if m.change_db is None or train.change_db is None else
                  f"; it moves {m.change_db:.1f} dB/s (the training music {train.change_db:.1f}), "
                  f"{m.end_change_db:.1f} in its last quarter")
@@ -156,8 +157,9 @@ def format_table(report: Report) -> str:
 def format_timeline(name: str, start: float, windows: list[WindowMeasures]) -> str:
     """One line per 10 s window: its measures and whether it is still music; then the total."""
     since = "after the seed" if start else "from the start"
-    rows = [f"{name}, timeline {since} (still music: within 6 dB, 10x flatness, moves >= "
-            f"{100 * MOVE_SHARE:.0f}% of the music's change, loop < {LOOP_LIMIT}, no copy):"]
+    rows = [f"{name}, timeline {since} (still music: within {LOUDNESS_TOLERANCE_DB:g} dB, "
+            f"{FLATNESS_TOLERANCE:g}x flatness, moves >= {100 * MOVE_SHARE:.0f}% of the music's change, "
+            f"loop < {LOOP_LIMIT}, no copy):"]
     for w in windows:
         failed = [k for k, ok in w.tests.items() if not ok]
         rows.append(f"  {w.start:6.1f}-{w.end:6.1f} s  {w.rms_db_vs_train:+5.1f} dB  flatness {w.flatness_ratio:5.1f}x  "

@@ -274,13 +274,23 @@ def noise_like(reference: Reference, seconds: float, seed: int = 0) -> np.ndarra
     return (rng.standard_normal(int(seconds * ANALYSIS_RATE)) * level).astype(np.float32)
 
 
+def as_loud(db_vs_train: float) -> bool:
+    """The loudness test: within LOUDNESS_TOLERANCE_DB of the training music."""
+    return bool(abs(db_vs_train) <= LOUDNESS_TOLERANCE_DB)
+
+
+def as_tonal(flatness_ratio: float) -> bool:
+    """The flatness test: within FLATNESS_TOLERANCE times the training music's, either way."""
+    return bool(1.0 / FLATNESS_TOLERANCE <= flatness_ratio <= FLATNESS_TOLERANCE)
+
+
 def verdict(song: SignalMeasures, reference: Reference, noise: SignalMeasures, silence: SignalMeasures) -> Verdict:
     """Apply the music-likeness tests to one song."""
     train = reference.measures
     ratio = song.flatness / max(train.flatness, 1e-12)
     return Verdict(
-        loudness_ok=bool(abs(song.rms_dbfs - train.rms_dbfs) <= LOUDNESS_TOLERANCE_DB),
-        flatness_ok=bool(1.0 / FLATNESS_TOLERANCE <= ratio <= FLATNESS_TOLERANCE),
+        loudness_ok=as_loud(song.rms_dbfs - train.rms_dbfs),
+        flatness_ok=as_tonal(ratio),
         closer_than_noise=bool(song.mel_distance_db < noise.mel_distance_db),
         closer_than_silence=bool(song.mel_distance_db < silence.mel_distance_db),
     )
@@ -302,8 +312,8 @@ class WindowMeasures:
     def tests(self) -> dict[str, bool]:
         """Each test by name: True where the window passes it."""
         return {
-            "loud": abs(self.rms_db_vs_train) <= LOUDNESS_TOLERANCE_DB,
-            "tonal": 1.0 / FLATNESS_TOLERANCE <= self.flatness_ratio <= FLATNESS_TOLERANCE,
+            "loud": as_loud(self.rms_db_vs_train),
+            "tonal": as_tonal(self.flatness_ratio),
             "moves": self.change_share >= MOVE_SHARE,
             "no loop": self.loop < LOOP_LIMIT,
             "no copy": self.nearest_excerpt_db >= COPY_DISTANCE_DB,

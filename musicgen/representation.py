@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft
 
-from .fft_blocks import blocks_to_signal
+from .fft_blocks import blocks_to_signal, features_to_blocks, frame
+from .npy_stream import RunningStats
 
 REPRESENTATIONS = ("fft", "logmag")
 LOG_FLOOR = 1e-3  # |FFT| below this (about -100 dB re a full-scale block) counts as silence
@@ -38,26 +39,20 @@ def from_fft_features(features: np.ndarray, representation: str) -> np.ndarray:
 
 
 def feature_stats(x, representation: str, *, rows_per_read: int = 4) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and variance of the representation over every block of a ClipArray."""
-    if representation == "fft":
-        raise ValueError("GRUV's features keep the statistics convert_directory.py wrote")
-    total = 0
-    acc = acc2 = None
+    """Per-feature mean and variance of the representation over every block of a ClipArray.
+
+    GRUV's own features need not come here: convert_directory.py wrote their statistics.
+    """
+    stats = RunningStats(feature_dim(representation, x.shape[2] // 2))
     for start in range(0, x.shape[0], rows_per_read):
         values = from_fft_features(x.read(np.arange(start, min(start + rows_per_read, x.shape[0]))), representation)
-        values = values.reshape(-1, values.shape[-1]).astype(np.float64)
-        acc = values.sum(axis=0) if acc is None else acc + values.sum(axis=0)
-        acc2 = np.square(values).sum(axis=0) if acc2 is None else acc2 + np.square(values).sum(axis=0)
-        total += len(values)
-    mean = acc / total
-    return mean.astype(np.float32), np.maximum(acc2 / total - mean * mean, 0.0).astype(np.float32)
+        stats.update(values.reshape(-1, values.shape[-1]))
+    return stats.mean.astype(np.float32), stats.variance.astype(np.float32)
 
 
 def to_signal(values: np.ndarray, representation: str, block_size: int, overlap: bool, *,
               rng: np.random.Generator | None = None, iterations: int = GRIFFIN_LIM_ITERATIONS) -> np.ndarray:
     """(T, feature_dim) de-normalised values -> float samples: the inverse FFT, or phase rebuilt."""
-    from .fft_blocks import features_to_blocks
-
     values = np.where(np.isfinite(values), values, 0.0 if representation == "fft" else np.log(LOG_FLOOR))
     if representation == "fft":
         return blocks_to_signal(features_to_blocks(values.astype(np.float32)), block_size, overlap)
@@ -79,8 +74,6 @@ def griffin_lim(magnitude: np.ndarray, phase: np.ndarray, block_size: int, itera
     Alternates between the signal the blocks overlap-add to and the phases of that signal's own
     blocks, cut with the window the training blocks were cut with (fft_blocks.frame).
     """
-    from .fft_blocks import frame
-
     n_blocks = len(magnitude)
     spectrum = magnitude * phase
     for _ in range(iterations):

@@ -140,9 +140,8 @@ def make_batches(data: TrainingData, indices: np.ndarray, batch_size: int, *, me
 
     def load(idx):
         idx = np.sort(idx)  # sorted reads walk the files front to back
-        x, y = data.x.read(idx), data.y.read(idx)
-        if representation != "fft":
-            x, y = from_fft_features(x, representation), from_fft_features(y, representation)
+        x = from_fft_features(data.x.read(idx), representation)
+        y = from_fft_features(data.y.read(idx), representation)
         x -= mean
         x /= std
         y -= mean
