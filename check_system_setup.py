@@ -1,15 +1,14 @@
 #!/usr/bin/env python3
 """Step 1: check that Python packages, TensorFlow devices and lame/sox/dot are ready."""
 
-import argparse
 import sys
 
-from musicgen.cli import run_script
+from musicgen.cli import ArgumentParser, run_script
 
 
 def get_arguments(argv=None):
     """Parse the command line (no options beyond --help)."""
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         description="Print the versions of Python, TensorFlow, Keras and the other packages, "
         "the devices TensorFlow sees, and whether lame, sox (with mp3) and graphviz's dot are "
         "installed. Exits 1 with an install hint when anything is missing."

@@ -5,14 +5,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from musicgen.cli import non_negative_int, positive_float, positive_int, run_script
+from musicgen import schema
+from musicgen.cli import ArgumentParser, float_in, int_in, run_script
 from musicgen.config import AudioConfig, ConvertConfig
 
 
 def get_arguments(argv=None):
     """Parse the command line; defaults are the original toolkit's."""
     d, a = ConvertConfig(), AudioConfig()
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         description="Convert every mp3/wav/flac/ogg in a folder to mono 16-bit WAV (lame, sox), "
         "cut it into FFT blocks and write the training tensors "
         "PREFIX_x.npy, PREFIX_y.npy, PREFIX_mean.npy, PREFIX_var.npy and PREFIX_xmerged.wav.",
@@ -20,17 +21,18 @@ def get_arguments(argv=None):
     )
     p.add_argument("--input", type=Path, default=d.input_dir, help="folder with your music")
     p.add_argument("--output", type=Path, default=d.output_prefix, help="prefix of the output files")
-    p.add_argument("--clip-len", type=positive_float, default=a.clip_len,
+    p.add_argument("--clip-len", type=float_in(0, 600, low_open=True), default=a.clip_len,
                    help="seconds of audio per training clip")
-    p.add_argument("--block-size", type=positive_int, default=a.block_size,
+    p.add_argument("--block-size", type=int_in(1, schema.MAX_BLOCK_SIZE), default=a.block_size,
                    help="samples per FFT block (sample_rate/4 = 0.25 s)")
     p.add_argument("--overlap", action="store_true",
                    help="blocks every block_size/2 samples, shaped by a square-root Hann window, so "
                    "generated songs have no seam every block (the original's blocks are hard-edged)")
-    p.add_argument("--sample-rate", type=positive_int, default=a.sample_rate, help="Hz")
-    p.add_argument("--max-files", type=positive_int, default=d.max_files,
+    p.add_argument("--sample-rate", type=int_in(schema.MIN_SAMPLE_RATE, schema.MAX_SAMPLE_RATE),
+                   default=a.sample_rate, help="Hz")
+    p.add_argument("--max-files", type=int_in(1, 1_000_000), default=d.max_files,
                    help="convert at most this many files (sorted by name)")
-    p.add_argument("--shard-size", type=non_negative_int, default=d.shard_size,
+    p.add_argument("--shard-size", type=int_in(0, 2**31), default=d.shard_size,
                    help="write X and Y in files of at most this many clips (for libraries larger than "
                    "memory; training reads them all); 0 writes one file each")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")

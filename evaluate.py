@@ -5,13 +5,20 @@ import argparse
 import sys
 from pathlib import Path
 
-from musicgen.cli import positive_float, run_script
+from musicgen.cli import ArgumentParser, float_in, run_script
 from musicgen.config import ConvertConfig
+
+
+def png_path(text: str) -> Path:
+    """argparse type: a path ending in .png."""
+    if not text.lower().endswith(".png"):
+        raise argparse.ArgumentTypeError(f"the plot is a PNG: the name must end in .png, got '{text}'")
+    return Path(text)
 
 
 def get_arguments(argv=None):
     """Parse the command line."""
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         description="Compare generated songs with the training music: loudness, spectral flatness and "
         "centroid, log-mel distance (white noise and silence as reference points), clicks at the block "
         "seams and the distance to the nearest training excerpt (near 0 dB: a verbatim copy). A song is "
@@ -23,9 +30,9 @@ def get_arguments(argv=None):
     p.add_argument("songs", nargs="+", type=Path, metavar="SONG.wav", help="songs to evaluate")
     p.add_argument("--reference", nargs="+", type=Path, default=[ConvertConfig().wave_dir],
                    metavar="DIR_OR_FILES", help="the training music: folders of audio files, or files")
-    p.add_argument("--plot", type=Path, default=None,
-                   help="write a PNG comparing spectra and spectrograms here")
-    p.add_argument("--block-seconds", type=positive_float, default=None,
+    p.add_argument("--plot", type=png_path, default=None, metavar="FILE.png",
+                   help="write a PNG comparing spectra and spectrograms here (its folder is created)")
+    p.add_argument("--block-seconds", type=float_in(0, 60, low_open=True), default=None,
                    help="length of a generated block, for the seam-click and loop measures (default: from the "
                    "song's sidecar, else 0.25)")
     p.add_argument("--whole", action="store_true",

@@ -5,14 +5,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from musicgen.cli import non_negative_float, non_negative_int, positive_float, positive_int, run_script
+from musicgen.cli import SEED_MAX, ArgumentParser, float_in, int_in, run_script
 from musicgen.config import GenerateConfig
+
+MAX_SECONDS = 3600.0  # one hour of audio per song
+MAX_COUNT = 256  # songs per run (one batch)
 
 
 def get_arguments(argv=None):
     """Parse the command line; without --weights an arrow-key menu picks the file."""
     d = GenerateConfig()
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         description="Generate songs from a weight file (LSTM or GRU): seed the network with a training "
         "clip and let it continue block by block. Each song is written to OUT_DIR/generated_songN.wav "
         "(N one more than the highest there) with a waveform/spectrogram PNG beside it.",
@@ -22,14 +25,15 @@ def get_arguments(argv=None):
                    help="weight file to generate from (default: arrow-key menu of WEIGHTS_DIR)")
     p.add_argument("--weights-dir", type=Path, default=d.weights_dir, help="where the menu looks")
     p.add_argument("--data", type=Path, default=d.data_prefix, help="prefix of the tensors to seed from")
-    p.add_argument("--seconds", type=positive_float, default=None,
+    p.add_argument("--seconds", type=float_in(0, MAX_SECONDS, low_open=True), default=None,
                    help="song length (default: the original's 49 blocks = 12.25 s)")
-    p.add_argument("--count", type=positive_int, default=d.count, help="songs to write, generated as one batch")
-    p.add_argument("--seed-index", type=non_negative_int, default=None,
+    p.add_argument("--count", type=int_in(1, MAX_COUNT), default=d.count, help="songs to write, generated as one batch")
+    p.add_argument("--seed-index", type=int_in(0, 2**62), default=None,
                    help="training clip to seed from (default: random)")
-    p.add_argument("--random-seed", type=int, default=None, help="make the song reproducible: the seed-clip choice and every random draw")
+    p.add_argument("--random-seed", type=int_in(0, SEED_MAX), default=None,
+                   help="make the song reproducible: the seed-clip choice and every random draw")
     p.add_argument("--out-dir", type=Path, default=d.out_dir, help="where songs go")
-    p.add_argument("--temperature", type=non_negative_float, default=d.temperature,
+    p.add_argument("--temperature", type=float_in(0, 10), default=d.temperature,
                    help="for networks trained with --output gaussian: scale of the sampled spread (0: the mean "
                    "alone, deterministic); other networks ignore it")
     return p.parse_args(argv)

@@ -1,23 +1,104 @@
-"""Writing a file so that readers see the old version or the new one, never half of one."""
+"""Writing a file so that readers see the old version or the new one, never half of one.
+
+Every temporary file of the project is named by `temp_path`: hidden, beside its target,
+unique to the process (pid) and the call (random), within the 255-byte name limit, and
+ending like the target. `remove_stale_temps` deletes those of processes that no longer run.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
+import re
+import secrets
 from pathlib import Path
 from typing import Callable
 
+from .errors import OutputError
 
-def write_atomic(path: Path, write: Callable[[Path], object]) -> Path:
-    """Call `write(temp)` on a hidden name beside `path`, then rename it into place.
+NAME_MAX = 255  # bytes in one file name on Linux and macOS file systems
+TEMP_RE = re.compile(r"^\.part-(\d+)-[0-9a-f]{8}-")
 
-    The temporary name keeps the whole file name as its ending, because Keras
-    (.weights.h5), matplotlib (.png) and np.save (.npy) choose by it.
+
+def temp_path(path: Path) -> Path:
+    """A hidden name beside `path` for writing it: `.part-PID-RANDOM-<name>`.
+
+    The name keeps `path`'s whole name as its ending (shortened from the left when the limit
+    demands), because Keras (.weights.h5), matplotlib (.png) and np.save (.npy) choose by it.
     """
     path = Path(path)
-    part = path.with_name(f".part-{path.name}")
+    prefix = f".part-{os.getpid()}-{secrets.token_hex(4)}-"
+    name = path.name.encode()
+    room = NAME_MAX - len(prefix)
+    tail = name[-room:].decode(errors="ignore") if len(name) > room else path.name
+    return path.with_name(prefix + tail)
+
+
+def write_atomic(path: Path, write: Callable[[Path], object]) -> Path:
+    """Call `write(temp)` on a temporary name beside `path`, then rename it into place."""
+    path = Path(path)
+    part = temp_path(path)
     try:
         write(part)
         os.replace(part, path)
     finally:
         part.unlink(missing_ok=True)
     return path
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write a text file atomically."""
+    return write_atomic(path, lambda part: part.write_text(text))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temps(folder: Path) -> list[Path]:
+    """Delete temporary files in `folder` left by processes that were killed; return them."""
+    removed = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        match = TEMP_RE.match(entry.name)
+        if match and int(match.group(1)) != os.getpid() and not _alive(int(match.group(1))):
+            try:
+                entry.unlink()
+                removed.append(entry)
+            except OSError:
+                pass
+    return removed
+
+
+# A full disk, a quota, a file-size limit or a read-only mount: the disk, not the file, is at fault.
+DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+
+
+def describe_write_error(exc: OSError, fallback: Path | str) -> str:
+    """'cannot write PATH: reason' for an OSError from writing an output."""
+    where = exc.filename if exc.filename else fallback
+    return f"cannot write '{where}': {exc.strerror or exc}"
+
+
+def check_writable(folder: Path) -> Path:
+    """Create `folder` if needed and prove a file can be written there, before any long work
+    starts; OutputError naming the folder if not. Leftovers of killed runs are removed."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = temp_path(folder / "probe")
+        probe.write_bytes(b"\0")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputError(f"cannot write to folder '{folder}': {exc.strerror or exc}") from None
+    remove_stale_temps(folder)
+    return folder

@@ -10,6 +10,7 @@ import numpy as np
 from scipy.io import wavfile
 
 from .errors import AudioDecodeError
+from .atomic import temp_path
 from .fft_blocks import to_int16
 from .tools import run_pipe, run_tool
 
@@ -24,16 +25,17 @@ def decode_to_wav(src: Path, dst: Path, *, sample_rate: int) -> None:
     if src.stat().st_size == 0:
         raise AudioDecodeError("empty file")
     dst.parent.mkdir(parents=True, exist_ok=True)
-    part = dst.with_name(f".{dst.stem}.part.wav")
-    # sox -V1: lame streams a WAV header without a length, which sox would warn about.
+    part = temp_path(dst)
+    # sox -V1: lame streams a WAV header without a length, which sox would warn about. -R seeds
+    # sox's dither with a fixed number, so decoding a file twice gives the same samples.
     to_mono = ["-r", sample_rate, "-c", 1, "-b", 16, "-e", "signed-integer", part]
     try:
         if src.suffix.lower() == ".mp3":
             # lame decodes and sox downmixes/resamples at the same time, through a pipe.
-            run_pipe(["lame", "--decode", "--quiet", src, "-"], ["sox", "-V1", "-t", "wav", "-", *to_mono],
+            run_pipe(["lame", "--decode", "--quiet", src, "-"], ["sox", "-V1", "-R", "-t", "wav", "-", *to_mono],
                      what=src.name)
         else:
-            run_tool(["sox", "-V1", src, *to_mono], what=src.name)
+            run_tool(["sox", "-V1", "-R", src, *to_mono], what=src.name)
         os.replace(part, dst)
     finally:
         part.unlink(missing_ok=True)
@@ -49,8 +51,8 @@ def read_wav(path: Path) -> tuple[int, np.ndarray]:
     """Read a mono 16-bit WAV as (rate, memory-mapped int16 samples)."""
     try:
         rate, data = wavfile.read(path, mmap=True)
-    except (ValueError, OSError) as exc:
-        raise AudioDecodeError(f"{path.name}: not a readable WAV ({exc})") from exc
+    except Exception as exc:  # scipy reports some broken headers as UnboundLocalError or struct.error
+        raise AudioDecodeError(f"{Path(path).name}: not a readable WAV ({exc})") from None
     if data.ndim != 1 or data.dtype != np.int16:
         raise AudioDecodeError(f"{path.name}: expected mono 16-bit WAV, got {data.dtype} {data.shape}")
     return rate, data

@@ -9,7 +9,9 @@ weights/LSTM_NP_Weights_Iter-15.png          the loss plot
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -17,13 +19,18 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import write_atomic
-from .config import ModelConfig
+from . import schema
+from .atomic import temp_path, write_atomic
+from .config import CELL_NAMES, OUTPUTS, ModelConfig
 from .errors import WeightsError
+from .representation import REPRESENTATIONS
+from .schema import SchemaError
 
 FORMAT = "lstm-music-generation/1"
 WEIGHTS_SUFFIX = ".weights.h5"
 NAME_RE = re.compile(r"^(LSTM|GRU)_NP_Weights_Iter-(\d+)(?:_v(\d+))?\.weights\.h5$")
+# A weight name is claimed by creating the file empty; one left empty this long is a dead run's.
+STALE_CLAIM_SECONDS = 60.0
 
 
 @dataclass
@@ -39,6 +46,7 @@ class Checkpoint:
     training: dict = field(default_factory=dict)
     parent: str | None = None
     weights: Path | None = None
+    digest: str | None = None  # sha256 of the weight file; sidecars older than it have none
 
     @property
     def last_loss(self) -> float | None:
@@ -60,41 +68,95 @@ def weights_name(label: str, iteration: int, version: int = 1) -> str:
     return f"{label}_NP_Weights_Iter-{iteration}{tail}{WEIGHTS_SUFFIX}"
 
 
-def free_weights_path(folder: Path, label: str, iteration: int, own: set[Path]) -> Path:
-    """First name for this iteration that is free or already this run's own file."""
+def claim_weights_path(folder: Path, label: str, iteration: int) -> Path:
+    """Take the first free name for this iteration by creating it empty (O_EXCL), so two runs
+    saving into one folder at once can never take the same name."""
     version = 1
     while True:
         path = folder / weights_name(label, iteration, version)
-        if path in own or not (path.exists() or companion(path, ".json").exists()):
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
             return path
-        version += 1
+        except FileExistsError:
+            if not _reclaim_stale(path):
+                version += 1
+
+
+def _reclaim_stale(path: Path) -> bool:
+    """Remove an empty weight file that a killed run claimed and never filled; True if removed."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return True
+    if st.st_size or time.time() - st.st_mtime < STALE_CLAIM_SECONDS:
+        return False
+    path.unlink(missing_ok=True)
+    return True
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file, read in 1 MiB pieces."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def save_checkpoint(model, ckpt: Checkpoint, path: Path) -> Path:
-    """Write weights and sidecar atomically: a kill mid-save leaves older files intact.
-
-    The sidecar lands first, so a listed weight file always has its config.
-    """
-    meta = {
-        "format": FORMAT,
-        "model": dataclasses.asdict(ckpt.model),
-        "iteration": ckpt.iteration,
-        "epoch": ckpt.epoch,
-        "parent": ckpt.parent,
-        "saved": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "training": ckpt.training,
-        "history": ckpt.history,
-        "normalization": {"mean": ckpt.mean.astype(float).tolist(), "std": ckpt.std.astype(float).tolist()},
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(companion(path, ".json"), lambda p: p.write_text(json.dumps(meta)))
-    write_atomic(path, model.save_weights)
+    """Write weights and sidecar into the claimed `path` so that a kill at any moment leaves
+    older files intact; the sidecar records the weights' digest and lands first, so a listed
+    weight file always has its config."""
+    part = temp_path(path)
+    try:
+        model.save_weights(part)
+        ckpt.digest = file_digest(part)
+        meta = {
+            "format": FORMAT,
+            "model": dataclasses.asdict(ckpt.model),
+            "iteration": ckpt.iteration,
+            "epoch": ckpt.epoch,
+            "parent": ckpt.parent,
+            "saved": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "training": ckpt.training,
+            "history": ckpt.history,
+            "normalization": {"mean": ckpt.mean.astype(float).tolist(), "std": ckpt.std.astype(float).tolist()},
+            "digest": ckpt.digest,
+        }
+        write_atomic(companion(path, ".json"), lambda p: p.write_text(json.dumps(meta)))
+        os.replace(part, path)
+    finally:
+        part.unlink(missing_ok=True)
     ckpt.weights = path
     return path
 
 
+def _model_config(doc: dict) -> ModelConfig:
+    unknown = set(doc) - {f.name for f in dataclasses.fields(ModelConfig)}
+    if unknown:
+        raise SchemaError(f"unknown model setting(s) {', '.join(sorted(unknown))}")
+    d = ModelConfig()
+    return ModelConfig(
+        cell=schema.get_choice(doc, "cell", tuple(CELL_NAMES)),
+        hidden=schema.get_int(doc, "hidden", 1, schema.MAX_HIDDEN),
+        layers=schema.get_int(doc, "layers", 1, schema.MAX_LAYERS),
+        block_size=schema.get_int(doc, "block_size", 1, schema.MAX_BLOCK_SIZE),
+        sample_rate=schema.get_int(doc, "sample_rate", schema.MIN_SAMPLE_RATE, schema.MAX_SAMPLE_RATE),
+        clip_blocks=schema.get_int(doc, "clip_blocks", 1, schema.MAX_CLIP_BLOCKS),
+        overlap=schema.get_bool(doc, "overlap", d.overlap),
+        representation=schema.get_choice(doc, "representation", REPRESENTATIONS, d.representation),
+        output=schema.get_choice(doc, "output", OUTPUTS, d.output),
+        prenet_dropout=schema.get_float(doc, "prenet_dropout", 0.0, 0.99, d.prenet_dropout),
+    )
+
+
+def _history(doc: dict) -> dict[str, list[float]]:
+    # Losses may be NaN (a diverged run is still worth listing), but must be numbers.
+    return {str(k): schema.numbers(schema.get_list(doc, k), f"history.{k}", finite=False) for k in doc}
+
+
 def read_checkpoint(path: Path) -> Checkpoint:
-    """Read a weight file's sidecar; WeightsError if either file is missing or unreadable."""
+    """Read and check a weight file's sidecar; WeightsError naming the file and the key if anything is off."""
     path = Path(path)
     if not path.name.endswith(WEIGHTS_SUFFIX):
         raise WeightsError(f"'{path}' is not a Keras weight file (expected a name ending in {WEIGHTS_SUFFIX})")
@@ -102,29 +164,51 @@ def read_checkpoint(path: Path) -> Checkpoint:
         raise WeightsError(f"weight file '{path}' does not exist")
     meta_path = companion(path, ".json")
     try:
-        meta = json.loads(meta_path.read_text())
+        meta = schema.load_json_object(meta_path)
         if meta.get("format") != FORMAT:
-            raise ValueError(f"unknown format {meta.get('format')!r}")
-        norm = meta["normalization"]
+            raise SchemaError(f"unknown format {meta.get('format')!r}")
+        model = _model_config(schema.get_object(meta, "model"))
+        norm = schema.get_object(meta, "normalization")
+        mean = schema.numbers(schema.get_list(norm, "mean"), "normalization.mean", length=model.feature_dim)
+        std = schema.numbers(schema.get_list(norm, "std"), "normalization.std", length=model.feature_dim,
+                             positive=True)
+        digest = schema.get_str(meta, "digest", None, optional=True)
+        if digest is not None and not re.fullmatch(r"[0-9a-f]{64}", digest):
+            raise SchemaError("'digest' is not a sha256 hex digest")
         return Checkpoint(
-            model=ModelConfig(**meta["model"]),
-            iteration=int(meta["iteration"]),
-            epoch=int(meta["epoch"]),
-            mean=np.asarray(norm["mean"], dtype=np.float32),
-            std=np.asarray(norm["std"], dtype=np.float32),
-            history={k: list(v) for k, v in meta.get("history", {}).items()},
-            training=meta.get("training", {}),
-            parent=meta.get("parent"),
+            model=model,
+            iteration=schema.get_int(meta, "iteration", 0, schema.MAX_ITERATION),
+            epoch=schema.get_int(meta, "epoch", 0, schema.MAX_ITERATION),
+            mean=np.asarray(mean, dtype=np.float32),
+            std=np.asarray(std, dtype=np.float32),
+            history=_history(schema.get_object(meta, "history", {})),
+            training=schema.get_object(meta, "training", {}),
+            parent=schema.get_str(meta, "parent", None, optional=True),
             weights=path,
+            digest=digest,
         )
     except FileNotFoundError:
         raise WeightsError(f"'{meta_path.name}' (the config saved beside '{path.name}') is missing") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise WeightsError(f"'{meta_path.name}' is not a valid weight config ({exc})") from None
+    except OSError as exc:
+        raise WeightsError(f"cannot read '{meta_path}': {exc.strerror or exc}") from None
+    except SchemaError as exc:
+        raise WeightsError(f"'{meta_path.name}' is not a valid weight config: {exc}") from None
 
 
-def load_weights(model, path: Path) -> None:
-    """Load weights (and the RMSprop state, for a compiled model); errors are WeightsError."""
+def load_weights(model, path: Path, *, digest: str | None = None) -> None:
+    """Load weights (and the RMSprop state, for a compiled model); errors are WeightsError.
+
+    With `digest` (the sidecar's), a file changed since it was saved is refused: HDF5 has no
+    checksums of its own, so a flipped byte would otherwise load as a slightly different network.
+    """
+    if digest is not None:
+        try:
+            actual = file_digest(path)
+        except OSError as exc:
+            raise WeightsError(f"cannot read '{path}': {exc.strerror or exc}") from None
+        if actual != digest:
+            raise WeightsError(f"'{path}' is not the file its sidecar describes (sha256 differs: changed or "
+                               "damaged since it was saved)")
     if getattr(model, "optimizer", None) is not None and not model.optimizer.built:
         # The file holds the optimizer's moving averages too; a built optimizer takes them,
         # so re-training continues exactly where training stopped.
@@ -143,17 +227,27 @@ def list_weight_files(folder: Path, label: str | None = None) -> list[Path]:
     found = []
     for p in folder.iterdir():
         m = NAME_RE.match(p.name)
-        if m and (label is None or m.group(1) == label):
+        if m and (label is None or m.group(1) == label) and _filled(p):
             found.append((m.group(1), int(m.group(2)), int(m.group(3) or 1), p))
     return [p for *_, p in sorted(found)]
 
 
+def _filled(path: Path) -> bool:
+    """False for an empty file: a name claimed by a run that is still writing it, or was killed."""
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
+
+
 def describe(path: Path) -> str:
-    """One menu line: name, iteration, last loss, when saved."""
+    """One menu line: name, iteration, last loss, when saved; a file whose sidecar cannot be read
+    is listed as unreadable, so one bad file never hides the others."""
     try:
         ckpt = read_checkpoint(path)
-    except WeightsError:
-        return f"{path.name}  (no config)"
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
+    except (WeightsError, OSError) as exc:
+        reason = str(exc).split(": ", 1)[-1] if isinstance(exc, WeightsError) else exc.strerror
+        return f"{path.name}  (unreadable: {reason})"
     loss = f"loss {ckpt.last_loss:.4g}" if ckpt.last_loss is not None else "no loss"
-    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
     return f"{path.name}  ({ckpt.model.label} {ckpt.model.hidden}x{ckpt.model.layers}, {loss}, {when})"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -12,48 +14,11 @@ from .errors import MusicGenError
 from .runtime import limit_malloc_arenas
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer > 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser with a one-line error: the message and where to look, not the usage block."""
 
-
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    """argparse type: a finite number >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
-    if not 0.0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see --help)\n")
 
 
 def fraction(text: str) -> float:
@@ -67,19 +32,73 @@ def fraction(text: str) -> float:
     return value
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt
+
+
+def int_in(low: int, high: int):
+    """argparse type: a whole number in [low, high]."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be in {low}..{high}, got {value}")
+        return value
+
+    parse.__name__ = "whole number"
+    return parse
+
+
+def float_in(low: float, high: float, *, low_open: bool = False):
+    """argparse type: a number in [low, high] ((low, high] with low_open)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+        inside = (low < value if low_open else low <= value) and value <= high
+        if not inside:
+            raise argparse.ArgumentTypeError(f"must be in {'(' if low_open else '['}{low:g}, {high:g}], got {text}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+SEED_MAX = 2**32 - 1  # numpy's and Keras' seeds are unsigned 32-bit
+
+
 def run_script(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
-    """Call a script's main; user errors become one line on stderr and exit code 1."""
+    """Call a script's main; user errors and failing disks become one line on stderr and exit
+    code 1. SIGTERM is handled like Ctrl-C, so a killed run cleans up its temporary files too."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     limit_malloc_arenas()
     prog = sys.argv[0].rsplit("/", 1)[-1]
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         return main(argv) or 0
     except MusicGenError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {_one_line(str(exc))}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        # A full disk, a read-only folder or a file that vanished: the message names the file.
+        where = f" '{exc.filename}'" if exc.filename else ""
+        print(f"{prog}: error:{where} {_one_line(exc.strerror or str(exc))}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(f"{prog}: error: out of memory; use smaller settings (--hidden, --count, --seconds, -b)",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def parse_with_preset(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
@@ -95,7 +114,7 @@ def parse_with_preset(parser: argparse.ArgumentParser, argv: list[str] | None) -
     if first.config is not None:
         try:
             preset = tomllib.loads(first.config.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
+        except (OSError, ValueError) as exc:  # TOMLDecodeError and UnicodeDecodeError are ValueErrors
             parser.error(f"cannot read preset '{first.config}': {exc}")
         known = {a.dest: a for a in parser._actions if a.dest not in ("help", "config")}
         unknown = sorted(set(preset) - set(known))
@@ -108,7 +127,11 @@ def parse_with_preset(parser: argparse.ArgumentParser, argv: list[str] | None) -
 
 
 def _convert(parser: argparse.ArgumentParser, action: argparse.Action, value):
-    if action.type is None or not isinstance(value, (str, int, float)):
+    switch = isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction))
+    if switch != isinstance(value, bool) or not isinstance(value, (str, int, float, bool)):
+        wanted = "true or false" if switch else "a single number or word"
+        parser.error(f"preset value {action.dest} = {value!r}: expected {wanted}")
+    if action.type is None or switch:
         result = value
     else:
         try:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 
 from .errors import DatasetError
+
+# The only layout convert_directory.py writes; any other header (an object dtype above all,
+# whose bytes would become pointers) is refused before a byte of data is read.
+CLIP_DTYPE = np.dtype("<f4")
+CLIP_RANK = 3
 
 
 def npy_layout(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
@@ -18,15 +24,32 @@ def npy_layout(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
                            else np.lib.format.read_array_header_2_0)
             shape, fortran, dtype = read_header(handle)
             offset = handle.tell()
-    except (OSError, ValueError) as exc:
-        raise DatasetError(f"cannot read '{path}': {exc}") from None
+    except (OSError, ValueError, SyntaxError, TypeError) as exc:
+        raise DatasetError(f"cannot read '{path}': {str(exc).splitlines()[0] if str(exc) else exc!r}") from None
     if fortran:
         raise DatasetError(f"'{path}' is Fortran-ordered; re-run convert_directory.py")
     return tuple(shape), dtype, offset
 
 
+def check_clip_file(path: Path) -> tuple[tuple[int, ...], int]:
+    """(shape, data offset) of a clip tensor; DatasetError unless it is float32 (clips, blocks, features)
+    and the file holds every byte its header promises."""
+    shape, dtype, offset = npy_layout(path)
+    if dtype != CLIP_DTYPE:
+        raise DatasetError(f"'{path}' holds {dtype} values, not float32; re-run convert_directory.py")
+    if len(shape) != CLIP_RANK or any(s < 0 for s in shape):
+        raise DatasetError(f"'{path}' has shape {shape}, not (clips, blocks, features); "
+                           "re-run convert_directory.py")
+    expected = offset + int(np.prod(shape, dtype=np.int64)) * CLIP_DTYPE.itemsize
+    size = os.stat(path).st_size
+    if size != expected:
+        raise DatasetError(f"'{path}' is {size} bytes but its header promises {expected} (truncated or "
+                           "padded); re-run convert_directory.py")
+    return shape, offset
+
+
 class ClipArray:
-    """Read-only (clips, *row) array over .npy files; rows are fetched with plain file reads.
+    """Read-only (clips, *row) float32 array over .npy files; rows are fetched with plain file reads.
 
     A memory map would leave every page it touched mapped into the process, so
     resident memory would grow with the dataset; file reads go through the page
@@ -37,14 +60,15 @@ class ClipArray:
         if not paths:
             raise DatasetError("no tensor files given")
         self.paths = [Path(p) for p in paths]
-        layouts = [npy_layout(p) for p in self.paths]
-        row_shape, self.dtype = layouts[0][0][1:], layouts[0][1]
-        for path, (shape, dtype, _) in zip(self.paths, layouts):
-            if shape[1:] != row_shape or dtype != self.dtype:
-                raise DatasetError(f"'{path}' holds {dtype} rows of {shape[1:]}, unlike "
-                                   f"'{self.paths[0].name}' ({self.dtype} {row_shape}); re-run convert_directory.py")
-        self.offsets = [offset for _, _, offset in layouts]
-        self.starts = np.cumsum([0] + [shape[0] for shape, _, _ in layouts])
+        layouts = [check_clip_file(p) for p in self.paths]
+        row_shape = layouts[0][0][1:]
+        self.dtype = CLIP_DTYPE
+        for path, (shape, _) in zip(self.paths, layouts):
+            if shape[1:] != row_shape:
+                raise DatasetError(f"'{path}' holds rows of {shape[1:]}, unlike "
+                                   f"'{self.paths[0].name}' ({row_shape}); re-run convert_directory.py")
+        self.offsets = [offset for _, offset in layouts]
+        self.starts = np.cumsum([0] + [shape[0] for shape, _ in layouts])
         self.shape = (int(self.starts[-1]), *row_shape)
         self.ndim = len(self.shape)
         self.row_bytes = int(np.prod(row_shape)) * self.dtype.itemsize
@@ -64,7 +88,10 @@ class ClipArray:
             with open(self.paths[shard], "rb", buffering=0) as handle:
                 for k in picks:
                     handle.seek(self.offsets[shard] + int(rows[k] - self.starts[shard]) * self.row_bytes)
-                    handle.readinto(memoryview(out[k]).cast("B"))
+                    # A file cut short after it was opened must not hand out uninitialised memory.
+                    if handle.readinto(memoryview(out[k]).cast("B")) != self.row_bytes:
+                        raise DatasetError(f"'{self.paths[shard]}' ended early (truncated while in use); "
+                                           "re-run convert_directory.py")
         return out
 
     def __getitem__(self, index) -> np.ndarray:

@@ -6,9 +6,15 @@ Outputs, for prefix P (default datasets/np_array):
   P_xmerged.wav           X turned back into audio, to hear what the network sees
   P_info.json             sample rate, block size, overlap and the files the clips came from
 
-With a shard size, X and Y go to P_x-00000.npy, P_y-00000.npy, ... of at most
+With a shard size, X and Y go to P_x-RUN-00000.npy, P_y-RUN-00000.npy, ... of at most
 that many clips each (P_info.json lists them), so no single file grows with the
-library; P_xmerged.wav then holds the first shard only.
+library; P_xmerged.wav then holds the first shard only. RUN is new for every
+conversion, so the shards of the dataset in use are never touched while a new one
+is written: it takes over when its info file is renamed into place, at the very end.
+
+Decoded WAVs are cached in the input folder's wave/ with a key file beside each
+(the source's size, modification time and the sample rate), so a replaced source is
+decoded again and two conversions at once cannot hand each other the wrong audio.
 
 One pass over the files: the next file decodes (lame | sox) in a worker thread
 while this one is cut into clips and streamed to disk, so memory stays flat in
@@ -17,7 +23,10 @@ library size and the two cores are both busy.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,13 +34,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import write_atomic
-from .audio_io import WavWriter, decode_to_wav, read_wav, wav_frames
+from .atomic import DISK_ERRNOS, check_writable, describe_write_error, temp_path, write_text_atomic
+from .audio_io import WavWriter, decode_to_wav, read_wav
 from .config import AUDIO_SUFFIXES, AudioConfig, ConvertConfig
-from .errors import AudioDecodeError, DatasetError
+from .errors import AudioDecodeError, DatasetError, OutputError
 from .fft_blocks import OverlapAdd, blocks_to_features, features_to_blocks, frame
-from .npy_stream import NpyAppender, RunningStats, save_atomic
+from .npy_stream import NpyAppender, RunningStats
 from .progress import Progress
+from .signals import signals_deferred
+from .training_data import fingerprint
 
 
 @dataclass
@@ -42,6 +53,7 @@ class SourceFile:
     wav: Path
     frames: int = 0
     clips: int = 0
+    samples: np.ndarray | None = field(default=None, repr=False)  # memory-mapped int16
 
 
 @dataclass
@@ -81,38 +93,82 @@ def find_audio_files(input_dir: Path, max_files: int) -> list[Path]:
     return files[:max_files]
 
 
+CACHE_NAME_BYTES = 200  # room left in the 255-byte name limit for the temporary-name prefix
+
+
 def _wav_names(files: list[Path]) -> dict[Path, str]:
-    """Cache names in wave/: the stem as in the original, the full name if two stems clash."""
+    """Cache names in wave/: the stem as in the original, the full name if two stems clash, and a
+    shortened name with a hash when the name would not fit the file system's limit."""
     stems = [p.stem for p in files]
-    return {p: (p.stem if stems.count(p.stem) == 1 else p.name) + ".wav" for p in files}
+    names = {}
+    for p in files:
+        base = p.stem if stems.count(p.stem) == 1 else p.name
+        if len(base.encode()) > CACHE_NAME_BYTES:
+            digest = hashlib.sha256(p.name.encode()).hexdigest()[:12]
+            base = base.encode()[:CACHE_NAME_BYTES - 13].decode(errors="ignore") + "-" + digest
+        names[p] = base + ".wav"
+    return names
 
 
-def _is_cached(src: Path, wav: Path, sample_rate: int) -> bool:
-    if not wav.exists() or wav.stat().st_mtime < src.stat().st_mtime:
-        return False
+def _cache_key(src: Path, sample_rate: int) -> dict:
+    st = src.stat()
+    return {"source": src.name, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sample_rate": sample_rate}
+
+
+def _key_path(wav: Path) -> Path:
+    return wav.with_suffix(".key")
+
+
+def _open_cached(wav: Path, key: dict) -> np.ndarray | None:
+    """The cached samples if the key file matches `key` and the WAV really is at its rate."""
     try:
-        rate, _ = read_wav(wav)
-    except AudioDecodeError:
-        return False
-    return rate == sample_rate
+        if json.loads(_key_path(wav).read_text()) != key:
+            return None
+        rate, samples = read_wav(wav)
+    except (OSError, ValueError, AudioDecodeError):
+        return None
+    return samples if rate == key["sample_rate"] else None
+
+
+def _decode_fresh(src: Path, wav: Path, key: dict) -> np.ndarray:
+    """Decode into the cache and open the result. Another conversion may replace the cached file
+    at any moment; a memory map keeps the file it opened, and a wrong rate is decoded again privately."""
+    decode_to_wav(src, wav, sample_rate=key["sample_rate"])
+    write_text_atomic(_key_path(wav), json.dumps(key))
+    rate, samples = read_wav(wav)
+    if rate == key["sample_rate"]:
+        return samples
+    private = temp_path(wav)
+    try:
+        decode_to_wav(src, private, sample_rate=key["sample_rate"])
+        return read_wav(private)[1]
+    finally:
+        private.unlink(missing_ok=True)
 
 
 def decode_source(src: Path, wav: Path, audio: AudioConfig) -> SourceFile | str:
-    """Decode one file into the WAV cache; return it, or the one-line reason to skip it."""
+    """Decode one file into the WAV cache and map it; return it, or the one-line reason to skip it."""
     try:
-        if not _is_cached(src, wav, audio.sample_rate):
-            decode_to_wav(src, wav, sample_rate=audio.sample_rate)
-        frames = wav_frames(wav)
+        key = _cache_key(src, audio.sample_rate)
+    except OSError as exc:
+        return f"unreadable ({exc.strerror or exc})"
+    try:
+        samples = _open_cached(wav, key)
+        if samples is None:
+            samples = _decode_fresh(src, wav, key)
     except AudioDecodeError as exc:
         return str(exc).split(": ", 1)[-1] if ": " in str(exc) else str(exc)
-    except (EOFError, OSError) as exc:
-        return f"unreadable ({exc})"
+    except OSError as exc:
+        if exc.errno in DISK_ERRNOS:  # the cache's disk, not this file: every file would fail alike
+            raise OutputError(describe_write_error(exc, wav.parent)) from None
+        return f"unreadable ({exc.strerror or exc})"
+    frames = len(samples)
     n_blocks = -(-frames // audio.hop)
     clips = (n_blocks - 1) // audio.clip_blocks
     if clips <= 0:
         need = (audio.clip_blocks * audio.hop + 1) / audio.sample_rate
         return f"too short: {frames / audio.sample_rate:.2f} s, one clip needs {need:.2f} s"
-    return SourceFile(src, wav, frames, clips)
+    return SourceFile(src, wav, frames, clips, samples)
 
 
 def clip_features(samples: np.ndarray, clip: int, audio: AudioConfig) -> np.ndarray:
@@ -124,24 +180,30 @@ def clip_features(samples: np.ndarray, clip: int, audio: AudioConfig) -> np.ndar
 
 
 class _TensorWriter:
-    """The outputs of a conversion, written as clips arrive (X and Y in shards if asked)."""
+    """The outputs of a conversion, written as clips arrive (X and Y in shards if asked).
+
+    Everything is written under temporary or new names; `commit` renames it all into
+    place at once, with the info file last, so readers see the old dataset or the new one.
+    """
 
     def __init__(self, prefix: Path, audio: AudioConfig, shard_size: int = 0):
-        prefix.parent.mkdir(parents=True, exist_ok=True)
         self.row = (audio.clip_blocks, audio.feature_dim)
         self.prefix, self.shard_size = prefix, shard_size
+        self.run = secrets.token_hex(4)
+        self.started = time.time()
         self.shards: list[dict] = []
-        self.done: list[Path] = []
+        self.closed: list[tuple[NpyAppender, NpyAppender]] = []
         self.clips = 0
-        self._open_shard()
         self.merged_path = Path(f"{prefix}_xmerged.wav")
-        self.merged_part = self.merged_path.with_name(self.merged_path.name + ".part")
+        self.merged_part = temp_path(self.merged_path)
+        self.merged = None
+        self._open_shard()
         self.merged = WavWriter(self.merged_part, audio.sample_rate)
         self.merged_blocks = OverlapAdd(audio.block_size, audio.overlap)
         self.stats = RunningStats(audio.feature_dim)
 
     def _name(self, kind: str) -> Path:
-        suffix = f"-{len(self.shards):05d}" if self.shard_size else ""
+        suffix = f"-{self.run}-{len(self.closed):05d}" if self.shard_size else ""
         return Path(f"{self.prefix}_{kind}{suffix}.npy")
 
     def _open_shard(self) -> None:
@@ -149,7 +211,9 @@ class _TensorWriter:
         self.y = NpyAppender(self._name("y"), self.row)
 
     def _close_shard(self) -> None:
-        self.done += [self.x.commit(), self.y.commit()]
+        self.x.finish()
+        self.y.finish()
+        self.closed.append((self.x, self.y))
         self.shards.append({"x": self.x.path.name, "y": self.y.path.name, "clips": self.x.rows})
 
     def add(self, feats: np.ndarray) -> None:
@@ -161,32 +225,67 @@ class _TensorWriter:
         self.y.append(feats[None, 1:])
         self.stats.update(feats[:-1])
         self.clips += 1
-        if not self.shards:
+        if not self.closed:
             self.merged.write(self.merged_blocks.push(features_to_blocks(feats[:-1])))
 
     def commit(self, info: dict) -> list[Path]:
-        """Move every output into place; shards of an earlier, longer conversion are removed."""
+        """Move every output into place, the info file last; then remove the shards it replaced."""
         self.merged.write(self.merged_blocks.flush())
         self.merged.close()
         self._close_shard()
         if self.shard_size:
             info = {**info, "shards": self.shards}
-            for kind in ("x", "y"):
-                for stale in self.prefix.parent.glob(f"{self.prefix.name}_{kind}-*.npy"):
-                    if stale.name not in {s[kind] for s in self.shards}:
+        stats = [(Path(f"{self.prefix}_mean.npy"), self.stats.mean),
+                 (Path(f"{self.prefix}_var.npy"), self.stats.variance)]
+        staged = [temp_path(path) for path, _ in stats]
+        try:
+            for part, (_, values) in zip(staged, stats):
+                np.save(part, values.astype(np.float32))
+            # The fixed names (PREFIX_x.npy, PREFIX_mean.npy, ...) are replaced one by one; the info file,
+            # renamed last, says which contents belong together, so a kill between two renames is caught.
+            pieces = [(f.path, f.part) for pair in self.closed for f in pair if not self.shard_size]
+            pieces += [(path, part) for part, (path, _) in zip(staged, stats)]
+            info = {**info, "fingerprints": {path.name: fingerprint(part) for path, part in pieces}}
+            info_part = temp_path(Path(f"{self.prefix}_info.json"))
+            staged.append(info_part)
+            info_part.write_text(json.dumps(info, indent=1))
+            # Renames only from here on: a Ctrl-C or SIGTERM waits until the dataset is whole.
+            with signals_deferred():
+                done = [path for pair in self.closed for path in (pair[0].commit(), pair[1].commit())]
+                for part, (path, _) in zip(staged, stats):
+                    part.replace(path)
+                    done.append(path)
+                done.append(self.merged_part.replace(self.merged_path))
+                done.append(info_part.replace(Path(f"{self.prefix}_info.json")))
+        finally:
+            for part in staged:
+                part.unlink(missing_ok=True)
+        self._remove_replaced_shards(info)
+        return done
+
+    def _remove_replaced_shards(self, info: dict) -> None:
+        """Delete shards the new info file does not list: an earlier conversion's (or a killed one's).
+        Files newer than this run are left alone: they belong to a conversion running beside it."""
+        listed = {s[kind] for s in info.get("shards", []) for kind in ("x", "y")}
+        for kind in ("x", "y"):
+            for stale in self.prefix.parent.glob(f"{self.prefix.name}_{kind}-*.npy"):
+                try:
+                    if stale.name not in listed and stale.stat().st_mtime < self.started:
                         stale.unlink()
-        return self.done + [
-            save_atomic(Path(f"{self.prefix}_mean.npy"), self.stats.mean.astype(np.float32)),
-            save_atomic(Path(f"{self.prefix}_var.npy"), self.stats.variance.astype(np.float32)),
-            self.merged_part.replace(self.merged_path),
-            write_atomic(Path(f"{self.prefix}_info.json"), lambda p: p.write_text(json.dumps(info, indent=1))),
-        ]
+                except OSError:
+                    pass
 
     def abort(self) -> None:
-        """Delete every partial output (shards already complete stay, unlisted, until the next run)."""
-        self.merged.close()
-        self.x.abort()
-        self.y.abort()
+        """Delete every partial output; the dataset already in place stays as it was.
+
+        Closing may fail the way the writing did (a full disk): the files go regardless.
+        """
+        with contextlib.suppress(OSError):
+            if self.merged is not None:
+                self.merged.close()
+        for x, y in [*self.closed, (self.x, self.y)]:
+            x.abort()
+            y.abort()
         self.merged_part.unlink(missing_ok=True)
 
 
@@ -200,35 +299,41 @@ def convert_directory(cfg: ConvertConfig, *, progress: bool = True) -> Conversio
     if not files:
         raise DatasetError(f"no audio files ({' '.join(AUDIO_SUFFIXES)}) in '{cfg.input_dir}'")
     names = _wav_names(files)
+    check_writable(cfg.output_prefix.parent)
+    check_writable(cfg.wave_dir)
     summary = ConversionSummary()
-    writer = _TensorWriter(cfg.output_prefix, audio, cfg.shard_size)
+    writer = None
     bar = Progress(len(files), "converting", enabled=progress)
     pool = ThreadPoolExecutor(max_workers=2)
     try:
+        writer = _TensorWriter(cfg.output_prefix, audio, cfg.shard_size)
         decoded = pool.map(lambda p: decode_source(p, cfg.wave_dir / names[p], audio), files)
         for src, result in zip(files, decoded):
             if isinstance(result, str):
                 summary.skipped.append((src.name, result))
             else:
                 summary.used.append(result)
-                _, samples = read_wav(result.wav)
                 for clip in range(result.clips):
-                    writer.add(clip_features(samples, clip, audio))
-                del samples
+                    writer.add(clip_features(result.samples, clip, audio))
+                result.samples = None  # unmap it
             bar.update(src.name)
         if not summary.used:
             reasons = "; ".join(f"{n}: {r}" for n, r in summary.skipped[:3])
             raise DatasetError(f"no usable audio in '{cfg.input_dir}' ({reasons})")
-    except BaseException:
+        pool.shutdown()
+        summary.x_shape = (writer.clips, *writer.row)
+        summary.outputs = writer.commit({
+            "sample_rate": audio.sample_rate, "block_size": audio.block_size, "clip_blocks": audio.clip_blocks,
+            "overlap": audio.overlap, "clips": summary.x_shape[0], "sources": [f.path.name for f in summary.used],
+        })
+    except BaseException as exc:
         pool.shutdown(cancel_futures=True)
-        writer.abort()
+        if writer is not None:
+            writer.abort()
+        if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
+            raise OutputError(describe_write_error(exc, cfg.output_prefix.parent) +
+                              "; the dataset already there is unchanged") from None
         raise
-    pool.shutdown()
-    summary.x_shape = (writer.clips, *writer.row)
-    summary.outputs = writer.commit({
-        "sample_rate": audio.sample_rate, "block_size": audio.block_size, "clip_blocks": audio.clip_blocks,
-        "overlap": audio.overlap, "clips": summary.x_shape[0], "sources": [f.path.name for f in summary.used],
-    })
     summary.clips = summary.x_shape[0]
     summary.decoded_seconds = sum(f.frames for f in summary.used) / audio.sample_rate
     summary.seconds = summary.clips * audio.clip_blocks * audio.hop / audio.sample_rate

@@ -19,3 +19,7 @@ class DatasetError(MusicGenError):
 
 class WeightsError(MusicGenError):
     """A weight file is missing, corrupt or does not match the request."""
+
+
+class OutputError(MusicGenError):
+    """An output cannot be written: read-only or full file system, no permission, bad path."""

@@ -9,12 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
+from . import schema
+from .atomic import check_writable
 from .config import AUDIO_SUFFIXES
 from .errors import DatasetError
 from .evaluation import (ANALYSIS_RATE, COPY_DISTANCE_DB, FLATNESS_TOLERANCE, LOOP_LIMIT, LOUDNESS_TOLERANCE_DB,
                          MOVE_SHARE, Reference, SignalMeasures, Verdict, WindowMeasures,
                          analyse_reference, load_path_audio, measure, noise_like, timeline, to_analysis_rate, verdict)
-from .song_files import read_song_info
+from .song_files import read_song_info, song_info_path
 
 
 @dataclass
@@ -80,6 +82,16 @@ def load_reference(paths: list[Path]) -> Reference:
     return analyse_reference(np.concatenate(parts))
 
 
+def _sidecar_times(song: Path) -> tuple[float, float]:
+    """(where the seed's echo ends, seconds per block) from a song's sidecar; (0, 0.25) without one."""
+    info = read_song_info(song)
+    try:
+        return (schema.get_float(info, "echo_seconds", 0.0, 1e7, 0.0),
+                schema.get_float(info, "hop_seconds", 1e-4, 60.0, 0.25))
+    except schema.SchemaError as exc:
+        raise DatasetError(f"'{song_info_path(song)}' is damaged: {exc}; delete it to measure the whole song") from None
+
+
 def evaluate_songs(songs: list[Path], reference_paths: list[Path], *, block_seconds: float | None = None,
                    whole: bool = False, plot: Path | None = None) -> Report:
     """Measure each song (and white noise and silence) against the training music; optionally plot.
@@ -90,13 +102,15 @@ def evaluate_songs(songs: list[Path], reference_paths: list[Path], *, block_seco
     for song in songs:
         if not song.is_file():
             raise DatasetError(f"song '{song}' does not exist")
+    if plot is not None:
+        check_writable(plot.parent)
     reference = load_reference(reference_paths)
     measured, mels, starts, timelines = [], [], [], []
     for song in songs:
         samples, rate = read_audio(song)
-        info = read_song_info(song)
-        start = 0.0 if whole else min(float(info.get("echo_seconds", 0.0)), len(samples) / rate)
-        block = max(1, round((block_seconds or float(info.get("hop_seconds", 0.25))) * rate))
+        echo, hop = _sidecar_times(song)
+        start = 0.0 if whole else min(echo, len(samples) / rate)
+        block = max(1, round((block_seconds or hop) * rate))
         m, mel = measure(song.name, samples[int(round(start * rate)):], rate, reference, block_size=block)
         measured.append(m)
         mels.append(mel)

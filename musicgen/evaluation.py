@@ -363,8 +363,12 @@ def load_path_audio(path: Path) -> tuple[np.ndarray, int]:
 
     try:
         rate, data = wavfile.read(path)
-    except (ValueError, OSError) as exc:
-        raise AudioDecodeError(f"{Path(path).name}: not a readable WAV ({exc})") from exc
+    except Exception as exc:  # scipy reports some broken headers as UnboundLocalError or struct.error
+        raise AudioDecodeError(f"{Path(path).name}: not a readable WAV ({exc})") from None
+    if not 0 < rate <= 10**6 or data.ndim not in (1, 2) or data.size == 0:
+        raise AudioDecodeError(f"{Path(path).name}: not usable audio (rate {rate} Hz, shape {data.shape})")
+    if not np.issubdtype(data.dtype, np.number):
+        raise AudioDecodeError(f"{Path(path).name}: not usable audio ({data.dtype} samples)")
     if np.issubdtype(data.dtype, np.integer):
         scale = float(np.iinfo(data.dtype).max) + 1.0
         if data.dtype == np.uint8:

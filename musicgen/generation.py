@@ -15,11 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import check_writable
 from .blas_network import BlasNetwork
 from .checkpoint import Checkpoint, load_weights, read_checkpoint
 from .config import ORIGINAL_SONG_BLOCKS, GenerateConfig
 from .errors import DatasetError, WeightsError
 from .representation import from_fft_features, to_signal
+from .memory import generation_bytes, require_memory
 from .model import build_model
 from .training_data import load_training_data, representation_mismatch
 
@@ -41,7 +43,11 @@ def song_blocks(seconds: float | None, ckpt: Checkpoint) -> int:
     model = ckpt.model
     if seconds is None:
         seconds = ORIGINAL_SONG_BLOCKS * model.block_size / model.sample_rate
-    return max(1, round(seconds * model.sample_rate / model.hop))
+    blocks = round(seconds * model.sample_rate / model.hop)
+    if blocks < 1:
+        raise DatasetError(f"--seconds {seconds:g} is shorter than one block of this network "
+                           f"({model.hop / model.sample_rate:g} s)")
+    return blocks
 
 
 def pick_seeds(n_clips: int, count: int, seed_index: int | None, random_seed: int | None) -> list[int]:
@@ -204,7 +210,7 @@ def features_to_audio(features: np.ndarray, ckpt: Checkpoint, rng: np.random.Gen
 def stateful_model(ckpt: Checkpoint, batch_size: int):
     """A stateful copy of the network in `ckpt.weights`, for `batch_size` songs at once."""
     model = build_model(ckpt.model, batch_size=batch_size, stateful=True)
-    load_weights(model, ckpt.weights)
+    load_weights(model, ckpt.weights, digest=ckpt.digest)
     return model
 
 
@@ -218,7 +224,7 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
     """Write cfg.count songs from the network in `weights`, each with its waveform/spectrogram PNG
     and a JSON sidecar saying where it came from and where the echo of its seed ends."""
     from .plots import plot_song
-    from .song_files import write_song, write_song_info
+    from .song_files import write_song
 
     ckpt = read_checkpoint(weights)
     data = load_training_data(cfg.data_prefix)
@@ -228,11 +234,15 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
     seeds_idx = pick_seeds(data.x.shape[0], cfg.count, cfg.seed_index, cfg.random_seed)
     seeds = (from_fft_features(data.x[np.array(seeds_idx)], ckpt.model.representation) - ckpt.mean) / ckpt.std
     n_blocks = song_blocks(cfg.seconds, ckpt)
+    require_memory(generation_bytes(ckpt.model, cfg.count, seeds.shape[1] + n_blocks),
+                   f"{cfg.count} song(s) of {n_blocks * ckpt.model.hop / ckpt.model.sample_rate:.0f} s",
+                   "lower --seconds or --count")
     # The song's random draws (dropout masks, sampled outputs, starting phases) come from one
     # generator seeded by --random-seed, so the same flags give the same song on CPU. (On GPU the
     # Keras model draws its dropout masks from TensorFlow's own generator.)
     rng = np.random.default_rng(None if cfg.random_seed is None else [cfg.random_seed, 1])
     network = generation_network(stateful_model(ckpt, cfg.count), rng)
+    check_writable(cfg.out_dir)  # before the songs are made: a read-only folder must not cost the wait
     if ckpt.model.stochastic:
         out = sampled_generate(network, seeds.astype(np.float32), n_blocks, Sampler(ckpt.model, cfg.temperature, rng))
     else:
@@ -243,8 +253,7 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
     echo_seconds = min(seeds.shape[1], n_blocks) * model.hop / rate
     for k, index in enumerate(seeds_idx):
         audio = features_to_audio(out[k], ckpt, rng)
-        path = write_song(cfg.out_dir, audio, rate)
-        write_song_info(path, {
+        info = {
             "weights": str(weights), "iteration": ckpt.iteration, "cell": model.cell,
             "representation": model.representation, "output": model.output,
             "prenet_dropout": model.prenet_dropout,
@@ -252,8 +261,9 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
             "seconds": len(audio) / rate, "sample_rate": rate, "block_size": model.block_size,
             "overlap": model.overlap, "hop_seconds": model.hop / rate, "temperature": cfg.temperature,
             "random_seed": cfg.random_seed,
-        })
-        title = f"{path.name}: {model.label} iteration {ckpt.iteration}, seed clip {index}"
-        plot = plot_song(audio, rate, path.with_suffix(".png"), title, echo_seconds=echo_seconds)
-        songs.append(Song(path=path, plot=plot, seed_index=index, seconds=len(audio) / rate))
+        }
+        title = f"{Path(weights).name}: {model.label} iteration {ckpt.iteration}, seed clip {index}"
+        path = write_song(cfg.out_dir, audio, rate, info=info,
+                          draw=lambda png: plot_song(audio, rate, png, title, echo_seconds=echo_seconds))
+        songs.append(Song(path=path, plot=path.with_suffix(".png"), seed_index=index, seconds=len(audio) / rate))
     return songs

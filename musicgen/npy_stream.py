@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
 import numpy as np
 
-from .atomic import write_atomic
+from .atomic import temp_path
 
 
 HEADER_BYTES = 128  # fixed, so the row count can be patched in after the last row
@@ -33,7 +34,7 @@ class NpyAppender:
         self.row_shape = tuple(int(s) for s in row_shape)
         self.dtype = np.dtype(dtype).newbyteorder("<")
         self.descr = np.lib.format.dtype_to_descr(self.dtype)
-        self.part = self.path.with_name(self.path.name + ".part")
+        self.part = temp_path(self.path)
         self.rows = 0
         self._file = open(self.part, "wb")
         self._file.write(_header((0, *self.row_shape), self.descr))
@@ -50,23 +51,28 @@ class NpyAppender:
         self._file.write(np.ascontiguousarray(rows, dtype=self.dtype).tobytes())
         self.rows += rows.shape[0]
 
+    def finish(self) -> None:
+        """Write the final shape into the header and close; the file keeps its temporary name."""
+        if not self._file.closed:
+            self._file.seek(0)
+            self._file.write(_header(self.shape, self.descr))
+            # On disk before it is renamed over an older file: ext4 would otherwise flush it during
+            # the rename, which makes the moment between two renames long enough for a kill to land.
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+
     def commit(self) -> Path:
-        """Write the final shape into the header, close and move the file into place."""
-        self._file.seek(0)
-        self._file.write(_header(self.shape, self.descr))
-        self._file.close()
+        """Finish and move the file into place."""
+        self.finish()
         os.replace(self.part, self.path)
         return self.path
 
     def abort(self) -> None:
-        """Close and delete the partial file."""
-        self._file.close()
+        """Close and delete the partial file (closing may fail as writing did, on a full disk)."""
+        with contextlib.suppress(OSError):
+            self._file.close()
         self.part.unlink(missing_ok=True)
-
-
-def save_atomic(path: Path, array: np.ndarray) -> Path:
-    """np.save through a temporary name, so readers never see a partial file."""
-    return write_atomic(path, lambda part: np.save(part, array))
 
 
 class RunningStats:

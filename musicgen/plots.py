@@ -72,7 +72,11 @@ def plot_song(samples, sample_rate: int, path: Path, title: str, *, echo_seconds
     t = np.arange(len(samples)) / sample_rate
     wave_ax.plot(t, np.clip(samples, -1, 1), lw=0.3)
     wave_ax.set(ylabel="amplitude", ylim=(-1.05, 1.05), title=title)
-    freqs, times, power = signal.spectrogram(samples, fs=sample_rate, nperseg=2048, noverlap=1024)
+    samples = np.asarray(samples, dtype=np.float32)
+    if len(samples) < 16:  # too short for any spectrogram: draw silence-length padding instead
+        samples = np.pad(samples, (0, 16 - len(samples)))
+    nperseg = min(2048, len(samples))
+    freqs, times, power = signal.spectrogram(samples, fs=sample_rate, nperseg=nperseg, noverlap=nperseg // 2)
     spec_ax.pcolormesh(times, freqs / 1000, 10 * np.log10(power + 1e-12), shading="auto", cmap="magma",
                        vmin=-120, vmax=-20)
     spec_ax.set(xlabel="time (s)", ylabel="frequency (kHz)", ylim=(0, min(sample_rate / 2000, 11)))

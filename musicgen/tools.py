@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -44,8 +45,10 @@ def run_pipe(first: list[str | Path], second: list[str | Path], *, what: str) ->
         p1.stdout.close()
         err1 = p1.stderr.read().decode(errors="replace")
         p1.wait()
-    for argv, code, err in ((argv1, p1.returncode, err1),
-                            (argv2, p2.returncode, p2.stderr.decode(errors="replace"))):
+    failures = [(argv1, p1.returncode, err1), (argv2, p2.returncode, p2.stderr.decode(errors="replace"))]
+    if p1.returncode == -signal.SIGPIPE:  # the reader died first: its error is the cause
+        failures.reverse()
+    for argv, code, err in failures:
         if code != 0:
             lines = err.strip().splitlines()
             raise AudioDecodeError(

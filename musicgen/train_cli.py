@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .cli import fraction, non_negative_int, parse_with_preset, positive_float, positive_int
+from . import schema
+from .cli import SEED_MAX, ArgumentParser, float_in, fraction, int_in, parse_with_preset
 from .config import CELL_NAMES, OUTPUTS, ModelConfig, TrainConfig
 from .distribute import STRATEGIES
 from .representation import REPRESENTATIONS
@@ -18,20 +19,20 @@ def build_parser(cell: str, resume: bool) -> argparse.ArgumentParser:
     label = CELL_NAMES[cell]
     what = (f"Continue training a {label} network from a weight file (arrow-key menu, or --weights)"
             if resume else f"Train the {label} music network on the tensors made by convert_directory.py")
-    p = argparse.ArgumentParser(description=what + ". A checkpoint, loss file and loss plot are "
-                                f"written to the weights folder after every iteration.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("-n", "--n_iter", type=positive_int, default=t.n_iter, help="number of iterations")
-    p.add_argument("-e", "--n_epochs", type=positive_int, default=t.n_epochs, help="epochs per iteration")
-    p.add_argument("-b", "--n_batch", type=positive_int, default=t.n_batch,
+    p = ArgumentParser(description=what + ". A checkpoint, loss file and loss plot are "
+                       "written to the weights folder after every iteration.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("-n", "--n_iter", type=int_in(1, 100_000), default=t.n_iter, help="number of iterations")
+    p.add_argument("-e", "--n_epochs", type=int_in(1, 100_000), default=t.n_epochs, help="epochs per iteration")
+    p.add_argument("-b", "--n_batch", type=int_in(1, 65_536), default=t.n_batch,
                    help="batch size in clips; higher is faster but uses more memory")
     p.add_argument("--data", type=Path, default=t.data_prefix, help="prefix of the training tensors")
     shape_note = " (must match the weight file)" if resume else ""
-    p.add_argument("--hidden", type=positive_int, default=None if resume else m.hidden,
+    p.add_argument("--hidden", type=int_in(1, schema.MAX_HIDDEN), default=None if resume else m.hidden,
                    help="hidden units" + shape_note)
-    p.add_argument("--layers", type=positive_int, default=None if resume else m.layers,
+    p.add_argument("--layers", type=int_in(1, schema.MAX_LAYERS), default=None if resume else m.layers,
                    help="recurrent layers" + shape_note)
-    p.add_argument("--lr", type=positive_float, default=t.lr, help="RMSprop learning rate")
+    p.add_argument("--lr", type=float_in(0, 10, low_open=True), default=t.lr, help="RMSprop learning rate")
     p.add_argument("--normalisation", choices=NORMALISATIONS, default=t.normalisation,
                    help="scale each FFT feature by its own std (bin, as GRUV) or all by one shared std (global: "
                    "the loss weighs loud bins more); ignored when resuming: the weight file keeps its own")
@@ -54,9 +55,9 @@ def build_parser(cell: str, resume: bool) -> argparse.ArgumentParser:
                    help="last fraction of clips held out for validation loss")
     p.add_argument("--weights-dir", type=Path, default=t.weights_dir, help="where checkpoints go")
     p.add_argument("--img-dir", type=Path, default=t.img_dir, help="where the model diagram goes")
-    p.add_argument("--keep-every", type=non_negative_int, default=t.keep_every,
+    p.add_argument("--keep-every", type=int_in(0, 100_000), default=t.keep_every,
                    help="also keep every k-th iteration's checkpoint (0: only the latest)")
-    p.add_argument("--seed", type=int, default=None, help="fix weight init and shuffling")
+    p.add_argument("--seed", type=int_in(0, SEED_MAX), default=None, help="fix weight init and shuffling")
     if resume:
         p.add_argument("--weights", type=Path, default=None,
                        help=f"{label} weight file to continue from (default: arrow-key menu)")

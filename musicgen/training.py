@@ -13,13 +13,16 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .checkpoint import Checkpoint, companion, free_weights_path, load_weights, read_checkpoint, save_checkpoint
+from .atomic import check_writable, write_text_atomic
+from .checkpoint import Checkpoint, claim_weights_path, companion, load_weights, read_checkpoint, save_checkpoint
 from .config import ModelConfig, TrainConfig
 from .distribute import fix_keras_multiworker, is_chief, make_strategy, shard_by_data
-from .errors import DatasetError, WeightsError
+from .errors import DatasetError, OutputError, WeightsError
+from .memory import require_memory, training_bytes
 from .model import build_training_model, compile_model
 from .plots import plot_loss, plot_model_diagram
 from .representation import feature_stats
+from .signals import main_thread, signals_deferred
 from .training_data import (TrainingData, load_training_data, make_batches, normalisation_std,
                             representation_mismatch, split_indices, std_from_variance)
 
@@ -54,7 +57,6 @@ class _Saver:
                  write: bool = True):
         self.model, self.cfg, self.model_cfg, self.base = model, train_cfg, model_cfg, base
         self.write = write
-        self.own: set[Path] = set()
         self.previous: tuple[int, Path] | None = None
         self.last: Path | None = None
 
@@ -63,16 +65,25 @@ class _Saver:
             self.previous = (iteration, None)
             return None
         # Ctrl-C waits until the new checkpoint is in place and the old one is gone.
-        with _signals_deferred():
+        with signals_deferred():
             return self._save(iteration, epoch, history)
 
     def _save(self, iteration: int, epoch: int, history: dict[str, list[float]]) -> Path:
-        path = free_weights_path(self.cfg.weights_dir, self.model_cfg.label, iteration, self.own)
         ckpt = dataclasses.replace(self.base, iteration=iteration, epoch=epoch,
                                    history={k: list(v) for k, v in history.items()})
-        save_checkpoint(self.model, ckpt, path)
-        self.own.add(path)
-        (companion(path, ".loss.csv")).write_text(_history_csv(history))
+        path = claim_weights_path(self.cfg.weights_dir, self.model_cfg.label, iteration)
+        try:
+            save_checkpoint(self.model, ckpt, path)
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                if path.stat().st_size == 0:  # only the claim was made: give the name back
+                    path.unlink()
+            if isinstance(exc, (OSError, RuntimeError)):  # h5py reports a full disk as either
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise OutputError(f"cannot write checkpoint '{path}': {first}; the previous checkpoint "
+                                  "is kept") from None
+            raise
+        write_text_atomic(companion(path, ".loss.csv"), _history_csv(history))
         title = f"{self.model_cfg.label} {self.model_cfg.hidden}x{self.model_cfg.layers}, iteration {iteration}"
         plot_loss(history, companion(path, ".png"), title, epochs_per_iter=self.cfg.n_epochs,
                   ylabel=_loss_label(self.model_cfg))
@@ -83,29 +94,6 @@ class _Saver:
         self.previous = (iteration, path)
         self.last = path
         return path
-
-
-@contextlib.contextmanager
-def _signals_deferred():
-    """Hold SIGINT/SIGTERM until the block ends, then raise KeyboardInterrupt if one came.
-
-    Python handlers run in the main thread whichever thread the kernel picked, so the
-    handlers are swapped (masking the main thread alone misses signals that TensorFlow's
-    threads receive). Elsewhere than the main thread this is a no-op.
-    """
-    if not _main_thread():
-        yield
-        return
-    received: list[int] = []
-    old = {sig: signal.signal(sig, lambda signum, frame: received.append(signum))
-           for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
-    if received:
-        raise KeyboardInterrupt
 
 
 def _loss_label(cfg: ModelConfig) -> str:
@@ -171,6 +159,9 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | None
     import keras
 
     data = load_training_data(train_cfg.data_prefix)
+    if chief:  # before any work: an unwritable folder must not be found after the first iteration
+        check_writable(train_cfg.weights_dir)
+        check_writable(train_cfg.img_dir)
     history: dict[str, list[float]] = {}
     if resume is not None:
         base = read_checkpoint(resume)
@@ -199,6 +190,8 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | None
                      "validation_split": train_cfg.validation_split, "data": str(train_cfg.data_prefix),
                      "normalisation": train_cfg.normalisation, "scheduled_sampling": train_cfg.scheduled_sampling}
 
+    require_memory(training_bytes(model_cfg, min(train_cfg.n_batch, data.x.shape[0])), "training this network",
+                   "lower --hidden, --layers or -b")
     if train_cfg.seed is not None:
         keras.utils.set_random_seed(train_cfg.seed)
     with strategy.scope():
@@ -206,7 +199,7 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | None
         compile_model(model, train_cfg.lr, model_cfg, jit=not distributed)
         fix_keras_multiworker(model, strategy)
         if resume is not None:
-            load_weights(model, Path(resume))
+            load_weights(model, Path(resume), digest=base.digest)
     if chief:
         plot_model_diagram(network, train_cfg.img_dir / f"{model_cfg.cell}_model_plot.png")
 
@@ -228,15 +221,13 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | None
                                       representation=model_cfg.representation), strategy)
            if len(val_idx) else None)
 
-    if chief:
-        train_cfg.weights_dir.mkdir(parents=True, exist_ok=True)
     saver = _Saver(model, train_cfg, model_cfg, base, write=chief)
     start_epoch = base.epoch
     callback = _callback(saver, train_cfg, base.iteration, start_epoch, history)
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
     result = TrainResult(iteration=base.iteration)
-    old_term = signal.signal(signal.SIGTERM, _raise_interrupt) if _main_thread() else None
+    old_term = signal.signal(signal.SIGTERM, _raise_interrupt) if main_thread() else None
     try:
         # The progress bar goes first so each epoch's line prints before the iteration line.
         callbacks = ([keras.callbacks.ProgbarLogger()] if verbose else []) + [callback]
@@ -254,9 +245,3 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | None
     result.history = history
     result.model = model
     return result
-
-
-def _main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()

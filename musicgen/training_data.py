@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import json
+import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from . import schema
 from .clip_store import ClipArray
 from .errors import DatasetError
 
@@ -41,16 +43,17 @@ def std_from_variance(var: np.ndarray) -> np.ndarray:
     return np.maximum(std, floor).astype(np.float32)
 
 
-def _describe_blocks(block_size: int, overlap: bool) -> str:
-    return f"{'overlapping' if overlap else 'hard-edged'} blocks of {block_size} samples"
+def _describe_blocks(block_size: int, overlap: bool, sample_rate: int) -> str:
+    return f"{'overlapping' if overlap else 'hard-edged'} blocks of {block_size} samples at {sample_rate} Hz"
 
 
 def representation_mismatch(model_cfg, data: TrainingData) -> str | None:
     """How `data` differs from the blocks a network with `model_cfg` works on; None if it does not."""
-    if (model_cfg.block_size, model_cfg.overlap) == (data.block_size, data.overlap):
+    if (model_cfg.block_size, model_cfg.overlap, model_cfg.sample_rate) == \
+            (data.block_size, data.overlap, data.sample_rate):
         return None
-    return (f"works on {_describe_blocks(model_cfg.block_size, model_cfg.overlap)} but the data has "
-            f"{_describe_blocks(data.block_size, data.overlap)}")
+    return (f"works on {_describe_blocks(model_cfg.block_size, model_cfg.overlap, model_cfg.sample_rate)} but "
+            f"the data has {_describe_blocks(data.block_size, data.overlap, data.sample_rate)}")
 
 
 NORMALISATIONS = ("bin", "global")
@@ -71,13 +74,50 @@ def normalisation_std(std: np.ndarray, mode: str) -> np.ndarray:
 
 
 def read_info(prefix: Path) -> dict:
-    """PREFIX_info.json as written by convert_directory.py; empty for tensors converted before it existed."""
+    """PREFIX_info.json as written by convert_directory.py, every value checked; empty for tensors
+    converted before it existed. DatasetError naming the key if a value is off."""
     info_path = Path(f"{prefix}_info.json")
-    return json.loads(info_path.read_text()) if info_path.is_file() else {}
+    if not info_path.is_file():
+        return {}
+    try:
+        doc = schema.load_json_object(info_path)
+        info = {
+            "sample_rate": schema.get_int(doc, "sample_rate", schema.MIN_SAMPLE_RATE, schema.MAX_SAMPLE_RATE),
+            "overlap": schema.get_bool(doc, "overlap", False),
+        }
+        for key, high in (("block_size", schema.MAX_BLOCK_SIZE), ("clip_blocks", schema.MAX_CLIP_BLOCKS),
+                          ("clips", 2**62)):
+            if key in doc:
+                info[key] = schema.get_int(doc, key, 1 if key != "clips" else 0, high)
+        if "shards" in doc:
+            info["shards"] = [_shard(s, k) for k, s in enumerate(schema.get_list(doc, "shards"))]
+        if "fingerprints" in doc:
+            info["fingerprints"] = {schema.plain_file_name(name, "fingerprints"): _hex(value, f"fingerprints.{name}")
+                                    for name, value in schema.get_object(doc, "fingerprints").items()}
+        return info
+    except OSError as exc:
+        raise DatasetError(f"cannot read '{info_path}': {exc.strerror or exc}") from None
+    except schema.SchemaError as exc:
+        raise DatasetError(f"'{info_path}' is damaged: {exc}; re-run convert_directory.py") from None
+
+
+def _hex(value, key: str) -> str:
+    if not isinstance(value, str) or len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+        raise schema.SchemaError(f"'{key}' is not a sha256 hex digest")
+    return value
+
+
+def _shard(entry, k: int) -> dict:
+    if not isinstance(entry, dict):
+        raise schema.SchemaError(f"'shards[{k}]' must be an object")
+    return {"x": schema.plain_file_name(entry.get("x"), f"shards[{k}].x"),
+            "y": schema.plain_file_name(entry.get("y"), f"shards[{k}].y"),
+            "clips": schema.get_int(entry, "clips", 0, 2**62)}
 
 
 def tensor_files(prefix: Path, info: dict) -> tuple[list[Path], list[Path]]:
-    """The X and Y files of a converted dataset: PREFIX_x/_y.npy, or the shards its info file lists."""
+    """The X and Y files of a converted dataset: PREFIX_x/_y.npy, or the shards its info file lists
+    (always beside it: read_info refuses names with a folder part)."""
     shards = info.get("shards")
     if not shards:
         return [Path(f"{prefix}_x.npy")], [Path(f"{prefix}_y.npy")]
@@ -85,34 +125,76 @@ def tensor_files(prefix: Path, info: dict) -> tuple[list[Path], list[Path]]:
     return [folder / s["x"] for s in shards], [folder / s["y"] for s in shards]
 
 
+FINGERPRINT_BYTES = 1 << 20
+
+
+def fingerprint(path: Path) -> str:
+    """Size and sha256 of a file's first and last MiB: cheap, and different for any two conversions."""
+    size = os.path.getsize(path)
+    digest = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as handle:
+        digest.update(handle.read(FINGERPRINT_BYTES))
+        if size > FINGERPRINT_BYTES:
+            handle.seek(max(FINGERPRINT_BYTES, size - FINGERPRINT_BYTES))
+            digest.update(handle.read())
+    return digest.hexdigest()
+
+
+def _check_against_info(prefix: Path, x: ClipArray, info: dict) -> None:
+    """The tensors must be the ones the info file describes (a half-finished or mixed dataset is not)."""
+    folder = Path(prefix).parent
+    for name, expected_print in info.get("fingerprints", {}).items():
+        try:
+            same = fingerprint(folder / name) == expected_print
+        except OSError:
+            same = False
+        if not same:
+            raise DatasetError(f"'{folder / name}' is not the file '{prefix}_info.json' was written with (a "
+                               "conversion was killed while replacing this dataset); re-run convert_directory.py")
+    expected = {"clips": x.shape[0], "clip_blocks": x.shape[1], "block_size": x.shape[2] // 2}
+    wrong = [f"{k} {info[k]} in the info file but {v} in the tensors" for k, v in expected.items()
+             if k in info and info[k] != v]
+    for k, shard in enumerate(info.get("shards", [])):
+        rows = int(x.starts[k + 1] - x.starts[k])
+        if rows != shard["clips"]:
+            wrong.append(f"{shard['x']} holds {rows} clips, not {shard['clips']}")
+    if wrong:
+        raise DatasetError(f"'{prefix}' does not match its info file ({'; '.join(wrong[:2])}); "
+                           "re-run convert_directory.py")
+
+
 def load_training_data(prefix: Path) -> TrainingData:
     """Open a converted dataset without reading its tensors; DatasetError with the fix if parts are
-    missing or disagree."""
-    try:
-        info = read_info(prefix)
-        x_files, y_files = tensor_files(prefix, info)
-    except (ValueError, KeyError, TypeError, OSError) as exc:
-        raise DatasetError(f"cannot read '{prefix}_info.json' ({exc}); re-run convert_directory.py") from None
+    missing, damaged or disagree."""
+    info = read_info(prefix)
+    x_files, y_files = tensor_files(prefix, info)
     stats = {k: Path(f"{prefix}_{k}.npy") for k in ("mean", "var")}
     missing = [str(p) for p in [*x_files, *y_files, *stats.values()] if not p.is_file()]
     if missing:
         raise DatasetError(f"training data missing ({', '.join(missing[:4])}"
                            f"{', ...' if len(missing) > 4 else ''}); run convert_directory.py first")
     x, y = ClipArray(x_files), ClipArray(y_files)
-    try:
-        mean = np.load(stats["mean"]).astype(np.float32)
-        var = np.load(stats["var"])
-    except (ValueError, OSError, EOFError) as exc:
-        raise DatasetError(f"cannot read training data at '{prefix}': {exc}") from None
-    if x.ndim != 3 or x.shape != y.shape or x.shape[2] % 2 \
-            or mean.shape != (x.shape[2],) or var.shape != (x.shape[2],):
+    mean, var = (_read_stats(stats[k]) for k in ("mean", "var"))
+    if x.shape != y.shape or x.shape[2] % 2 or mean.shape != (x.shape[2],) or var.shape != (x.shape[2],):
         raise DatasetError(f"inconsistent training data at '{prefix}': X {x.shape}, Y {y.shape}, "
                            f"mean {mean.shape}; re-run convert_directory.py")
+    _check_against_info(prefix, x, info)
     if x.shape[0] == 0:
         raise DatasetError(f"'{x_files[0]}' holds no clips; add music and re-run convert_directory.py")
     # Tensors converted before the info file existed are GRUV's blocks at the default rate.
     return TrainingData(x=x, y=y, mean=mean, std=std_from_variance(var),
-                        sample_rate=int(info.get("sample_rate", 44100)), overlap=bool(info.get("overlap", False)))
+                        sample_rate=info.get("sample_rate", 44100), overlap=info.get("overlap", False))
+
+
+def _read_stats(path: Path) -> np.ndarray:
+    """A per-feature statistics vector: finite float32 or float64 numbers, nothing else."""
+    try:
+        values = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise DatasetError(f"cannot read '{path}': {str(exc).splitlines()[0]}; re-run convert_directory.py") from None
+    if values.dtype not in (np.float32, np.float64) or values.ndim != 1 or not np.all(np.isfinite(values)):
+        raise DatasetError(f"'{path}' is not a vector of finite numbers; re-run convert_directory.py")
+    return values.astype(np.float32)
 
 
 def split_indices(n: int, validation_split: float) -> tuple[np.ndarray, np.ndarray]:

@@ -197,7 +197,7 @@ def test_cli_summary_and_one_line_errors(library, tmp_path):
     assert "Traceback" not in bad.stderr
 
     flag = run_script("convert_directory.py", "--block-size", "0")
-    assert flag.returncode == 2 and "must be > 0" in flag.stderr
+    assert flag.returncode == 2 and "must be in 1..1048576, got 0" in flag.stderr
 
 
 def test_default_dataset_is_two_to_four_minutes_of_licensed_mp3(tmp_path):
@@ -227,8 +227,9 @@ def test_shards_hold_the_same_clips_and_training_data_reads_them_as_one(library)
     summary = convert_directory(sharded, progress=False)
     info = json.loads((library / "sharded" / "np_array_info.json").read_text())
     assert [s["clips"] for s in info["shards"]] == [2, 2, 1]
-    assert sorted(p.name for p in (library / "sharded").glob("np_array_x-*.npy")) == [
-        "np_array_x-00000.npy", "np_array_x-00001.npy", "np_array_x-00002.npy"]
+    names = sorted(p.name for p in (library / "sharded").glob("np_array_x-*.npy"))
+    run = names[0].split("-")[1]  # every conversion writes its shards under a new run name
+    assert names == [f"np_array_x-{run}-0000{k}.npy" for k in range(3)] == [s["x"] for s in info["shards"]]
     assert summary.x_shape == (5, 8, 2000)
     t = load(whole.output_prefix)
     data = load_training_data(sharded.output_prefix)
@@ -251,6 +252,7 @@ def test_a_missing_shard_is_a_clear_error(library):
 
     cfg = replace(small_config(library), shard_size=2)
     convert_directory(cfg, progress=False)
-    (cfg.output_prefix.parent / "np_array_y-00001.npy").unlink()
-    with pytest.raises(DatasetError, match="np_array_y-00001.npy.*run convert_directory.py first"):
+    shard = json.loads(Path(f"{cfg.output_prefix}_info.json").read_text())["shards"][1]["y"]
+    (cfg.output_prefix.parent / shard).unlink()
+    with pytest.raises(DatasetError, match=f"{shard}.*run convert_directory.py first"):
         load_training_data(cfg.output_prefix)

@@ -148,7 +148,7 @@ def test_bad_inputs_are_one_line_errors(weights, small_data, tmp_path):
                 tmp_path / "LSTM_NP_Weights_Iter-3.json")
     cases = [
         (["--weights-dir", tmp_path / "none"], "no weight files to generate from"),
-        (["--weights", corrupt, "--data", small_data], "cannot load"),
+        (["--weights", corrupt, "--data", small_data], "sha256 differs"),
         (["--weights", weights["gru"], "--data", tmp_path / "nothing"], "run convert_directory.py first"),
         (["--weights", weights["gru"], "--data", small_data, "--seed-index", "999"], "out of range"),
         (["--weights", tmp_path / "model.keras"], "not a Keras weight file"),
@@ -180,7 +180,7 @@ def test_overlapping_blocks_train_generate_and_refuse_the_other_kind_of_data(sma
     assert len(pcm) == 48 * 500 + 500  # 48 blocks every 500 samples, and the last block's second half
     default = generate(weights, GenerateConfig(data_prefix=cfg.output_prefix, out_dir=tmp_path / "s", random_seed=1))
     assert default[0].seconds == pytest.approx(49 * 1000 / 8000, abs=0.07)  # the original's 49 blocks of time
-    with pytest.raises(WeightsError, match="overlapping blocks of 1000 samples but the data has hard-edged"):
+    with pytest.raises(WeightsError, match="overlapping blocks of 1000 samples at 8000 Hz but the data has hard-edged"):
         generate(weights, GenerateConfig(data_prefix=small_data, out_dir=tmp_path / "s"))
     with pytest.raises(WeightsError, match="convert with --block-size 1000 --overlap"):
         train(train_config(small_data, tmp_path / "w"), ModelConfig(hidden=32), resume=weights, verbose=0)

@@ -28,7 +28,9 @@ def first_clips(prefix, n: int, dst):
         np.save(f"{dst}_{kind}.npy", np.load(f"{prefix}_{kind}.npy")[:n])
     for stat in ("mean", "var"):
         np.save(f"{dst}_{stat}.npy", np.load(f"{prefix}_{stat}.npy"))
-    (dst.parent / f"{dst.name}_info.json").write_text((prefix.parent / f"{prefix.name}_info.json").read_text())
+    info = json.loads((prefix.parent / f"{prefix.name}_info.json").read_text())
+    info.pop("fingerprints")  # these are other files
+    (dst.parent / f"{dst.name}_info.json").write_text(json.dumps({**info, "clips": min(n, info["clips"])}))
     return dst
 
 
@@ -129,7 +131,9 @@ def repeated_dataset(source, copies_per_shard: int, dst, shards: int = 4):
     for stat in ("mean", "var"):
         np.save(f"{dst}_{stat}.npy", np.load(f"{source}_{stat}.npy"))
     info = json.loads((source.parent / f"{source.name}_info.json").read_text())
-    (dst.parent / f"{dst.name}_info.json").write_text(json.dumps({**info, "shards": entries}))
+    info.pop("fingerprints")  # these are other files
+    clips = sum(e["clips"] for e in entries)
+    (dst.parent / f"{dst.name}_info.json").write_text(json.dumps({**info, "shards": entries, "clips": clips}))
     return sum((dst.parent / e[kind]).stat().st_size for e in entries for kind in ("x", "y")) / 2**20
 
 

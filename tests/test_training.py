@@ -104,13 +104,19 @@ def test_mismatches_are_clear_errors(trained, small_data, tmp_path):
     cfg.input_dir.mkdir()
     (cfg.input_dir / "a.wav").symlink_to(next((small_data.parent.parent / "in" / "wave").glob("*.wav")))
     convert_directory(cfg, progress=False)
-    with pytest.raises(WeightsError, match="blocks of 1000 samples but the data has hard-edged blocks of 500"):
+    with pytest.raises(WeightsError, match="1000 samples at 8000 Hz but the data has hard-edged blocks of 500"):
         train(train_config(cfg.output_prefix, tmp_path), ModelConfig(), resume=result.checkpoint, verbose=0)
 
     corrupt = tmp_path / "LSTM_NP_Weights_Iter-9.weights.h5"
     corrupt.write_bytes(b"\x89HDF\r\n" + b"junk" * 100)
     (tmp_path / "LSTM_NP_Weights_Iter-9.json").write_text(
         result.checkpoint.with_name("LSTM_NP_Weights_Iter-2.json").read_text())
+    with pytest.raises(WeightsError, match="sha256 differs"):
+        train(train_config(small_data, tmp_path), ModelConfig(), resume=corrupt, verbose=0)
+    # A sidecar from before digests were recorded: the weights themselves are then what fails.
+    meta = json.loads(corrupt.with_name("LSTM_NP_Weights_Iter-9.json").read_text())
+    del meta["digest"]
+    corrupt.with_name("LSTM_NP_Weights_Iter-9.json").write_text(json.dumps(meta))
     with pytest.raises(WeightsError, match="cannot load"):
         train(train_config(small_data, tmp_path), ModelConfig(), resume=corrupt, verbose=0)
 
@@ -197,12 +203,12 @@ def test_a_signal_during_a_save_waits_for_the_save_to_finish():
     import os
     import threading
 
-    from musicgen.training import _signals_deferred
+    from musicgen.signals import signals_deferred
 
     finished = []
     before = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
-        with _signals_deferred():
+        with signals_deferred():
             # Sent from another thread, as a signal TensorFlow's threads receive would arrive.
             sender = threading.Thread(target=os.kill, args=(os.getpid(), signal.SIGINT))
             sender.start()

@@ -1,0 +1,46 @@
+"""Refusing work that cannot fit in memory before allocating it, instead of an OOM traceback or a hang."""
+
+from __future__ import annotations
+
+from .config import ModelConfig
+from .errors import MusicGenError
+
+FLOAT_BYTES = 4
+
+
+def parameter_count(cfg: ModelConfig) -> int:
+    """Weights of the network `cfg` describes (input Dense, recurrent layers, output Dense)."""
+    h = cfg.hidden
+    gates = 4 if cfg.cell == "lstm" else 3
+    recurrent = gates * (2 * h * h + 2 * h)
+    return (cfg.feature_dim + 1) * h + cfg.layers * recurrent + (h + 1) * cfg.output_dim
+
+
+def available_bytes() -> int | None:
+    """Memory the kernel says a new allocation can get (MemAvailable); None where it does not say."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def require_memory(needed: int, what: str, fix: str) -> None:
+    """MusicGenError if `needed` bytes (a lower bound) exceed the memory available."""
+    available = available_bytes()
+    if available is not None and needed > available:
+        raise MusicGenError(f"{what} needs at least {needed / 2**30:.1f} GiB of memory but "
+                            f"{available / 2**30:.1f} GiB is available; {fix}")
+
+
+def training_bytes(cfg: ModelConfig, batch: int) -> int:
+    """Lower bound for training: weights, their gradients and RMSprop averages, one batch in and out."""
+    return FLOAT_BYTES * (3 * parameter_count(cfg) + 2 * batch * cfg.clip_blocks * (cfg.feature_dim + cfg.hidden))
+
+
+def generation_bytes(cfg: ModelConfig, count: int, blocks: int) -> int:
+    """Lower bound for generating `count` songs of `blocks` blocks: weights, features and audio."""
+    return FLOAT_BYTES * (parameter_count(cfg) + count * blocks * (cfg.output_dim + 2 * cfg.hop))

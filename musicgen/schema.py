@@ -1,0 +1,143 @@
+"""Checking the JSON files other runs (or other people) left behind before trusting a value of them.
+
+A sidecar or info file may be hand-edited, truncated or written by another version; every value
+is checked for its type and range, so a bad one is a one-line error naming the file and the key
+instead of a traceback, a hang or a silently wrong network.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+# Limits shared by the flags and the files: what makes sense for audio and what fits in memory.
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 384000
+MAX_BLOCK_SIZE = 1 << 20  # samples; 24 s at 44.1 kHz
+MAX_CLIP_BLOCKS = 100_000
+MAX_HIDDEN = 16384
+MAX_LAYERS = 64
+MAX_ITERATION = 10**9
+
+
+REQUIRED = object()  # the default of a key that must be present
+
+
+class SchemaError(ValueError):
+    """A value of a JSON file has the wrong type or is out of range."""
+
+
+def load_json_object(path: Path) -> dict:
+    """The JSON object in `path`; SchemaError if the file is not JSON or its top level is not an object."""
+    try:
+        doc = json.loads(Path(path).read_text())
+    except UnicodeDecodeError as exc:
+        raise SchemaError(f"not text ({exc.reason})") from None
+    except json.JSONDecodeError as exc:
+        raise SchemaError(f"not JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise SchemaError("nested too deeply") from None
+    if not isinstance(doc, dict):
+        raise SchemaError(f"the top level is a {type(doc).__name__}, not an object")
+    return doc
+
+
+def get_int(doc: dict, key: str, low: int, high: int, default=REQUIRED) -> int:
+    """doc[key] as an int in [low, high] (a float that is a whole number is accepted)."""
+    value = _get(doc, key, default)
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SchemaError(f"'{key}' must be a whole number, not {_show(value)}")
+    if not low <= value <= high:
+        raise SchemaError(f"'{key}' = {value} is outside {low}..{high}")
+    return value
+
+
+def get_float(doc: dict, key: str, low: float, high: float, default=REQUIRED) -> float:
+    """doc[key] as a finite float in [low, high]."""
+    value = _get(doc, key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise SchemaError(f"'{key}' must be a finite number, not {_show(value)}")
+    if not low <= value <= high:
+        raise SchemaError(f"'{key}' = {value} is outside {low}..{high}")
+    return float(value)
+
+
+def get_bool(doc: dict, key: str, default=REQUIRED) -> bool:
+    """doc[key] as a JSON true/false (the string "false" is not taken for true)."""
+    value = _get(doc, key, default)
+    if not isinstance(value, bool):
+        raise SchemaError(f"'{key}' must be true or false, not {_show(value)}")
+    return value
+
+
+def get_choice(doc: dict, key: str, choices, default=REQUIRED) -> str:
+    """doc[key] as one of `choices`."""
+    value = _get(doc, key, default)
+    if not isinstance(value, str) or value not in choices:
+        raise SchemaError(f"'{key}' must be one of {', '.join(choices)}, not {_show(value)}")
+    return value
+
+
+def get_str(doc: dict, key: str, default=REQUIRED, *, optional: bool = False) -> str | None:
+    """doc[key] as a string (or None when `optional`)."""
+    value = _get(doc, key, default)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise SchemaError(f"'{key}' must be text, not {_show(value)}")
+    return value
+
+
+def get_object(doc: dict, key: str, default=REQUIRED) -> dict:
+    """doc[key] as a JSON object."""
+    value = _get(doc, key, default)
+    if not isinstance(value, dict):
+        raise SchemaError(f"'{key}' must be an object, not {_show(value)}")
+    return value
+
+
+def get_list(doc: dict, key: str, default=REQUIRED) -> list:
+    """doc[key] as a JSON list."""
+    value = _get(doc, key, default)
+    if not isinstance(value, list):
+        raise SchemaError(f"'{key}' must be a list, not {_show(value)}")
+    return value
+
+
+def numbers(values: list, key: str, *, length: int | None = None, finite: bool = True,
+            positive: bool = False) -> list[float]:
+    """A list of numbers (of `length`, finite, > 0 as asked)."""
+    if length is not None and len(values) != length:
+        raise SchemaError(f"'{key}' has {len(values)} values, not {length}")
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SchemaError(f"'{key}' holds {_show(value)}, not a number")
+        if finite and not math.isfinite(value):
+            raise SchemaError(f"'{key}' holds {value}")
+        if positive and not value > 0:
+            raise SchemaError(f"'{key}' holds {value}, not > 0")
+    return [float(v) for v in values]
+
+
+def plain_file_name(value, key: str) -> str:
+    """A file name without any folder part, so what it names lies beside the file naming it."""
+    if not isinstance(value, str) or not value or value in (".", "..") or "/" in value or "\\" in value \
+            or "\0" in value:
+        raise SchemaError(f"'{key}' must be a file name beside the info file, not {_show(value)}")
+    return value
+
+
+
+def _get(doc: dict, key: str, default):
+    if key in doc:
+        return doc[key]
+    if default is REQUIRED:
+        raise SchemaError(f"'{key}' is missing")
+    return default
+
+
+def _show(value) -> str:
+    text = json.dumps(value) if not isinstance(value, float) or math.isfinite(value) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
