@@ -220,6 +220,21 @@ def load_weights(model, path: Path, *, digest: str | None = None) -> None:
         raise WeightsError(f"cannot load '{path}': {first}") from None
 
 
+COMPANION_RE = re.compile(r"^((?:LSTM|GRU)_NP_Weights_Iter-\d+(?:_v\d+)?)\.(json|loss\.csv|png)$")
+
+
+def remove_orphan_companions(folder: Path) -> list[Path]:
+    """Delete sidecars, loss files and plots whose weight file is gone: what a run killed while
+    removing its previous checkpoint leaves. (A save in progress always has its weight file: the claim.)"""
+    removed = []
+    for path in sorted(Path(folder).iterdir()) if Path(folder).is_dir() else []:
+        match = COMPANION_RE.match(path.name)
+        if match and not (path.parent / (match.group(1) + WEIGHTS_SUFFIX)).exists():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 def list_weight_files(folder: Path, label: str | None = None) -> list[Path]:
     """Weight files in `folder` (optionally only 'LSTM' or 'GRU'), by cell then iteration."""
     if not folder.is_dir():

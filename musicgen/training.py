@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .atomic import check_writable, write_text_atomic
-from .checkpoint import Checkpoint, claim_weights_path, companion, load_weights, read_checkpoint, save_checkpoint
+from .checkpoint import (Checkpoint, claim_weights_path, companion, load_weights, read_checkpoint,
+                         remove_orphan_companions, save_checkpoint)
 from .config import ModelConfig, TrainConfig
 from .distribute import fix_keras_multiworker, is_chief, make_strategy, shard_by_data
 from .errors import DatasetError, OutputError, WeightsError
@@ -112,6 +113,7 @@ def _history_csv(history: dict[str, list[float]]) -> str:
 
 
 def _remove_checkpoint(weights: Path) -> None:
+    # Weights first: a kill part-way leaves companions without weights, which the next run removes.
     for path in (weights, companion(weights, ".json"), companion(weights, ".loss.csv"),
                  companion(weights, ".png")):
         path.unlink(missing_ok=True)
@@ -161,6 +163,7 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | None
     data = load_training_data(train_cfg.data_prefix)
     if chief:  # before any work: an unwritable folder must not be found after the first iteration
         check_writable(train_cfg.weights_dir)
+        remove_orphan_companions(train_cfg.weights_dir)
         check_writable(train_cfg.img_dir)
     history: dict[str, list[float]] = {}
     if resume is not None:

@@ -520,6 +520,32 @@ def test_temporary_files_of_killed_runs_are_removed_and_live_ones_kept(tmp_path)
     assert len(long.name.encode()) <= 255 and long.name.endswith(".weights.h5")
 
 
+def test_leftovers_of_a_killed_checkpoint_removal_are_cleaned_and_do_not_push_names(small_data, tmp_path):
+    from musicgen.training import train
+
+    wdir = tmp_path / "w"
+    wdir.mkdir()
+    for suffix in (".json", ".loss.csv", ".png"):  # companions of Iter-1, whose weights were removed
+        (wdir / f"LSTM_NP_Weights_Iter-1{suffix}").write_text("left behind")
+    (wdir / "notes.json").write_text("mine")
+    result = train(train_config(small_data, wdir, n_iter=1, n_epochs=1), ModelConfig(hidden=8), verbose=0)
+    assert result.checkpoint.name == "LSTM_NP_Weights_Iter-1.weights.h5"
+    assert read_checkpoint(result.checkpoint).iteration == 1
+    assert sorted(p.name for p in wdir.iterdir() if p.is_file()) == [
+        "LSTM_NP_Weights_Iter-1.json", "LSTM_NP_Weights_Iter-1.loss.csv", "LSTM_NP_Weights_Iter-1.png",
+        "LSTM_NP_Weights_Iter-1.weights.h5", "notes.json"]
+
+
+def test_a_failing_pipe_blames_the_tool_that_failed(tmp_path):
+    from musicgen.errors import AudioDecodeError
+    from musicgen.tools import run_pipe
+
+    mp3 = music_excerpt(tmp_path / "a.mp3", 9.2)
+    with pytest.raises(AudioDecodeError, match="sox failed"):
+        run_pipe(["lame", "--decode", "--quiet", mp3, "-"],
+                 ["sox", "-V1", "-t", "wav", "-", "-r", str(2**32), tmp_path / "out.wav"], what="a.mp3")
+
+
 def _library(folder: Path, seconds=(9.2,), starts=(5.0,)) -> Path:
     folder.mkdir(parents=True)
     for k, (length, start) in enumerate(zip(seconds, starts)):
