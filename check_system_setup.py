@@ -7,11 +7,12 @@ from musicgen.cli import ArgumentParser, run_script
 
 
 def get_arguments(argv=None):
-    """Parse the command line (no options beyond --help)."""
+    """Parse the command line (--help, --verbose)."""
     p = ArgumentParser(
         description="Print the versions of Python, TensorFlow, Keras and the other packages, "
         "the devices TensorFlow sees, and whether lame, sox (with mp3) and graphviz's dot are "
-        "installed. Exits 1 with an install hint when anything is missing."
+        "installed. Exits 1 with an install hint when anything is missing.",
+        tensorflow=True,
     )
     return p.parse_args(argv)
 

@@ -1,7 +1,6 @@
 #!/usr/bin/env python3
 """Step 2: convert a folder of music into FFT block tensors for training."""
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -17,7 +16,6 @@ def get_arguments(argv=None):
         description="Convert every mp3/wav/flac/ogg in a folder to mono 16-bit WAV (lame, sox), "
         "cut it into FFT blocks and write the training tensors "
         "PREFIX_x.npy, PREFIX_y.npy, PREFIX_mean.npy, PREFIX_var.npy and PREFIX_xmerged.wav.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--input", type=Path, default=d.input_dir, help="folder with your music")
     p.add_argument("--output", type=Path, default=d.output_prefix, help="prefix of the output files")

@@ -25,7 +25,6 @@ def get_arguments(argv=None):
         "music-like when it is within 6 dB as loud, within 10x as flat, and nearer the training music "
         "than noise and silence are. A song made by generate.py is measured after the echo of its seed (its "
         "sidecar says where that ends), with a timeline of 10 s windows saying where it is still music.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("songs", nargs="+", type=Path, metavar="SONG.wav", help="songs to evaluate")
     p.add_argument("--reference", nargs="+", type=Path, default=[ConvertConfig().wave_dir],

@@ -1,12 +1,11 @@
 #!/usr/bin/env python3
 """Step 4: generate songs from a trained LSTM or GRU weight file."""
 
-import argparse
 import sys
 from pathlib import Path
 
 from musicgen.cli import SEED_MAX, ArgumentParser, float_in, int_in, run_script
-from musicgen.config import GenerateConfig
+from musicgen.config import SONG_FORMATS, GenerateConfig
 
 MAX_SECONDS = 3600.0  # one hour of audio per song
 MAX_COUNT = 256  # songs per run (one batch)
@@ -19,7 +18,7 @@ def get_arguments(argv=None):
         description="Generate songs from a weight file (LSTM or GRU): seed the network with a training "
         "clip and let it continue block by block. Each song is written to OUT_DIR/generated_songN.wav "
         "(N one more than the highest there) with a waveform/spectrogram PNG beside it.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        tensorflow=True,
     )
     p.add_argument("--weights", type=Path, default=None,
                    help="weight file to generate from (default: arrow-key menu of WEIGHTS_DIR)")
@@ -32,6 +31,16 @@ def get_arguments(argv=None):
                    help="training clip to seed from (default: random)")
     p.add_argument("--random-seed", type=int_in(0, SEED_MAX), default=None,
                    help="make the song reproducible: the seed-clip choice and every random draw")
+    p.add_argument("--prime", type=Path, default=None, metavar="FILE",
+                   help="seed from this audio file (mp3, wav, flac, ogg; any rate and channels) instead of a "
+                   "training clip: the network continues music it never saw")
+    p.add_argument("--prime-start", type=float_in(0, 86400), default=d.prime_start, metavar="SECONDS",
+                   help="where in the --prime file the seed starts")
+    p.add_argument("--no-echo", dest="echo", action="store_false",
+                   help="leave the network's predictions over the seed out: the song holds only new music "
+                   "(and --seconds counts only that); the original starts every song with this echo")
+    p.add_argument("--format", dest="song_format", choices=SONG_FORMATS, default=d.song_format,
+                   help="file format of the songs (mp3 through lame, flac and ogg through sox)")
     p.add_argument("--out-dir", type=Path, default=d.out_dir, help="where songs go")
     p.add_argument("--temperature", type=float_in(0, 10), default=d.temperature,
                    help="for networks trained with --output gaussian: scale of the sampled spread (0: the mean "
@@ -48,9 +57,10 @@ def main(argv=None):
     weights = args.weights or choose_weights(list_weight_files(args.weights_dir), purpose="generate from")
     cfg = GenerateConfig(seconds=args.seconds, count=args.count, seed_index=args.seed_index,
                          random_seed=args.random_seed, data_prefix=args.data, out_dir=args.out_dir,
-                         temperature=args.temperature)
+                         temperature=args.temperature, prime=args.prime, prime_start=args.prime_start,
+                         echo=args.echo, song_format=args.song_format)
     for song in generate(weights, cfg):
-        print(f"wrote {song.path} ({song.seconds:.2f} s, seed clip {song.seed_index}) and {song.plot}")
+        print(f"wrote {song.path} ({song.seconds:.2f} s, {song.seed}) and {song.plot}")
     return 0
 
 

@@ -11,11 +11,31 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import MusicGenError
-from .runtime import limit_malloc_arenas
+from .runtime import limit_malloc_arenas, quiet_tensorflow
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Each flag's default said once: not appended where the help text already says it, nor for
+    flags whose default is 'not given' (None) or 'off'."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "(default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return super()._get_help_string(action)
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse's parser with a one-line error: the message and where to look, not the usage block."""
+    """argparse's parser with a one-line error (the message and where to look, not the usage
+    block) and each default said once in --help. `tensorflow=True` adds --verbose, which lets
+    TensorFlow's start-up lines through (run_script hides them otherwise)."""
+
+    def __init__(self, *args, tensorflow: bool = False, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+        if tensorflow:
+            self.add_argument("--verbose", action="store_true",
+                              help="show TensorFlow's own start-up and device lines (hidden otherwise)")
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see --help)\n")
@@ -75,6 +95,8 @@ def run_script(main: Callable[[list[str] | None], int], argv: list[str] | None =
     code 1. SIGTERM is handled like Ctrl-C, so a killed run cleans up its temporary files too."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     limit_malloc_arenas()
+    if "--verbose" not in (sys.argv[1:] if argv is None else argv):
+        quiet_tensorflow()
     prog = sys.argv[0].rsplit("/", 1)[-1]
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)

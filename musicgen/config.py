@@ -139,3 +139,10 @@ class GenerateConfig:
     out_dir: Path = Path("gen_songs")
     weights_dir: Path = Path("weights")  # where the menu looks
     temperature: float = 1.0  # scale of the sampled noise for "gaussian" networks; 0: the mean alone
+    prime: Path | None = None  # any audio file to seed from instead of a training clip
+    prime_start: float = 0.0  # seconds into the prime file where the seed starts
+    echo: bool = True  # start the song with the network's predictions over the seed, as the original did
+    song_format: str = "wav"  # one of SONG_FORMATS
+
+
+SONG_FORMATS = ("wav", "flac", "mp3", "ogg")

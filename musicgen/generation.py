@@ -34,8 +34,9 @@ class Song:
 
     path: Path
     plot: Path | None
-    seed_index: int
+    seed_index: int | None  # the training clip it was seeded from; None for a --prime file
     seconds: float
+    seed: str = ""  # where the seed came from, in words
 
 
 def song_blocks(seconds: float | None, ckpt: Checkpoint) -> int:
@@ -220,22 +221,44 @@ def load_generator(weights: Path, batch_size: int):
     return ckpt, stateful_model(ckpt, batch_size)
 
 
+def _seeds(ckpt: Checkpoint, weights: Path, cfg: GenerateConfig) -> tuple[np.ndarray, list[int | None], list[str]]:
+    """Normalised seed blocks (count, clip_blocks, feature_dim), the clip each came from, and a word on each."""
+    model = ckpt.model
+    if cfg.prime is not None:
+        from .priming import prime_features
+
+        features = prime_features(cfg.prime, cfg.prime_start, model)[None].repeat(cfg.count, axis=0)
+        where = f"{Path(cfg.prime).name} from {cfg.prime_start:g} s"
+        indices, words = [None] * cfg.count, [where] * cfg.count
+    else:
+        data = load_training_data(cfg.data_prefix)
+        mismatch = representation_mismatch(model, data)
+        if mismatch:
+            raise WeightsError(f"'{Path(weights).name}' {mismatch} ('{cfg.data_prefix}'); pass the matching --data")
+        indices = pick_seeds(data.x.shape[0], cfg.count, cfg.seed_index, cfg.random_seed)
+        features = data.x[np.array(indices)]
+        words = [f"seed clip {i}" for i in indices]
+    seeds = (from_fft_features(features, model.representation) - ckpt.mean) / ckpt.std
+    return seeds.astype(np.float32), indices, words
+
+
 def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
     """Write cfg.count songs from the network in `weights`, each with its waveform/spectrogram PNG
-    and a JSON sidecar saying where it came from and where the echo of its seed ends."""
+    and a JSON sidecar saying where it came from and where the echo of its seed ends.
+
+    The seed is a training clip, or any audio file (cfg.prime). Without cfg.echo the network's
+    predictions over the seed are left out and cfg.seconds counts new music only.
+    """
     from .plots import plot_song
     from .song_files import write_song
 
     ckpt = read_checkpoint(weights)
-    data = load_training_data(cfg.data_prefix)
-    mismatch = representation_mismatch(ckpt.model, data)
-    if mismatch:
-        raise WeightsError(f"'{Path(weights).name}' {mismatch} ('{cfg.data_prefix}'); pass the matching --data")
-    seeds_idx = pick_seeds(data.x.shape[0], cfg.count, cfg.seed_index, cfg.random_seed)
-    seeds = (from_fft_features(data.x[np.array(seeds_idx)], ckpt.model.representation) - ckpt.mean) / ckpt.std
-    n_blocks = song_blocks(cfg.seconds, ckpt)
-    require_memory(generation_bytes(ckpt.model, cfg.count, seeds.shape[1] + n_blocks),
-                   f"{cfg.count} song(s) of {n_blocks * ckpt.model.hop / ckpt.model.sample_rate:.0f} s",
+    model = ckpt.model
+    seeds, indices, words = _seeds(ckpt, weights, cfg)
+    echo_blocks = seeds.shape[1]
+    n_blocks = song_blocks(cfg.seconds, ckpt) + (0 if cfg.echo else echo_blocks)
+    require_memory(generation_bytes(model, cfg.count, echo_blocks + n_blocks),
+                   f"{cfg.count} song(s) of {n_blocks * model.hop / model.sample_rate:.0f} s",
                    "lower --seconds or --count")
     # The song's random draws (dropout masks, sampled outputs, starting phases) come from one
     # generator seeded by --random-seed, so the same flags give the same song on CPU. (On GPU the
@@ -243,27 +266,30 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
     rng = np.random.default_rng(None if cfg.random_seed is None else [cfg.random_seed, 1])
     network = generation_network(stateful_model(ckpt, cfg.count), rng)
     check_writable(cfg.out_dir)  # before the songs are made: a read-only folder must not cost the wait
-    if ckpt.model.stochastic:
-        out = sampled_generate(network, seeds.astype(np.float32), n_blocks, Sampler(ckpt.model, cfg.temperature, rng))
+    if model.stochastic:
+        out = sampled_generate(network, seeds, n_blocks, Sampler(model, cfg.temperature, rng))
     else:
-        out = stateful_generate(network, seeds.astype(np.float32), n_blocks)
-    songs = []
-    model = ckpt.model
+        out = stateful_generate(network, seeds, n_blocks)
+    if not cfg.echo:
+        out = out[:, echo_blocks:]
     rate = model.sample_rate
-    echo_seconds = min(seeds.shape[1], n_blocks) * model.hop / rate
-    for k, index in enumerate(seeds_idx):
+    echo_seconds = min(echo_blocks, n_blocks) * model.hop / rate if cfg.echo else 0.0
+    songs = []
+    for k, (index, word) in enumerate(zip(indices, words)):
         audio = features_to_audio(out[k], ckpt, rng)
         info = {
             "weights": str(weights), "iteration": ckpt.iteration, "cell": model.cell,
             "representation": model.representation, "output": model.output,
             "prenet_dropout": model.prenet_dropout,
-            "seed_clip": index, "data": str(cfg.data_prefix), "echo_seconds": echo_seconds,
-            "seconds": len(audio) / rate, "sample_rate": rate, "block_size": model.block_size,
-            "overlap": model.overlap, "hop_seconds": model.hop / rate, "temperature": cfg.temperature,
-            "random_seed": cfg.random_seed,
+            "seed_clip": index, "data": None if cfg.prime else str(cfg.data_prefix),
+            "prime": None if cfg.prime is None else str(cfg.prime), "prime_start": cfg.prime_start,
+            "echo_seconds": echo_seconds, "seconds": len(audio) / rate, "sample_rate": rate,
+            "block_size": model.block_size, "overlap": model.overlap, "hop_seconds": model.hop / rate,
+            "temperature": cfg.temperature, "random_seed": cfg.random_seed, "format": cfg.song_format,
         }
-        title = f"{Path(weights).name}: {model.label} iteration {ckpt.iteration}, seed clip {index}"
-        path = write_song(cfg.out_dir, audio, rate, info=info,
+        title = f"{Path(weights).name}: {model.label} iteration {ckpt.iteration}, {word}"
+        path = write_song(cfg.out_dir, audio, rate, info=info, song_format=cfg.song_format,
                           draw=lambda png: plot_song(audio, rate, png, title, echo_seconds=echo_seconds))
-        songs.append(Song(path=path, plot=path.with_suffix(".png"), seed_index=index, seconds=len(audio) / rate))
+        songs.append(Song(path=path, plot=path.with_suffix(".png"), seed_index=index, seconds=len(audio) / rate,
+                          seed=word))
     return songs

@@ -11,72 +11,88 @@ from typing import Callable
 
 import numpy as np
 
-from .atomic import DISK_ERRNOS, describe_write_error, temp_path, write_atomic
+from .atomic import DISK_ERRNOS, describe_write_error, temp_path
 from .errors import OutputError
 from .fft_blocks import to_int16
+from .tools import run_tool
 
-SONG_RE = re.compile(r"^generated_song(\d+)\.wav$")
+SONG_RE = re.compile(r"^generated_song(\d+)\.(wav|flac|mp3|ogg|json|png)$")
 
 
 def next_song_number(folder: Path) -> int:
-    """One more than the highest generated_songN.wav in `folder`."""
-    numbers = [int(m.group(1)) for p in folder.glob("generated_song*.wav") if (m := SONG_RE.match(p.name))]
+    """One more than the highest generated_songN.* (any format, sidecar or picture) in `folder`."""
+    numbers = [int(m.group(1)) for p in folder.glob("generated_song*") if (m := SONG_RE.match(p.name))]
     return max(numbers, default=0) + 1
 
 
-def write_song(folder: Path, samples: np.ndarray, sample_rate: int, *, info: dict | None = None,
-               draw: Callable[[Path], object] | None = None) -> Path:
-    """Write float samples as 16-bit mono FOLDER/generated_songN.wav with a fresh N, its sidecar
-    `info` (generated_songN.json) and the picture `draw(path)` makes (generated_songN.png).
-
-    Everything is written under private names first and the WAV is then hard-linked to its
-    final name: link() fails if that name exists, so two runs finishing together can never
-    take the same number or overwrite a song, and a full disk leaves no half of a song behind.
-    """
+def _export(pcm: np.ndarray, sample_rate: int, wav: Path, target: Path, song_format: str) -> None:
+    """Write 16-bit mono `pcm` as a WAV (pydub), then encode it to `target` when another format is asked
+    (lame for mp3, sox for flac and ogg)."""
     with warnings.catch_warnings():
         # pydub looks for ffmpeg at import; WAV export does not need it.
         warnings.simplefilter("ignore", RuntimeWarning)
         from pydub import AudioSegment
 
+    AudioSegment(data=pcm.astype("<i2").tobytes(), sample_width=2, frame_rate=sample_rate,
+                 channels=1).export(wav, format="wav")
+    if song_format == "mp3":
+        run_tool(["lame", "--quiet", "-q", 2, wav, target], what=target.name)
+    elif song_format in ("flac", "ogg"):
+        run_tool(["sox", "-V1", wav, target], what=target.name)
+
+
+def write_song(folder: Path, samples: np.ndarray, sample_rate: int, *, info: dict | None = None,
+               draw: Callable[[Path], object] | None = None, song_format: str = "wav") -> Path:
+    """Write float samples as 16-bit mono FOLDER/generated_songN.<format> with a fresh N, its sidecar
+    `info` (generated_songN.json) and the picture `draw(path)` makes (generated_songN.png).
+
+    Everything is written under private names first; then N is claimed by hard-linking the
+    sidecar (or the song, without one) to its final name: link() fails if that name exists, so
+    two runs finishing together never take the same number or overwrite anything, and a full
+    disk leaves no half of a song behind.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     pcm = to_int16(samples)
-    part = temp_path(folder / "generated_song.wav")
+    wav = temp_path(folder / "generated_song.wav")
+    audio = temp_path(folder / f"generated_song.{song_format}") if song_format != "wav" else wav
     picture = temp_path(folder / "generated_song.png")
+    sidecar = temp_path(folder / "generated_song.json")
+    parts = {wav, audio, picture, sidecar}
     try:
-        AudioSegment(data=pcm.astype("<i2").tobytes(), sample_width=2, frame_rate=sample_rate,
-                     channels=1).export(part, format="wav")
+        _export(pcm, sample_rate, wav, audio, song_format)
         if draw is not None:
             draw(picture)
+        if info is not None:
+            sidecar.write_text(json.dumps(info, indent=1) + "\n")
+        claim, claim_suffix = (sidecar, ".json") if info is not None else (audio, f".{song_format}")
         number = next_song_number(folder)
         while True:
-            target = folder / f"generated_song{number}.wav"
+            stem = folder / f"generated_song{number}"
             try:
-                os.link(part, target)
+                if any(SONG_RE.match(p.name) for p in folder.glob(f"generated_song{number}.*")):
+                    raise FileExistsError  # taken by a song of another format
+                os.link(claim, stem.with_suffix(claim_suffix))
                 break
             except FileExistsError:
                 number += 1
+        target = stem.with_suffix(f".{song_format}")
+        if claim is not audio:
+            os.link(audio, target)
         if draw is not None:
-            os.replace(picture, target.with_suffix(".png"))
-        if info is not None:
-            write_song_info(target, info)
+            os.replace(picture, stem.with_suffix(".png"))
         return target
     except OSError as exc:
         if exc.errno in DISK_ERRNOS:
             raise OutputError(describe_write_error(exc, folder) + "; no song was written") from None
         raise
     finally:
-        part.unlink(missing_ok=True)
-        picture.unlink(missing_ok=True)
+        for part in parts:
+            part.unlink(missing_ok=True)
 
 
 def song_info_path(song: Path) -> Path:
     """generated_songN.wav -> generated_songN.json, the song's sidecar."""
     return Path(song).with_suffix(".json")
-
-
-def write_song_info(song: Path, info: dict) -> Path:
-    """Write the song's sidecar atomically: where it came from and where its seed's echo ends."""
-    return write_atomic(song_info_path(song), lambda p: p.write_text(json.dumps(info, indent=1) + "\n"))
 
 
 def read_song_info(song: Path) -> dict:

@@ -20,8 +20,7 @@ def build_parser(cell: str, resume: bool) -> argparse.ArgumentParser:
     what = (f"Continue training a {label} network from a weight file (arrow-key menu, or --weights)"
             if resume else f"Train the {label} music network on the tensors made by convert_directory.py")
     p = ArgumentParser(description=what + ". A checkpoint, loss file and loss plot are "
-                       "written to the weights folder after every iteration.",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       "written to the weights folder after every iteration.", tensorflow=True)
     p.add_argument("-n", "--n_iter", type=int_in(1, 100_000), default=t.n_iter, help="number of iterations")
     p.add_argument("-e", "--n_epochs", type=int_in(1, 100_000), default=t.n_epochs, help="epochs per iteration")
     p.add_argument("-b", "--n_batch", type=int_in(1, 65_536), default=t.n_batch,

@@ -18,7 +18,7 @@ from musicgen.eval_report import load_reference
 from musicgen.evaluation import load_path_audio, loop_score, measure_window, timeline
 from musicgen.generation import Sampler, generate, sampled_generate, stateful_generate
 from musicgen.model import build_model, build_training_model
-from musicgen.song_files import read_song_info, write_song_info
+from musicgen.song_files import read_song_info, song_info_path
 from musicgen.training import train
 
 RATE = 22050
@@ -92,7 +92,7 @@ def test_evaluate_reads_the_sidecar_and_measures_after_the_echo(unseen, tmp_path
     # The 'echo' is 5 s of silence; the new music after it is real music.
     song = tmp_path / "generated_song1.wav"
     wavfile.write(song, RATE, np.concatenate([np.zeros(RATE * 5, np.float32), unseen]))
-    write_song_info(song, {"echo_seconds": 5.0, "hop_seconds": 0.25})
+    song_info_path(song).write_text(json.dumps({"echo_seconds": 5.0, "hop_seconds": 0.25}))
     assert read_song_info(song)["echo_seconds"] == 5.0
     ref = tmp_path / "ref"
     ref.mkdir()
