@@ -33,6 +33,9 @@ def get_arguments(argv=None):
     p.add_argument("--shard-size", type=int_in(0, 2**31), default=d.shard_size,
                    help="write X and Y in files of at most this many clips (for libraries larger than "
                    "memory; training reads them all); 0 writes one file each")
+    p.add_argument("--jobs", type=int_in(0, 256), default=d.jobs,
+                   help="files decoded and clips framed at once (0: one per core); the tensors are the same "
+                   "for any number")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return p.parse_args(argv)
 
@@ -44,7 +47,7 @@ def main(argv=None):
     audio = AudioConfig(sample_rate=args.sample_rate, block_size=args.block_size, clip_len=args.clip_len,
                         overlap=args.overlap)
     cfg = ConvertConfig(input_dir=args.input, output_prefix=args.output, max_files=args.max_files,
-                        shard_size=args.shard_size, audio=audio)
+                        shard_size=args.shard_size, jobs=args.jobs, audio=audio)
     summary = convert_directory(cfg, progress=not args.quiet)
     print("\n".join(summary.lines()))
     return 0

@@ -3,7 +3,8 @@
 
 Every measurement runs in a fresh child process (peak RSS is per process) on a
 library made of N copies of the bundled mp3s, with the WAV cache cleared first.
-  ours      musicgen.convert (lame/sox decode, float32 FFT clips streamed to .npy)
+  ours      musicgen.convert (lame/sox decode, float32 FFT clips streamed to .npy), --jobs 0 (all cores)
+  ours-jobs1  the same with --jobs 1: one file decoding and one clip framing at a time
   original  the original pipeline: lame -a -m m re-encodes each mp3 as a mono mp3
             (the tmp/ folder of the original README), lame --decode makes the WAV,
             then Python lists of float64 blocks and np.zeros float64 tensors
@@ -112,9 +113,9 @@ def child(mode: str, lib: Path, out: Path) -> dict:
     shutil.rmtree(lib / "wave", ignore_errors=True)
     shutil.rmtree(lib / "tmp", ignore_errors=True)
     start = time.perf_counter()
-    if mode == "ours":
-        summary = convert_directory(ConvertConfig(input_dir=lib, output_prefix=out, max_files=10_000),
-                                    progress=False)
+    if mode in ("ours", "ours-jobs1"):
+        summary = convert_directory(ConvertConfig(input_dir=lib, output_prefix=out, max_files=10_000,
+                                                  jobs=1 if mode == "ours-jobs1" else 0), progress=False)
         seconds = summary.decoded_seconds
     elif mode in ("original", "orig-tensors"):
         seconds = original_tensors(lib, out, audio, own_decode=mode == "original")
@@ -146,7 +147,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(dir=REPO / "bench") as tmp:
         for size in args.sizes:
             lib = make_library(Path(tmp), size)
-            modes = ["decode", "ours"]
+            modes = ["decode", "ours", "ours-jobs1"]
             if size <= args.original_max:
                 modes += ["original", "orig-tensors"]
             for mode in modes:
@@ -163,7 +164,8 @@ def main() -> int:
     print("\nratios (same run):")
     for size in args.sizes:
         ours, dec = by[(size, "ours")], by[(size, "decode")]
-        line = f"{size:>3}x  ours/decode wall {ours['wall_s'] / dec['wall_s']:.2f}"
+        line = (f"{size:>3}x  ours/decode wall {ours['wall_s'] / dec['wall_s']:.2f}"
+                f"  all cores vs --jobs 1 {by[(size, 'ours-jobs1')]['wall_s'] / ours['wall_s']:.2f}x")
         if (size, "original") in by:
             orig, tens = by[(size, "original")], by[(size, "orig-tensors")]
             line += (f"  throughput ours/original {orig['wall_s'] / ours['wall_s']:.1f}x"

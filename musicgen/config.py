@@ -50,6 +50,7 @@ class ConvertConfig:
     output_prefix: Path = Path("datasets/np_array")
     max_files: int = 200  # the original's cap on files per conversion
     shard_size: int = 0  # clips per X/Y shard file; 0 writes one PREFIX_x.npy and one PREFIX_y.npy
+    jobs: int = 0  # files decoded and clips framed at once; 0: one per core
     audio: AudioConfig = AudioConfig()
 
     @property
@@ -122,6 +123,9 @@ class TrainConfig:
     normalisation: str = "bin"  # "bin": each FFT feature scaled by its own std (GRUV); "global": one shared std
     strategy: str = "default"  # tf.distribute engine: "default" (one device), "mirrored", "multiworker"
     scheduled_sampling: float = 0.0  # share of input blocks replaced by the network's own prediction; 0: teacher forcing
+    early_stopping: int = 0  # stop after this many epochs without improvement of the watched loss; 0: never
+    lr_schedule: str = "constant"  # "constant" (the original's), "plateau" (halve on a plateau), "cosine" (to 0)
+    tensorboard: Path | None = None  # write TensorBoard logs (loss, learning rate) here
 
 
 ORIGINAL_SONG_BLOCKS = 49  # the original wrote its 40 seed predictions plus 9 new blocks: 12.25 s

@@ -16,16 +16,20 @@ Decoded WAVs are cached in the input folder's wave/ with a key file beside each
 (the source's size, modification time and the sample rate), so a replaced source is
 decoded again and two conversions at once cannot hand each other the wrong audio.
 
-One pass over the files: the next file decodes (lame | sox) in a worker thread
-while this one is cut into clips and streamed to disk, so memory stays flat in
-library size and the two cores are both busy.
+One pass over the files: the next files decode (lame | sox) in worker threads
+while this one is cut into clips by `jobs` threads and streamed to disk in order, so
+memory stays flat in library size, every core is busy, and the tensors are the same
+for any number of jobs.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
+import itertools
 import json
+import os
 import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -289,6 +293,23 @@ class _TensorWriter:
         self.merged_part.unlink(missing_ok=True)
 
 
+FRAME_BATCH = 8  # clips per worker handed out at once: enough to keep the workers busy, little memory
+
+
+def _decoded_in_order(pool: ThreadPoolExecutor, files: list[Path], decode, *, ahead: int):
+    """(file, decode(file)) in the files' order, with at most `ahead` decodes started but not yet taken."""
+    pending: collections.deque = collections.deque()
+    remaining = iter(files)
+    for src in itertools.islice(remaining, ahead):
+        pending.append((src, pool.submit(decode, src)))
+    while pending:
+        src, future = pending.popleft()
+        result = future.result()
+        for nxt in itertools.islice(remaining, 1):
+            pending.append((nxt, pool.submit(decode, nxt)))
+        yield src, result
+
+
 def convert_directory(cfg: ConvertConfig, *, progress: bool = True) -> ConversionSummary:
     """Convert every audio file in cfg.input_dir; raise DatasetError if none is usable."""
     start = time.monotonic()
@@ -304,30 +325,38 @@ def convert_directory(cfg: ConvertConfig, *, progress: bool = True) -> Conversio
     summary = ConversionSummary()
     writer = None
     bar = Progress(len(files), "converting", enabled=progress)
-    pool = ThreadPoolExecutor(max_workers=2)
+    jobs = cfg.jobs or os.cpu_count() or 1
+    decoder, framer = ThreadPoolExecutor(max_workers=jobs), ThreadPoolExecutor(max_workers=jobs)
     try:
         writer = _TensorWriter(cfg.output_prefix, audio, cfg.shard_size)
-        decoded = pool.map(lambda p: decode_source(p, cfg.wave_dir / names[p], audio), files)
-        for src, result in zip(files, decoded):
+        # Files decode `jobs` at a time, a few ahead of the one being framed (lame and sox run as
+        # their own processes); a file's clips are framed `jobs` at a time (the FFT runs without the
+        # GIL); every clip is written in file and clip order, so the tensors do not depend on `jobs`.
+        for src, result in _decoded_in_order(decoder, files, lambda p: decode_source(p, cfg.wave_dir / names[p], audio),
+                                             ahead=jobs + 1):
             if isinstance(result, str):
                 summary.skipped.append((src.name, result))
             else:
                 summary.used.append(result)
-                for clip in range(result.clips):
-                    writer.add(clip_features(result.samples, clip, audio))
+                for first in range(0, result.clips, FRAME_BATCH * jobs):
+                    clips = range(first, min(first + FRAME_BATCH * jobs, result.clips))
+                    for feats in framer.map(lambda c: clip_features(result.samples, c, audio), clips):
+                        writer.add(feats)
                 result.samples = None  # unmap it
             bar.update(src.name)
         if not summary.used:
             reasons = "; ".join(f"{n}: {r}" for n, r in summary.skipped[:3])
             raise DatasetError(f"no usable audio in '{cfg.input_dir}' ({reasons})")
-        pool.shutdown()
+        decoder.shutdown()
+        framer.shutdown()
         summary.x_shape = (writer.clips, *writer.row)
         summary.outputs = writer.commit({
             "sample_rate": audio.sample_rate, "block_size": audio.block_size, "clip_blocks": audio.clip_blocks,
             "overlap": audio.overlap, "clips": summary.x_shape[0], "sources": [f.path.name for f in summary.used],
         })
     except BaseException as exc:
-        pool.shutdown(cancel_futures=True)
+        decoder.shutdown(cancel_futures=True)
+        framer.shutdown(cancel_futures=True)
         if writer is not None:
             writer.abort()
         if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:

@@ -10,6 +10,7 @@ from .cli import SEED_MAX, ArgumentParser, float_in, fraction, int_in, parse_wit
 from .config import CELL_NAMES, OUTPUTS, ModelConfig, TrainConfig
 from .distribute import STRATEGIES
 from .representation import REPRESENTATIONS
+from .training_aids import LR_SCHEDULES, PLATEAU_PATIENCE
 from .training_data import NORMALISATIONS
 
 
@@ -52,6 +53,14 @@ def build_parser(cell: str, resume: bool) -> argparse.ArgumentParser:
                    "devices); multiworker over the machines in TF_CONFIG, each running this command")
     p.add_argument("--validation-split", type=fraction, default=t.validation_split,
                    help="last fraction of clips held out for validation loss")
+    p.add_argument("--early-stopping", type=int_in(0, 100_000), default=t.early_stopping, metavar="EPOCHS",
+                   help="stop after this many epochs without improvement of the validation loss (the training "
+                   "loss without --validation-split); the epochs since the last checkpoint are saved; 0: never")
+    p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=t.lr_schedule,
+                   help="learning rate over the run: constant (the original's), plateau (halved after "
+                   f"{PLATEAU_PATIENCE} epochs without improvement) or cosine (from --lr down to 0)")
+    p.add_argument("--tensorboard", type=Path, default=None, metavar="DIR",
+                   help="write TensorBoard logs (loss, validation loss, learning rate) here")
     p.add_argument("--weights-dir", type=Path, default=t.weights_dir, help="where checkpoints go")
     p.add_argument("--img-dir", type=Path, default=t.img_dir, help="where the model diagram goes")
     p.add_argument("--keep-every", type=int_in(0, 100_000), default=t.keep_every,
@@ -75,7 +84,9 @@ def main(argv: list[str] | None, *, cell: str, resume: bool) -> int:
                             validation_split=args.validation_split, data_prefix=args.data,
                             weights_dir=args.weights_dir, img_dir=args.img_dir, keep_every=args.keep_every,
                             seed=args.seed, normalisation=args.normalisation,
-                            strategy=args.strategy, scheduled_sampling=args.scheduled_sampling)
+                            strategy=args.strategy, scheduled_sampling=args.scheduled_sampling,
+                            early_stopping=args.early_stopping, lr_schedule=args.lr_schedule,
+                            tensorboard=args.tensorboard)
     start = None
     model_cfg = ModelConfig(cell=cell, hidden=args.hidden or ModelConfig.hidden,
                             layers=args.layers or ModelConfig.layers, output=args.output,

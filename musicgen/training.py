@@ -24,6 +24,7 @@ from .model import build_training_model, compile_model
 from .plots import plot_loss, plot_model_diagram
 from .representation import feature_stats
 from .signals import main_thread, signals_deferred
+from .training_aids import monitored, training_aids
 from .training_data import (TrainingData, load_training_data, make_batches, normalisation_std,
                             representation_mismatch, split_indices, std_from_variance)
 
@@ -105,10 +106,13 @@ def _loss_label(cfg: ModelConfig) -> str:
 
 
 def _history_csv(history: dict[str, list[float]]) -> str:
-    keys = [k for k in ("loss", "val_loss") if history.get(k)]
+    keys = [k for k in ("loss", "val_loss", "learning_rate") if history.get(k)]
+    epochs = len(history.get("loss", []))
     rows = ["epoch," + ",".join(keys)]
-    for i in range(len(history.get("loss", []))):
-        rows.append(f"{i + 1}," + ",".join(f"{history[k][i]:.6g}" for k in keys))
+    for i in range(epochs):
+        # A key recorded only since a later run (the learning rate) lines up with the last epochs.
+        cells = [history[k][i - epochs + len(history[k])] if i - epochs + len(history[k]) >= 0 else None for k in keys]
+        rows.append(f"{i + 1}," + ",".join("" if v is None else f"{v:.6g}" for v in cells))
     return "\n".join(rows) + "\n"
 
 
@@ -124,20 +128,34 @@ def _callback(saver: _Saver, train_cfg: TrainConfig, start_iter: int, start_epoc
     import keras
 
     class IterationCheckpoint(keras.callbacks.Callback):
-        """Saves after every n_epochs epochs and prints one line per iteration."""
+        """Saves after every n_epochs epochs and prints one line per iteration; when training stops
+        early, the epochs since the last checkpoint are saved as one more (shorter) iteration."""
+
+        last_epoch = start_epoch - 1
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
-            for key in ("loss", "val_loss"):
+            for key in ("loss", "val_loss", "learning_rate"):
                 if key in logs:
                     history.setdefault(key, []).append(float(logs[key]))
+            self.last_epoch, self.logs = epoch, logs
             done = epoch + 1 - start_epoch
             if done % train_cfg.n_epochs == 0:
-                iteration = start_iter + done // train_cfg.n_epochs
-                path = saver.save(iteration, epoch + 1, history)
-                val = f", val_loss {logs['val_loss']:.4f}" if "val_loss" in logs else ""
-                print(f"iteration {iteration}/{start_iter + train_cfg.n_iter}: loss {logs.get('loss', float('nan')):.4f}"
-                      f"{val} -> {path or 'saved by the chief worker'}", flush=True)
+                self._save(start_iter + done // train_cfg.n_epochs, epoch, logs)
+
+        def on_train_end(self, logs=None):
+            done = self.last_epoch + 1 - start_epoch
+            if self.model.stop_training and done % train_cfg.n_epochs:
+                self._save(start_iter + done // train_cfg.n_epochs + 1, self.last_epoch, self.logs)
+            if self.model.stop_training:
+                print(f"stopped early after epoch {self.last_epoch + 1}: no improvement of "
+                      f"{monitored(train_cfg)} for {train_cfg.early_stopping} epochs", flush=True)
+
+        def _save(self, iteration, epoch, logs):
+            path = saver.save(iteration, epoch + 1, history)
+            val = f", val_loss {logs['val_loss']:.4f}" if "val_loss" in logs else ""
+            print(f"iteration {iteration}/{start_iter + train_cfg.n_iter}: loss {logs.get('loss', float('nan')):.4f}"
+                  f"{val} -> {path or 'saved by the chief worker'}", flush=True)
 
     return IterationCheckpoint()
 
@@ -191,7 +209,9 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | None
                           std=normalisation_std(std, train_cfg.normalisation))
     base.training = {"n_epochs": train_cfg.n_epochs, "n_batch": train_cfg.n_batch, "lr": train_cfg.lr,
                      "validation_split": train_cfg.validation_split, "data": str(train_cfg.data_prefix),
-                     "normalisation": train_cfg.normalisation, "scheduled_sampling": train_cfg.scheduled_sampling}
+                     "normalisation": train_cfg.normalisation, "scheduled_sampling": train_cfg.scheduled_sampling,
+                     "early_stopping": train_cfg.early_stopping, "lr_schedule": train_cfg.lr_schedule,
+                     "tensorboard": None if train_cfg.tensorboard is None else str(train_cfg.tensorboard)}
 
     require_memory(training_bytes(model_cfg, min(train_cfg.n_batch, data.x.shape[0])), "training this network",
                    "lower --hidden, --layers or -b")
@@ -233,7 +253,8 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | None
     old_term = signal.signal(signal.SIGTERM, _raise_interrupt) if main_thread() else None
     try:
         # The progress bar goes first so each epoch's line prints before the iteration line.
-        callbacks = ([keras.callbacks.ProgbarLogger()] if verbose else []) + [callback]
+        callbacks = ([keras.callbacks.ProgbarLogger()] if verbose else []) + \
+            training_aids(train_cfg, start_epoch) + [callback]
         model.fit(batches, validation_data=val, initial_epoch=start_epoch,
                   epochs=start_epoch + train_cfg.n_iter * train_cfg.n_epochs, callbacks=callbacks, shuffle=False,
                   verbose=verbose)

@@ -39,7 +39,7 @@ def test_loss_falls_and_checkpoint_files_are_written(small_data, tmp_path, cell)
     for suffix in (".json", ".loss.csv", ".png"):
         assert (tmp_path / f"{label}_NP_Weights_Iter-3{suffix}").stat().st_size > 0
     csv = (tmp_path / f"{label}_NP_Weights_Iter-3.loss.csv").read_text().splitlines()
-    assert csv[0] == "epoch,loss" and len(csv) == 13
+    assert csv[0] == "epoch,loss,learning_rate" and len(csv) == 13
     assert (tmp_path / "img" / f"{cell}_model_plot.png").read_bytes()[:4] == b"\x89PNG"
     meta = json.loads((tmp_path / f"{label}_NP_Weights_Iter-3.json").read_text())
     assert meta["model"]["cell"] == cell and meta["model"]["block_size"] == 1000

@@ -180,3 +180,74 @@ def test_an_mp3_song_at_44_1_khz_decodes_to_the_same_length(tmp_path):
 
     rate, back = wavfile.read(tmp_path / "back.wav")
     assert song.name == "generated_song1.mp3" and rate == 44100 and len(back) == len(samples)
+
+
+def test_early_stopping_stops_and_saves_the_epochs_since_the_last_checkpoint(small_data, tmp_path):
+    from conftest import train_config
+
+    from musicgen.checkpoint import read_checkpoint
+    from musicgen.config import ModelConfig
+    from musicgen.training import train
+
+    # A learning rate far too high: the validation loss never improves on its first value.
+    cfg = train_config(small_data, tmp_path, n_iter=5, n_epochs=3, lr=5.0, validation_split=0.25, early_stopping=1)
+    result = train(cfg, ModelConfig(hidden=16), verbose=0)
+    ckpt = read_checkpoint(result.checkpoint)
+    epochs = len(ckpt.history["loss"])
+    assert epochs < 15 and ckpt.epoch == epochs and ckpt.training["early_stopping"] == 1
+    assert ckpt.iteration == -(-epochs // 3)  # a last, shorter iteration holds the epochs after the last full one
+
+
+@pytest.mark.parametrize("schedule", ["constant", "plateau", "cosine"])
+def test_learning_rate_schedules_follow_keras_callbacks_and_are_recorded(small_data, tmp_path, schedule):
+    import numpy as np
+    from conftest import train_config
+
+    from musicgen.checkpoint import read_checkpoint
+    from musicgen.config import ModelConfig
+    from musicgen.training import train
+
+    cfg = train_config(small_data, tmp_path, n_iter=2, n_epochs=4, lr=0.01, lr_schedule=schedule,
+                       tensorboard=tmp_path / "tb")
+    ckpt = read_checkpoint(train(cfg, ModelConfig(hidden=16), verbose=0).checkpoint)
+    rates = np.array(ckpt.history["learning_rate"])
+    assert len(rates) == 8 and ckpt.training["lr_schedule"] == schedule
+    if schedule == "constant":
+        np.testing.assert_allclose(rates, 0.01, rtol=1e-6)
+    elif schedule == "cosine":
+        np.testing.assert_allclose(rates, 0.01 * 0.5 * (1 + np.cos(np.pi * np.arange(8) / 8)), rtol=1e-5)
+    else:
+        assert rates[0] == pytest.approx(0.01) and np.all(np.diff(rates) <= 0)
+    assert list((tmp_path / "tb").rglob("events.out.tfevents*"))
+    csv = (tmp_path / ckpt.weights.name.replace(".weights.h5", ".loss.csv")).read_text().splitlines()
+    assert csv[0] == "epoch,loss,learning_rate" and len(csv) == 9
+
+
+@pytest.mark.parametrize("shard_size", [0, 4])
+def test_any_number_of_jobs_writes_byte_identical_tensors(tmp_path, shard_size):
+    import json
+    import shutil
+    from dataclasses import replace
+
+    from conftest import music_excerpt, small_config
+
+    from musicgen.convert import convert_directory
+
+    cfg = small_config(tmp_path)
+    cfg.input_dir.mkdir()
+    for k, (start, seconds) in enumerate([(5.0, 9.2), (20.0, 4.1), (40.0, 6.0)]):
+        music_excerpt(cfg.input_dir / f"piece{k}.mp3", seconds, start=start)
+    (cfg.input_dir / "broken.mp3").write_text("not audio")
+    outputs = {}
+    for jobs in (1, 2, 3):
+        shutil.rmtree(cfg.wave_dir, ignore_errors=True)
+        prefix = tmp_path / f"jobs{jobs}" / "np"
+        summary = convert_directory(replace(cfg, output_prefix=prefix, jobs=jobs, shard_size=shard_size),
+                                    progress=False)
+        assert [f.path.name for f in summary.used] == ["piece0.mp3", "piece1.mp3", "piece2.mp3"]
+        assert [name for name, _ in summary.skipped] == ["broken.mp3"]
+        info = json.loads(prefix.with_name("np_info.json").read_text())
+        files = [s[k] for s in info.get("shards", []) for k in ("x", "y")] or ["np_x.npy", "np_y.npy"]
+        outputs[jobs] = [prefix.with_name(n).read_bytes() for n in [*files, "np_mean.npy", "np_var.npy",
+                                                                    "np_xmerged.wav"]]
+    assert outputs[1] == outputs[2] == outputs[3]

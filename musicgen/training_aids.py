@@ -1,0 +1,52 @@
+"""Keras' own training aids, each switched on by a flag: early stopping, a learning-rate
+schedule and TensorBoard logs."""
+
+from __future__ import annotations
+
+import math
+
+from .config import TrainConfig
+
+LR_SCHEDULES = ("constant", "plateau", "cosine")
+PLATEAU_FACTOR, PLATEAU_PATIENCE = 0.5, 3  # halve the rate after 3 epochs without improvement
+
+
+def monitored(train_cfg: TrainConfig) -> str:
+    """The loss the aids watch: the validation loss when clips are held out, else the training loss."""
+    return "val_loss" if train_cfg.validation_split > 0 else "loss"
+
+
+def training_aids(train_cfg: TrainConfig, start_epoch: int) -> list:
+    """The callbacks the flags ask for, in the order they must run (rate first, so logs carry it)."""
+    import keras
+
+    total = train_cfg.n_iter * train_cfg.n_epochs
+    callbacks = [_LearningRateLog()]
+    if train_cfg.lr_schedule == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitored(train_cfg), factor=PLATEAU_FACTOR,
+                                                           patience=PLATEAU_PATIENCE, verbose=0))
+    elif train_cfg.lr_schedule == "cosine":
+        def cosine(epoch, lr):  # over this run's epochs, from --lr down to 0
+            done = epoch - start_epoch
+            return float(train_cfg.lr * 0.5 * (1.0 + math.cos(math.pi * done / total)))
+
+        callbacks.append(keras.callbacks.LearningRateScheduler(cosine))
+    if train_cfg.early_stopping:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitored(train_cfg), patience=train_cfg.early_stopping,
+                                                       start_from_epoch=start_epoch))
+    if train_cfg.tensorboard is not None:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(train_cfg.tensorboard), write_graph=False))
+    return callbacks
+
+
+def _LearningRateLog():
+    import keras
+
+    class LearningRateLog(keras.callbacks.Callback):
+        """Puts the epoch's learning rate into the logs, for the loss file and TensorBoard."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is not None:
+                logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+    return LearningRateLog()
