@@ -47,6 +47,7 @@ class Checkpoint:
     parent: str | None = None
     weights: Path | None = None
     digest: str | None = None  # sha256 of the weight file; sidecars older than it have none
+    preview: dict = field(default_factory=dict)  # the preview song beside it and its verdict, if any
 
     @property
     def last_loss(self) -> float | None:
@@ -131,6 +132,13 @@ def save_checkpoint(model, ckpt: Checkpoint, path: Path) -> Path:
     return path
 
 
+def record_preview(weights: Path, preview: dict) -> None:
+    """Add the preview's record to the sidecar of `weights` (rewritten atomically)."""
+    meta_path = companion(weights, ".json")
+    meta = {**json.loads(meta_path.read_text()), "preview": preview}
+    write_atomic(meta_path, lambda p: p.write_text(json.dumps(meta)))
+
+
 def _model_config(doc: dict) -> ModelConfig:
     unknown = set(doc) - {f.name for f in dataclasses.fields(ModelConfig)}
     if unknown:
@@ -186,6 +194,7 @@ def read_checkpoint(path: Path) -> Checkpoint:
             parent=schema.get_str(meta, "parent", None, optional=True),
             weights=path,
             digest=digest,
+            preview=schema.get_object(meta, "preview", {}),
         )
     except FileNotFoundError:
         raise WeightsError(f"'{meta_path.name}' (the config saved beside '{path.name}') is missing") from None
@@ -220,7 +229,7 @@ def load_weights(model, path: Path, *, digest: str | None = None) -> None:
         raise WeightsError(f"cannot load '{path}': {first}") from None
 
 
-COMPANION_RE = re.compile(r"^((?:LSTM|GRU)_NP_Weights_Iter-\d+(?:_v\d+)?)\.(json|loss\.csv|png)$")
+COMPANION_RE = re.compile(r"^((?:LSTM|GRU)_NP_Weights_Iter-\d+(?:_v\d+)?)\.(json|loss\.csv|png|preview\.wav)$")
 
 
 def remove_orphan_companions(folder: Path) -> list[Path]:
@@ -256,8 +265,8 @@ def _filled(path: Path) -> bool:
 
 
 def describe(path: Path) -> str:
-    """One menu line: name, iteration, last loss, when saved; a file whose sidecar cannot be read
-    is listed as unreadable, so one bad file never hides the others."""
+    """One menu line: name, network, iteration, last loss, when saved and the preview's verdict; a
+    file whose sidecar cannot be read is listed as unreadable, so one bad file never hides the others."""
     try:
         ckpt = read_checkpoint(path)
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
@@ -265,4 +274,10 @@ def describe(path: Path) -> str:
         reason = str(exc).split(": ", 1)[-1] if isinstance(exc, WeightsError) else exc.strerror
         return f"{path.name}  (unreadable: {reason})"
     loss = f"loss {ckpt.last_loss:.4g}" if ckpt.last_loss is not None else "no loss"
-    return f"{path.name}  ({ckpt.model.label} {ckpt.model.hidden}x{ckpt.model.layers}, {loss}, {when})"
+    preview = ""
+    if "music" in ckpt.preview:
+        failed = ckpt.preview.get("failed") or []
+        preview = ", preview: music" if ckpt.preview["music"] else \
+            f", preview: not music ({', '.join(map(str, failed)) or '?'})"
+    return (f"{path.name}  ({ckpt.model.label} {ckpt.model.hidden}x{ckpt.model.layers}, iteration "
+            f"{ckpt.iteration}, {loss}, {when}{preview})")

@@ -126,6 +126,7 @@ class TrainConfig:
     early_stopping: int = 0  # stop after this many epochs without improvement of the watched loss; 0: never
     lr_schedule: str = "constant"  # "constant" (the original's), "plateau" (halve on a plateau), "cosine" (to 0)
     tensorboard: Path | None = None  # write TensorBoard logs (loss, learning rate) here
+    preview_seconds: float = 0.0  # a song this long beside every checkpoint, to choose one by ear; 0: none
 
 
 ORIGINAL_SONG_BLOCKS = 49  # the original wrote its 40 seed predictions plus 9 new blocks: 12.25 s

@@ -221,6 +221,17 @@ def load_generator(weights: Path, batch_size: int):
     return ckpt, stateful_model(ckpt, batch_size)
 
 
+def render(network, ckpt: Checkpoint, seeds: np.ndarray, n_blocks: int, *, rng: np.random.Generator,
+           temperature: float = 1.0, echo: bool = True) -> np.ndarray:
+    """(count, blocks, output) network output for normalised `seeds`: the echo over the seed first
+    (unless not `echo`), n_blocks in all with it."""
+    if ckpt.model.stochastic:
+        out = sampled_generate(network, seeds, n_blocks, Sampler(ckpt.model, temperature, rng))
+    else:
+        out = stateful_generate(network, seeds, n_blocks)
+    return out if echo else out[:, seeds.shape[1]:]
+
+
 def _seeds(ckpt: Checkpoint, weights: Path, cfg: GenerateConfig) -> tuple[np.ndarray, list[int | None], list[str]]:
     """Normalised seed blocks (count, clip_blocks, feature_dim), the clip each came from, and a word on each."""
     model = ckpt.model
@@ -266,12 +277,7 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
     rng = np.random.default_rng(None if cfg.random_seed is None else [cfg.random_seed, 1])
     network = generation_network(stateful_model(ckpt, cfg.count), rng)
     check_writable(cfg.out_dir)  # before the songs are made: a read-only folder must not cost the wait
-    if model.stochastic:
-        out = sampled_generate(network, seeds, n_blocks, Sampler(model, cfg.temperature, rng))
-    else:
-        out = stateful_generate(network, seeds, n_blocks)
-    if not cfg.echo:
-        out = out[:, echo_blocks:]
+    out = render(network, ckpt, seeds, n_blocks, rng=rng, temperature=cfg.temperature, echo=cfg.echo)
     rate = model.sample_rate
     echo_seconds = min(echo_blocks, n_blocks) * model.hop / rate if cfg.echo else 0.0
     songs = []

@@ -59,6 +59,10 @@ def build_parser(cell: str, resume: bool) -> argparse.ArgumentParser:
     p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=t.lr_schedule,
                    help="learning rate over the run: constant (the original's), plateau (halved after "
                    f"{PLATEAU_PATIENCE} epochs without improvement) or cosine (from --lr down to 0)")
+    p.add_argument("--preview-seconds", type=float_in(0, 600), default=t.preview_seconds, metavar="S",
+                   help="after every checkpoint, write a song of S seconds from a fixed seed beside it "
+                   "(..._Iter-N.preview.wav) with its verdict in the sidecar and the menus, to pick a checkpoint "
+                   "by ear; 0: none")
     p.add_argument("--tensorboard", type=Path, default=None, metavar="DIR",
                    help="write TensorBoard logs (loss, validation loss, learning rate) here")
     p.add_argument("--weights-dir", type=Path, default=t.weights_dir, help="where checkpoints go")
@@ -86,7 +90,7 @@ def main(argv: list[str] | None, *, cell: str, resume: bool) -> int:
                             seed=args.seed, normalisation=args.normalisation,
                             strategy=args.strategy, scheduled_sampling=args.scheduled_sampling,
                             early_stopping=args.early_stopping, lr_schedule=args.lr_schedule,
-                            tensorboard=args.tensorboard)
+                            tensorboard=args.tensorboard, preview_seconds=args.preview_seconds)
     start = None
     model_cfg = ModelConfig(cell=cell, hidden=args.hidden or ModelConfig.hidden,
                             layers=args.layers or ModelConfig.layers, output=args.output,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .atomic import check_writable, write_text_atomic
-from .checkpoint import (Checkpoint, claim_weights_path, companion, load_weights, read_checkpoint,
+from .checkpoint import (Checkpoint, claim_weights_path, companion, load_weights, read_checkpoint, record_preview,
                          remove_orphan_companions, save_checkpoint)
 from .config import ModelConfig, TrainConfig
 from .distribute import fix_keras_multiworker, is_chief, make_strategy, shard_by_data
@@ -22,9 +22,10 @@ from .errors import DatasetError, OutputError, WeightsError
 from .memory import require_memory, training_bytes
 from .model import build_training_model, compile_model
 from .plots import plot_loss, plot_model_diagram
+from .previews import PREVIEW_SUFFIX, Previewer
 from .representation import feature_stats
 from .signals import main_thread, signals_deferred
-from .training_aids import monitored, training_aids
+from .training_aids import log_preview_audio, monitored, training_aids
 from .training_data import (TrainingData, load_training_data, make_batches, normalisation_std,
                             representation_mismatch, split_indices, std_from_variance)
 
@@ -56,9 +57,9 @@ class _Saver:
     """
 
     def __init__(self, model, train_cfg: TrainConfig, model_cfg: ModelConfig, base: Checkpoint, *,
-                 write: bool = True):
+                 write: bool = True, previewer=None):
         self.model, self.cfg, self.model_cfg, self.base = model, train_cfg, model_cfg, base
-        self.write = write
+        self.write, self.previewer = write, previewer
         self.previous: tuple[int, Path] | None = None
         self.last: Path | None = None
 
@@ -89,6 +90,11 @@ class _Saver:
         title = f"{self.model_cfg.label} {self.model_cfg.hidden}x{self.model_cfg.layers}, iteration {iteration}"
         plot_loss(history, companion(path, ".png"), title, epochs_per_iter=self.cfg.n_epochs,
                   ylabel=_loss_label(self.model_cfg))
+        if self.previewer is not None:
+            preview = self.previewer(path)
+            record_preview(path, preview)
+            if self.cfg.tensorboard is not None:
+                log_preview_audio(self.cfg.tensorboard, companion(path, PREVIEW_SUFFIX), iteration)
         if self.previous is not None:
             prev_iter, prev_path = self.previous
             if not (self.cfg.keep_every and prev_iter % self.cfg.keep_every == 0):
@@ -119,7 +125,7 @@ def _history_csv(history: dict[str, list[float]]) -> str:
 def _remove_checkpoint(weights: Path) -> None:
     # Weights first: a kill part-way leaves companions without weights, which the next run removes.
     for path in (weights, companion(weights, ".json"), companion(weights, ".loss.csv"),
-                 companion(weights, ".png")):
+                 companion(weights, ".png"), companion(weights, PREVIEW_SUFFIX)):
         path.unlink(missing_ok=True)
 
 
@@ -211,7 +217,8 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | None
                      "validation_split": train_cfg.validation_split, "data": str(train_cfg.data_prefix),
                      "normalisation": train_cfg.normalisation, "scheduled_sampling": train_cfg.scheduled_sampling,
                      "early_stopping": train_cfg.early_stopping, "lr_schedule": train_cfg.lr_schedule,
-                     "tensorboard": None if train_cfg.tensorboard is None else str(train_cfg.tensorboard)}
+                     "tensorboard": None if train_cfg.tensorboard is None else str(train_cfg.tensorboard),
+                     "preview_seconds": train_cfg.preview_seconds}
 
     require_memory(training_bytes(model_cfg, min(train_cfg.n_batch, data.x.shape[0])), "training this network",
                    "lower --hidden, --layers or -b")
@@ -244,7 +251,9 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | None
                                       representation=model_cfg.representation), strategy)
            if len(val_idx) else None)
 
-    saver = _Saver(model, train_cfg, model_cfg, base, write=chief)
+    previewer = Previewer(data, train_cfg.data_prefix, train_cfg.preview_seconds) \
+        if chief and train_cfg.preview_seconds else None
+    saver = _Saver(model, train_cfg, model_cfg, base, write=chief, previewer=previewer)
     start_epoch = base.epoch
     callback = _callback(saver, train_cfg, base.iteration, start_epoch, history)
     if verbose == "auto":

@@ -4,6 +4,7 @@ schedule and TensorBoard logs."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from .config import TrainConfig
 
@@ -50,3 +51,14 @@ def _LearningRateLog():
                 logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
     return LearningRateLog()
+
+
+def log_preview_audio(log_dir: Path, preview: Path, iteration: int) -> None:
+    """Add a preview song to the TensorBoard logs (its Audio tab), at step `iteration`."""
+    import tensorflow as tf
+    from scipy.io import wavfile
+
+    rate, pcm = wavfile.read(preview)
+    audio = tf.constant((pcm.astype("float32") / 32768.0)[None, :, None])
+    with tf.summary.create_file_writer(str(Path(log_dir) / "previews")).as_default():
+        tf.summary.audio("preview", audio, sample_rate=rate, step=iteration)

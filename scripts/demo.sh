@@ -24,5 +24,6 @@ $PY evaluate.py "$song" --plot "${song%.wav}_evaluation.png"
 echo
 echo "main job done in $(( (SECONDS - start) / 60 )) min $(( (SECONDS - start) % 60 )) s:"
 echo "  weights and loss plot: ${weights%.weights.h5}.{weights.h5,png}"
+echo "  preview of each kept checkpoint: ${weights%.weights.h5}.preview.wav"
 echo "  song:                  $song (waveform/spectrogram: ${song%.wav}.png)"
 echo "  evaluation plot:       ${song%.wav}_evaluation.png"

@@ -251,3 +251,28 @@ def test_any_number_of_jobs_writes_byte_identical_tensors(tmp_path, shard_size):
         outputs[jobs] = [prefix.with_name(n).read_bytes() for n in [*files, "np_mean.npy", "np_var.npy",
                                                                     "np_xmerged.wav"]]
     assert outputs[1] == outputs[2] == outputs[3]
+
+
+def test_previews_beside_each_checkpoint_with_their_verdict_in_sidecar_menu_and_tensorboard(small_data, tmp_path):
+    from conftest import train_config
+    from scipy.io import wavfile
+
+    from musicgen.checkpoint import describe, list_weight_files, read_checkpoint
+    from musicgen.config import ModelConfig
+    from musicgen.training import train
+
+    cfg = train_config(small_data, tmp_path, n_iter=3, n_epochs=1, keep_every=2, preview_seconds=2.0,
+                       tensorboard=tmp_path / "tb")
+    train(cfg, ModelConfig(hidden=16), verbose=0)
+    files = list_weight_files(tmp_path)
+    assert [f.name for f in files] == ["LSTM_NP_Weights_Iter-2.weights.h5", "LSTM_NP_Weights_Iter-3.weights.h5"]
+    assert sorted(p.name for p in tmp_path.glob("*.preview.wav")) == [
+        "LSTM_NP_Weights_Iter-2.preview.wav", "LSTM_NP_Weights_Iter-3.preview.wav"]  # iteration 1's went with it
+    for weights in files:
+        preview = read_checkpoint(weights).preview
+        rate, pcm = wavfile.read(tmp_path / preview["file"])
+        assert rate == 8000 and len(pcm) == 16000 and preview["seed_clip"] == 0
+        assert isinstance(preview["music"], bool) and set(preview["failed"]) <= {"loud", "tonal", "moves", "no loop",
+                                                                                 "no copy"}
+        assert "iteration" in describe(weights) and "preview: " in describe(weights)
+    assert list((tmp_path / "tb" / "previews").glob("events.out.tfevents*"))

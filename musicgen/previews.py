@@ -1,0 +1,59 @@
+"""A short song after every checkpoint, to pick a checkpoint by ear (training --preview-seconds).
+
+Every preview of a run starts from the same training clip with the same random draws, so
+two checkpoints' previews differ only by what the network learned in between. Each is judged
+by the "still music" tests of evaluate.py's timeline against PREFIX_xmerged.wav, what the
+network was trained on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import write_atomic
+from .checkpoint import companion, read_checkpoint
+from .fft_blocks import to_int16
+from .representation import from_fft_features
+from .training_data import TrainingData
+
+PREVIEW_SUFFIX = ".preview.wav"
+PREVIEW_CLIP = 0  # the training clip every preview starts from
+PREVIEW_RANDOM_SEED = 0
+
+
+class Previewer:
+    """Writes `..._Iter-N.preview.wav` beside a weight file and returns what the sidecar records of it."""
+
+    def __init__(self, data: TrainingData, prefix: Path, seconds: float):
+        from .evaluation import analyse_reference, load_path_audio, to_analysis_rate
+
+        self.data, self.seconds = data, seconds
+        merged = Path(f"{prefix}_xmerged.wav")
+        self.reference = analyse_reference(to_analysis_rate(*load_path_audio(merged))) if merged.is_file() else None
+
+    def __call__(self, weights: Path) -> dict:
+        """Generate, write and judge the preview of the network in `weights`."""
+        from scipy.io import wavfile
+
+        from .evaluation import measure_window
+        from .generation import features_to_audio, generation_network, render, stateful_model
+
+        ckpt = read_checkpoint(weights)
+        model = ckpt.model
+        rng = np.random.default_rng(PREVIEW_RANDOM_SEED)
+        seeds = (from_fft_features(self.data.x[[PREVIEW_CLIP]], model.representation) - ckpt.mean) / ckpt.std
+        blocks = max(1, round(self.seconds * model.sample_rate / model.hop))
+        network = generation_network(stateful_model(ckpt, 1), rng)
+        out = render(network, ckpt, seeds.astype(np.float32), seeds.shape[1] + blocks, rng=rng, echo=False)
+        audio = features_to_audio(out[0], ckpt, rng)
+        path = companion(weights, PREVIEW_SUFFIX)
+        write_atomic(path, lambda part: wavfile.write(part, model.sample_rate, to_int16(audio)))
+        record = {"file": path.name, "seconds": len(audio) / model.sample_rate, "seed_clip": PREVIEW_CLIP}
+        if self.reference is not None:
+            window = measure_window(audio, model.sample_rate, 0.0, len(audio) / model.sample_rate, self.reference,
+                                    block_size=model.hop)
+            record.update(music=window.alive, failed=[name for name, ok in window.tests.items() if not ok],
+                          measures=window.as_dict())
+        return record
