@@ -5,7 +5,10 @@ Each variant runs in a fresh process (peak RSS is per process) on the default
 dataset (datasets/np_array, made by convert_directory.py), through the real
 input pipeline, after one warm-up epoch:
   ours      musicgen's model: Dense on every step, input-projected LSTM/GRU, XLA
+  ours-bf16 the same under --precision bfloat16 (Keras' mixed_bfloat16 policy)
   original  the original's form: TimeDistributed(Dense), stock keras LSTM, no XLA
+With --loss-check, train.py --config config/demo.toml runs in both precisions from the same seed
+and the final losses are compared.
 The matmul rate is a float32 2048x2048 tf.matmul measured in the same run.
 """
 
@@ -68,9 +71,12 @@ def child(variant: str, cell: str, batch: int, epochs: int) -> dict:
 
     data = load_training_data(REPO / "datasets" / "np_array")
     cfg = ModelConfig(cell=cell, block_size=data.block_size, clip_blocks=data.clip_blocks)
-    if variant == "ours":
-        model = build_model(cfg)
-        compile_model(model, 1e-3)
+    if variant in ("ours", "ours-bf16"):
+        from musicgen.training_aids import precision_policy
+
+        with precision_policy("bfloat16" if variant == "ours-bf16" else "float32"):
+            model = build_model(cfg)
+            compile_model(model, 1e-3)
     else:
         model = original_model(cfg)
     batches = make_batches(data, np.arange(data.x.shape[0]), batch, mean=data.mean, std=data.std, shuffle=True,
@@ -96,6 +102,20 @@ def child(variant: str, cell: str, batch: int, epochs: int) -> dict:
             "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
+def demo_final_loss(precision: str) -> float:
+    """Final training loss of train.py --config config/demo.toml --seed 0 in `precision`."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(dir=REPO / "bench") as tmp:
+        proc = subprocess.run([sys.executable, str(REPO / "train.py"), "--config", str(REPO / "config" / "demo.toml"),
+                               "--seed", "0", "--precision", precision, "--preview-seconds", "0",
+                               "--weights-dir", tmp, "--img-dir", tmp], capture_output=True, text=True, cwd=REPO)
+        if proc.returncode != 0:
+            raise SystemExit(proc.stderr[-2000:])
+        [sidecar] = Path(tmp).glob("*_Iter-*.json")
+        return json.loads(sidecar.read_text())["history"]["loss"][-1]
+
+
 def run_child(*args) -> dict:
     proc = subprocess.run([sys.executable, __file__, "--child", *map(str, args)], capture_output=True, text=True)
     if proc.returncode != 0:
@@ -107,6 +127,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--epochs", type=int, default=6, help="timed epochs per variant (the best one counts)")
     p.add_argument("--batches", type=int, nargs="+", default=[5, 10], help="batch sizes (clips)")
+    p.add_argument("--loss-check", action="store_true",
+                   help="also train config/demo.toml in both precisions and compare the final losses")
     p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -118,7 +140,8 @@ def main() -> int:
     rate = matmul_gflops()
     print(f"float32 matmul rate: {rate:.1f} GFLOP/s (best of 3 runs of 10)")
     rows = []
-    plan = [("original", "lstm", 5)] + [("ours", cell, b) for b in args.batches for cell in ("lstm", "gru")]
+    plan = [("original", "lstm", 5)] + [(v, cell, b) for b in args.batches for cell in ("lstm", "gru")
+                                        for v in ("ours", "ours-bf16")]
     for variant, cell, batch in plan:
         r = run_child(variant, cell, batch, args.epochs)
         r["fraction"] = r["gflops"] / rate
@@ -129,6 +152,15 @@ def main() -> int:
     ours = next(r for r in rows if r["variant"] == "ours" and r["cell"] == "lstm" and r["batch"] == 5)
     print(f"\nLSTM -b 5: ours/original throughput {ours['blocks_per_s'] / base['blocks_per_s']:.1f}x, "
           f"{100 * ours['fraction']:.0f}% vs {100 * base['fraction']:.0f}% of the matmul rate")
+    for r in rows:
+        if r["variant"] == "ours-bf16":
+            f32 = next(o for o in rows if o["variant"] == "ours" and o["cell"] == r["cell"] and o["batch"] == r["batch"])
+            print(f"{r['cell']} -b {r['batch']}: bfloat16 / float32 blocks per second "
+                  f"{r['blocks_per_s'] / f32['blocks_per_s']:.2f}x")
+    if args.loss_check:
+        losses = {p: demo_final_loss(p) for p in ("float32", "bfloat16")}
+        print(f"config/demo.toml final loss: float32 {losses['float32']:.4f}, bfloat16 {losses['bfloat16']:.4f} "
+              f"({100 * (losses['bfloat16'] / losses['float32'] - 1):+.1f}%)")
     out = REPO / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "train.json").write_text(json.dumps({"matmul_gflops": rate, "rows": rows}, indent=1))

@@ -127,6 +127,10 @@ class TrainConfig:
     lr_schedule: str = "constant"  # "constant" (the original's), "plateau" (halve on a plateau), "cosine" (to 0)
     tensorboard: Path | None = None  # write TensorBoard logs (loss, learning rate) here
     preview_seconds: float = 0.0  # a song this long beside every checkpoint, to choose one by ear; 0: none
+    precision: str = "float32"  # "bfloat16": Keras' mixed_bfloat16 policy (bfloat16 maths, float32 weights)
+
+
+PRECISIONS = ("float32", "bfloat16")
 
 
 ORIGINAL_SONG_BLOCKS = 49  # the original wrote its 40 seed predictions plus 9 new blocks: 12.25 s

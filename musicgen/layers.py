@@ -214,11 +214,12 @@ class OwnPredictionMix(keras.layers.Layer):
         if not training:
             return inputs
         n = self.block_size
+        predictions = ops.cast(predictions, inputs.dtype)  # the output layer may compute in bfloat16
         guess = ops.stop_gradient(predictions[..., : 2 * n])
         if self.gaussian:
             log_scale = ops.clip(ops.stop_gradient(predictions[..., 2 * n:]), self.log_scale_min, self.log_scale_max)
             scale = ops.exp(ops.concatenate([log_scale, log_scale], axis=-1))
-            guess = guess + scale * keras.random.normal(ops.shape(guess), seed=self.seed_generator)
+            guess = guess + scale * keras.random.normal(ops.shape(guess), dtype=guess.dtype, seed=self.seed_generator)
         shifted = ops.concatenate([inputs[:, :1], guess[:, :-1]], axis=1)
         shape = ops.shape(inputs)
         chosen = keras.random.uniform((shape[0], shape[1], 1), seed=self.seed_generator) < self.rate

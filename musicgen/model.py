@@ -97,6 +97,7 @@ def gaussian_nll(block_size: int):
     from keras import ops
 
     def loss(y_true, y_pred):
+        y_pred = ops.cast(y_pred, "float32")  # exp() of a bfloat16 log-scale is too coarse (--precision)
         mean, log_scale = y_pred[..., : 2 * block_size], y_pred[..., 2 * block_size:]
         log_scale = ops.clip(log_scale, LOG_SCALE_MIN, LOG_SCALE_MAX)
         d = y_true - mean

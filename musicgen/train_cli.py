@@ -7,7 +7,7 @@ from pathlib import Path
 
 from . import schema
 from .cli import SEED_MAX, ArgumentParser, float_in, fraction, int_in, parse_with_preset
-from .config import CELL_NAMES, OUTPUTS, ModelConfig, TrainConfig
+from .config import CELL_NAMES, OUTPUTS, PRECISIONS, ModelConfig, TrainConfig
 from .distribute import STRATEGIES
 from .representation import REPRESENTATIONS
 from .training_aids import LR_SCHEDULES, PLATEAU_PATIENCE
@@ -63,6 +63,9 @@ def build_parser(cell: str, resume: bool) -> argparse.ArgumentParser:
                    help="after every checkpoint, write a song of S seconds from a fixed seed beside it "
                    "(..._Iter-N.preview.wav) with its verdict in the sidecar and the menus, to pick a checkpoint "
                    "by ear; 0: none")
+    p.add_argument("--precision", choices=PRECISIONS, default=t.precision,
+                   help="bfloat16: Keras' mixed_bfloat16 policy, bfloat16 maths with float32 weights (faster where "
+                   "the CPU or GPU multiplies bfloat16); the weight files are the same either way")
     p.add_argument("--tensorboard", type=Path, default=None, metavar="DIR",
                    help="write TensorBoard logs (loss, validation loss, learning rate) here")
     p.add_argument("--weights-dir", type=Path, default=t.weights_dir, help="where checkpoints go")
@@ -90,7 +93,8 @@ def main(argv: list[str] | None, *, cell: str, resume: bool) -> int:
                             seed=args.seed, normalisation=args.normalisation,
                             strategy=args.strategy, scheduled_sampling=args.scheduled_sampling,
                             early_stopping=args.early_stopping, lr_schedule=args.lr_schedule,
-                            tensorboard=args.tensorboard, preview_seconds=args.preview_seconds)
+                            tensorboard=args.tensorboard, preview_seconds=args.preview_seconds,
+                            precision=args.precision)
     start = None
     model_cfg = ModelConfig(cell=cell, hidden=args.hidden or ModelConfig.hidden,
                             layers=args.layers or ModelConfig.layers, output=args.output,

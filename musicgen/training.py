@@ -25,7 +25,7 @@ from .plots import plot_loss, plot_model_diagram
 from .previews import PREVIEW_SUFFIX, Previewer
 from .representation import feature_stats
 from .signals import main_thread, signals_deferred
-from .training_aids import log_preview_audio, monitored, training_aids
+from .training_aids import log_preview_audio, monitored, precision_policy, training_aids
 from .training_data import (TrainingData, load_training_data, make_batches, normalisation_std,
                             representation_mismatch, split_indices, std_from_variance)
 
@@ -218,13 +218,14 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | None
                      "normalisation": train_cfg.normalisation, "scheduled_sampling": train_cfg.scheduled_sampling,
                      "early_stopping": train_cfg.early_stopping, "lr_schedule": train_cfg.lr_schedule,
                      "tensorboard": None if train_cfg.tensorboard is None else str(train_cfg.tensorboard),
-                     "preview_seconds": train_cfg.preview_seconds}
+                     "preview_seconds": train_cfg.preview_seconds, "precision": train_cfg.precision}
 
     require_memory(training_bytes(model_cfg, min(train_cfg.n_batch, data.x.shape[0])), "training this network",
                    "lower --hidden, --layers or -b")
     if train_cfg.seed is not None:
         keras.utils.set_random_seed(train_cfg.seed)
-    with strategy.scope():
+    # The weights stay float32 either way, so the files are the same kind and generation reads them as ever.
+    with strategy.scope(), precision_policy(train_cfg.precision):
         model, network = build_training_model(model_cfg, train_cfg.scheduled_sampling)
         compile_model(model, train_cfg.lr, model_cfg, jit=not distributed)
         fix_keras_multiworker(model, strategy)

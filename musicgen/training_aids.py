@@ -1,8 +1,9 @@
 """Keras' own training aids, each switched on by a flag: early stopping, a learning-rate
-schedule and TensorBoard logs."""
+schedule, TensorBoard logs and mixed precision."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
 
@@ -62,3 +63,16 @@ def log_preview_audio(log_dir: Path, preview: Path, iteration: int) -> None:
     audio = tf.constant((pcm.astype("float32") / 32768.0)[None, :, None])
     with tf.summary.create_file_writer(str(Path(log_dir) / "previews")).as_default():
         tf.summary.audio("preview", audio, sample_rate=rate, step=iteration)
+
+
+@contextlib.contextmanager
+def precision_policy(precision: str):
+    """Build layers under Keras' "mixed_bfloat16" policy for "bfloat16"; the global policy is put back after."""
+    import keras
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)

@@ -276,3 +276,34 @@ def test_previews_beside_each_checkpoint_with_their_verdict_in_sidecar_menu_and_
                                                                                  "no copy"}
         assert "iteration" in describe(weights) and "preview: " in describe(weights)
     assert list((tmp_path / "tb" / "previews").glob("events.out.tfevents*"))
+
+
+@pytest.mark.parametrize("cell, options", [("lstm", {}), ("gru", {}),
+                                           ("lstm", {"representation": "logmag", "prenet_dropout": 0.3}),
+                                           ("lstm", {"output": "gaussian"})])
+def test_bfloat16_training_lowers_the_loss_and_writes_float32_weights_that_generate(small_data, tmp_path, cell,
+                                                                                    options):
+    import h5py
+    import numpy as np
+    from conftest import train_config
+
+    from musicgen.checkpoint import read_checkpoint
+    from musicgen.config import GenerateConfig, ModelConfig
+    from musicgen.generation import generate
+    from musicgen.training import train
+
+    cfg = train_config(small_data, tmp_path, n_iter=1, n_epochs=4, precision="bfloat16",
+                       scheduled_sampling=0.3 if options else 0.0)
+    result = train(cfg, ModelConfig(cell=cell, hidden=32, **options), verbose=0)
+    ckpt = read_checkpoint(result.checkpoint)
+    losses = ckpt.history["loss"]
+    assert ckpt.training["precision"] == "bfloat16" and losses[-1] < losses[0] and np.isfinite(losses).all()
+    with h5py.File(result.checkpoint) as f:
+        dtypes = set()
+        f.visititems(lambda name, obj: dtypes.add(str(obj.dtype)) if isinstance(obj, h5py.Dataset) else None)
+    assert "float32" in dtypes and "bfloat16" not in dtypes
+    import keras
+    assert keras.mixed_precision.global_policy().name == "float32"  # put back after training
+    [song] = generate(result.checkpoint, GenerateConfig(seconds=2.0, data_prefix=small_data, out_dir=tmp_path / "s",
+                                                        random_seed=0))
+    assert song.path.is_file()
