@@ -74,9 +74,12 @@ def child(variant: str, cell: str, batch: int, epochs: int) -> dict:
     if variant in ("ours", "ours-bf16"):
         from musicgen.training_aids import precision_policy
 
-        with precision_policy("bfloat16" if variant == "ours-bf16" else "float32"):
+        from musicgen.training_aids import use_xla
+
+        precision = "bfloat16" if variant == "ours-bf16" else "float32"
+        with precision_policy(precision):
             model = build_model(cfg)
-            compile_model(model, 1e-3)
+            compile_model(model, 1e-3, jit=use_xla(precision, distributed=False))
     else:
         model = original_model(cfg)
     batches = make_batches(data, np.arange(data.x.shape[0]), batch, mean=data.mean, std=data.std, shuffle=True,

@@ -25,7 +25,7 @@ from .plots import plot_loss, plot_model_diagram
 from .previews import PREVIEW_SUFFIX, Previewer
 from .representation import feature_stats
 from .signals import main_thread, signals_deferred
-from .training_aids import log_preview_audio, monitored, precision_policy, training_aids
+from .training_aids import log_preview_audio, monitored, precision_policy, training_aids, use_xla
 from .training_data import (TrainingData, load_training_data, make_batches, normalisation_std,
                             representation_mismatch, split_indices, std_from_variance)
 
@@ -227,7 +227,7 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | None
     # The weights stay float32 either way, so the files are the same kind and generation reads them as ever.
     with strategy.scope(), precision_policy(train_cfg.precision):
         model, network = build_training_model(model_cfg, train_cfg.scheduled_sampling)
-        compile_model(model, train_cfg.lr, model_cfg, jit=not distributed)
+        compile_model(model, train_cfg.lr, model_cfg, jit=use_xla(train_cfg.precision, distributed))
         fix_keras_multiworker(model, strategy)
         if resume is not None:
             load_weights(model, Path(resume), digest=base.digest)

@@ -76,3 +76,12 @@ def precision_policy(precision: str):
         yield
     finally:
         keras.mixed_precision.set_global_policy(previous)
+
+
+def use_xla(precision: str, distributed: bool) -> bool:
+    """Whether to compile the training step with XLA: not across replicas, and not for bfloat16 on a CPU,
+    where XLA multiplies bfloat16 no faster than float32 while TensorFlow's own kernels (oneDNN) do it
+    about twice as fast (bench/bench_train.py)."""
+    from .layers import gpu_present
+
+    return not distributed and (precision != "bfloat16" or gpu_present())
