@@ -121,7 +121,7 @@ def save_checkpoint(model, ckpt: Checkpoint, path: Path) -> Path:
             "saved": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "training": ckpt.training,
             "history": ckpt.history,
-            "normalization": {"mean": ckpt.mean.astype(float).tolist(), "std": ckpt.std.astype(float).tolist()},
+            "normalisation": {"mean": ckpt.mean.astype(float).tolist(), "std": ckpt.std.astype(float).tolist()},
             "digest": ckpt.digest,
         }
         write_atomic(companion(path, ".json"), lambda p: p.write_text(json.dumps(meta)))
@@ -176,9 +176,10 @@ def read_checkpoint(path: Path) -> Checkpoint:
         if meta.get("format") != FORMAT:
             raise SchemaError(f"unknown format {meta.get('format')!r}")
         model = _model_config(schema.get_object(meta, "model"))
-        norm = schema.get_object(meta, "normalization")
-        mean = schema.numbers(schema.get_list(norm, "mean"), "normalization.mean", length=model.feature_dim)
-        std = schema.numbers(schema.get_list(norm, "std"), "normalization.std", length=model.feature_dim,
+        # One spelling, the flag's; sidecars written before it say "normalization".
+        norm = schema.get_object(meta, "normalisation" if "normalisation" in meta else "normalization")
+        mean = schema.numbers(schema.get_list(norm, "mean"), "normalisation.mean", length=model.feature_dim)
+        std = schema.numbers(schema.get_list(norm, "std"), "normalisation.std", length=model.feature_dim,
                              positive=True)
         digest = schema.get_str(meta, "digest", None, optional=True)
         if digest is not None and not re.fullmatch(r"[0-9a-f]{64}", digest):

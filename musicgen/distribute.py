@@ -8,6 +8,7 @@ import os
 from .errors import MusicGenError
 
 STRATEGIES = ("default", "mirrored", "multiworker")
+KERAS_TESTED = "3.15"  # the Keras minor version whose internals fix_keras_multiworker patches
 
 
 def make_strategy(name: str, *, cpu_devices: int = 2):
@@ -90,10 +91,16 @@ def fix_keras_multiworker(model, strategy) -> None:
     own batch is used instead. And it averages each step's scalar logs across replicas
     along axis 0, which scalars do not have; the steps' logs are given that axis.
     """
+    import keras
     import tensorflow as tf
 
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return
+    # These are Keras internals: refuse clearly on a version they were not written and tested for.
+    if not keras.__version__.startswith(KERAS_TESTED + ".") or not hasattr(model, "_symbolic_build"):
+        raise MusicGenError(f"--strategy multiworker relies on Keras {KERAS_TESTED} internals, but Keras "
+                            f"{keras.__version__} is installed; pip install 'keras=={KERAS_TESTED}.*' or use "
+                            "--strategy mirrored")
     for name in ("train_step", "test_step"):
         step = getattr(model, name)
         setattr(model, name, lambda data, step=step: tf.nest.map_structure(lambda v: tf.reshape(v, (1,)), step(data)))

@@ -104,11 +104,12 @@ def main(argv: list[str] | None, *, cell: str, resume: bool) -> int:
         label = CELL_NAMES[cell]
         start = args.weights or choose_weights(list_weight_files(args.weights_dir, label),
                                                purpose=f"continue training ({label})")
-        saved = read_checkpoint(start).model
+        start = read_checkpoint(start)  # read once; training takes it as it is
+        saved = start.model
         for flag in ("hidden", "layers"):
             given = getattr(args, flag)
             if given is not None and given != getattr(saved, flag):
-                raise WeightsError(f"--{flag} {given} does not match '{Path(start).name}' "
+                raise WeightsError(f"--{flag} {given} does not match '{start.weights.name}' "
                                    f"({flag}={getattr(saved, flag)})")
     result = train(train_cfg, model_cfg, resume=start)
     if result.interrupted:

@@ -170,12 +170,12 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | None = None,
+def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | Checkpoint | None = None,
           verbose: int | str = "auto") -> TrainResult:
     """Train for n_iter iterations of n_epochs epochs, checkpointing after each iteration.
 
-    With `resume`, the network, its normalisation and the iteration count come from that
-    weight file; `model_cfg.cell` must match it.
+    With `resume` (a weight file, or its Checkpoint already read), the network, its normalisation
+    and the iteration count come from that weight file; `model_cfg.cell` must match it.
     """
     strategy = make_strategy(train_cfg.strategy)  # first: it may configure devices
     chief = is_chief(strategy)
@@ -190,8 +190,12 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | None
         remove_orphan_companions(train_cfg.weights_dir)
         check_writable(train_cfg.img_dir)
     history: dict[str, list[float]] = {}
+    normalisation = train_cfg.normalisation
     if resume is not None:
-        base = read_checkpoint(resume)
+        base = resume if isinstance(resume, Checkpoint) else read_checkpoint(resume)
+        resume = base.weights
+        # What the statistics really are: the parent's choice, not this command line's.
+        normalisation = base.training.get("normalisation")
         if base.model.cell != model_cfg.cell:
             script = "re_train_gru.py" if base.model.cell == "gru" else "re_train.py"
             raise WeightsError(f"'{Path(resume).name}' holds a {base.model.label} network; use {script}")
@@ -215,7 +219,7 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | None
                           std=normalisation_std(std, train_cfg.normalisation))
     base.training = {"n_epochs": train_cfg.n_epochs, "n_batch": train_cfg.n_batch, "lr": train_cfg.lr,
                      "validation_split": train_cfg.validation_split, "data": str(train_cfg.data_prefix),
-                     "normalisation": train_cfg.normalisation, "scheduled_sampling": train_cfg.scheduled_sampling,
+                     "normalisation": normalisation, "scheduled_sampling": train_cfg.scheduled_sampling,
                      "early_stopping": train_cfg.early_stopping, "lr_schedule": train_cfg.lr_schedule,
                      "tensorboard": None if train_cfg.tensorboard is None else str(train_cfg.tensorboard),
                      "preview_seconds": train_cfg.preview_seconds, "precision": train_cfg.precision}

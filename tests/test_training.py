@@ -261,3 +261,18 @@ def test_the_demo_preset_is_valid():
     args = parse_with_preset(build_parser("lstm", resume=False), ["--config", str(path)])
     for key, value in tomllib.loads(path.read_text()).items():
         assert getattr(args, key) == value
+
+
+def test_resuming_records_the_parents_normalisation_and_reads_the_old_spelling(trained, small_data, tmp_path):
+    result, _ = trained
+    parent = read_checkpoint(result.checkpoint)
+    assert parent.training["normalisation"] == "bin"
+    child = train(train_config(small_data, tmp_path, n_iter=1, n_epochs=1, normalisation="global"),
+                  ModelConfig(cell="lstm"), resume=parent, verbose=0)
+    meta = json.loads(child.checkpoint.with_name(child.checkpoint.name.replace(".weights.h5", ".json")).read_text())
+    assert meta["training"]["normalisation"] == "bin" and "normalisation" in meta and "normalization" not in meta
+    np.testing.assert_array_equal(read_checkpoint(child.checkpoint).std, parent.std)
+    meta["normalization"] = meta.pop("normalisation")  # as sidecars before this spelling wrote it
+    sidecar = child.checkpoint.with_name(child.checkpoint.name.replace(".weights.h5", ".json"))
+    sidecar.write_text(json.dumps(meta))
+    np.testing.assert_array_equal(read_checkpoint(child.checkpoint).std, parent.std)
