@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: setup system-deps venv demo test bench dataset clean-outputs
+.PHONY: setup system-deps venv demo test test-fast bench dataset clean-outputs
 
 setup: system-deps venv
 
@@ -26,6 +26,10 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest tests
+
+# The edit-run loop: everything but the tests that train networks or run the TensorFlow scripts.
+test-fast: setup
+	$(PY) -m pytest -m "not slow" tests
 
 bench: setup
 	$(PY) bench/bench_convert.py

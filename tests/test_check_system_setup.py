@@ -1,7 +1,7 @@
 import os
 import shutil
 
-from conftest import run_script
+from helpers import run_script
 
 
 def test_reports_versions_devices_and_tools():

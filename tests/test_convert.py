@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.io import wavfile
 
-from conftest import SMALL_AUDIO, mp3_from, music_excerpt, run_script, small_config, tone
+from helpers import mp3_from, music_excerpt, run_script, small_config, tone
 from musicgen.convert import convert_directory
 from musicgen.errors import DatasetError
 
@@ -201,7 +201,7 @@ def test_cli_summary_and_one_line_errors(library, tmp_path):
 
 
 def test_default_dataset_is_two_to_four_minutes_of_licensed_mp3(tmp_path):
-    from conftest import MUSIC
+    from helpers import MUSIC
     from musicgen.audio_io import decode_to_wav, wav_frames
 
     mp3s = sorted(MUSIC.glob("*.mp3"))

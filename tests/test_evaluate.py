@@ -11,7 +11,7 @@ from scipy.io import wavfile
 from musicgen.evaluation import (ANALYSIS_RATE, HOP, analyse_reference, change_summary, log_mel, nearest_excerpt,
                                  power_spectrogram, rms_dbfs, seam_click_db, spectral_centroid, spectral_change,
                                  spectral_flatness, to_analysis_rate)
-from tests.conftest import music_excerpt, run_script
+from helpers import music_excerpt, run_script
 
 RATE = ANALYSIS_RATE
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.io import wavfile
 
-from conftest import DOWN, ENTER, REPO, run_in_pty, run_script, train_config
+from helpers import DOWN, ENTER, REPO, run_in_pty, run_script, train_config
 from musicgen.blas_network import BlasNetwork
 from musicgen.checkpoint import list_weight_files, read_checkpoint
 from musicgen.config import GenerateConfig, ModelConfig
@@ -15,6 +15,8 @@ from musicgen.generation import generate, generation_network, load_generator, re
 from musicgen.model import build_model
 from musicgen.song_files import write_song
 from musicgen.training import train
+
+pytestmark = pytest.mark.slow  # trains networks or runs the TensorFlow scripts: not in `make test-fast`
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +164,7 @@ def test_bad_inputs_are_one_line_errors(weights, small_data, tmp_path):
 
 
 def test_overlapping_blocks_train_generate_and_refuse_the_other_kind_of_data(small_data, tmp_path):
-    from conftest import music_excerpt, small_config
+    from helpers import music_excerpt, small_config
     from musicgen.convert import convert_directory
     from musicgen.errors import WeightsError
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, music_excerpt, run_script, small_config, train_config
+from helpers import REPO, music_excerpt, run_script, small_config, train_config
 
 from musicgen.atomic import check_writable, temp_path
 from musicgen.checkpoint import claim_weights_path, describe, list_weight_files, read_checkpoint
@@ -31,6 +31,7 @@ from musicgen.errors import DatasetError, MusicGenError, WeightsError
 from musicgen.training_data import load_training_data
 
 MUSIC = REPO / "datasets" / "training_data"
+pytestmark = pytest.mark.slow  # trains networks or runs the TensorFlow scripts: not in `make test-fast`
 
 
 # ---------------------------------------------------------------- helpers
@@ -471,7 +472,7 @@ def test_a_read_only_output_folder_is_reported_before_any_work(weights, small_da
         "evaluate.py": [weights.parent / "x.wav", "--plot", read_only / "p.png"],
     }[script]
     if script == "evaluate.py":
-        from conftest import tone
+        from helpers import tone
         tone(args[0], 1.0, rate=8000)
         args += ["--reference", args[0]]
     started = time.monotonic()
@@ -665,7 +666,7 @@ def test_kills_during_conversion_leave_the_old_dataset_or_the_whole_new_one(kill
 
 
 def test_evaluate_refuses_a_broken_wav_and_plots_short_songs(tmp_path):
-    from conftest import tone
+    from helpers import tone
 
     from musicgen.plots import plot_song
 
@@ -696,6 +697,7 @@ import numpy as np
 from musicgen.checkpoint import read_checkpoint, describe
 from musicgen.errors import MusicGenError
 from musicgen.training_data import load_training_data
+
 
 data, weights, work, seed = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
 rng = np.random.default_rng(seed)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.io import wavfile
 
-from conftest import MUSIC, run_script, sox, train_config
+from helpers import MUSIC, run_script, sox, train_config
 from musicgen.blas_network import BlasNetwork
 from musicgen.checkpoint import read_checkpoint
 from musicgen.config import GenerateConfig, ModelConfig
@@ -20,6 +20,8 @@ from musicgen.generation import Sampler, generate, sampled_generate, stateful_ge
 from musicgen.model import build_model, build_training_model
 from musicgen.song_files import read_song_info, song_info_path
 from musicgen.training import train
+
+pytestmark = pytest.mark.slow  # trains networks or runs the TensorFlow scripts: not in `make test-fast`
 
 RATE = 22050
 BLOCK = RATE // 4

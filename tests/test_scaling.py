@@ -11,8 +11,10 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import REPO, run_script
+from helpers import REPO, run_script
 from musicgen.npy_stream import NpyAppender
+
+pytestmark = pytest.mark.slow  # trains networks or runs the TensorFlow scripts: not in `make test-fast`
 
 COMMON = ["--hidden", "32", "-n", "1", "-e", "5", "-b", "2", "--lr", "0.01", "--seed", "7"]
 
@@ -98,6 +100,7 @@ def test_multiworker_without_tf_config_is_a_one_line_error(small_data, tmp_path)
 
 PEAK_RSS = """
 import resource, runpy, sys
+
 sys.argv = ["train.py"] + sys.argv[1:]
 try:
     runpy.run_path("train.py", run_name="__main__")

@@ -8,12 +8,14 @@ import time
 import numpy as np
 import pytest
 
-from conftest import REPO, run_script, train_config
+from helpers import REPO, run_script, train_config
 from musicgen.checkpoint import list_weight_files, load_weights, read_checkpoint
 from musicgen.config import ModelConfig
 from musicgen.errors import WeightsError
 from musicgen.model import build_model
 from musicgen.training import train
+
+pytestmark = pytest.mark.slow  # trains networks or runs the TensorFlow scripts: not in `make test-fast`
 
 TINY = dict(hidden=64)
 
@@ -97,7 +99,7 @@ def test_mismatches_are_clear_errors(trained, small_data, tmp_path):
     result, _ = trained
     with pytest.raises(WeightsError, match="holds a LSTM network; use re_train.py"):
         train(train_config(small_data, tmp_path), ModelConfig(cell="gru"), resume=result.checkpoint, verbose=0)
-    from conftest import small_config
+    from helpers import small_config
     from musicgen.convert import convert_directory
 
     cfg = small_config(tmp_path, block_size=500)
@@ -179,7 +181,7 @@ def test_help_lists_the_original_flags():
 def test_arrow_key_menu_picks_the_weight_file_to_continue(trained, small_data, tmp_path):
     import shutil
 
-    from conftest import DOWN, ENTER, run_in_pty
+    from helpers import DOWN, ENTER, run_in_pty
 
     result, wdir = trained
     for name in ("LSTM_NP_Weights_Iter-2", "LSTM_NP_Weights_Iter-7"):

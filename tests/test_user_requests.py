@@ -10,7 +10,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, run_script
+from helpers import REPO, run_script
+
+pytestmark = pytest.mark.slow  # trains networks or runs the TensorFlow scripts: not in `make test-fast`
 
 SCRIPTS = ["check_system_setup.py", "convert_directory.py", "train.py", "train_gru.py", "re_train.py",
            "re_train_gru.py", "generate.py", "evaluate.py"]
@@ -50,7 +52,7 @@ def test_scripts_print_no_tensorflow_start_up_lines_unless_verbose(small_data, t
 @pytest.fixture(scope="module")
 def weights(small_data, tmp_path_factory):
     """A tiny trained LSTM."""
-    from conftest import train_config
+    from helpers import train_config
 
     from musicgen.config import ModelConfig
     from musicgen.training import train
@@ -61,7 +63,7 @@ def weights(small_data, tmp_path_factory):
 
 def test_a_prime_file_seeds_the_song_from_where_prime_start_says(weights, tmp_path):
     import numpy as np
-    from conftest import music_excerpt
+    from helpers import music_excerpt
 
     from musicgen.checkpoint import read_checkpoint
     from musicgen.fft_blocks import blocks_to_features, frame
@@ -87,7 +89,7 @@ def test_primed_songs_need_no_training_data_and_follow_their_prime(weights, tmp_
     import json
 
     import numpy as np
-    from conftest import music_excerpt
+    from helpers import music_excerpt
     from scipy.io import wavfile
 
     from musicgen.config import GenerateConfig
@@ -110,8 +112,8 @@ def test_primed_songs_need_no_training_data_and_follow_their_prime(weights, tmp_
 @pytest.mark.parametrize("make, message", [
     (lambda d: d / "missing.wav", "does not exist"),
     (lambda d: (d / "text.mp3").write_text("not audio") and d / "text.mp3", "cannot be read"),
-    (lambda d: __import__("conftest").tone(d / "short.wav", 0.3, rate=8000), "a seed needs 1.00 s"),
-    (lambda d: __import__("conftest").sox("-n", "-r", 8000, "-c", 1, "-b", 16, d / "quiet.wav", "trim", 0, 3)
+    (lambda d: __import__("helpers").tone(d / "short.wav", 0.3, rate=8000), "a seed needs 1.00 s"),
+    (lambda d: __import__("helpers").sox("-n", "-r", 8000, "-c", 1, "-b", 16, d / "quiet.wav", "trim", 0, 3)
      or d / "quiet.wav", "silent"),
 ])
 def test_a_bad_prime_file_is_one_line(weights, tmp_path, make, message):
@@ -183,7 +185,7 @@ def test_an_mp3_song_at_44_1_khz_decodes_to_the_same_length(tmp_path):
 
 
 def test_early_stopping_stops_and_saves_the_epochs_since_the_last_checkpoint(small_data, tmp_path):
-    from conftest import train_config
+    from helpers import train_config
 
     from musicgen.checkpoint import read_checkpoint
     from musicgen.config import ModelConfig
@@ -201,7 +203,7 @@ def test_early_stopping_stops_and_saves_the_epochs_since_the_last_checkpoint(sma
 @pytest.mark.parametrize("schedule", ["constant", "plateau", "cosine"])
 def test_learning_rate_schedules_follow_keras_callbacks_and_are_recorded(small_data, tmp_path, schedule):
     import numpy as np
-    from conftest import train_config
+    from helpers import train_config
 
     from musicgen.checkpoint import read_checkpoint
     from musicgen.config import ModelConfig
@@ -229,7 +231,7 @@ def test_any_number_of_jobs_writes_byte_identical_tensors(tmp_path, shard_size):
     import shutil
     from dataclasses import replace
 
-    from conftest import music_excerpt, small_config
+    from helpers import music_excerpt, small_config
 
     from musicgen.convert import convert_directory
 
@@ -254,7 +256,7 @@ def test_any_number_of_jobs_writes_byte_identical_tensors(tmp_path, shard_size):
 
 
 def test_previews_beside_each_checkpoint_with_their_verdict_in_sidecar_menu_and_tensorboard(small_data, tmp_path):
-    from conftest import train_config
+    from helpers import train_config
     from scipy.io import wavfile
 
     from musicgen.checkpoint import describe, list_weight_files, read_checkpoint
@@ -285,7 +287,7 @@ def test_bfloat16_training_lowers_the_loss_and_writes_float32_weights_that_gener
                                                                                     options):
     import h5py
     import numpy as np
-    from conftest import train_config
+    from helpers import train_config
 
     from musicgen.checkpoint import read_checkpoint
     from musicgen.config import GenerateConfig, ModelConfig

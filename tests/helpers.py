@@ -1,0 +1,116 @@
+"""Helpers the tests share: real audio files made with sox and lame, small configs, running scripts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+from musicgen.config import AudioConfig, ConvertConfig
+
+REPO = Path(__file__).resolve().parents[1]
+MUSIC = REPO / "datasets" / "training_data"
+
+# Small blocks keep tensors tiny: 0.125 s blocks, 8 blocks (1 s) per clip at 8 kHz.
+SMALL_AUDIO = AudioConfig(sample_rate=8000, block_size=1000, clip_len=1.0)
+
+
+def sox(*args) -> None:
+    """Run sox with an argument list; fail the test with its stderr."""
+    subprocess.run(["sox", *map(str, args)], check=True, capture_output=True)
+
+
+def tone(path: Path, seconds: float, *, rate: int = 44100, channels: int = 1, freq: float = 440.0,
+         bits: int = 16) -> Path:
+    """A sine tone file in whatever format `path`'s suffix names."""
+    sox("-n", "-r", rate, "-c", channels, "-b", bits, path, "synth", seconds, "sine", freq, "vol", 0.5)
+    return path
+
+
+def mp3_from(wav: Path, mp3: Path) -> Path:
+    """Encode a WAV with lame."""
+    subprocess.run(["lame", "--quiet", "-b", "64", str(wav), str(mp3)], check=True)
+    return mp3
+
+
+def music_excerpt(dst: Path, seconds: float, *, start: float = 5.0, source: str = "minuet_in_g.mp3") -> Path:
+    """A slice of the bundled real music, written in the format dst's suffix names."""
+    decoded = dst.with_name(dst.stem + ".src.wav")
+    subprocess.run(["lame", "--decode", "--quiet", str(MUSIC / source), str(decoded)], check=True)
+    if dst.suffix == ".mp3":
+        cut = dst.with_name(dst.stem + ".cut.wav")
+        sox(decoded, cut, "trim", start, seconds)
+        mp3_from(cut, dst)
+        cut.unlink()
+    else:
+        sox(decoded, dst, "trim", start, seconds)
+    decoded.unlink()
+    return dst
+
+
+def small_config(tmp: Path, **audio) -> ConvertConfig:
+    """A conversion config that reads tmp/in and writes tmp/out/np_array*."""
+    a = AudioConfig(**{**SMALL_AUDIO.__dict__, **audio})
+    return ConvertConfig(input_dir=tmp / "in", output_prefix=tmp / "out" / "np_array", audio=a)
+
+
+def run_script(script: str, *args, cwd: Path = REPO, env: dict | None = None, timeout: float = 600):
+    """Run one of the top-level scripts as a user would."""
+    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+    return subprocess.run(
+        [sys.executable, str(REPO / script), *map(str, args)], cwd=cwd, env=full_env,
+        capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+    )
+
+
+def train_config(prefix, weights_dir, **kw):
+    """A TrainConfig sized for tests."""
+    from musicgen.config import TrainConfig
+
+    base = dict(n_iter=2, n_epochs=2, n_batch=2, lr=0.01, data_prefix=prefix, weights_dir=weights_dir,
+                img_dir=weights_dir / "img", seed=7)
+    return TrainConfig(**{**base, **kw})
+
+
+def run_in_pty(script: str, *args, keys: list[str], wait_for: str, timeout: float = 300):
+    """Run a script on a pseudo-terminal, type `keys` once `wait_for` shows; return (code, screen text)."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+    import time
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 160, 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen([sys.executable, str(REPO / script), *map(str, args)], cwd=REPO, env=env,
+                            stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    seen, sent, deadline = b"", False, time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        if not sent and wait_for.encode() in seen:
+            time.sleep(0.5)
+            for key in keys:
+                os.write(master, key.encode())
+                time.sleep(0.3)
+            sent = True
+        if proc.poll() is not None and not ready:
+            break
+    proc.wait(timeout=30)
+    os.close(master)
+    return proc.returncode, seen.decode(errors="replace")
+
+
+DOWN, ENTER = "\x1b[B", "\r"
