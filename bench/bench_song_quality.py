@@ -64,7 +64,8 @@ def train(name: str, script: str, preset: Path | None, extra: list[str], out: Pa
 def judge(name: str, weights: Path, args, out: Path) -> dict:
     """Generate and measure the songs of one trained network."""
     from musicgen.eval_report import load_reference
-    from musicgen.evaluation import load_path_audio, measure_window, timeline
+    from musicgen.audio_io import load_wav
+    from musicgen.evaluation import measure_window, timeline
     from musicgen.song_files import read_song_info
 
     prefix = data_prefix(out, name, args.overlap)
@@ -77,7 +78,7 @@ def judge(name: str, weights: Path, args, out: Path) -> dict:
     results = []
     for path in paths:
         info = read_song_info(path)
-        samples, rate = load_path_audio(path)
+        samples, rate = load_wav(path)
         block = round(info["hop_seconds"] * rate)
         total = len(samples) / rate
         windows = timeline(samples, rate, info["echo_seconds"], reference, block_size=block)

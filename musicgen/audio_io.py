@@ -1,8 +1,9 @@
-"""Decoding any input into mono 16-bit WAV (lame, sox) and reading WAVs back."""
+"""All audio reading and decoding: any input into mono 16-bit WAV (lame, sox), WAVs back as samples."""
 
 from __future__ import annotations
 
 import os
+import tempfile
 import wave
 from pathlib import Path
 
@@ -80,3 +81,37 @@ class WavWriter:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def load_wav(path: Path) -> tuple[np.ndarray, int]:
+    """Any WAV (int or float, mono or multi-channel) -> (mono float samples in [-1, 1], rate)."""
+    try:
+        rate, data = wavfile.read(path)
+    except Exception as exc:  # scipy reports some broken headers as UnboundLocalError or struct.error
+        raise AudioDecodeError(f"{Path(path).name}: not a readable WAV ({exc})") from None
+    if not 0 < rate <= 10**6 or data.ndim not in (1, 2) or data.size == 0:
+        raise AudioDecodeError(f"{Path(path).name}: not usable audio (rate {rate} Hz, shape {data.shape})")
+    if not np.issubdtype(data.dtype, np.number):
+        raise AudioDecodeError(f"{Path(path).name}: not usable audio ({data.dtype} samples)")
+    if np.issubdtype(data.dtype, np.integer):
+        scale = float(np.iinfo(data.dtype).max) + 1.0
+        if data.dtype == np.uint8:
+            data = data.astype(np.float32) - 128.0
+            scale = 128.0
+        data = data.astype(np.float32) / scale
+    data = data.astype(np.float32)
+    if data.ndim == 2:
+        data = data.mean(axis=1)
+    return data, int(rate)
+
+
+def read_audio(path: Path, sample_rate: int) -> tuple[np.ndarray, int]:
+    """Mono float samples and rate of any audio file: WAVs as they are, the rest decoded (lame/sox)
+    at `sample_rate`."""
+    path = Path(path)
+    if path.suffix.lower() == ".wav":
+        return load_wav(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "decoded.wav"
+        decode_to_wav(path, wav, sample_rate=sample_rate)
+        return load_wav(wav)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,11 +10,12 @@ import numpy as np
 
 from . import schema
 from .atomic import check_writable
+from .audio_io import read_audio
 from .config import AUDIO_SUFFIXES
 from .errors import DatasetError
 from .evaluation import (ANALYSIS_RATE, COPY_DISTANCE_DB, FLATNESS_TOLERANCE, LOOP_LIMIT, LOUDNESS_TOLERANCE_DB,
                          MOVE_SHARE, Reference, SignalMeasures, Verdict, WindowMeasures,
-                         analyse_reference, load_path_audio, measure, noise_like, timeline, to_analysis_rate, verdict)
+                         analyse_reference, measure, noise_like, timeline, to_analysis_rate, verdict)
 from .song_files import read_song_info, song_info_path
 
 
@@ -64,21 +64,9 @@ def reference_files(paths: list[Path]) -> list[Path]:
     return files
 
 
-def read_audio(path: Path) -> tuple[np.ndarray, int]:
-    """Mono float samples and rate of any audio file; non-WAVs are decoded with lame/sox first."""
-    if path.suffix.lower() == ".wav":
-        return load_path_audio(path)
-    from .audio_io import decode_to_wav
-
-    with tempfile.TemporaryDirectory() as tmp:
-        wav = Path(tmp) / "decoded.wav"
-        decode_to_wav(path, wav, sample_rate=ANALYSIS_RATE)
-        return load_path_audio(wav)
-
-
 def load_reference(paths: list[Path]) -> Reference:
     """The training music: every file at ANALYSIS_RATE, concatenated, analysed once."""
-    parts = [to_analysis_rate(*read_audio(f)) for f in reference_files(paths)]
+    parts = [to_analysis_rate(*read_audio(f, ANALYSIS_RATE)) for f in reference_files(paths)]
     return analyse_reference(np.concatenate(parts))
 
 
@@ -107,7 +95,7 @@ def evaluate_songs(songs: list[Path], reference_paths: list[Path], *, block_seco
     reference = load_reference(reference_paths)
     measured, mels, starts, timelines = [], [], [], []
     for song in songs:
-        samples, rate = read_audio(song)
+        samples, rate = read_audio(song, ANALYSIS_RATE)
         echo, hop = _sidecar_times(song)
         start = 0.0 if whole else min(echo, len(samples) / rate)
         block = max(1, round((block_seconds or hop) * rate))

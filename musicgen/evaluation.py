@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from math import gcd
-from pathlib import Path
 
 import numpy as np
 
@@ -353,29 +352,3 @@ def timeline(samples: np.ndarray, rate: int, start: float, reference: Reference,
     edges = list(np.arange(start, total, window)) + [total]
     return [measure_window(samples, rate, a, b, reference, block_size=block_size)
             for a, b in zip(edges[:-1], edges[1:]) if b - a >= 2.0]
-
-
-def load_path_audio(path: Path) -> tuple[np.ndarray, int]:
-    """Any WAV (int or float, mono or multi-channel) -> (mono float samples in [-1, 1], rate)."""
-    from scipy.io import wavfile
-
-    from .errors import AudioDecodeError
-
-    try:
-        rate, data = wavfile.read(path)
-    except Exception as exc:  # scipy reports some broken headers as UnboundLocalError or struct.error
-        raise AudioDecodeError(f"{Path(path).name}: not a readable WAV ({exc})") from None
-    if not 0 < rate <= 10**6 or data.ndim not in (1, 2) or data.size == 0:
-        raise AudioDecodeError(f"{Path(path).name}: not usable audio (rate {rate} Hz, shape {data.shape})")
-    if not np.issubdtype(data.dtype, np.number):
-        raise AudioDecodeError(f"{Path(path).name}: not usable audio ({data.dtype} samples)")
-    if np.issubdtype(data.dtype, np.integer):
-        scale = float(np.iinfo(data.dtype).max) + 1.0
-        if data.dtype == np.uint8:
-            data = data.astype(np.float32) - 128.0
-            scale = 128.0
-        data = data.astype(np.float32) / scale
-    data = data.astype(np.float32)
-    if data.ndim == 2:
-        data = data.mean(axis=1)
-    return data, int(rate)

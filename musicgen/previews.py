@@ -27,11 +27,12 @@ class Previewer:
     """Writes `..._Iter-N.preview.wav` beside a weight file and returns what the sidecar records of it."""
 
     def __init__(self, data: TrainingData, prefix: Path, seconds: float):
-        from .evaluation import analyse_reference, load_path_audio, to_analysis_rate
+        from .audio_io import load_wav
+        from .evaluation import analyse_reference, to_analysis_rate
 
         self.data, self.seconds = data, seconds
         merged = Path(f"{prefix}_xmerged.wav")
-        self.reference = analyse_reference(to_analysis_rate(*load_path_audio(merged))) if merged.is_file() else None
+        self.reference = analyse_reference(to_analysis_rate(*load_wav(merged))) if merged.is_file() else None
 
     def __call__(self, weights: Path) -> dict:
         """Generate, write and judge the preview of the network in `weights`."""

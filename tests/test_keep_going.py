@@ -11,11 +11,12 @@ import pytest
 from scipy.io import wavfile
 
 from helpers import MUSIC, run_script, sox, train_config
+from musicgen.audio_io import load_wav
 from musicgen.blas_network import BlasNetwork
 from musicgen.checkpoint import read_checkpoint
 from musicgen.config import GenerateConfig, ModelConfig
 from musicgen.eval_report import load_reference
-from musicgen.evaluation import load_path_audio, loop_score, measure_window, timeline
+from musicgen.evaluation import loop_score, measure_window, timeline
 from musicgen.generation import Sampler, generate, sampled_generate, stateful_generate
 from musicgen.model import build_model, build_training_model
 from musicgen.song_files import read_song_info, song_info_path
@@ -33,7 +34,7 @@ def decoded(tmp_path, name: str, start: float, seconds: float) -> np.ndarray:
     raw = tmp_path / f"{name}.raw.wav"
     subprocess.run(["lame", "--decode", "--quiet", str(MUSIC / name), str(raw)], check=True)
     sox(raw, "-r", RATE, "-c", 1, wav, "trim", start, seconds)
-    return load_path_audio(wav)[0]
+    return load_wav(wav)[0]
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +180,7 @@ def test_gaussian_network_generates_samples_reproducibly_and_its_mean_at_tempera
     def song(out, **kw):
         cfg = GenerateConfig(**{**dict(seconds=3.0, count=2, random_seed=5, data_prefix=small_data,
                                        out_dir=tmp_path / out), **kw})
-        return [load_path_audio(s.path)[0] for s in generate(weights, cfg)]
+        return [load_wav(s.path)[0] for s in generate(weights, cfg)]
 
     first, again, other = song("a"), song("b"), song("c", random_seed=6)
     np.testing.assert_array_equal(first[0], again[0])
@@ -269,7 +270,7 @@ def test_logmag_network_trains_generates_and_refuses_a_gaussian_output(small_dat
     assert ckpt.model.representation == "logmag" and ckpt.mean.shape == (501,)
     songs = generate(result.checkpoint, GenerateConfig(seconds=3.0, random_seed=0, data_prefix=small_data,
                                                        out_dir=tmp_path / "songs"))
-    audio, rate = load_path_audio(songs[0].path)
+    audio, rate = load_wav(songs[0].path)
     assert rate == 8000 and len(audio) == 24000 and np.sqrt(np.mean(audio ** 2)) > 1e-3
     # Re-training takes the representation, its statistics and the dropout from the file.
     again = train(train_config(small_data, tmp_path / "w", n_iter=1, n_epochs=1), ModelConfig(cell=cell),
