@@ -83,10 +83,15 @@ def remove_stale_temps(folder: Path) -> list[Path]:
 DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
 
 
-def describe_write_error(exc: OSError, fallback: Path | str) -> str:
-    """'cannot write PATH: reason' for an OSError from writing an output."""
-    where = exc.filename if exc.filename else fallback
-    return f"cannot write '{where}': {exc.strerror or exc}"
+def raise_if_disk_full(exc: BaseException, folder: Path | str, consequence: str = "") -> None:
+    """Raise the one-line OutputError for `exc` if it says the disk is full or read-only (naming the
+    file, else `folder`, and what became of the outputs); return for any other error."""
+    if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
+        where = exc.filename if exc.filename else folder
+        # Raised, never kept in a variable: a local holding it would keep the failed writer (and its
+        # frames) alive in a reference cycle until exit, where its close() prints a traceback.
+        raise OutputError(f"cannot write '{where}': {exc.strerror or exc}"
+                          + (f"; {consequence}" if consequence else "")) from None
 
 
 def check_writable(folder: Path) -> Path:

@@ -181,9 +181,9 @@ def read_checkpoint(path: Path) -> Checkpoint:
         mean = schema.numbers(schema.get_list(norm, "mean"), "normalisation.mean", length=model.feature_dim)
         std = schema.numbers(schema.get_list(norm, "std"), "normalisation.std", length=model.feature_dim,
                              positive=True)
-        digest = schema.get_str(meta, "digest", None, optional=True)
-        if digest is not None and not re.fullmatch(r"[0-9a-f]{64}", digest):
-            raise SchemaError("'digest' is not a sha256 hex digest")
+        digest = meta.get("digest")
+        if digest is not None:
+            digest = schema.sha256_hex(digest, "digest")
         return Checkpoint(
             model=model,
             iteration=schema.get_int(meta, "iteration", 0, schema.MAX_ITERATION),
@@ -230,7 +230,10 @@ def load_weights(model, path: Path, *, digest: str | None = None) -> None:
         raise WeightsError(f"cannot load '{path}': {first}") from None
 
 
-COMPANION_RE = re.compile(r"^((?:LSTM|GRU)_NP_Weights_Iter-\d+(?:_v\d+)?)\.(json|loss\.csv|png|preview\.wav)$")
+PREVIEW_SUFFIX = ".preview.wav"
+COMPANION_SUFFIXES = (".json", ".loss.csv", ".png", PREVIEW_SUFFIX)  # the files that go with a weight file
+COMPANION_RE = re.compile(r"^((?:LSTM|GRU)_NP_Weights_Iter-\d+(?:_v\d+)?)("
+                          + "|".join(re.escape(s) for s in COMPANION_SUFFIXES) + ")$")
 
 
 def remove_orphan_companions(folder: Path) -> list[Path]:

@@ -12,6 +12,7 @@ from typing import Callable
 
 from .errors import MusicGenError
 from .runtime import limit_malloc_arenas, quiet_tensorflow
+from .signals import raise_interrupt
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -50,10 +51,6 @@ def fraction(text: str) -> float:
     if not 0.0 <= value < 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
     return value
-
-
-def _terminate(signum, frame):
-    raise KeyboardInterrupt
 
 
 def int_in(low: int, high: int):
@@ -99,7 +96,7 @@ def run_script(main: Callable[[list[str] | None], int], argv: list[str] | None =
         quiet_tensorflow()
     prog = sys.argv[0].rsplit("/", 1)[-1]
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _terminate)
+        signal.signal(signal.SIGTERM, raise_interrupt)
     try:
         return main(argv) or 0
     except MusicGenError as exc:

@@ -38,10 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import DISK_ERRNOS, check_writable, describe_write_error, temp_path, write_text_atomic
+from .atomic import check_writable, raise_if_disk_full, temp_path, write_text_atomic
 from .audio_io import WavWriter, decode_to_wav, read_wav
 from .config import AUDIO_SUFFIXES, AudioConfig, ConvertConfig
-from .errors import AudioDecodeError, DatasetError, OutputError
+from .errors import AudioDecodeError, DatasetError
 from .fft_blocks import OverlapAdd, blocks_to_features, features_to_blocks, frame
 from .npy_stream import NpyAppender, RunningStats
 from .progress import Progress
@@ -163,8 +163,7 @@ def decode_source(src: Path, wav: Path, audio: AudioConfig) -> SourceFile | str:
     except AudioDecodeError as exc:
         return str(exc).split(": ", 1)[-1] if ": " in str(exc) else str(exc)
     except OSError as exc:
-        if exc.errno in DISK_ERRNOS:  # the cache's disk, not this file: every file would fail alike
-            raise OutputError(describe_write_error(exc, wav.parent)) from None
+        raise_if_disk_full(exc, wav.parent)  # the cache's disk: every file would fail alike
         return f"unreadable ({exc.strerror or exc})"
     frames = len(samples)
     n_blocks = -(-frames // audio.hop)
@@ -195,12 +194,10 @@ class _TensorWriter:
         self.prefix, self.shard_size = prefix, shard_size
         self.run = secrets.token_hex(4)
         self.started = time.time()
-        self.shards: list[dict] = []
         self.closed: list[tuple[NpyAppender, NpyAppender]] = []
         self.clips = 0
         self.merged_path = Path(f"{prefix}_xmerged.wav")
         self.merged_part = temp_path(self.merged_path)
-        self.merged = None
         self._open_shard()
         self.merged = WavWriter(self.merged_part, audio.sample_rate)
         self.merged_blocks = OverlapAdd(audio.block_size, audio.overlap)
@@ -218,7 +215,6 @@ class _TensorWriter:
         self.x.finish()
         self.y.finish()
         self.closed.append((self.x, self.y))
-        self.shards.append({"x": self.x.path.name, "y": self.y.path.name, "clips": self.x.rows})
 
     def add(self, feats: np.ndarray) -> None:
         """Store one clip's clip_blocks + 1 feature rows as an X and a Y row."""
@@ -238,7 +234,7 @@ class _TensorWriter:
         self.merged.close()
         self._close_shard()
         if self.shard_size:
-            info = {**info, "shards": self.shards}
+            info = {**info, "shards": [{"x": x.path.name, "y": y.path.name, "clips": x.rows} for x, y in self.closed]}
         stats = [(Path(f"{self.prefix}_mean.npy"), self.stats.mean),
                  (Path(f"{self.prefix}_var.npy"), self.stats.variance)]
         staged = [temp_path(path) for path, _ in stats]
@@ -285,8 +281,7 @@ class _TensorWriter:
         Closing may fail the way the writing did (a full disk): the files go regardless.
         """
         with contextlib.suppress(OSError):
-            if self.merged is not None:
-                self.merged.close()
+            self.merged.close()
         for x, y in [*self.closed, (self.x, self.y)]:
             x.abort()
             y.abort()
@@ -359,9 +354,7 @@ def convert_directory(cfg: ConvertConfig, *, progress: bool = True) -> Conversio
         framer.shutdown(cancel_futures=True)
         if writer is not None:
             writer.abort()
-        if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
-            raise OutputError(describe_write_error(exc, cfg.output_prefix.parent) +
-                              "; the dataset already there is unchanged") from None
+        raise_if_disk_full(exc, cfg.output_prefix.parent, "the dataset already there is unchanged")
         raise
     summary.clips = summary.x_shape[0]
     summary.decoded_seconds = sum(f.frames for f in summary.used) / audio.sample_rate

@@ -77,7 +77,8 @@ def _sidecar_times(song: Path) -> tuple[float, float]:
         return (schema.get_float(info, "echo_seconds", 0.0, 1e7, 0.0),
                 schema.get_float(info, "hop_seconds", 1e-4, 60.0, 0.25))
     except schema.SchemaError as exc:
-        raise DatasetError(f"'{song_info_path(song)}' is damaged: {exc}; delete it to measure the whole song") from None
+        raise DatasetError(f"'{song_info_path(song)}' is damaged: {exc}; delete it to measure the whole "
+                           "song") from None
 
 
 def evaluate_songs(songs: list[Path], reference_paths: list[Path], *, block_seconds: float | None = None,

@@ -232,6 +232,12 @@ def render(network, ckpt: Checkpoint, seeds: np.ndarray, n_blocks: int, *, rng: 
     return out if echo else out[:, seeds.shape[1]:]
 
 
+def normalised_seeds(features: np.ndarray, ckpt: Checkpoint) -> np.ndarray:
+    """GRUV features (count, blocks, 2*block_size) -> what the network of `ckpt` takes: its representation,
+    normalised by its statistics, float32."""
+    return ((from_fft_features(features, ckpt.model.representation) - ckpt.mean) / ckpt.std).astype(np.float32)
+
+
 def _seeds(ckpt: Checkpoint, weights: Path, cfg: GenerateConfig) -> tuple[np.ndarray, list[int | None], list[str]]:
     """Normalised seed blocks (count, clip_blocks, feature_dim), the clip each came from, and a word on each."""
     model = ckpt.model
@@ -249,8 +255,7 @@ def _seeds(ckpt: Checkpoint, weights: Path, cfg: GenerateConfig) -> tuple[np.nda
         indices = pick_seeds(data.x.shape[0], cfg.count, cfg.seed_index, cfg.random_seed)
         features = data.x[np.array(indices)]
         words = [f"seed clip {i}" for i in indices]
-    seeds = (from_fft_features(features, model.representation) - ckpt.mean) / ckpt.std
-    return seeds.astype(np.float32), indices, words
+    return normalised_seeds(features, ckpt), indices, words
 
 
 def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:

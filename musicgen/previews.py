@@ -13,12 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import write_atomic
-from .checkpoint import companion, read_checkpoint
+from .checkpoint import PREVIEW_SUFFIX, Checkpoint, companion
 from .fft_blocks import to_int16
-from .representation import from_fft_features
 from .training_data import TrainingData
 
-PREVIEW_SUFFIX = ".preview.wav"
 PREVIEW_CLIP = 0  # the training clip every preview starts from
 PREVIEW_RANDOM_SEED = 0
 
@@ -34,22 +32,21 @@ class Previewer:
         merged = Path(f"{prefix}_xmerged.wav")
         self.reference = analyse_reference(to_analysis_rate(*load_wav(merged))) if merged.is_file() else None
 
-    def __call__(self, weights: Path) -> dict:
-        """Generate, write and judge the preview of the network in `weights`."""
+    def __call__(self, ckpt: Checkpoint) -> dict:
+        """Generate, write and judge the preview of the checkpoint just saved (ckpt.weights)."""
         from scipy.io import wavfile
 
         from .evaluation import measure_window
-        from .generation import features_to_audio, generation_network, render, stateful_model
+        from .generation import features_to_audio, generation_network, normalised_seeds, render, stateful_model
 
-        ckpt = read_checkpoint(weights)
         model = ckpt.model
         rng = np.random.default_rng(PREVIEW_RANDOM_SEED)
-        seeds = (from_fft_features(self.data.x[[PREVIEW_CLIP]], model.representation) - ckpt.mean) / ckpt.std
+        seeds = normalised_seeds(self.data.x[[PREVIEW_CLIP]], ckpt)
         blocks = max(1, round(self.seconds * model.sample_rate / model.hop))
         network = generation_network(stateful_model(ckpt, 1), rng)
-        out = render(network, ckpt, seeds.astype(np.float32), seeds.shape[1] + blocks, rng=rng, echo=False)
+        out = render(network, ckpt, seeds, seeds.shape[1] + blocks, rng=rng, echo=False)
         audio = features_to_audio(out[0], ckpt, rng)
-        path = companion(weights, PREVIEW_SUFFIX)
+        path = companion(ckpt.weights, PREVIEW_SUFFIX)
         write_atomic(path, lambda part: wavfile.write(part, model.sample_rate, to_int16(audio)))
         record = {"file": path.name, "seconds": len(audio) / model.sample_rate, "seed_clip": PREVIEW_CLIP}
         if self.reference is not None:

@@ -121,6 +121,13 @@ def numbers(values: list, key: str, *, length: int | None = None, finite: bool =
     return [float(v) for v in values]
 
 
+def sha256_hex(value, key: str) -> str:
+    """A sha256 digest as 64 lower-case hex digits."""
+    if not isinstance(value, str) or len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+        raise SchemaError(f"'{key}' is not a sha256 hex digest")
+    return value
+
+
 def plain_file_name(value, key: str) -> str:
     """A file name without any folder part, so what it names lies beside the file naming it."""
     if not isinstance(value, str) or not value or value in (".", "..") or "/" in value or "\\" in value \

@@ -7,6 +7,11 @@ import signal
 import threading
 
 
+def raise_interrupt(signum, frame):
+    """A signal handler that stops the program as Ctrl-C does (SIGTERM: clean up, then exit 130)."""
+    raise KeyboardInterrupt
+
+
 def main_thread() -> bool:
     """True in the main thread, the only one where Python signal handlers can be set."""
     return threading.current_thread() is threading.main_thread()

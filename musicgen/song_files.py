@@ -11,8 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from .atomic import DISK_ERRNOS, describe_write_error, temp_path
-from .errors import OutputError
+from .atomic import raise_if_disk_full, temp_path
 from .fft_blocks import to_int16
 from .tools import run_tool
 
@@ -82,8 +81,7 @@ def write_song(folder: Path, samples: np.ndarray, sample_rate: int, *, info: dic
             os.replace(picture, stem.with_suffix(".png"))
         return target
     except OSError as exc:
-        if exc.errno in DISK_ERRNOS:
-            raise OutputError(describe_write_error(exc, folder) + "; no song was written") from None
+        raise_if_disk_full(exc, folder, "no song was written")
         raise
     finally:
         for part in parts:

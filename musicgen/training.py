@@ -14,17 +14,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .atomic import check_writable, write_text_atomic
-from .checkpoint import (Checkpoint, claim_weights_path, companion, load_weights, read_checkpoint, record_preview,
-                         remove_orphan_companions, save_checkpoint)
+from .checkpoint import (COMPANION_SUFFIXES, PREVIEW_SUFFIX, Checkpoint, claim_weights_path, companion, load_weights,
+                         read_checkpoint, record_preview, remove_orphan_companions, save_checkpoint)
 from .config import ModelConfig, TrainConfig
 from .distribute import fix_keras_multiworker, is_chief, make_strategy, shard_by_data
 from .errors import DatasetError, OutputError, WeightsError
 from .memory import require_memory, training_bytes
 from .model import build_training_model, compile_model
 from .plots import plot_loss, plot_model_diagram
-from .previews import PREVIEW_SUFFIX, Previewer
+from .previews import Previewer
 from .representation import feature_stats
-from .signals import main_thread, signals_deferred
+from .signals import main_thread, raise_interrupt, signals_deferred
 from .training_aids import log_preview_audio, monitored, precision_policy, training_aids, use_xla
 from .training_data import (TrainingData, load_training_data, make_batches, normalisation_std,
                             representation_mismatch, split_indices, std_from_variance)
@@ -91,7 +91,7 @@ class _Saver:
         plot_loss(history, companion(path, ".png"), title, epochs_per_iter=self.cfg.n_epochs,
                   ylabel=_loss_label(self.model_cfg))
         if self.previewer is not None:
-            preview = self.previewer(path)
+            preview = self.previewer(ckpt)  # save_checkpoint set its weights path and digest
             record_preview(path, preview)
             if self.cfg.tensorboard is not None:
                 log_preview_audio(self.cfg.tensorboard, companion(path, PREVIEW_SUFFIX), iteration)
@@ -115,17 +115,17 @@ def _history_csv(history: dict[str, list[float]]) -> str:
     keys = [k for k in ("loss", "val_loss", "learning_rate") if history.get(k)]
     epochs = len(history.get("loss", []))
     rows = ["epoch," + ",".join(keys)]
+    # A key recorded only since a later run (the learning rate) lines up with the last epochs.
+    skipped = {k: epochs - len(history[k]) for k in keys}
     for i in range(epochs):
-        # A key recorded only since a later run (the learning rate) lines up with the last epochs.
-        cells = [history[k][i - epochs + len(history[k])] if i - epochs + len(history[k]) >= 0 else None for k in keys]
-        rows.append(f"{i + 1}," + ",".join("" if v is None else f"{v:.6g}" for v in cells))
+        cells = ["" if i < skipped[k] else f"{history[k][i - skipped[k]]:.6g}" for k in keys]
+        rows.append(f"{i + 1}," + ",".join(cells))
     return "\n".join(rows) + "\n"
 
 
 def _remove_checkpoint(weights: Path) -> None:
     # Weights first: a kill part-way leaves companions without weights, which the next run removes.
-    for path in (weights, companion(weights, ".json"), companion(weights, ".loss.csv"),
-                 companion(weights, ".png"), companion(weights, PREVIEW_SUFFIX)):
+    for path in (weights, *(companion(weights, suffix) for suffix in COMPANION_SUFFIXES)):
         path.unlink(missing_ok=True)
 
 
@@ -164,10 +164,6 @@ def _callback(saver: _Saver, train_cfg: TrainConfig, start_iter: int, start_epoc
                   f"{val} -> {path or 'saved by the chief worker'}", flush=True)
 
     return IterationCheckpoint()
-
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
 
 
 def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | Checkpoint | None = None,
@@ -264,7 +260,7 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | Chec
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
     result = TrainResult(iteration=base.iteration)
-    old_term = signal.signal(signal.SIGTERM, _raise_interrupt) if main_thread() else None
+    old_term = signal.signal(signal.SIGTERM, raise_interrupt) if main_thread() else None
     try:
         # The progress bar goes first so each epoch's line prints before the iteration line.
         callbacks = ([keras.callbacks.ProgbarLogger()] if verbose else []) + \

@@ -92,19 +92,14 @@ def read_info(prefix: Path) -> dict:
         if "shards" in doc:
             info["shards"] = [_shard(s, k) for k, s in enumerate(schema.get_list(doc, "shards"))]
         if "fingerprints" in doc:
-            info["fingerprints"] = {schema.plain_file_name(name, "fingerprints"): _hex(value, f"fingerprints.{name}")
+            info["fingerprints"] = {schema.plain_file_name(name, "fingerprints"):
+                                    schema.sha256_hex(value, f"fingerprints.{name}")
                                     for name, value in schema.get_object(doc, "fingerprints").items()}
         return info
     except OSError as exc:
         raise DatasetError(f"cannot read '{info_path}': {exc.strerror or exc}") from None
     except schema.SchemaError as exc:
         raise DatasetError(f"'{info_path}' is damaged: {exc}; re-run convert_directory.py") from None
-
-
-def _hex(value, key: str) -> str:
-    if not isinstance(value, str) or len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
-        raise schema.SchemaError(f"'{key}' is not a sha256 hex digest")
-    return value
 
 
 def _shard(entry, k: int) -> dict:
