@@ -3,8 +3,8 @@
 A generation step multiplies 1-8 rows by every weight matrix, so it is bound by
 how fast the weights stream from memory. Two things make that fast:
 
-- OpenBLAS reads weights at 17-25 GB/s for such thin products, where TensorFlow's
-  CPU kernels manage ~10 GB/s.
+- OpenBLAS streams the weights of such thin products about twice as fast as
+  TensorFlow's CPU kernels (bench/bench_generate.py compares the two engines).
 - When the network runs on its own output, the output Dense (units -> 22050) feeds
   the input Dense (22050 -> units) and the first recurrent layer's input kernel, all
   linear: their product is one (units x gates*units) matrix, 4 MB per gate instead of

@@ -9,7 +9,6 @@ numpy's BLAS (blas_network.py), which streams the weights about twice as fast.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +23,6 @@ from .representation import from_fft_features, to_signal
 from .memory import generation_bytes, require_memory
 from .model import build_model
 from .training_data import load_training_data, representation_mismatch
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -62,8 +59,8 @@ def pick_seeds(n_clips: int, count: int, seed_index: int | None, random_seed: in
     return [int(i) for i in rng.choice(n_clips, size=count, replace=count > n_clips)]
 
 
-# Folding the output and input layers into one feedback matrix costs one 1024 x 22050 x 1024
-# product (~0.4 s on 2 cores), about as long as 40 unfolded steps of the default model.
+# Folding the output and input layers into one feedback matrix costs one units x features x units
+# product, about as long as 40 unfolded steps of the default model (bench/bench_generate.py).
 FOLD_AFTER_STEPS = 40
 
 
@@ -77,8 +74,8 @@ def _step_function(model):
     if step is None:
         import tensorflow as tf
 
-        # Measured on 2 CPU cores, default model: XLA makes a one-song step 23 -> 16 ms but a
-        # batch-of-8 step 33 -> 44 ms, so it is used for single songs only.
+        # On CPU, XLA speeds up a one-song step but slows a batch of songs down, so it is
+        # used for single songs only.
         single = model.inputs[0].shape[0] == 1
         step = tf.function(lambda x: model(x, training=False), jit_compile=single)
         model._musicgen_step = step

@@ -2,8 +2,8 @@
 
 TimeDistributedDense: a Dense applied to every time step as one (batch*time) x
 features matmul. Keras' Dense on a 3-D tensor becomes a broadcasting batch
-matmul that re-reads the kernel per batch item (2.8x slower for 8 songs a
-step), and Keras 3's TimeDistributed loops over the time steps.
+matmul that re-reads the kernel per batch item, and Keras 3's TimeDistributed
+loops over the time steps.
 
 ProjectedLSTM / ProjectedGRU: keras LSTM and GRU whose input projection is one
 matmul over all time steps and whose backward pass through time is written out,

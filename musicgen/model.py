@@ -37,9 +37,9 @@ class _Network:
         self.prenet = keras.layers.Dropout(cfg.prenet_dropout, name="prenet_dropout") if cfg.prenet_dropout else None
         self.recurrent = [layer(cfg.hidden, return_sequences=True, stateful=stateful, name=f"{cfg.cell}_{i + 1}")
                           for i in range(cfg.layers)]
-        # The output layer starts at zero, not Glorot-random: random weights give every one of the
-        # 22050 outputs a noise floor that training never fully removes from the near-silent high
-        # bins, and songs come out hissing (flatness 14-19x the music's, README "The main job").
+        # The output layer starts at zero, not Glorot-random: random weights give every output a
+        # noise floor that training never fully removes from the near-silent high bins, and songs
+        # come out hissing (README, "The main job", has the flatness figures).
         # For "gaussian" it also starts every scale at 1, the data's own in per-bin units.
         self.dense_out = TimeDistributedDense(cfg.output_dim, activation="linear", kernel_initializer="zeros",
                                               name="time_distributed_dense_out")
@@ -117,8 +117,8 @@ def compile_model(model, lr: float, cfg: ModelConfig | None = None, *, jit: bool
     import keras
 
     loss = gaussian_nll(cfg.block_size) if cfg is not None and cfg.output == "gaussian" else "mean_squared_error"
-    # XLA fuses the big matmuls with the loss and optimizer: about 2x on CPU. Keras turns it
-    # off by itself where cuDNN layers run.
+    # XLA fuses the big matmuls with the loss and optimizer (bench/bench_train.py measures the gain).
+    # Keras turns it off by itself where cuDNN layers run.
     model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=lr), loss=loss, jit_compile=jit)
 
 

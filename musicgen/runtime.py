@@ -17,8 +17,8 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
     """Cap glibc's per-thread heap arenas; True if applied.
 
     TensorFlow runs dozens of threads and glibc gives each its own arena, which
-    fragments freed batch buffers: training memory crept up by ~500 MB over a few
-    epochs. Two arenas keep it flat (measured: GRU steady state 1.83 -> 1.33 GB).
+    fragments freed batch buffers, so training memory creeps up epoch after epoch;
+    two arenas keep it flat (bench/bench_memory.py measures it).
     """
     name = ctypes.util.find_library("c")
     if not name or "libc.so" not in name:

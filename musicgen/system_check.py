@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from .tools import INSTALL_HINTS, sox_formats, tool_version
 
 PACKAGES = ["tensorflow", "keras", "numpy", "scipy", "matplotlib", "pydub", "inquirer", "pydot"]
-IMPORT_NAMES = {"tensorflow": "tensorflow"}
 PIP_HINT = "run: make setup  (or: .venv/bin/pip install -r requirements.txt)"
 
 

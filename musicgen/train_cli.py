@@ -111,7 +111,7 @@ def main(argv: list[str] | None, *, cell: str, resume: bool) -> int:
             if given is not None and given != getattr(saved, flag):
                 raise WeightsError(f"--{flag} {given} does not match '{start.weights.name}' "
                                    f"({flag}={getattr(saved, flag)})")
-    result = train(train_cfg, model_cfg, resume=start)
+    result = train(train_cfg, model_cfg, resume=start, report=lambda line: print(line, flush=True))
     if result.interrupted:
         where = result.checkpoint or "nothing (no iteration completed)"
         print(f"interrupted: last completed iteration {result.iteration} is saved in {where}")

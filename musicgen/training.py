@@ -12,6 +12,7 @@ import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from .atomic import check_writable, write_text_atomic
 from .checkpoint import (COMPANION_SUFFIXES, PREVIEW_SUFFIX, Checkpoint, claim_weights_path, companion, load_weights,
@@ -130,11 +131,11 @@ def _remove_checkpoint(weights: Path) -> None:
 
 
 def _callback(saver: _Saver, train_cfg: TrainConfig, start_iter: int, start_epoch: int,
-              history: dict[str, list[float]]):
+              history: dict[str, list[float]], report: Callable[[str], None]):
     import keras
 
     class IterationCheckpoint(keras.callbacks.Callback):
-        """Saves after every n_epochs epochs and prints one line per iteration; when training stops
+        """Saves after every n_epochs epochs and reports one line per iteration; when training stops
         early, the epochs since the last checkpoint are saved as one more (shorter) iteration."""
 
         last_epoch = start_epoch - 1
@@ -154,30 +155,31 @@ def _callback(saver: _Saver, train_cfg: TrainConfig, start_iter: int, start_epoc
             if self.model.stop_training and done % train_cfg.n_epochs:
                 self._save(start_iter + done // train_cfg.n_epochs + 1, self.last_epoch, self.logs)
             if self.model.stop_training:
-                print(f"stopped early after epoch {self.last_epoch + 1}: no improvement of "
-                      f"{monitored(train_cfg)} for {train_cfg.early_stopping} epochs", flush=True)
+                report(f"stopped early after epoch {self.last_epoch + 1}: no improvement of "
+                       f"{monitored(train_cfg)} for {train_cfg.early_stopping} epochs")
 
         def _save(self, iteration, epoch, logs):
             path = saver.save(iteration, epoch + 1, history)
             val = f", val_loss {logs['val_loss']:.4f}" if "val_loss" in logs else ""
-            print(f"iteration {iteration}/{start_iter + train_cfg.n_iter}: loss {logs.get('loss', float('nan')):.4f}"
-                  f"{val} -> {path or 'saved by the chief worker'}", flush=True)
+            report(f"iteration {iteration}/{start_iter + train_cfg.n_iter}: loss {logs.get('loss', float('nan')):.4f}"
+                   f"{val} -> {path or 'saved by the chief worker'}")
 
     return IterationCheckpoint()
 
 
 def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | Checkpoint | None = None,
-          verbose: int | str = "auto") -> TrainResult:
+          verbose: int | str = "auto", report: Callable[[str], None] = log.info) -> TrainResult:
     """Train for n_iter iterations of n_epochs epochs, checkpointing after each iteration.
 
     With `resume` (a weight file, or its Checkpoint already read), the network, its normalisation
-    and the iteration count come from that weight file; `model_cfg.cell` must match it.
+    and the iteration count come from that weight file; `model_cfg.cell` must match it. Progress
+    lines (one per iteration) go to `report`; the scripts print them.
     """
     strategy = make_strategy(train_cfg.strategy)  # first: it may configure devices
     chief = is_chief(strategy)
     distributed = strategy.num_replicas_in_sync > 1
     if distributed:
-        print(f"{train_cfg.strategy} strategy: training on {strategy.num_replicas_in_sync} replicas", flush=True)
+        report(f"{train_cfg.strategy} strategy: training on {strategy.num_replicas_in_sync} replicas")
     import keras
 
     data = load_training_data(train_cfg.data_prefix)
@@ -256,7 +258,7 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | Chec
         if chief and train_cfg.preview_seconds else None
     saver = _Saver(model, train_cfg, model_cfg, base, write=chief, previewer=previewer)
     start_epoch = base.epoch
-    callback = _callback(saver, train_cfg, base.iteration, start_epoch, history)
+    callback = _callback(saver, train_cfg, base.iteration, start_epoch, history, report)
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
     result = TrainResult(iteration=base.iteration)

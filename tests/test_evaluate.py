@@ -109,7 +109,7 @@ def clips(tmp_path_factory):
     train.mkdir()
     music_excerpt(train / "a.wav", 8.0, start=0.0)
     music_excerpt(train / "b.wav", 8.0, start=20.0, source="ode_to_joy.mp3")
-    song = music_excerpt(root / "song.wav", 4.0, start=10.0)
+    music_excerpt(root / "song.wav", 4.0, start=10.0)
     rng = np.random.default_rng(5)
     wavfile.write(root / "noise.wav", 44100, (rng.standard_normal(44100 * 4) * 3000).astype(np.int16))
     wavfile.write(root / "silence.wav", 44100, np.zeros(44100 * 4, np.int16))
