@@ -17,41 +17,31 @@ against the Keras model's re-prediction over the growing sequence.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
-from scipy.special import expit as sigmoid
 
-
-@dataclass
-class _Recurrent:
-    cell: str
-    kernel: np.ndarray  # (in, gates*units)
-    recurrent_kernel: np.ndarray  # (units, gates*units)
-    bias: np.ndarray  # (gates*units,)
-    recurrent_bias: np.ndarray | None  # GRU reset_after only
+from .cells import cell_module, cell_of_layer
 
 
 class BlasNetwork:
     """Dense -> LSTM/GRU layers -> Dense of a Keras model, run on numpy with its state carried."""
 
     def __init__(self, model, rng: np.random.Generator | None = None):
-        recurrent = [layer for layer in model.layers if getattr(layer, "cell", None) is not None]
-        self.in_kernel, self.in_bias = model.get_layer("time_distributed_dense_in").get_weights()
-        self.out_kernel, self.out_bias = model.get_layer("time_distributed_dense_out").get_weights()
-        prenet = [layer for layer in model.layers if layer.name == "prenet_dropout"]
+        import keras
+
+        dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+        recurrent = [layer for layer in model.layers if cell_of_layer(layer)]
+        dropout = [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+        if len(dense) != 2 or not recurrent or len(dropout) > 1:
+            raise ValueError(f"'{model.name}' is not Dense -> recurrent layers -> Dense")
+        (self.in_kernel, self.in_bias), (self.out_kernel, self.out_bias) = (d.get_weights() for d in dense)
+        # The feedback fold multiplies the two Dense layers together: exact only if both are linear.
+        self.linear_dense = all(d.activation is keras.activations.linear for d in dense)
         # Pre-net dropout stays on when generating, as in training (Tacotron 2).
-        self.prenet_rate = float(prenet[0].rate) if prenet else 0.0
+        self.prenet_rate = float(dropout[0].rate) if dropout else 0.0
         self.rng = rng or np.random.default_rng()
-        self.layers = []
-        for layer in recurrent:
-            weights = layer.get_weights()
-            if getattr(layer, "reset_after", False):
-                kernel, rec, bias = weights
-                self.layers.append(_Recurrent("gru", kernel, rec, bias[0], bias[1]))
-            else:
-                self.layers.append(_Recurrent("lstm", *weights, None))
-        self.units = [layer.recurrent_kernel.shape[0] for layer in self.layers]
+        self.cells = [cell_module(cell_of_layer(layer)) for layer in recurrent]
+        self.layers = [cell.numpy_weights(layer) for cell, layer in zip(self.cells, recurrent)]
+        self.units = [weights.units for weights in self.layers]
         self.state: list[tuple[np.ndarray, ...]] = []
         self._feedback: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -61,7 +51,8 @@ class BlasNetwork:
         if self._feedback is None:
             # The fold is exact only when nothing but linear maps lie between the output and the
             # first layer's input projection: a sampled output or dropout must run unfolded.
-            assert not self.prenet_rate, "the feedback fold skips the pre-net dropout"
+            if self.prenet_rate or not self.linear_dense:
+                raise ValueError("the feedback fold needs linear Dense layers and no pre-net dropout between them")
             first = self.layers[0]
             to_hidden = self.out_kernel @ self.in_kernel  # (units, units)
             matrix = to_hidden @ first.kernel
@@ -71,8 +62,7 @@ class BlasNetwork:
 
     def reset(self, batch: int) -> None:
         """Zero the recurrent state for `batch` songs."""
-        self.state = [(np.zeros((batch, u), np.float32),) * (2 if layer.cell == "lstm" else 1)
-                      for layer, u in zip(self.layers, self.units)]
+        self.state = [(np.zeros((batch, u), np.float32),) * cell.STATES for cell, u in zip(self.cells, self.units)]
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """(batch, time, features) -> the network's outputs; the state carries on to the next call."""
@@ -84,12 +74,12 @@ class BlasNetwork:
         if self.prenet_rate:
             keep = self.rng.random(hidden.shape, dtype=np.float32) >= self.prenet_rate
             hidden = hidden * keep / np.float32(1.0 - self.prenet_rate)
-        for k, layer in enumerate(self.layers):
-            projected = (hidden @ layer.kernel + layer.bias).reshape(batch, steps, -1)
+        for k, (cell, weights) in enumerate(zip(self.cells, self.layers)):
+            projected = (hidden @ weights.kernel + weights.bias).reshape(batch, steps, -1)
             outputs = np.empty((batch, steps, self.units[k]), np.float32)
             state = self.state[k]
             for t in range(steps):
-                state = (_lstm_step if layer.cell == "lstm" else _gru_step)(projected[:, t], state, layer)
+                state = cell.numpy_step(projected[:, t], state, weights)
                 outputs[:, t] = state[0]
             self.state[k] = state
             hidden = outputs.reshape(batch * steps, -1)
@@ -107,27 +97,10 @@ class BlasNetwork:
         last_hidden = np.empty((batch, steps, self.units[-1]), np.float32)
         for t in range(steps):
             projected = self.state[-1][0] @ matrix + bias
-            for k, layer in enumerate(self.layers):
-                step = _lstm_step if layer.cell == "lstm" else _gru_step
-                self.state[k] = step(projected, self.state[k], layer)
+            for k, (cell, weights) in enumerate(zip(self.cells, self.layers)):
+                self.state[k] = cell.numpy_step(projected, self.state[k], weights)
                 if k + 1 < len(self.layers):
                     projected = self.state[k][0] @ self.layers[k + 1].kernel + self.layers[k + 1].bias
             last_hidden[:, t] = self.state[-1][0]
         flat = last_hidden.reshape(batch * steps, -1)
         return (flat @ self.out_kernel + self.out_bias).reshape(batch, steps, -1)
-
-
-def _lstm_step(z_x, state, layer):
-    h, c = state
-    i, f, g, o = np.split(z_x + h @ layer.recurrent_kernel, 4, axis=-1)
-    c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
-    return sigmoid(o) * np.tanh(c), c
-
-
-def _gru_step(m_x, state, layer):
-    (h,) = state
-    x_z, x_r, x_h = np.split(m_x, 3, axis=-1)
-    r_z, r_r, r_h = np.split(h @ layer.recurrent_kernel + layer.recurrent_bias, 3, axis=-1)
-    z = sigmoid(x_z + r_z)
-    candidate = np.tanh(x_h + sigmoid(x_r + r_r) * r_h)
-    return (z * h + (1.0 - z) * candidate,)

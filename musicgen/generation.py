@@ -84,7 +84,7 @@ def _step_function(model):
 
 def generation_network(model, rng: np.random.Generator | None = None):
     """What generates fastest here: the weights on numpy's BLAS on CPU, the stateful Keras model on GPU."""
-    from .layers import gpu_present
+    from .runtime import gpu_present
 
     return model if gpu_present() else BlasNetwork(model, rng)
 

@@ -4,16 +4,9 @@ from __future__ import annotations
 
 from .config import ModelConfig
 from .errors import MusicGenError
+from .model import count_params
 
 FLOAT_BYTES = 4
-
-
-def parameter_count(cfg: ModelConfig) -> int:
-    """Weights of the network `cfg` describes (input Dense, recurrent layers, output Dense)."""
-    h = cfg.hidden
-    gates = 4 if cfg.cell == "lstm" else 3
-    recurrent = gates * (2 * h * h + 2 * h)
-    return (cfg.feature_dim + 1) * h + cfg.layers * recurrent + (h + 1) * cfg.output_dim
 
 
 def available_bytes() -> int | None:
@@ -38,9 +31,9 @@ def require_memory(needed: int, what: str, fix: str) -> None:
 
 def training_bytes(cfg: ModelConfig, batch: int) -> int:
     """Lower bound for training: weights, their gradients and RMSprop averages, one batch in and out."""
-    return FLOAT_BYTES * (3 * parameter_count(cfg) + 2 * batch * cfg.clip_blocks * (cfg.feature_dim + cfg.hidden))
+    return FLOAT_BYTES * (3 * count_params(cfg) + 2 * batch * cfg.clip_blocks * (cfg.feature_dim + cfg.hidden))
 
 
 def generation_bytes(cfg: ModelConfig, count: int, blocks: int) -> int:
     """Lower bound for generating `count` songs of `blocks` blocks: weights, features and audio."""
-    return FLOAT_BYTES * (parameter_count(cfg) + count * blocks * (cfg.output_dim + 2 * cfg.hop))
+    return FLOAT_BYTES * (count_params(cfg) + count * blocks * (cfg.output_dim + 2 * cfg.hop))

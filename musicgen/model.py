@@ -2,18 +2,8 @@
 
 from __future__ import annotations
 
+from .cells import GATES, cell_module
 from .config import ModelConfig
-from .errors import MusicGenError
-
-
-def recurrent_layer(cell: str):
-    """Map the cell name saved in a config to its Keras layer class."""
-    from .layers import ProjectedGRU, ProjectedLSTM
-
-    cells = {"lstm": ProjectedLSTM, "gru": ProjectedGRU}
-    if cell not in cells:
-        raise MusicGenError(f"unknown cell type '{cell}' (expected one of {sorted(cells)})")
-    return cells[cell]
 
 
 # The "gaussian" output's log-scales are clipped to this range (in normalised units): the floor
@@ -30,7 +20,7 @@ class _Network:
 
         from .layers import TimeDistributedDense
 
-        layer = recurrent_layer(cfg.cell)
+        layer = cell_module(cfg.cell).Layer
         self.dense_in = TimeDistributedDense(cfg.hidden, activation="linear", name="time_distributed_dense_in")
         # Tacotron 2's pre-net: dropout that stays on when generating, so the network never leans
         # on every detail of a block it made itself, and each take varies.
@@ -125,7 +115,7 @@ def compile_model(model, lr: float, cfg: ModelConfig | None = None, *, jit: bool
 def count_params(cfg: ModelConfig) -> int:
     """Trainable parameters, without building the model."""
     d, h = cfg.feature_dim, cfg.hidden
-    gates = 4 if cfg.cell == "lstm" else 3
+    gates = GATES[cfg.cell]
     extra_bias = 0 if cfg.cell == "lstm" else gates * h  # GRU reset_after keeps two biases
     recurrent = cfg.layers * (gates * (2 * h * h + h) + extra_bias)
     out = cfg.output_dim
@@ -138,6 +128,6 @@ def flops_per_block(cfg: ModelConfig) -> float:
     The first Dense needs no input gradient, so it costs 2 matmuls; every other weight 3.
     """
     d, h = cfg.feature_dim, cfg.hidden
-    gates = 4 if cfg.cell == "lstm" else 3
+    gates = GATES[cfg.cell]
     recurrent = cfg.layers * gates * 2 * h * h
     return 2.0 * (2 * d * h + 3 * recurrent + 3 * h * cfg.output_dim)
