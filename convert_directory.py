@@ -6,12 +6,12 @@ from pathlib import Path
 
 from musicgen import schema
 from musicgen.cli import ArgumentParser, float_in, int_in, run_script
-from musicgen.config import AudioConfig, ConvertConfig
+from musicgen.config import AudioConfig, BlockSpec, ConvertConfig
 
 
 def get_arguments(argv=None):
     """Parse the command line; defaults are the original toolkit's."""
-    d, a = ConvertConfig(), AudioConfig()
+    d, a, b = ConvertConfig(), AudioConfig(), BlockSpec()
     p = ArgumentParser(
         description="Convert every mp3/wav/flac/ogg in a folder to mono 16-bit WAV (lame, sox), "
         "cut it into FFT blocks and write the training tensors "
@@ -21,13 +21,13 @@ def get_arguments(argv=None):
     p.add_argument("--output", type=Path, default=d.output_prefix, help="prefix of the output files")
     p.add_argument("--clip-len", type=float_in(0, 600, low_open=True), default=a.clip_len,
                    help="seconds of audio per training clip")
-    p.add_argument("--block-size", type=int_in(1, schema.MAX_BLOCK_SIZE), default=a.block_size,
+    p.add_argument("--block-size", type=int_in(1, schema.MAX_BLOCK_SIZE), default=b.block_size,
                    help="samples per FFT block (sample_rate/4 = 0.25 s)")
     p.add_argument("--overlap", action="store_true",
                    help="blocks every block_size/2 samples, shaped by a square-root Hann window, so "
                    "generated songs have no seam every block (the original's blocks are hard-edged)")
     p.add_argument("--sample-rate", type=int_in(schema.MIN_SAMPLE_RATE, schema.MAX_SAMPLE_RATE),
-                   default=a.sample_rate, help="Hz")
+                   default=b.sample_rate, help="Hz")
     p.add_argument("--max-files", type=int_in(1, 1_000_000), default=d.max_files,
                    help="convert at most this many files (sorted by name)")
     p.add_argument("--shard-size", type=int_in(0, 2**31), default=d.shard_size,
@@ -44,8 +44,8 @@ def main(argv=None):
     args = get_arguments(argv)
     from musicgen.convert import convert_directory
 
-    audio = AudioConfig(sample_rate=args.sample_rate, block_size=args.block_size, clip_len=args.clip_len,
-                        overlap=args.overlap)
+    block = BlockSpec(sample_rate=args.sample_rate, block_size=args.block_size, overlap=args.overlap)
+    audio = AudioConfig(block=block, clip_len=args.clip_len)
     cfg = ConvertConfig(input_dir=args.input, output_prefix=args.output, max_files=args.max_files,
                         shard_size=args.shard_size, jobs=args.jobs, audio=audio)
     summary = convert_directory(cfg, progress=not args.quiet)

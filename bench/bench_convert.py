@@ -63,15 +63,15 @@ def original_tensors(lib: Path, out: Path, audio: AudioConfig, *, own_decode: bo
         if own_decode:
             original_decode(src, wav)
         else:
-            decode_to_wav(src, wav, sample_rate=audio.sample_rate)
+            decode_to_wav(src, wav, sample_rate=audio.block.sample_rate)
         _, data = read_wav(wav)
         samples = np.array(data).astype("float32") / 32767.0
-        seconds += len(samples) / audio.sample_rate
+        seconds += len(samples) / audio.block.sample_rate
         blocks = []
-        for start in range(0, len(samples), audio.block_size):
-            block = samples[start:start + audio.block_size]
-            if len(block) < audio.block_size:
-                block = np.concatenate([block, np.zeros(audio.block_size - len(block))])
+        for start in range(0, len(samples), audio.block.block_size):
+            block = samples[start:start + audio.block.block_size]
+            if len(block) < audio.block.block_size:
+                block = np.concatenate([block, np.zeros(audio.block.block_size - len(block))])
             blocks.append(block)
         ffts = []
         for block in blocks:
@@ -83,7 +83,7 @@ def original_tensors(lib: Path, out: Path, audio: AudioConfig, *, own_decode: bo
             chunks_x.append(x_blocks[cur:cur + n])
             chunks_y.append(y_blocks[cur:cur + n])
             cur += n
-    shape = (len(chunks_x), audio.clip_blocks, audio.feature_dim)
+    shape = (len(chunks_x), audio.clip_blocks, audio.block.fft_dim)
     x_data, y_data = np.zeros(shape), np.zeros(shape)
     for i in range(shape[0]):
         for j in range(shape[1]):

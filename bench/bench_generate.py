@@ -85,7 +85,7 @@ def main() -> int:
     from musicgen.model import build_model, count_params
 
     cfg = ModelConfig(cell=args.cell)
-    block_s = cfg.block_size / cfg.sample_rate
+    block_s = cfg.block.block_size / cfg.block.sample_rate
     n_blocks = round(args.seconds / block_s)
     weight_mb = 4 * count_params(cfg) / 1e6
     bw = bandwidth_gbs()

@@ -37,7 +37,7 @@ def child(prefix: str, variant: str) -> dict:
     from musicgen.training_data import load_training_data, make_batches
 
     data = load_training_data(Path(prefix))
-    model = build_model(ModelConfig(block_size=data.block_size, clip_blocks=data.clip_blocks))
+    model = build_model(ModelConfig(block=data.block, clip_blocks=data.clip_blocks))
     compile_model(model, 1e-3)
     start = time.perf_counter()
     if variant == "streamed":

@@ -63,7 +63,7 @@ def train(name: str, script: str, preset: Path | None, extra: list[str], out: Pa
 
 def judge(name: str, weights: Path, args, out: Path) -> dict:
     """Generate and measure the songs of one trained network."""
-    from musicgen.eval_report import load_reference
+    from musicgen.eval_report import load_reference, sidecar_times
     from musicgen.audio_io import load_wav
     from musicgen.evaluation import measure_window, timeline
     from musicgen.song_files import read_song_info
@@ -79,15 +79,15 @@ def judge(name: str, weights: Path, args, out: Path) -> dict:
     for path in paths:
         info = read_song_info(path)
         samples, rate = load_wav(path)
-        block = round(info["hop_seconds"] * rate)
+        echo, hop = sidecar_times(path)
+        block = round(hop * rate)
         total = len(samples) / rate
-        windows = timeline(samples, rate, info["echo_seconds"], reference, block_size=block)
-        tail = measure_window(samples, rate, max(info["echo_seconds"], total - args.tail), total, reference,
-                              block_size=block)
+        windows = timeline(samples, rate, echo, reference, block_size=block)
+        tail = measure_window(samples, rate, max(echo, total - args.tail), total, reference, block_size=block)
         alive_s = sum(w.end - w.start for w in windows if w.alive)
         results.append({"song": str(path), "seed_clip": info["seed_clip"], "tail": tail.as_dict(),
                         "windows": [w.as_dict() for w in windows], "alive_seconds": alive_s,
-                        "free_seconds": total - info["echo_seconds"]})
+                        "free_seconds": total - echo})
     return {"dataset": name, "weights": str(weights), "songs": results}
 
 

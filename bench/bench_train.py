@@ -70,7 +70,7 @@ def child(variant: str, cell: str, batch: int, epochs: int) -> dict:
     from musicgen.training_data import load_training_data, make_batches
 
     data = load_training_data(REPO / "datasets" / "np_array")
-    cfg = ModelConfig(cell=cell, block_size=data.block_size, clip_blocks=data.clip_blocks)
+    cfg = ModelConfig(cell=cell, block=data.block, clip_blocks=data.clip_blocks)
     if variant in ("ours", "ours-bf16"):
         from musicgen.training_aids import precision_policy
 

@@ -1,4 +1,5 @@
-"""All audio reading and decoding: any input into mono 16-bit WAV (lame, sox), WAVs back as samples."""
+"""All audio reading and writing: any input decoded to mono 16-bit WAV (lame, sox), WAVs read back as
+samples, float samples written as 16-bit WAV (streamed or whole)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ import numpy as np
 from scipy.io import wavfile
 
 from .errors import AudioDecodeError
-from .atomic import temp_path
-from .fft_blocks import to_int16
+from .atomic import temp_path, write_atomic
 from .tools import run_pipe, run_tool
 
 
@@ -83,6 +83,15 @@ class WavWriter:
         self.close()
 
 
+def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> None:
+    """Float samples as a whole mono 16-bit WAV, written under a private name and then renamed."""
+    def write(part: Path) -> None:
+        with WavWriter(part, sample_rate) as writer:
+            writer.write(samples)
+
+    write_atomic(path, write)
+
+
 def load_wav(path: Path) -> tuple[np.ndarray, int]:
     """Any WAV (int or float, mono or multi-channel) -> (mono float samples in [-1, 1], rate)."""
     try:
@@ -115,3 +124,9 @@ def read_audio(path: Path, sample_rate: int) -> tuple[np.ndarray, int]:
         wav = Path(tmp) / "decoded.wav"
         decode_to_wav(path, wav, sample_rate=sample_rate)
         return load_wav(wav)
+
+
+def to_int16(samples: np.ndarray) -> np.ndarray:
+    """Float audio in [-1, 1] -> int16, clipped at full scale instead of wrapping."""
+    cleaned = np.nan_to_num(np.asarray(samples, dtype=np.float64), nan=0.0, posinf=1.0, neginf=-1.0)
+    return np.clip(np.round(cleaned * 32767.0), -32768, 32767).astype(np.int16)

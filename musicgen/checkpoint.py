@@ -21,9 +21,8 @@ import numpy as np
 
 from . import schema
 from .atomic import temp_path, write_atomic
-from .config import CELL_NAMES, OUTPUTS, ModelConfig
+from .config import CELL_NAMES, OUTPUTS, BlockSpec, ModelConfig
 from .errors import WeightsError
-from .representation import REPRESENTATIONS
 from .schema import SchemaError
 
 FORMAT = "lstm-music-generation/1"
@@ -114,7 +113,7 @@ def save_checkpoint(model, ckpt: Checkpoint, path: Path) -> Path:
         ckpt.digest = file_digest(part)
         meta = {
             "format": FORMAT,
-            "model": dataclasses.asdict(ckpt.model),
+            "model": model_doc(ckpt.model),
             "iteration": ckpt.iteration,
             "epoch": ckpt.epoch,
             "parent": ckpt.parent,
@@ -139,8 +138,15 @@ def record_preview(weights: Path, preview: dict) -> None:
     write_atomic(meta_path, lambda p: p.write_text(json.dumps(meta)))
 
 
+def model_doc(model: ModelConfig) -> dict:
+    """The sidecar's "model" object: the config's fields with its BlockSpec's keys among them."""
+    doc = {f.name: getattr(model, f.name) for f in dataclasses.fields(ModelConfig) if f.name != "block"}
+    return {**doc, **model.block.to_doc()}
+
+
 def _model_config(doc: dict) -> ModelConfig:
-    unknown = set(doc) - {f.name for f in dataclasses.fields(ModelConfig)}
+    known = {f.name for f in dataclasses.fields(ModelConfig)} - {"block"} | set(BlockSpec().to_doc())
+    unknown = set(doc) - known
     if unknown:
         raise SchemaError(f"unknown model setting(s) {', '.join(sorted(unknown))}")
     d = ModelConfig()
@@ -148,11 +154,8 @@ def _model_config(doc: dict) -> ModelConfig:
         cell=schema.get_choice(doc, "cell", tuple(CELL_NAMES)),
         hidden=schema.get_int(doc, "hidden", 1, schema.MAX_HIDDEN),
         layers=schema.get_int(doc, "layers", 1, schema.MAX_LAYERS),
-        block_size=schema.get_int(doc, "block_size", 1, schema.MAX_BLOCK_SIZE),
-        sample_rate=schema.get_int(doc, "sample_rate", schema.MIN_SAMPLE_RATE, schema.MAX_SAMPLE_RATE),
+        block=schema.get_block(doc),
         clip_blocks=schema.get_int(doc, "clip_blocks", 1, schema.MAX_CLIP_BLOCKS),
-        overlap=schema.get_bool(doc, "overlap", d.overlap),
-        representation=schema.get_choice(doc, "representation", REPRESENTATIONS, d.representation),
         output=schema.get_choice(doc, "output", OUTPUTS, d.output),
         prenet_dropout=schema.get_float(doc, "prenet_dropout", 0.0, 0.99, d.prenet_dropout),
     )

@@ -6,40 +6,74 @@ ModelConfig next to its weights so later scripts rebuild the same network.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 AUDIO_SUFFIXES = (".mp3", ".wav", ".flac", ".ogg")
 
 
-def hop_size(block_size: int, overlap: bool) -> int:
-    """Samples between the starts of consecutive blocks: half a block when they overlap."""
-    return max(1, block_size // 2) if overlap else block_size
+REPRESENTATIONS = ("fft", "logmag")
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    """How audio is cut into blocks and what a network sees of each block: one value, which a
+    dataset's info file owns and every weight file and song sidecar carries (as flat keys)."""
+
+    sample_rate: int = 44100  # Hz; every input is resampled to this
+    block_size: int = 11025  # samples per block: sample_rate / 4 = 0.25 s
+    overlap: bool = False  # windowed blocks every block_size/2 samples instead of GRUV's hard-edged ones
+    representation: str = "fft"  # "fft": GRUV's real and imaginary parts; "logmag": log magnitudes, phase rebuilt
+
+    @property
+    def hop(self) -> int:
+        """Samples between the starts of consecutive blocks: half a block when they overlap."""
+        return max(1, self.block_size // 2) if self.overlap else self.block_size
+
+    @property
+    def seconds(self) -> float:
+        """Seconds of new audio per block."""
+        return self.hop / self.sample_rate
+
+    @property
+    def fft_dim(self) -> int:
+        """Values per block in the training tensors: real and imaginary FFT parts side by side."""
+        return 2 * self.block_size
+
+    @property
+    def feature_dim(self) -> int:
+        """Values per block the network sees: fft_dim ("fft"), or one log magnitude per bin ("logmag")."""
+        return self.fft_dim if self.representation == "fft" else self.block_size // 2 + 1
+
+    def blocks_in(self, seconds: float) -> int:
+        """Blocks that make `seconds` of audio, to the nearest block."""
+        return round(seconds / self.seconds)
+
+    def as_fft(self) -> BlockSpec:
+        """The same blocks as the training tensors hold them (GRUV's FFT values)."""
+        return replace(self, representation="fft")
+
+    def describe(self) -> str:
+        """The blocks in words, for error messages."""
+        return (f"{'overlapping' if self.overlap else 'hard-edged'} blocks of {self.block_size} samples at "
+                f"{self.sample_rate} Hz")
+
+    def to_doc(self) -> dict:
+        """The keys a JSON file (info, weight or song sidecar) records it by; schema.get_block reads them."""
+        return asdict(self)
 
 
 @dataclass(frozen=True)
 class AudioConfig:
     """How audio becomes tensors (convert_directory.py)."""
 
-    sample_rate: int = 44100  # Hz; every input is resampled to this
-    block_size: int = 11025  # samples per block: sample_rate / 4 = 0.25 s
+    block: BlockSpec = BlockSpec()
     clip_len: float = 10.0  # seconds of audio in one training clip
-    overlap: bool = False  # windowed blocks every block_size/2 samples instead of GRUV's hard-edged ones
-
-    @property
-    def hop(self) -> int:
-        """Samples from one block's start to the next one's."""
-        return hop_size(self.block_size, self.overlap)
 
     @property
     def clip_blocks(self) -> int:
         """Blocks in one training clip (40 with the defaults, 80 with overlap)."""
-        return max(1, round(self.clip_len * self.sample_rate / self.hop))
-
-    @property
-    def feature_dim(self) -> int:
-        """Values per block: real and imaginary FFT parts side by side."""
-        return 2 * self.block_size
+        return max(1, round(self.clip_len * self.block.sample_rate / self.block.hop))
 
 
 @dataclass(frozen=True)
@@ -70,35 +104,25 @@ class ModelConfig:
     cell: str = "lstm"  # "lstm" | "gru"
     hidden: int = 1024  # units of the Dense and recurrent layers (the original's hidden_dimension_size)
     layers: int = 1  # stacked recurrent layers
-    block_size: int = 11025  # samples per block; the network sees 2*block_size values a step
-    sample_rate: int = 44100
+    block: BlockSpec = BlockSpec()  # the blocks it works on: the training data's, in its representation
     clip_blocks: int = 40  # time steps per training clip
-    overlap: bool = False  # blocks overlap by half and are windowed (convert_directory.py --overlap)
-    representation: str = "fft"  # "fft": GRUV's real and imaginary parts; "logmag": log magnitudes, phase rebuilt
     output: str = "mse"  # "mse": one value per feature (GRUV); "gaussian": a mean per feature and a scale per bin, sampled
     prenet_dropout: float = 0.0  # dropout after the input Dense, kept on when generating (Tacotron 2's pre-net)
 
     @property
+    def feature_dim(self) -> int:
+        """Width of the input layer: the values the network sees of a block."""
+        return self.block.feature_dim
+
+    @property
     def output_dim(self) -> int:
         """Width of the output layer: the features, plus one log-scale per FFT bin for "gaussian"."""
-        return self.feature_dim + (self.block_size if self.output == "gaussian" else 0)
+        return self.feature_dim + (self.block.block_size if self.output == "gaussian" else 0)
 
     @property
     def stochastic(self) -> bool:
         """Whether generation draws random numbers (a sampled output or pre-net dropout)."""
         return self.output == "gaussian" or self.prenet_dropout > 0
-
-    @property
-    def hop(self) -> int:
-        """Samples of new audio per generated block."""
-        return hop_size(self.block_size, self.overlap)
-
-    @property
-    def feature_dim(self) -> int:
-        """Input width: real and imaginary FFT parts ("fft"), or one log magnitude per bin ("logmag")."""
-        from .representation import feature_dim
-
-        return feature_dim(self.representation, self.block_size)
 
     @property
     def label(self) -> str:

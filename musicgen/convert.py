@@ -153,7 +153,7 @@ def _decode_fresh(src: Path, wav: Path, key: dict) -> np.ndarray:
 def decode_source(src: Path, wav: Path, audio: AudioConfig) -> SourceFile | str:
     """Decode one file into the WAV cache and map it; return it, or the one-line reason to skip it."""
     try:
-        key = _cache_key(src, audio.sample_rate)
+        key = _cache_key(src, audio.block.sample_rate)
     except OSError as exc:
         return f"unreadable ({exc.strerror or exc})"
     try:
@@ -166,20 +166,20 @@ def decode_source(src: Path, wav: Path, audio: AudioConfig) -> SourceFile | str:
         raise_if_disk_full(exc, wav.parent)  # the cache's disk: every file would fail alike
         return f"unreadable ({exc.strerror or exc})"
     frames = len(samples)
-    n_blocks = -(-frames // audio.hop)
+    n_blocks = -(-frames // audio.block.hop)
     clips = (n_blocks - 1) // audio.clip_blocks
     if clips <= 0:
-        need = (audio.clip_blocks * audio.hop + 1) / audio.sample_rate
-        return f"too short: {frames / audio.sample_rate:.2f} s, one clip needs {need:.2f} s"
+        need = (audio.clip_blocks * audio.block.hop + 1) / audio.block.sample_rate
+        return f"too short: {frames / audio.block.sample_rate:.2f} s, one clip needs {need:.2f} s"
     return SourceFile(src, wav, frames, clips, samples)
 
 
 def clip_features(samples: np.ndarray, clip: int, audio: AudioConfig) -> np.ndarray:
     """FFT features (clip_blocks + 1, 2*block_size) of the blocks that clip `clip` spans."""
-    start = clip * audio.clip_blocks * audio.hop
-    segment = np.asarray(samples[start:start + audio.clip_blocks * audio.hop + audio.block_size],
+    start = clip * audio.clip_blocks * audio.block.hop
+    segment = np.asarray(samples[start:start + audio.clip_blocks * audio.block.hop + audio.block.block_size],
                          dtype=np.float32) / 32767.0
-    return blocks_to_features(frame(segment, audio.clip_blocks + 1, audio.block_size, audio.overlap))
+    return blocks_to_features(frame(segment, audio.clip_blocks + 1, audio.block))
 
 
 class _TensorWriter:
@@ -190,7 +190,7 @@ class _TensorWriter:
     """
 
     def __init__(self, prefix: Path, audio: AudioConfig, shard_size: int = 0):
-        self.row = (audio.clip_blocks, audio.feature_dim)
+        self.row = (audio.clip_blocks, audio.block.fft_dim)
         self.prefix, self.shard_size = prefix, shard_size
         self.run = secrets.token_hex(4)
         self.started = time.time()
@@ -199,9 +199,9 @@ class _TensorWriter:
         self.merged_path = Path(f"{prefix}_xmerged.wav")
         self.merged_part = temp_path(self.merged_path)
         self._open_shard()
-        self.merged = WavWriter(self.merged_part, audio.sample_rate)
-        self.merged_blocks = OverlapAdd(audio.block_size, audio.overlap)
-        self.stats = RunningStats(audio.feature_dim)
+        self.merged = WavWriter(self.merged_part, audio.block.sample_rate)
+        self.merged_blocks = OverlapAdd(audio.block)
+        self.stats = RunningStats(audio.block.fft_dim)
 
     def _name(self, kind: str) -> Path:
         suffix = f"-{self.run}-{len(self.closed):05d}" if self.shard_size else ""
@@ -309,7 +309,7 @@ def convert_directory(cfg: ConvertConfig, *, progress: bool = True) -> Conversio
     """Convert every audio file in cfg.input_dir; raise DatasetError if none is usable."""
     start = time.monotonic()
     audio = cfg.audio
-    if audio.overlap and audio.block_size < 2:
+    if audio.block.overlap and audio.block.block_size < 2:
         raise DatasetError("overlapping blocks need a block size of at least 2 samples")
     files = find_audio_files(cfg.input_dir, cfg.max_files)
     if not files:
@@ -346,8 +346,8 @@ def convert_directory(cfg: ConvertConfig, *, progress: bool = True) -> Conversio
         framer.shutdown()
         summary.x_shape = (writer.clips, *writer.row)
         summary.outputs = writer.commit({
-            "sample_rate": audio.sample_rate, "block_size": audio.block_size, "clip_blocks": audio.clip_blocks,
-            "overlap": audio.overlap, "clips": summary.x_shape[0], "sources": [f.path.name for f in summary.used],
+            **audio.block.to_doc(), "clip_blocks": audio.clip_blocks, "clips": summary.x_shape[0],
+            "sources": [f.path.name for f in summary.used],
         })
     except BaseException as exc:
         decoder.shutdown(cancel_futures=True)
@@ -357,7 +357,7 @@ def convert_directory(cfg: ConvertConfig, *, progress: bool = True) -> Conversio
         raise_if_disk_full(exc, cfg.output_prefix.parent, "the dataset already there is unchanged")
         raise
     summary.clips = summary.x_shape[0]
-    summary.decoded_seconds = sum(f.frames for f in summary.used) / audio.sample_rate
-    summary.seconds = summary.clips * audio.clip_blocks * audio.hop / audio.sample_rate
+    summary.decoded_seconds = sum(f.frames for f in summary.used) / audio.block.sample_rate
+    summary.seconds = summary.clips * audio.clip_blocks * audio.block.seconds
     summary.wall_seconds = time.monotonic() - start
     return summary

@@ -70,12 +70,15 @@ def load_reference(paths: list[Path]) -> Reference:
     return analyse_reference(np.concatenate(parts))
 
 
-def _sidecar_times(song: Path) -> tuple[float, float]:
+def sidecar_times(song: Path) -> tuple[float, float]:
     """(where the seed's echo ends, seconds per block) from a song's sidecar; (0, 0.25) without one."""
     info = read_song_info(song)
     try:
-        return (schema.get_float(info, "echo_seconds", 0.0, 1e7, 0.0),
-                schema.get_float(info, "hop_seconds", 1e-4, 60.0, 0.25))
+        echo = schema.get_float(info, "echo_seconds", 0.0, 1e7, 0.0)
+        if "block_size" in info:
+            return echo, schema.get_block(info).seconds
+        # Sidecars from before the block format was recorded whole said only this.
+        return echo, schema.get_float(info, "hop_seconds", 1e-4, 60.0, 0.25)
     except schema.SchemaError as exc:
         raise DatasetError(f"'{song_info_path(song)}' is damaged: {exc}; delete it to measure the whole "
                            "song") from None
@@ -97,7 +100,7 @@ def evaluate_songs(songs: list[Path], reference_paths: list[Path], *, block_seco
     measured, mels, starts, timelines = [], [], [], []
     for song in songs:
         samples, rate = read_audio(song, ANALYSIS_RATE)
-        echo, hop = _sidecar_times(song)
+        echo, hop = sidecar_times(song)
         start = 0.0 if whole else min(echo, len(samples) / rate)
         block = max(1, round((block_seconds or hop) * rate))
         m, mel = measure(song.name, samples[int(round(start * rate)):], rate, reference, block_size=block)

@@ -15,33 +15,33 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft
 
-from .config import hop_size
+from .config import BlockSpec
 
 
-def block_window(block_size: int, overlap: bool) -> np.ndarray | None:
+def block_window(block: BlockSpec) -> np.ndarray | None:
     """The analysis and synthesis window of overlapping blocks; None for GRUV's hard-edged ones.
 
     sin(pi n / 2h) over the first 2h samples (h the hop) and zero after: its square is a
     periodic Hann window, whose copies every h samples sum to one also when block_size is odd.
     """
-    if not overlap:
+    if not block.overlap:
         return None
-    hop = hop_size(block_size, overlap)
-    n = np.arange(block_size)
+    hop = block.hop
+    n = np.arange(block.block_size)
     return np.where(n < 2 * hop, np.sin(np.pi * n / (2 * hop)), 0.0).astype(np.float32)
 
 
-def frame(samples: np.ndarray, n_blocks: int, block_size: int, overlap: bool) -> np.ndarray:
+def frame(samples: np.ndarray, n_blocks: int, block: BlockSpec) -> np.ndarray:
     """The first `n_blocks` blocks of a 1-D signal, windowed if they overlap; zero-padded at the end.
 
     Returns (n_blocks, block_size) float32.
     """
-    hop = hop_size(block_size, overlap)
+    hop, block_size = block.hop, block.block_size
     needed = (n_blocks - 1) * hop + block_size
     padded = np.zeros(needed, dtype=np.float32)
     take = min(len(samples), needed)
     padded[:take] = samples[:take]
-    window = block_window(block_size, overlap)
+    window = block_window(block)
     if window is None:
         return padded.reshape(n_blocks, block_size)
     return np.lib.stride_tricks.sliding_window_view(padded, block_size)[::hop][:n_blocks] * window
@@ -54,11 +54,10 @@ class OverlapAdd:
     run that the next run's blocks still add to is held back until then.
     """
 
-    def __init__(self, block_size: int, overlap: bool):
-        self.block_size = block_size
-        self.hop = hop_size(block_size, overlap)
-        self.window = block_window(block_size, overlap)
-        self.tail = np.zeros(block_size - self.hop, dtype=np.float32)
+    def __init__(self, block: BlockSpec):
+        self.block_size, self.hop = block.block_size, block.hop
+        self.window = block_window(block)
+        self.tail = np.zeros(self.block_size - self.hop, dtype=np.float32)
 
     def push(self, blocks: np.ndarray) -> np.ndarray:
         """Add (n, block_size) blocks; return the n * hop samples now complete."""
@@ -79,9 +78,9 @@ class OverlapAdd:
         return tail
 
 
-def blocks_to_signal(blocks: np.ndarray, block_size: int, overlap: bool) -> np.ndarray:
+def blocks_to_signal(blocks: np.ndarray, block: BlockSpec) -> np.ndarray:
     """(n, block_size) time blocks -> the whole signal they make, ends included."""
-    ola = OverlapAdd(block_size, overlap)
+    ola = OverlapAdd(block)
     return np.concatenate([ola.push(blocks), ola.flush()])
 
 
@@ -102,9 +101,3 @@ def features_to_blocks(features: np.ndarray) -> np.ndarray:
     spectrum = np.empty(features.shape[:-1] + (half,), dtype=np.complex64)
     spectrum.real, spectrum.imag = features[..., :half], features[..., half:]
     return scipy.fft.ifft(spectrum, axis=-1).real.astype(np.float32)
-
-
-def to_int16(samples: np.ndarray) -> np.ndarray:
-    """Float audio in [-1, 1] -> int16, clipped at full scale instead of wrapping."""
-    cleaned = np.nan_to_num(np.asarray(samples, dtype=np.float64), nan=0.0, posinf=1.0, neginf=-1.0)
-    return np.clip(np.round(cleaned * 32767.0), -32768, 32767).astype(np.int16)

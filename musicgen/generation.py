@@ -38,13 +38,12 @@ class Song:
 
 def song_blocks(seconds: float | None, ckpt: Checkpoint) -> int:
     """Blocks to generate for `seconds` (None: the original's length, 49 blocks of GRUV's kind)."""
-    model = ckpt.model
+    block = ckpt.model.block
     if seconds is None:
-        seconds = ORIGINAL_SONG_BLOCKS * model.block_size / model.sample_rate
-    blocks = round(seconds * model.sample_rate / model.hop)
+        seconds = ORIGINAL_SONG_BLOCKS * block.block_size / block.sample_rate
+    blocks = block.blocks_in(seconds)
     if blocks < 1:
-        raise DatasetError(f"--seconds {seconds:g} is shorter than one block of this network "
-                           f"({model.hop / model.sample_rate:g} s)")
+        raise DatasetError(f"--seconds {seconds:g} is shorter than one block of this network ({block.seconds:g} s)")
     return blocks
 
 
@@ -98,7 +97,7 @@ class Sampler:
     """
 
     def __init__(self, cfg, temperature: float = 1.0, rng: np.random.Generator | None = None):
-        self.block_size, self.gaussian = cfg.block_size, cfg.output == "gaussian"
+        self.block_size, self.gaussian = cfg.block.block_size, cfg.output == "gaussian"
         self.temperature = float(temperature)
         self.rng = rng or np.random.default_rng()
 
@@ -202,7 +201,7 @@ def features_to_audio(features: np.ndarray, ckpt: Checkpoint, rng: np.random.Gen
     """
     model = ckpt.model
     raw = features.astype(np.float32) * ckpt.std + ckpt.mean
-    return to_signal(raw, model.representation, model.block_size, model.overlap, rng=rng)
+    return to_signal(raw, model.block, rng=rng)
 
 
 def stateful_model(ckpt: Checkpoint, batch_size: int):
@@ -232,7 +231,7 @@ def render(network, ckpt: Checkpoint, seeds: np.ndarray, n_blocks: int, *, rng: 
 def normalised_seeds(features: np.ndarray, ckpt: Checkpoint) -> np.ndarray:
     """GRUV features (count, blocks, 2*block_size) -> what the network of `ckpt` takes: its representation,
     normalised by its statistics, float32."""
-    return ((from_fft_features(features, ckpt.model.representation) - ckpt.mean) / ckpt.std).astype(np.float32)
+    return ((from_fft_features(features, ckpt.model.block.representation) - ckpt.mean) / ckpt.std).astype(np.float32)
 
 
 def _seeds(ckpt: Checkpoint, weights: Path, cfg: GenerateConfig) -> tuple[np.ndarray, list[int | None], list[str]]:
@@ -271,7 +270,7 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
     echo_blocks = seeds.shape[1]
     n_blocks = song_blocks(cfg.seconds, ckpt) + (0 if cfg.echo else echo_blocks)
     require_memory(generation_bytes(model, cfg.count, echo_blocks + n_blocks),
-                   f"{cfg.count} song(s) of {n_blocks * model.hop / model.sample_rate:.0f} s",
+                   f"{cfg.count} song(s) of {n_blocks * model.block.seconds:.0f} s",
                    "lower --seconds or --count")
     # The song's random draws (dropout masks, sampled outputs, starting phases) come from one
     # generator seeded by --random-seed, so the same flags give the same song on CPU. (On GPU the
@@ -280,19 +279,17 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
     network = generation_network(stateful_model(ckpt, cfg.count), rng)
     check_writable(cfg.out_dir)  # before the songs are made: a read-only folder must not cost the wait
     out = render(network, ckpt, seeds, n_blocks, rng=rng, temperature=cfg.temperature, echo=cfg.echo)
-    rate = model.sample_rate
-    echo_seconds = min(echo_blocks, n_blocks) * model.hop / rate if cfg.echo else 0.0
+    rate = model.block.sample_rate
+    echo_seconds = min(echo_blocks, n_blocks) * model.block.seconds if cfg.echo else 0.0
     songs = []
     for k, (index, word) in enumerate(zip(indices, words)):
         audio = features_to_audio(out[k], ckpt, rng)
         info = {
             "weights": str(weights), "iteration": ckpt.iteration, "cell": model.cell,
-            "representation": model.representation, "output": model.output,
-            "prenet_dropout": model.prenet_dropout,
+            "output": model.output, "prenet_dropout": model.prenet_dropout,
             "seed_clip": index, "data": None if cfg.prime else str(cfg.data_prefix),
             "prime": None if cfg.prime is None else str(cfg.prime), "prime_start": cfg.prime_start,
-            "echo_seconds": echo_seconds, "seconds": len(audio) / rate, "sample_rate": rate,
-            "block_size": model.block_size, "overlap": model.overlap, "hop_seconds": model.hop / rate,
+            "echo_seconds": echo_seconds, "seconds": len(audio) / rate, **model.block.to_doc(),
             "temperature": cfg.temperature, "random_seed": cfg.random_seed, "format": cfg.song_format,
         }
         title = f"{Path(weights).name}: {model.label} iteration {ckpt.iteration}, {word}"

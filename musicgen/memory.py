@@ -36,4 +36,4 @@ def training_bytes(cfg: ModelConfig, batch: int) -> int:
 
 def generation_bytes(cfg: ModelConfig, count: int, blocks: int) -> int:
     """Lower bound for generating `count` songs of `blocks` blocks: weights, features and audio."""
-    return FLOAT_BYTES * (count_params(cfg) + count * blocks * (cfg.output_dim + 2 * cfg.hop))
+    return FLOAT_BYTES * (count_params(cfg) + count * blocks * (cfg.output_dim + 2 * cfg.block.hop))

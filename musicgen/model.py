@@ -70,7 +70,7 @@ def build_training_model(cfg: ModelConfig, scheduled_sampling: float = 0.0, *, b
         return single, single
     from .layers import OwnPredictionMix
 
-    mixed = OwnPredictionMix(scheduled_sampling, cfg.block_size, cfg.output == "gaussian",
+    mixed = OwnPredictionMix(scheduled_sampling, cfg.block.block_size, cfg.output == "gaussian",
                              LOG_SCALE_MIN, LOG_SCALE_MAX, name="scheduled_sampling")(inputs, outputs)
     return keras.Model(inputs, net(mixed), name=f"{cfg.cell}_music_scheduled"), single
 
@@ -106,7 +106,7 @@ def compile_model(model, lr: float, cfg: ModelConfig | None = None, *, jit: bool
     """
     import keras
 
-    loss = gaussian_nll(cfg.block_size) if cfg is not None and cfg.output == "gaussian" else "mean_squared_error"
+    loss = gaussian_nll(cfg.block.block_size) if cfg is not None and cfg.output == "gaussian" else "mean_squared_error"
     # XLA fuses the big matmuls with the loss and optimizer (bench/bench_train.py measures the gain).
     # Keras turns it off by itself where cuDNN layers run.
     model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=lr), loss=loss, jit_compile=jit)

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import write_atomic
+from .audio_io import load_wav, write_wav
 from .checkpoint import PREVIEW_SUFFIX, Checkpoint, companion
-from .fft_blocks import to_int16
 from .training_data import TrainingData
 
 PREVIEW_CLIP = 0  # the training clip every preview starts from
@@ -25,7 +24,6 @@ class Previewer:
     """Writes `..._Iter-N.preview.wav` beside a weight file and returns what the sidecar records of it."""
 
     def __init__(self, data: TrainingData, prefix: Path, seconds: float):
-        from .audio_io import load_wav
         from .evaluation import analyse_reference, to_analysis_rate
 
         self.data, self.seconds = data, seconds
@@ -34,24 +32,22 @@ class Previewer:
 
     def __call__(self, ckpt: Checkpoint) -> dict:
         """Generate, write and judge the preview of the checkpoint just saved (ckpt.weights)."""
-        from scipy.io import wavfile
-
         from .evaluation import measure_window
         from .generation import features_to_audio, generation_network, normalised_seeds, render, stateful_model
 
         model = ckpt.model
         rng = np.random.default_rng(PREVIEW_RANDOM_SEED)
         seeds = normalised_seeds(self.data.x[[PREVIEW_CLIP]], ckpt)
-        blocks = max(1, round(self.seconds * model.sample_rate / model.hop))
+        blocks = max(1, model.block.blocks_in(self.seconds))
         network = generation_network(stateful_model(ckpt, 1), rng)
         out = render(network, ckpt, seeds, seeds.shape[1] + blocks, rng=rng, echo=False)
         audio = features_to_audio(out[0], ckpt, rng)
         path = companion(ckpt.weights, PREVIEW_SUFFIX)
-        write_atomic(path, lambda part: wavfile.write(part, model.sample_rate, to_int16(audio)))
-        record = {"file": path.name, "seconds": len(audio) / model.sample_rate, "seed_clip": PREVIEW_CLIP}
+        write_wav(path, audio, model.block.sample_rate)
+        record = {"file": path.name, "seconds": len(audio) / model.block.sample_rate, "seed_clip": PREVIEW_CLIP}
         if self.reference is not None:
-            window = measure_window(audio, model.sample_rate, 0.0, len(audio) / model.sample_rate, self.reference,
-                                    block_size=model.hop)
+            window = measure_window(audio, model.block.sample_rate, 0.0, len(audio) / model.block.sample_rate, self.reference,
+                                    block_size=model.block.hop)
             record.update(music=window.alive, failed=[name for name, ok in window.tests.items() if not ok],
                           measures=window.as_dict())
         return record

@@ -17,7 +17,7 @@ SILENCE_RMS = 1e-4  # -80 dBFS: below this a seed holds nothing for the network 
 
 def prime_seconds(model: ModelConfig) -> float:
     """Audio one seed needs: as many blocks as a training clip."""
-    return ((model.clip_blocks - 1) * model.hop + model.block_size) / model.sample_rate
+    return ((model.clip_blocks - 1) * model.block.hop + model.block.block_size) / model.block.sample_rate
 
 
 def prime_features(path: Path, start: float, model: ModelConfig) -> np.ndarray:
@@ -29,17 +29,17 @@ def prime_features(path: Path, start: float, model: ModelConfig) -> np.ndarray:
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "prime.wav"
         try:
-            decode_to_wav(path, wav, sample_rate=model.sample_rate)
+            decode_to_wav(path, wav, sample_rate=model.block.sample_rate)
         except AudioDecodeError as exc:
             raise AudioDecodeError(f"--prime file '{path}' cannot be read: {str(exc).split(': ', 1)[-1]}") from None
         _, pcm = read_wav(wav)
-        need = int(round(prime_seconds(model) * model.sample_rate))
-        first = int(round(start * model.sample_rate))
+        need = int(round(prime_seconds(model) * model.block.sample_rate))
+        first = int(round(start * model.block.sample_rate))
         segment = np.asarray(pcm[first:first + need], dtype=np.float32) / 32767.0
     if len(segment) < need:
-        raise AudioDecodeError(f"--prime file '{path.name}' is {len(pcm) / model.sample_rate:.2f} s long; a seed "
+        raise AudioDecodeError(f"--prime file '{path.name}' is {len(pcm) / model.block.sample_rate:.2f} s long; a seed "
                                f"needs {prime_seconds(model):.2f} s from --prime-start {start:g} s")
     if float(np.sqrt(np.mean(np.square(segment)))) < SILENCE_RMS:
         raise AudioDecodeError(f"--prime file '{path.name}' is silent from {start:g} s to "
                                f"{start + prime_seconds(model):.2f} s; pick another --prime-start")
-    return blocks_to_features(frame(segment, model.clip_blocks, model.block_size, model.overlap))
+    return blocks_to_features(frame(segment, model.clip_blocks, model.block))

@@ -11,6 +11,8 @@ import json
 import math
 from pathlib import Path
 
+from .config import REPRESENTATIONS, BlockSpec
+
 # Limits shared by the flags and the files: what makes sense for audio and what fits in memory.
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 384000
 MAX_BLOCK_SIZE = 1 << 20  # samples; 24 s at 44.1 kHz
@@ -62,6 +64,18 @@ def get_float(doc: dict, key: str, low: float, high: float, default=REQUIRED) ->
     if not low <= value <= high:
         raise SchemaError(f"'{key}' = {value} is outside {low}..{high}")
     return float(value)
+
+
+def get_block(doc: dict, *, block_size=REQUIRED) -> BlockSpec:
+    """The block format a JSON file records by BlockSpec.to_doc's keys. `block_size` stands in for files
+    from before it was recorded; an absent overlap or representation is GRUV's (files from before them)."""
+    d = BlockSpec()
+    return BlockSpec(
+        sample_rate=get_int(doc, "sample_rate", MIN_SAMPLE_RATE, MAX_SAMPLE_RATE),
+        block_size=get_int(doc, "block_size", 1, MAX_BLOCK_SIZE, block_size),
+        overlap=get_bool(doc, "overlap", d.overlap),
+        representation=get_choice(doc, "representation", REPRESENTATIONS, d.representation),
+    )
 
 
 def get_bool(doc: dict, key: str, default=REQUIRED) -> bool:

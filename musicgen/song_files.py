@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 
 from .atomic import raise_if_disk_full, temp_path
-from .fft_blocks import to_int16
+from .audio_io import to_int16
 from .tools import run_tool
 
 SONG_RE = re.compile(r"^generated_song(\d+)\.(wav|flac|mp3|ogg|json|png)$")

@@ -7,9 +7,8 @@ from pathlib import Path
 
 from . import schema
 from .cli import SEED_MAX, ArgumentParser, float_in, fraction, int_in, parse_with_preset
-from .config import CELL_NAMES, OUTPUTS, PRECISIONS, ModelConfig, TrainConfig
+from .config import CELL_NAMES, OUTPUTS, PRECISIONS, REPRESENTATIONS, BlockSpec, ModelConfig, TrainConfig
 from .distribute import STRATEGIES
-from .representation import REPRESENTATIONS
 from .training_aids import LR_SCHEDULES, PLATEAU_PATIENCE
 from .training_data import NORMALISATIONS
 
@@ -37,7 +36,7 @@ def build_parser(cell: str, resume: bool) -> argparse.ArgumentParser:
                    help="scale each FFT feature by its own std (bin, as GRUV) or all by one shared std (global: "
                    "the loss weighs loud bins more); ignored when resuming: the weight file keeps its own")
     kept = "; ignored when resuming: the weight file keeps its own" if resume else ""
-    p.add_argument("--representation", choices=REPRESENTATIONS, default=m.representation,
+    p.add_argument("--representation", choices=REPRESENTATIONS, default=m.block.representation,
                    help="what the network sees of a block: fft, GRUV's real and imaginary parts; logmag, log "
                    "magnitudes, with the phase rebuilt when generating (Griffin-Lim on --overlap data)" + kept)
     p.add_argument("--output", choices=OUTPUTS, default=m.output,
@@ -98,7 +97,7 @@ def main(argv: list[str] | None, *, cell: str, resume: bool) -> int:
     start = None
     model_cfg = ModelConfig(cell=cell, hidden=args.hidden or ModelConfig.hidden,
                             layers=args.layers or ModelConfig.layers, output=args.output,
-                            representation=args.representation,
+                            block=BlockSpec(representation=args.representation),
                             prenet_dropout=args.prenet_dropout)
     if resume:
         label = CELL_NAMES[cell]

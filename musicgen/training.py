@@ -47,7 +47,7 @@ class TrainResult:
 def _check_compatible(model_cfg: ModelConfig, data: TrainingData, source: str) -> None:
     mismatch = representation_mismatch(model_cfg, data)
     if mismatch:
-        flags = f"--block-size {model_cfg.block_size}" + (" --overlap" if model_cfg.overlap else "")
+        flags = f"--block-size {model_cfg.block.block_size}" + (" --overlap" if model_cfg.block.overlap else "")
         raise WeightsError(f"{source} {mismatch}; convert with {flags} or train a new model")
 
 
@@ -106,7 +106,7 @@ class _Saver:
 
 
 def _loss_label(cfg: ModelConfig) -> str:
-    values = "normalised FFT" if cfg.representation == "fft" else "normalised log magnitudes"
+    values = "normalised FFT" if cfg.block.representation == "fft" else "normalised log magnitudes"
     if cfg.output == "gaussian":
         return f"negative log-likelihood per value (nats, {values})"
     return f"mean squared error ({values})"
@@ -202,16 +202,17 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | Chec
         history = {k: list(v) for k, v in base.history.items()}
         base.parent = Path(resume).name
     else:
-        model_cfg = dataclasses.replace(model_cfg, block_size=data.block_size, clip_blocks=data.clip_blocks,
-                                        sample_rate=data.sample_rate, overlap=data.overlap)
-        if model_cfg.output == "gaussian" and model_cfg.representation != "fft":
+        # The data's blocks, in the representation asked for.
+        model_cfg = dataclasses.replace(model_cfg, clip_blocks=data.clip_blocks,
+                                        block=dataclasses.replace(data.block, representation=model_cfg.block.representation))
+        if model_cfg.output == "gaussian" and model_cfg.block.representation != "fft":
             raise DatasetError("--output gaussian works on GRUV's FFT values (--representation fft)")
         mean, std = data.mean, data.std
-        if model_cfg.representation == "logmag" and not data.overlap:
+        if model_cfg.block.representation == "logmag" and not data.block.overlap:
             log.warning("note: --representation logmag on hard-edged blocks gets a random phase per block when "
                         "generating; convert with --overlap so that Griffin-Lim can rebuild it")
-        if model_cfg.representation != "fft":
-            mean, var = feature_stats(data.x, model_cfg.representation)
+        if model_cfg.block.representation != "fft":
+            mean, var = feature_stats(data.x, model_cfg.block)
             std = std_from_variance(var)
         base = Checkpoint(model=model_cfg, iteration=0, epoch=0, mean=mean,
                           std=normalisation_std(std, train_cfg.normalisation))
@@ -244,14 +245,14 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | Chec
     shuffle_seed = 0 if train_cfg.seed is None and train_cfg.strategy == "multiworker" else train_cfg.seed
     batches = shard_by_data(make_batches(data, train_idx, train_cfg.n_batch, mean=base.mean, std=base.std,
                                          shuffle=True, seed=shuffle_seed, drop_remainder=distributed,
-                                         representation=model_cfg.representation), strategy)
+                                         representation=model_cfg.block.representation), strategy)
     if distributed and (len(train_idx) < train_cfg.n_batch or 0 < len(val_idx) < train_cfg.n_batch):
         raise DatasetError(f"with --strategy {train_cfg.strategy} every batch must be full, but the "
                            f"{len(train_idx)} training / {len(val_idx)} validation clips do not fill a batch of "
                            f"{train_cfg.n_batch}; lower -b or change --validation-split")
     val = (shard_by_data(make_batches(data, val_idx, train_cfg.n_batch, mean=base.mean, std=base.std,
                                       shuffle=False, seed=None, drop_remainder=distributed,
-                                      representation=model_cfg.representation), strategy)
+                                      representation=model_cfg.block.representation), strategy)
            if len(val_idx) else None)
 
     previewer = Previewer(data, train_cfg.data_prefix, train_cfg.preview_seconds) \

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from . import schema
+from .config import BlockSpec
 from .clip_store import ClipArray
 from .errors import DatasetError
 
@@ -22,13 +24,7 @@ class TrainingData:
     y: ClipArray
     mean: np.ndarray
     std: np.ndarray
-    sample_rate: int = 44100
-    overlap: bool = False  # blocks overlap by half and are windowed
-
-    @property
-    def block_size(self) -> int:
-        """Samples per block these tensors were made with."""
-        return self.x.shape[2] // 2
+    block: BlockSpec  # the blocks the tensors hold: the info file's
 
     @property
     def clip_blocks(self) -> int:
@@ -43,17 +39,11 @@ def std_from_variance(var: np.ndarray) -> np.ndarray:
     return np.maximum(std, floor).astype(np.float32)
 
 
-def _describe_blocks(block_size: int, overlap: bool, sample_rate: int) -> str:
-    return f"{'overlapping' if overlap else 'hard-edged'} blocks of {block_size} samples at {sample_rate} Hz"
-
-
 def representation_mismatch(model_cfg, data: TrainingData) -> str | None:
     """How `data` differs from the blocks a network with `model_cfg` works on; None if it does not."""
-    if (model_cfg.block_size, model_cfg.overlap, model_cfg.sample_rate) == \
-            (data.block_size, data.overlap, data.sample_rate):
+    if model_cfg.block.as_fft() == data.block:
         return None
-    return (f"works on {_describe_blocks(model_cfg.block_size, model_cfg.overlap, model_cfg.sample_rate)} but "
-            f"the data has {_describe_blocks(data.block_size, data.overlap, data.sample_rate)}")
+    return f"works on {model_cfg.block.describe()} but the data has {data.block.describe()}"
 
 
 NORMALISATIONS = ("bin", "global")
@@ -81,10 +71,10 @@ def read_info(prefix: Path) -> dict:
         return {}
     try:
         doc = schema.load_json_object(info_path)
-        info = {
-            "sample_rate": schema.get_int(doc, "sample_rate", schema.MIN_SAMPLE_RATE, schema.MAX_SAMPLE_RATE),
-            "overlap": schema.get_bool(doc, "overlap", False),
-        }
+        # Info files from before the block size was recorded: the tensors' shape says it (below).
+        info = {"block": schema.get_block(doc, block_size=BlockSpec().block_size)}
+        if info["block"].representation != "fft":
+            raise schema.SchemaError("'representation' of training tensors must be fft (GRUV's values)")
         for key, high in (("block_size", schema.MAX_BLOCK_SIZE), ("clip_blocks", schema.MAX_CLIP_BLOCKS),
                           ("clips", 2**62)):
             if key in doc:
@@ -176,9 +166,10 @@ def load_training_data(prefix: Path) -> TrainingData:
     _check_against_info(prefix, x, info)
     if x.shape[0] == 0:
         raise DatasetError(f"'{x_files[0]}' holds no clips; add music and re-run convert_directory.py")
-    # Tensors converted before the info file existed are GRUV's blocks at the default rate.
-    return TrainingData(x=x, y=y, mean=mean, std=std_from_variance(var),
-                        sample_rate=info.get("sample_rate", 44100), overlap=info.get("overlap", False))
+    # Tensors converted before the info file existed are GRUV's blocks at the default rate. The info
+    # file's block size, where it has one, equals the tensors' (checked above).
+    block = dataclasses.replace(info.get("block", BlockSpec()), block_size=x.shape[2] // 2)
+    return TrainingData(x=x, y=y, mean=mean, std=std_from_variance(var), block=block)
 
 
 def _read_stats(path: Path) -> np.ndarray:

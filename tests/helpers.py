@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 
-from musicgen.config import AudioConfig, ConvertConfig
+from musicgen.config import AudioConfig, BlockSpec, ConvertConfig
 
 REPO = Path(__file__).resolve().parents[1]
 MUSIC = REPO / "datasets" / "training_data"
 
 # Small blocks keep tensors tiny: 0.125 s blocks, 8 blocks (1 s) per clip at 8 kHz.
-SMALL_AUDIO = AudioConfig(sample_rate=8000, block_size=1000, clip_len=1.0)
+SMALL_AUDIO = AudioConfig(block=BlockSpec(sample_rate=8000, block_size=1000), clip_len=1.0)
 
 
 def sox(*args) -> None:
@@ -50,9 +51,9 @@ def music_excerpt(dst: Path, seconds: float, *, start: float = 5.0, source: str 
     return dst
 
 
-def small_config(tmp: Path, **audio) -> ConvertConfig:
-    """A conversion config that reads tmp/in and writes tmp/out/np_array*."""
-    a = AudioConfig(**{**SMALL_AUDIO.__dict__, **audio})
+def small_config(tmp: Path, *, clip_len: float = SMALL_AUDIO.clip_len, **block) -> ConvertConfig:
+    """A conversion config that reads tmp/in and writes tmp/out/np_array*; `block` overrides SMALL_AUDIO's blocks."""
+    a = AudioConfig(block=dataclasses.replace(SMALL_AUDIO.block, **block), clip_len=clip_len)
     return ConvertConfig(input_dir=tmp / "in", output_prefix=tmp / "out" / "np_array", audio=a)
 
 

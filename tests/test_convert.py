@@ -69,17 +69,17 @@ def test_xmerged_plays_back_the_clips(library):
     assert rate == 8000
     first = summary.used[0]
     _, source = wavfile.read(first.wav)
-    n = first.clips * cfg.audio.clip_blocks * cfg.audio.block_size
+    n = first.clips * cfg.audio.clip_blocks * cfg.audio.block.block_size
     # Audio -> FFT -> float32 -> inverse FFT -> int16 loses at most a step or two.
     assert np.abs(merged[:n].astype(int) - source[:n].astype(int)).max() <= 2
-    assert len(merged) == summary.clips * cfg.audio.clip_blocks * cfg.audio.block_size
+    assert len(merged) == summary.clips * cfg.audio.clip_blocks * cfg.audio.block.block_size
 
 
 def test_overlap_writes_windowed_half_hop_blocks_that_play_back_seamlessly(library):
     cfg = small_config(library, overlap=True)
     summary = convert_directory(cfg, progress=False)
     t = load(cfg.output_prefix)
-    hop, block = cfg.audio.hop, cfg.audio.block_size
+    hop, block = cfg.audio.block.hop, cfg.audio.block.block_size
     assert hop == 500 and cfg.audio.clip_blocks == 16  # 1 s clips of blocks every 62.5 ms
     expected = sum((-(-f.frames // hop) - 1) // 16 for f in summary.used)
     assert t["x"].shape == (expected, 16, 2 * block)

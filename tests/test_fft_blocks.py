@@ -1,14 +1,16 @@
 import numpy as np
 import pytest
 
+from musicgen.config import BlockSpec
 from musicgen.fft_blocks import (OverlapAdd, block_window, blocks_to_features, blocks_to_signal, features_to_blocks,
-                                 frame, to_int16)
+                                 frame)
+from musicgen.audio_io import to_int16
 
 
 @pytest.mark.parametrize("block_size", [64, 1000, 11025])
 def test_round_trip_audio_blocks_fft_back(rng, block_size):
     audio = rng.uniform(-1, 1, size=3 * block_size + 17).astype(np.float32)
-    blocks = frame(audio, 4, block_size, overlap=False)
+    blocks = frame(audio, 4, BlockSpec(block_size=block_size))
     feats = blocks_to_features(blocks)
     assert blocks.shape == (4, block_size)
     assert feats.shape == (4, 2 * block_size) and feats.dtype == np.float32
@@ -37,7 +39,7 @@ def test_to_int16_clips_instead_of_wrapping_and_removes_nan():
 
 @pytest.mark.parametrize("block_size", [64, 1001, 11025])
 def test_overlapping_window_squares_sum_to_one(block_size):
-    window = block_window(block_size, overlap=True)
+    window = block_window(BlockSpec(block_size=block_size, overlap=True))
     hop = block_size // 2
     total = np.zeros(6 * hop + block_size)
     for k in range(7):
@@ -49,9 +51,9 @@ def test_overlapping_window_squares_sum_to_one(block_size):
 def test_overlapping_blocks_give_the_signal_back_between_the_fades(rng, block_size):
     hop = block_size // 2
     audio = rng.uniform(-1, 1, size=9 * hop + 5).astype(np.float32)
-    blocks = frame(audio, 10, block_size, overlap=True)
+    blocks = frame(audio, 10, BlockSpec(block_size=block_size, overlap=True))
     assert blocks.shape == (10, block_size)
-    back = blocks_to_signal(features_to_blocks(blocks_to_features(blocks)), block_size, overlap=True)
+    back = blocks_to_signal(features_to_blocks(blocks_to_features(blocks)), BlockSpec(block_size=block_size, overlap=True))
     assert len(back) == 10 * hop + block_size - hop
     inner = slice(hop, len(audio) - block_size)
     np.testing.assert_allclose(back[inner], audio[inner], atol=5e-5)
@@ -61,8 +63,8 @@ def test_overlapping_blocks_give_the_signal_back_between_the_fades(rng, block_si
 
 def test_overlap_add_fed_in_pieces_equals_fed_at_once(rng):
     blocks = rng.standard_normal((9, 50)).astype(np.float32)
-    whole = blocks_to_signal(blocks, 50, overlap=True)
-    ola = OverlapAdd(50, overlap=True)
+    whole = blocks_to_signal(blocks, BlockSpec(block_size=50, overlap=True))
+    ola = OverlapAdd(BlockSpec(block_size=50, overlap=True))
     pieces = np.concatenate([ola.push(blocks[:4]), ola.push(blocks[4:5]), ola.push(blocks[5:]), ola.flush()])
     np.testing.assert_allclose(pieces, whole, atol=1e-6)
 
@@ -75,9 +77,10 @@ def test_hard_edged_blocks_jump_at_seams_where_overlapping_ones_do_not():
     tone = np.sin(2 * np.pi * t / 317.0).astype(np.float32)
     jumps = {}
     for overlap in (False, True):
-        window = block_window(block_size, overlap)
+        spec = BlockSpec(block_size=block_size, overlap=overlap)
+        window = block_window(spec)
         block = tone if window is None else tone * window
-        signal = blocks_to_signal(np.tile(block, (8, 1)), block_size, overlap)
+        signal = blocks_to_signal(np.tile(block, (8, 1)), spec)
         hop = block_size // 2 if overlap else block_size
         inner = signal[block_size: -block_size]
         seams = np.arange(hop, len(inner), hop) - 1

@@ -10,7 +10,7 @@ from scipy.io import wavfile
 from helpers import DOWN, ENTER, REPO, run_in_pty, run_script, train_config
 from musicgen.blas_network import BlasNetwork
 from musicgen.checkpoint import list_weight_files, read_checkpoint
-from musicgen.config import GenerateConfig, ModelConfig
+from musicgen.config import BlockSpec, GenerateConfig, ModelConfig
 from musicgen.generation import generate, generation_network, load_generator, reference_generate, stateful_generate
 from musicgen.model import build_model
 from musicgen.song_files import write_song
@@ -33,7 +33,7 @@ def weights(small_data, tmp_path_factory):
 def test_stateful_generation_equals_growing_sequence_reprediction(cell, layers, engine, rng):
     import keras
 
-    cfg = ModelConfig(cell=cell, hidden=24, layers=layers, block_size=50, clip_blocks=6)
+    cfg = ModelConfig(cell=cell, hidden=24, layers=layers, block=BlockSpec(block_size=50), clip_blocks=6)
     keras.utils.set_random_seed(3)
     full = build_model(cfg)
     # Random weights made larger so every unit matters and the song keeps changing, but not so
@@ -175,7 +175,7 @@ def test_overlapping_blocks_train_generate_and_refuse_the_other_kind_of_data(sma
     train(train_config(cfg.output_prefix, tmp_path / "w", n_iter=1, n_epochs=1), ModelConfig(hidden=32), verbose=0)
     [weights] = list_weight_files(tmp_path / "w")
     model = read_checkpoint(weights).model
-    assert model.overlap and model.hop == 500 and model.clip_blocks == 16
+    assert model.block.overlap and model.block.hop == 500 and model.clip_blocks == 16
     songs = generate(weights, GenerateConfig(seconds=3.0, data_prefix=cfg.output_prefix, out_dir=tmp_path / "s",
                                              random_seed=1))
     _, pcm = wavfile.read(songs[0].path)
@@ -186,3 +186,17 @@ def test_overlapping_blocks_train_generate_and_refuse_the_other_kind_of_data(sma
         generate(weights, GenerateConfig(data_prefix=small_data, out_dir=tmp_path / "s"))
     with pytest.raises(WeightsError, match="convert with --block-size 1000 --overlap"):
         train(train_config(small_data, tmp_path / "w"), ModelConfig(hidden=32), resume=weights, verbose=0)
+
+
+def test_one_block_format_from_the_info_file_through_the_weight_file_to_the_song(weights, small_data, tmp_path):
+    """The BlockSpec the info file owns is the one the weight file embeds and the song sidecar carries."""
+    from musicgen import schema
+    from musicgen.song_files import read_song_info
+    from musicgen.training_data import load_training_data, read_info
+
+    data_block = read_info(small_data)["block"]
+    assert data_block == load_training_data(small_data).block
+    ckpt = read_checkpoint(weights["gru"])
+    assert ckpt.model.block == data_block
+    song = generate(weights["gru"], GenerateConfig(seconds=1.0, data_prefix=small_data, out_dir=tmp_path))[0]
+    assert schema.get_block(read_song_info(song.path)) == data_block

@@ -14,7 +14,7 @@ from helpers import MUSIC, run_script, sox, train_config
 from musicgen.audio_io import load_wav
 from musicgen.blas_network import BlasNetwork
 from musicgen.checkpoint import read_checkpoint
-from musicgen.config import GenerateConfig, ModelConfig
+from musicgen.config import BlockSpec, GenerateConfig, ModelConfig
 from musicgen.eval_report import load_reference
 from musicgen.evaluation import loop_score, measure_window, timeline
 from musicgen.generation import Sampler, generate, sampled_generate, stateful_generate
@@ -158,7 +158,7 @@ def test_each_training_option_lowers_the_loss_and_is_recorded(small_data, tmp_pa
 
 
 def test_scheduled_sampling_feeds_back_predictions_only_when_training(rng):
-    cfg = ModelConfig(hidden=8, block_size=5)
+    cfg = ModelConfig(hidden=8, block=BlockSpec(block_size=5))
     fitted, network = build_training_model(cfg, 1.0)
     network.get_layer("time_distributed_dense_out").set_weights(
         [rng.normal(size=(8, 10)).astype(np.float32), np.zeros(10, np.float32)])
@@ -191,11 +191,11 @@ def test_gaussian_network_generates_samples_reproducibly_and_its_mean_at_tempera
     assert not np.array_equal(mean_a[0], song("f", seed_index=0, random_seed=1)[0])
     info = read_song_info(tmp_path / "a" / "generated_song1.wav")
     assert info["output"] == "gaussian" and info["prenet_dropout"] == 0.0 and info["temperature"] == 1.0
-    assert info["echo_seconds"] == pytest.approx(1.0) and info["hop_seconds"] == pytest.approx(0.125)
+    assert info["echo_seconds"] == pytest.approx(1.0) and info["block_size"] == 1000 and info["overlap"] is False
 
 
 def test_sampler_draws_around_the_mean_with_the_predicted_spread(rng):
-    cfg = ModelConfig(block_size=4, output="gaussian")
+    cfg = ModelConfig(block=BlockSpec(block_size=4), output="gaussian")
     out = np.concatenate([np.full((1, 20000, 8), 2.0, np.float32),
                           np.log(np.array([0.5, 1.0, 2.0, 0.1], np.float32))[None, None].repeat(20000, 1)], -1)
     drawn = Sampler(cfg, 1.0, rng)(out)
@@ -208,7 +208,7 @@ def test_sampler_draws_around_the_mean_with_the_predicted_spread(rng):
 def test_blas_engine_keeps_the_prenet_dropout_on_when_generating(rng):
     import keras
 
-    cfg = ModelConfig(hidden=16, block_size=10, prenet_dropout=0.5)
+    cfg = ModelConfig(hidden=16, block=BlockSpec(block_size=10), prenet_dropout=0.5)
     keras.utils.set_random_seed(1)
     model = build_model(cfg, batch_size=1, stateful=True)
     model.get_layer("time_distributed_dense_out").set_weights(  # it starts at zero, which hides everything
@@ -228,11 +228,11 @@ def test_blas_engine_keeps_the_prenet_dropout_on_when_generating(rng):
 
 def test_logmag_features_are_log_magnitudes_of_the_non_negative_bins():
     from musicgen.fft_blocks import blocks_to_features
-    from musicgen.representation import LOG_FLOOR, feature_dim, from_fft_features
+    from musicgen.representation import LOG_FLOOR, from_fft_features
 
     block = np.sin(2 * np.pi * 5 * np.arange(64) / 64).astype(np.float32)  # 5 cycles: all in bin 5
     values = from_fft_features(blocks_to_features(block[None]), "logmag")[0]
-    assert values.shape == (feature_dim("logmag", 64),) == (33,)
+    assert values.shape == (BlockSpec(block_size=64, representation="logmag").feature_dim,) == (33,)
     assert values[5] == pytest.approx(np.log(32 + LOG_FLOOR), rel=1e-4)
     assert values[np.arange(33) != 5].max() < np.log(1e-2)
 
@@ -241,18 +241,18 @@ def test_griffin_lim_rebuilds_a_signal_with_the_asked_magnitudes(unseen):
     from musicgen.fft_blocks import blocks_to_features, frame
     from musicgen.representation import from_fft_features, to_signal
 
-    block = 2048
-    n = len(unseen[: RATE * 4]) // (block // 2) - 1
-    blocks = frame(unseen[: RATE * 4], n, block, True)
+    block = BlockSpec(sample_rate=RATE, block_size=2048, overlap=True, representation="logmag")
+    n = len(unseen[: RATE * 4]) // block.hop - 1
+    blocks = frame(unseen[: RATE * 4], n, block)
     target = np.exp(from_fft_features(blocks_to_features(blocks), "logmag"))
 
     def mismatch(signal):  # spectral convergence: 0 for a signal with exactly these magnitudes
-        got = np.exp(from_fft_features(blocks_to_features(frame(signal, n, block, True)), "logmag"))
+        got = np.exp(from_fft_features(blocks_to_features(frame(signal, n, block)), "logmag"))
         return np.linalg.norm(got - target) / np.linalg.norm(target)
 
     values = np.log(target)
-    random_phase = to_signal(values, "logmag", block, True, rng=np.random.default_rng(0), iterations=0)
-    rebuilt = to_signal(values, "logmag", block, True, rng=np.random.default_rng(0))
+    random_phase = to_signal(values, block, rng=np.random.default_rng(0), iterations=0)
+    rebuilt = to_signal(values, block, rng=np.random.default_rng(0))
     assert mismatch(rebuilt) < 0.5 * mismatch(random_phase)
     assert mismatch(rebuilt) < 0.35
 
@@ -262,12 +262,12 @@ def test_logmag_network_trains_generates_and_refuses_a_gaussian_output(small_dat
     from musicgen.errors import DatasetError
 
     cfg = train_config(small_data, tmp_path / "w", n_iter=2, n_epochs=5, normalisation="bin", scheduled_sampling=0.5)
-    result = train(cfg, ModelConfig(cell=cell, hidden=48, representation="logmag", prenet_dropout=0.3), verbose=0)
+    result = train(cfg, ModelConfig(cell=cell, hidden=48, block=BlockSpec(representation="logmag"), prenet_dropout=0.3), verbose=0)
     loss = result.history["loss"]
     # Sampled inputs and dropout make the loss noisy from epoch to epoch (it starts near 1).
     assert loss[-1] < loss[0] - 0.05 and np.mean(loss[-3:]) < np.mean(loss[:3]) - 0.05, loss
     ckpt = read_checkpoint(result.checkpoint)
-    assert ckpt.model.representation == "logmag" and ckpt.mean.shape == (501,)
+    assert ckpt.model.block.representation == "logmag" and ckpt.mean.shape == (501,)
     songs = generate(result.checkpoint, GenerateConfig(seconds=3.0, random_seed=0, data_prefix=small_data,
                                                        out_dir=tmp_path / "songs"))
     audio, rate = load_wav(songs[0].path)
@@ -279,13 +279,13 @@ def test_logmag_network_trains_generates_and_refuses_a_gaussian_output(small_dat
     assert resumed.model == ckpt.model and resumed.iteration == 3
     np.testing.assert_array_equal(resumed.mean, ckpt.mean)
     with pytest.raises(DatasetError, match="gaussian"):
-        train(cfg, ModelConfig(cell=cell, hidden=48, representation="logmag", output="gaussian"), verbose=0)
+        train(cfg, ModelConfig(cell=cell, hidden=48, block=BlockSpec(representation="logmag"), output="gaussian"), verbose=0)
 
 
 def test_sampled_generation_on_the_keras_engine_matches_the_blas_one(rng):
     import keras
 
-    cfg = ModelConfig(hidden=16, block_size=10)
+    cfg = ModelConfig(hidden=16, block=BlockSpec(block_size=10))
     keras.utils.set_random_seed(2)
     model = build_model(cfg, batch_size=2, stateful=True)
     model.get_layer("time_distributed_dense_out").set_weights(

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from musicgen.blas_network import BlasNetwork
 from musicgen.cells import CELLS, cell_module
-from musicgen.config import ModelConfig
+from musicgen.config import BlockSpec, ModelConfig
 from musicgen.layers import TimeDistributedDense
 from musicgen.model import build_model
 
@@ -42,7 +42,7 @@ def test_the_three_engines_of_a_cell_compute_the_same_function(rng, cell):
 
 
 def test_the_folded_feedback_refuses_a_network_that_is_not_linear_between_output_and_input():
-    model = build_model(ModelConfig(hidden=8, block_size=6, clip_blocks=2), batch_size=1, stateful=True)
+    model = build_model(ModelConfig(hidden=8, block=BlockSpec(block_size=6), clip_blocks=2), batch_size=1, stateful=True)
     network = BlasNetwork(model)
     network.reset(1)
     assert network.feedback()[0].shape == (8, 32)

@@ -81,7 +81,7 @@ def test_a_prime_file_seeds_the_song_from_where_prime_start_says(weights, tmp_pa
     for start in (0.0, 1.5):
         first = int(start * 8000)
         want = blocks_to_features(frame(pcm[first:].astype(np.float32) / 32767.0, model.clip_blocks,
-                                        model.block_size, model.overlap))
+                                        model.block))
         np.testing.assert_allclose(prime_features(stereo, start, model), want, atol=2e-3)
 
 
@@ -281,7 +281,7 @@ def test_previews_beside_each_checkpoint_with_their_verdict_in_sidecar_menu_and_
 
 
 @pytest.mark.parametrize("cell, options", [("lstm", {}), ("gru", {}),
-                                           ("lstm", {"representation": "logmag", "prenet_dropout": 0.3}),
+                                           ("lstm", {"block": "logmag", "prenet_dropout": 0.3}),
                                            ("lstm", {"output": "gaussian"})])
 def test_bfloat16_training_lowers_the_loss_and_writes_float32_weights_that_generate(small_data, tmp_path, cell,
                                                                                     options):
@@ -290,10 +290,12 @@ def test_bfloat16_training_lowers_the_loss_and_writes_float32_weights_that_gener
     from helpers import train_config
 
     from musicgen.checkpoint import read_checkpoint
-    from musicgen.config import GenerateConfig, ModelConfig
+    from musicgen.config import BlockSpec, GenerateConfig, ModelConfig
     from musicgen.generation import generate
     from musicgen.training import train
 
+    if "block" in options:
+        options = {**options, "block": BlockSpec(representation=options["block"])}
     cfg = train_config(small_data, tmp_path, n_iter=1, n_epochs=4, precision="bfloat16",
                        scheduled_sampling=0.3 if options else 0.0)
     result = train(cfg, ModelConfig(cell=cell, hidden=32, **options), verbose=0)
