@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from musicgen.cli import ArgumentParser, float_in, run_script
+from musicgen.cli import ArgumentParser, float_in, parse_with_preset, run_script
 from musicgen.config import ConvertConfig
 
 
@@ -16,8 +16,8 @@ def png_path(text: str) -> Path:
     return Path(text)
 
 
-def get_arguments(argv=None):
-    """Parse the command line."""
+def build_parser():
+    """The flags."""
     p = ArgumentParser(
         description="Compare generated songs with the training music: loudness, spectral flatness and "
         "centroid, log-mel distance (white noise and silence as reference points), clicks at the block "
@@ -37,11 +37,11 @@ def get_arguments(argv=None):
     p.add_argument("--whole", action="store_true",
                    help="measure the whole file, the echo of the seed included (default: only what follows it)")
     p.add_argument("--json", action="store_true", help="print the table as JSON instead")
-    return p.parse_args(argv)
+    return p
 
 
 def main(argv=None):
-    args = get_arguments(argv)
+    args = parse_with_preset(build_parser(), argv)
     from musicgen.eval_report import evaluate_songs, format_json, format_table
 
     report = evaluate_songs(args.songs, args.reference, block_seconds=args.block_seconds, whole=args.whole,

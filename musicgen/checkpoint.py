@@ -21,7 +21,8 @@ import numpy as np
 
 from . import schema
 from .atomic import temp_path, write_atomic
-from .config import CELL_NAMES, OUTPUTS, BlockSpec, ModelConfig
+from .config import (CELL_NAMES, MAX_CLIP_BLOCKS, MAX_HIDDEN, MAX_ITERATION, MAX_LAYERS, OUTPUTS, BlockSpec,
+                     ModelConfig)
 from .errors import WeightsError
 from .schema import SchemaError
 
@@ -152,10 +153,10 @@ def _model_config(doc: dict) -> ModelConfig:
     d = ModelConfig()
     return ModelConfig(
         cell=schema.get_choice(doc, "cell", tuple(CELL_NAMES)),
-        hidden=schema.get_int(doc, "hidden", 1, schema.MAX_HIDDEN),
-        layers=schema.get_int(doc, "layers", 1, schema.MAX_LAYERS),
+        hidden=schema.get_int(doc, "hidden", 1, MAX_HIDDEN),
+        layers=schema.get_int(doc, "layers", 1, MAX_LAYERS),
         block=schema.get_block(doc),
-        clip_blocks=schema.get_int(doc, "clip_blocks", 1, schema.MAX_CLIP_BLOCKS),
+        clip_blocks=schema.get_int(doc, "clip_blocks", 1, MAX_CLIP_BLOCKS),
         output=schema.get_choice(doc, "output", OUTPUTS, d.output),
         prenet_dropout=schema.get_float(doc, "prenet_dropout", 0.0, 0.99, d.prenet_dropout),
     )
@@ -189,8 +190,8 @@ def read_checkpoint(path: Path) -> Checkpoint:
             digest = schema.sha256_hex(digest, "digest")
         return Checkpoint(
             model=model,
-            iteration=schema.get_int(meta, "iteration", 0, schema.MAX_ITERATION),
-            epoch=schema.get_int(meta, "epoch", 0, schema.MAX_ITERATION),
+            iteration=schema.get_int(meta, "iteration", 0, MAX_ITERATION),
+            epoch=schema.get_int(meta, "epoch", 0, MAX_ITERATION),
             mean=np.asarray(mean, dtype=np.float32),
             std=np.asarray(std, dtype=np.float32),
             history=_history(schema.get_object(meta, "history", {})),

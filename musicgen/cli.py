@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import signal
 import sys
@@ -17,11 +18,13 @@ from .signals import raise_interrupt
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Each flag's default said once: not appended where the help text already says it, nor for
-    flags whose default is 'not given' (None) or 'off'."""
+    flags whose default is 'not given' (None), nor for switches."""
 
     def _get_help_string(self, action):
         text = action.help or ""
-        if "(default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+        switch = isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction))
+        if "(default" in text or switch or action.default is None or action.default == argparse.SUPPRESS \
+                or not action.option_strings:
             return text
         return super()._get_help_string(action)
 
@@ -42,17 +45,6 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see --help)\n")
 
 
-def fraction(text: str) -> float:
-    """argparse type: a number in [0, 1)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
-
-
 def int_in(low: int, high: int):
     """argparse type: a whole number in [low, high]."""
     def parse(text: str) -> int:
@@ -65,26 +57,67 @@ def int_in(low: int, high: int):
         return value
 
     parse.__name__ = "whole number"
+    parse.bounds = (low, high, False, False)  # what the README's range table is checked against
     return parse
 
 
-def float_in(low: float, high: float, *, low_open: bool = False):
-    """argparse type: a number in [low, high] ((low, high] with low_open)."""
+def float_in(low: float, high: float, *, low_open: bool = False, high_open: bool = False):
+    """argparse type: a number in [low, high], without `low` (low_open) or `high` (high_open)."""
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
-        inside = (low < value if low_open else low <= value) and value <= high
+        inside = (low < value if low_open else low <= value) and (value < high if high_open else value <= high)
         if not inside:
-            raise argparse.ArgumentTypeError(f"must be in {'(' if low_open else '['}{low:g}, {high:g}], got {text}")
+            raise argparse.ArgumentTypeError(f"must be in {'(' if low_open else '['}{low:g}, {high:g}"
+                                             f"{')' if high_open else ']'}, got {text}")
         return value
 
     parse.__name__ = "number"
+    parse.bounds = (low, high, low_open, high_open)
     return parse
 
 
-SEED_MAX = 2**32 - 1  # numpy's and Keras' seeds are unsigned 32-bit
+def add_options(parser: argparse.ArgumentParser, cls, *, only: tuple[str, ...] | None = None,
+                defaults: dict | None = None, help_suffix: dict | None = None) -> None:
+    """Add a flag for every field of the config dataclass `cls` that declares an Option (or those named in
+    `only`), as config.py declares it; `defaults` and `help_suffix` adjust a field's flag for one script."""
+    defaults, help_suffix = defaults or {}, help_suffix or {}
+    for f in dataclasses.fields(cls):
+        opt = f.metadata.get("option")
+        if opt is None or (only is not None and f.name not in only):
+            continue
+        kwargs = {"dest": f.name, "default": defaults.get(f.name, f.default),
+                  "help": opt.help + help_suffix.get(f.name, "")}
+        if opt.negate:
+            parser.add_argument(*opt.flags, action="store_false", **kwargs)
+        elif isinstance(f.default, bool):
+            parser.add_argument(*opt.flags, action="store_true", **kwargs)
+        else:
+            parser.add_argument(*opt.flags, type=_value_type(opt, f.default), choices=opt.choices,
+                                metavar=opt.metavar, **kwargs)
+
+
+def _value_type(opt, default):
+    kind = opt.kind or type(default)
+    if kind is int and opt.low is not None:
+        return int_in(int(opt.low), int(opt.high))
+    if kind is float and opt.low is not None:
+        return float_in(opt.low, opt.high, low_open=opt.low_open, high_open=opt.high_open)
+    return None if kind is str else kind
+
+
+def config_from(cls, args: argparse.Namespace, **given):
+    """`cls` with the value of each of its option fields the parser has in `args`, then `given`. A flag
+    whose default a script set to None (not given) leaves a field whose own default is not None alone."""
+    values = {}
+    for f in dataclasses.fields(cls):
+        if "option" in f.metadata and hasattr(args, f.name):
+            value = getattr(args, f.name)
+            if value is not None or f.default is None:
+                values[f.name] = value
+    return cls(**{**values, **given})
 
 
 def run_script(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
@@ -120,6 +153,12 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def add_preset_flag(parser: argparse.ArgumentParser) -> None:
+    """`--config FILE.toml`, which parse_with_preset reads."""
+    parser.add_argument("--config", type=Path, default=None, metavar="FILE.toml",
+                        help="preset of flag values (see config/); flags given here override it")
+
+
 def parse_with_preset(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
     """Parse flags after applying `--config FILE.toml` (flag values by name) as new defaults.
 
@@ -127,8 +166,7 @@ def parse_with_preset(parser: argparse.ArgumentParser, argv: list[str] | None) -
     """
     import tomllib
 
-    parser.add_argument("--config", type=Path, default=None, metavar="FILE.toml",
-                        help="preset of flag values (see config/); flags given here override it")
+    add_preset_flag(parser)
     first, _ = parser.parse_known_args(argv)
     if first.config is not None:
         try:
@@ -146,6 +184,8 @@ def parse_with_preset(parser: argparse.ArgumentParser, argv: list[str] | None) -
 
 
 def _convert(parser: argparse.ArgumentParser, action: argparse.Action, value):
+    if action.nargs in ("+", "*") and isinstance(value, list) and value:
+        return [_convert(parser, action, item) for item in value]
     switch = isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction))
     if switch != isinstance(value, bool) or not isinstance(value, (str, int, float, bool)):
         wanted = "true or false" if switch else "a single number or word"

@@ -1,18 +1,57 @@
-"""The one source of truth for defaults: the original toolkit's values.
-
-Scripts override fields from argparse flags; a trained model stores its
-ModelConfig next to its weights so later scripts rebuild the same network.
+"""The one source of truth for configuration: every setting's default (the original toolkit's
+value), and for those a user sets, its flag, help text and range (an Option in the field's
+metadata, from which cli.py builds the scripts' parsers). A trained model stores its ModelConfig
+next to its weights so later scripts rebuild the same network.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 AUDIO_SUFFIXES = (".mp3", ".wav", ".flac", ".ogg")
 
+# Limits shared by the flags and the files: what makes sense for audio and what fits in memory.
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 384000
+MAX_BLOCK_SIZE = 1 << 20  # samples; 24 s at 44.1 kHz
+MAX_CLIP_BLOCKS = 100_000
+MAX_HIDDEN = 16384
+MAX_LAYERS = 64
+MAX_ITERATION = 10**9
+SEED_MAX = 2**32 - 1  # numpy's and Keras' seeds are unsigned 32-bit
+MAX_SECONDS = 3600.0  # one hour of audio per generated song
+MAX_COUNT = 256  # songs per generate.py run (one batch)
 
 REPRESENTATIONS = ("fft", "logmag")
+CELL_NAMES = {"lstm": "LSTM", "gru": "GRU"}
+OUTPUTS = ("mse", "gaussian")
+NORMALISATIONS = ("bin", "global")
+STRATEGIES = ("default", "mirrored", "multiworker")
+LR_SCHEDULES = ("constant", "plateau", "cosine")
+PLATEAU_FACTOR, PLATEAU_PATIENCE = 0.5, 3  # "plateau": halve the rate after 3 epochs without improvement
+PRECISIONS = ("float32", "bfloat16")
+SONG_FORMATS = ("wav", "flac", "mp3", "ogg")
+
+
+@dataclass(frozen=True)
+class Option:
+    """How a setting is given on the command line: its flags, help text and accepted values."""
+
+    flags: tuple[str, ...]
+    help: str
+    kind: type | None = None  # int, float, str or Path; None: the default's type
+    low: float | None = None  # numbers: the accepted range
+    high: float | None = None
+    low_open: bool = False  # the range excludes `low` / `high`
+    high_open: bool = False
+    choices: tuple | None = None
+    metavar: str | None = None
+    negate: bool = False  # a true-by-default switch that the flag turns off (--no-echo)
+
+
+def option(default, *flags: str, help: str, **how):
+    """A dataclass field with `default` that a user sets with `flags` (see Option for `how`)."""
+    return field(default=default, metadata={"option": Option(tuple(flags), help, **how)})
 
 
 @dataclass(frozen=True)
@@ -20,10 +59,16 @@ class BlockSpec:
     """How audio is cut into blocks and what a network sees of each block: one value, which a
     dataset's info file owns and every weight file and song sidecar carries (as flat keys)."""
 
-    sample_rate: int = 44100  # Hz; every input is resampled to this
-    block_size: int = 11025  # samples per block: sample_rate / 4 = 0.25 s
-    overlap: bool = False  # windowed blocks every block_size/2 samples instead of GRUV's hard-edged ones
-    representation: str = "fft"  # "fft": GRUV's real and imaginary parts; "logmag": log magnitudes, phase rebuilt
+    sample_rate: int = option(44100, "--sample-rate", metavar="HZ", help="Hz; every file is resampled to this",
+                              low=MIN_SAMPLE_RATE, high=MAX_SAMPLE_RATE)
+    block_size: int = option(11025, "--block-size", metavar="N", help="samples per FFT block (sample_rate/4 = 0.25 s)",
+                             low=1, high=MAX_BLOCK_SIZE)
+    overlap: bool = option(False, "--overlap", help="blocks every block_size/2 samples, shaped by a square-root Hann "
+                           "window, so generated songs have no seam every block (the original's blocks are hard-edged)")
+    representation: str = option(
+        "fft", "--representation", choices=REPRESENTATIONS,
+        help="what the network sees of a block: fft, GRUV's real and imaginary parts; logmag, log magnitudes, with "
+        "the phase rebuilt when generating (Griffin-Lim on --overlap data)")
 
     @property
     def hop(self) -> int:
@@ -68,7 +113,8 @@ class AudioConfig:
     """How audio becomes tensors (convert_directory.py)."""
 
     block: BlockSpec = BlockSpec()
-    clip_len: float = 10.0  # seconds of audio in one training clip
+    clip_len: float = option(10.0, "--clip-len", metavar="SECONDS", help="seconds of audio per training clip", low=0, high=600,
+                             low_open=True)
 
     @property
     def clip_blocks(self) -> int:
@@ -80,11 +126,15 @@ class AudioConfig:
 class ConvertConfig:
     """Where convert_directory.py reads and writes."""
 
-    input_dir: Path = Path("datasets/training_data")
-    output_prefix: Path = Path("datasets/np_array")
-    max_files: int = 200  # the original's cap on files per conversion
-    shard_size: int = 0  # clips per X/Y shard file; 0 writes one PREFIX_x.npy and one PREFIX_y.npy
-    jobs: int = 0  # files decoded and clips framed at once; 0: one per core
+    input_dir: Path = option(Path("datasets/training_data"), "--input", metavar="DIR", help="folder with your music")
+    output_prefix: Path = option(Path("datasets/np_array"), "--output", metavar="PREFIX", help="prefix of the output files")
+    max_files: int = option(200, "--max-files", metavar="N", help="convert at most this many files (sorted by name; the "
+                            "original's cap)", low=1, high=1_000_000)
+    shard_size: int = option(0, "--shard-size", metavar="N", low=0, high=2**31,
+                             help="write X and Y in files of at most this many clips (for libraries larger than "
+                             "memory; training reads them all); 0 writes one file each")
+    jobs: int = option(0, "--jobs", metavar="N", low=0, high=256, help="files decoded and clips framed at once (0: one per "
+                       "core); the tensors are the same for any number")
     audio: AudioConfig = AudioConfig()
 
     @property
@@ -93,21 +143,22 @@ class ConvertConfig:
         return self.input_dir / "wave"
 
 
-CELL_NAMES = {"lstm": "LSTM", "gru": "GRU"}
-OUTPUTS = ("mse", "gaussian")
-
-
 @dataclass(frozen=True)
 class ModelConfig:
     """Everything needed to rebuild a network; saved beside its weights."""
 
     cell: str = "lstm"  # "lstm" | "gru"
-    hidden: int = 1024  # units of the Dense and recurrent layers (the original's hidden_dimension_size)
-    layers: int = 1  # stacked recurrent layers
+    hidden: int = option(1024, "--hidden", metavar="N", help="hidden units of the Dense and recurrent layers (the original's "
+                         "hidden_dimension_size)", low=1, high=MAX_HIDDEN)
+    layers: int = option(1, "--layers", metavar="N", help="stacked recurrent layers", low=1, high=MAX_LAYERS)
     block: BlockSpec = BlockSpec()  # the blocks it works on: the training data's, in its representation
     clip_blocks: int = 40  # time steps per training clip
-    output: str = "mse"  # "mse": one value per feature (GRUV); "gaussian": a mean per feature and a scale per bin, sampled
-    prenet_dropout: float = 0.0  # dropout after the input Dense, kept on when generating (Tacotron 2's pre-net)
+    output: str = option("mse", "--output", choices=OUTPUTS,
+                         help="mse: predict each FFT value, trained by mean squared error (GRUV); gaussian: a mean "
+                         "and a spread per value, trained by likelihood and sampled when generating")
+    prenet_dropout: float = option(0.0, "--prenet-dropout", metavar="F", low=0, high=1, high_open=True,
+                                   help="dropout rate after the input layer, kept on when generating (Tacotron 2's "
+                                   "pre-net)")
 
     @property
     def feature_dim(self) -> int:
@@ -134,27 +185,50 @@ class ModelConfig:
 class TrainConfig:
     """How train.py / re_train.py run; defaults are the original's."""
 
-    n_iter: int = 5  # iterations; a checkpoint is written after each
-    n_epochs: int = 3  # epochs per iteration
-    n_batch: int = 5  # clips per batch
-    lr: float = 0.001  # RMSprop learning rate (Keras' default, as the original used)
-    validation_split: float = 0.0  # last fraction of clips held out, as Keras' validation_split
-    data_prefix: Path = Path("datasets/np_array")
-    weights_dir: Path = Path("weights")
-    img_dir: Path = Path("img")  # model diagrams go here
-    keep_every: int = 0  # also keep every k-th iteration's weights; 0 keeps only the latest
-    seed: int | None = None  # fixes weight init and shuffling when set
-    normalisation: str = "bin"  # "bin": each FFT feature scaled by its own std (GRUV); "global": one shared std
-    strategy: str = "default"  # tf.distribute engine: "default" (one device), "mirrored", "multiworker"
-    scheduled_sampling: float = 0.0  # share of input blocks replaced by the network's own prediction; 0: teacher forcing
-    early_stopping: int = 0  # stop after this many epochs without improvement of the watched loss; 0: never
-    lr_schedule: str = "constant"  # "constant" (the original's), "plateau" (halve on a plateau), "cosine" (to 0)
-    tensorboard: Path | None = None  # write TensorBoard logs (loss, learning rate) here
-    preview_seconds: float = 0.0  # a song this long beside every checkpoint, to choose one by ear; 0: none
-    precision: str = "float32"  # "bfloat16": Keras' mixed_bfloat16 policy (bfloat16 maths, float32 weights)
-
-
-PRECISIONS = ("float32", "bfloat16")
+    n_iter: int = option(5, "-n", "--n_iter", metavar="N", help="number of iterations; a checkpoint is written after each",
+                         low=1, high=100_000)
+    n_epochs: int = option(3, "-e", "--n_epochs", metavar="N", help="epochs per iteration", low=1, high=100_000)
+    n_batch: int = option(5, "-b", "--n_batch", metavar="N", help="batch size in clips; higher is faster but uses more memory",
+                          low=1, high=65_536)
+    lr: float = option(0.001, "--lr", metavar="X", help="RMSprop learning rate (Keras' default, as the original used)",
+                       low=0, high=10, low_open=True)
+    validation_split: float = option(0.0, "--validation-split", metavar="F", low=0, high=1, high_open=True,
+                                     help="last fraction of clips held out for validation loss (as Keras')")
+    data_prefix: Path = option(Path("datasets/np_array"), "--data", metavar="PREFIX", help="prefix of the training tensors")
+    weights_dir: Path = option(Path("weights"), "--weights-dir", metavar="DIR", help="where checkpoints go")
+    img_dir: Path = option(Path("img"), "--img-dir", metavar="DIR", help="where the model diagram goes")
+    keep_every: int = option(0, "--keep-every", metavar="K", low=0, high=100_000,
+                             help="also keep every k-th iteration's checkpoint (0: only the latest)")
+    seed: int | None = option(None, "--seed", metavar="N", kind=int, low=0, high=SEED_MAX, help="fix weight init and shuffling")
+    normalisation: str = option(
+        "bin", "--normalisation", choices=NORMALISATIONS,
+        help="scale each FFT feature by its own std (bin, as GRUV) or all by one shared std (global: the loss weighs "
+        "loud bins more); ignored when resuming: the weight file keeps its own")
+    strategy: str = option("default", "--strategy", choices=STRATEGIES,
+                           help="tf.distribute engine: one device; mirrored over all local GPUs (or 2 logical CPU "
+                           "devices); multiworker over the machines in TF_CONFIG, each running this command")
+    scheduled_sampling: float = option(
+        0.0, "--scheduled-sampling", metavar="F", low=0, high=1, high_open=True,
+        help="share of input blocks replaced by the network's own predictions in training, as in generation (0: "
+        "always the real blocks, as the original)")
+    early_stopping: int = option(
+        0, "--early-stopping", low=0, high=100_000, metavar="EPOCHS",
+        help="stop after this many epochs without improvement of the validation loss (the training loss without "
+        "--validation-split); the epochs since the last checkpoint are saved; 0: never")
+    lr_schedule: str = option(
+        "constant", "--lr-schedule", choices=LR_SCHEDULES,
+        help=f"learning rate over the run: constant (the original's), plateau (halved after {PLATEAU_PATIENCE} "
+        "epochs without improvement) or cosine (from --lr down to 0)")
+    tensorboard: Path | None = option(None, "--tensorboard", kind=Path, metavar="DIR",
+                                      help="write TensorBoard logs (loss, validation loss, learning rate) here")
+    preview_seconds: float = option(
+        0.0, "--preview-seconds", low=0, high=600, metavar="S",
+        help="after every checkpoint, write a song of S seconds from a fixed seed beside it (..._Iter-N.preview.wav) "
+        "with its verdict in the sidecar and the menus, to pick a checkpoint by ear; 0: none")
+    precision: str = option(
+        "float32", "--precision", choices=PRECISIONS,
+        help="bfloat16: Keras' mixed_bfloat16 policy, bfloat16 maths with float32 weights (faster where the CPU or "
+        "GPU multiplies bfloat16); the weight files are the same either way")
 
 
 ORIGINAL_SONG_BLOCKS = 49  # the original wrote its 40 seed predictions plus 9 new blocks: 12.25 s
@@ -164,18 +238,26 @@ ORIGINAL_SONG_BLOCKS = 49  # the original wrote its 40 seed predictions plus 9 n
 class GenerateConfig:
     """How generate.py runs."""
 
-    seconds: float | None = None  # None: the original's length, 49 blocks (12.25 s at the defaults)
-    count: int = 1  # songs per run, generated as one batch
-    seed_index: int | None = None  # training clip to seed from; None picks at random
-    random_seed: int | None = None  # makes the random seed-clip choice reproducible
-    data_prefix: Path = Path("datasets/np_array")
-    out_dir: Path = Path("gen_songs")
-    weights_dir: Path = Path("weights")  # where the menu looks
-    temperature: float = 1.0  # scale of the sampled noise for "gaussian" networks; 0: the mean alone
-    prime: Path | None = None  # any audio file to seed from instead of a training clip
-    prime_start: float = 0.0  # seconds into the prime file where the seed starts
-    echo: bool = True  # start the song with the network's predictions over the seed, as the original did
-    song_format: str = "wav"  # one of SONG_FORMATS
-
-
-SONG_FORMATS = ("wav", "flac", "mp3", "ogg")
+    weights_dir: Path = option(Path("weights"), "--weights-dir", metavar="DIR", help="where the menu looks")
+    data_prefix: Path = option(Path("datasets/np_array"), "--data", metavar="PREFIX", help="prefix of the tensors to seed from")
+    seconds: float | None = option(None, "--seconds", metavar="S", kind=float, low=0, high=MAX_SECONDS, low_open=True,
+                                   help="song length (default: the original's 49 blocks = 12.25 s)")
+    count: int = option(1, "--count", metavar="K", help="songs to write, generated as one batch", low=1, high=MAX_COUNT)
+    seed_index: int | None = option(None, "--seed-index", metavar="I", kind=int, low=0, high=2**62,
+                                    help="training clip to seed from (default: random)")
+    random_seed: int | None = option(None, "--random-seed", metavar="R", kind=int, low=0, high=SEED_MAX,
+                                     help="make the song reproducible: the seed-clip choice and every random draw")
+    prime: Path | None = option(None, "--prime", kind=Path, metavar="FILE",
+                                help="seed from this audio file (mp3, wav, flac, ogg; any rate and channels) instead "
+                                "of a training clip: the network continues music it never saw")
+    prime_start: float = option(0.0, "--prime-start", low=0, high=86400, metavar="SECONDS",
+                                help="where in the --prime file the seed starts")
+    echo: bool = option(True, "--no-echo", negate=True,
+                        help="leave the network's predictions over the seed out: the song holds only new music (and "
+                        "--seconds counts only that); the original starts every song with this echo")
+    song_format: str = option("wav", "--format", choices=SONG_FORMATS,
+                              help="file format of the songs (mp3 through lame, flac and ogg through sox)")
+    out_dir: Path = option(Path("gen_songs"), "--out-dir", metavar="DIR", help="where songs go")
+    temperature: float = option(1.0, "--temperature", metavar="T", low=0, high=10,
+                                help="for networks trained with --output gaussian: scale of the sampled spread (0: "
+                                "the mean alone, deterministic); other networks ignore it")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import os
 
+from .config import STRATEGIES
 from .errors import MusicGenError
 
-STRATEGIES = ("default", "mirrored", "multiworker")
 KERAS_TESTED = "3.15"  # the Keras minor version whose internals fix_keras_multiworker patches
 
 

@@ -11,15 +11,8 @@ import json
 import math
 from pathlib import Path
 
-from .config import REPRESENTATIONS, BlockSpec
+from .config import MAX_BLOCK_SIZE, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, REPRESENTATIONS, BlockSpec
 
-# Limits shared by the flags and the files: what makes sense for audio and what fits in memory.
-MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 384000
-MAX_BLOCK_SIZE = 1 << 20  # samples; 24 s at 44.1 kHz
-MAX_CLIP_BLOCKS = 100_000
-MAX_HIDDEN = 16384
-MAX_LAYERS = 64
-MAX_ITERATION = 10**9
 
 
 REQUIRED = object()  # the default of a key that must be present

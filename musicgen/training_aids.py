@@ -7,10 +7,8 @@ import contextlib
 import math
 from pathlib import Path
 
-from .config import TrainConfig
+from .config import PLATEAU_FACTOR, PLATEAU_PATIENCE, TrainConfig
 
-LR_SCHEDULES = ("constant", "plateau", "cosine")
-PLATEAU_FACTOR, PLATEAU_PATIENCE = 0.5, 3  # halve the rate after 3 epochs without improvement
 
 
 def monitored(train_cfg: TrainConfig) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from . import schema
-from .config import BlockSpec
+from .config import MAX_BLOCK_SIZE, MAX_CLIP_BLOCKS, NORMALISATIONS, BlockSpec
 from .clip_store import ClipArray
 from .errors import DatasetError
 
@@ -46,7 +46,6 @@ def representation_mismatch(model_cfg, data: TrainingData) -> str | None:
     return f"works on {model_cfg.block.describe()} but the data has {data.block.describe()}"
 
 
-NORMALISATIONS = ("bin", "global")
 
 
 def normalisation_std(std: np.ndarray, mode: str) -> np.ndarray:
@@ -75,7 +74,7 @@ def read_info(prefix: Path) -> dict:
         info = {"block": schema.get_block(doc, block_size=BlockSpec().block_size)}
         if info["block"].representation != "fft":
             raise schema.SchemaError("'representation' of training tensors must be fft (GRUV's values)")
-        for key, high in (("block_size", schema.MAX_BLOCK_SIZE), ("clip_blocks", schema.MAX_CLIP_BLOCKS),
+        for key, high in (("block_size", MAX_BLOCK_SIZE), ("clip_blocks", MAX_CLIP_BLOCKS),
                           ("clips", 2**62)):
             if key in doc:
                 info[key] = schema.get_int(doc, key, 1 if key != "clips" else 0, high)
