@@ -120,10 +120,16 @@ def read_audio(path: Path, sample_rate: int) -> tuple[np.ndarray, int]:
     path = Path(path)
     if path.suffix.lower() == ".wav":
         return load_wav(path)
+    return decode_pcm(path, sample_rate).astype(np.float32) / 32768.0, sample_rate
+
+
+def decode_pcm(path: Path, sample_rate: int) -> np.ndarray:
+    """Any audio file as mono int16 samples at `sample_rate`, decoded (lame/sox) through a private
+    temporary WAV."""
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "decoded.wav"
         decode_to_wav(path, wav, sample_rate=sample_rate)
-        return load_wav(wav)
+        return np.array(read_wav(wav)[1])
 
 
 def to_int16(samples: np.ndarray) -> np.ndarray:

@@ -185,10 +185,10 @@ class ModelConfig:
 class TrainConfig:
     """How train.py / re_train.py run; defaults are the original's."""
 
-    n_iter: int = option(5, "-n", "--n_iter", metavar="N", help="number of iterations; a checkpoint is written after each",
+    n_iter: int = option(5, "-n", "--n_iter", help="number of iterations; a checkpoint is written after each",
                          low=1, high=100_000)
-    n_epochs: int = option(3, "-e", "--n_epochs", metavar="N", help="epochs per iteration", low=1, high=100_000)
-    n_batch: int = option(5, "-b", "--n_batch", metavar="N", help="batch size in clips; higher is faster but uses more memory",
+    n_epochs: int = option(3, "-e", "--n_epochs", help="epochs per iteration", low=1, high=100_000)
+    n_batch: int = option(5, "-b", "--n_batch", help="batch size in clips; higher is faster but uses more memory",
                           low=1, high=65_536)
     lr: float = option(0.001, "--lr", metavar="X", help="RMSprop learning rate (Keras' default, as the original used)",
                        low=0, high=10, low_open=True)

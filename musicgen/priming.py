@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from .audio_io import decode_to_wav, read_wav
+from .audio_io import decode_pcm
 from .config import ModelConfig
 from .errors import AudioDecodeError
 from .fft_blocks import blocks_to_features, frame
@@ -26,16 +25,13 @@ def prime_features(path: Path, start: float, model: ModelConfig) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise AudioDecodeError(f"--prime file '{path}' does not exist")
-    with tempfile.TemporaryDirectory() as tmp:
-        wav = Path(tmp) / "prime.wav"
-        try:
-            decode_to_wav(path, wav, sample_rate=model.block.sample_rate)
-        except AudioDecodeError as exc:
-            raise AudioDecodeError(f"--prime file '{path}' cannot be read: {str(exc).split(': ', 1)[-1]}") from None
-        _, pcm = read_wav(wav)
-        need = int(round(prime_seconds(model) * model.block.sample_rate))
-        first = int(round(start * model.block.sample_rate))
-        segment = np.asarray(pcm[first:first + need], dtype=np.float32) / 32767.0
+    try:
+        pcm = decode_pcm(path, model.block.sample_rate)
+    except AudioDecodeError as exc:
+        raise AudioDecodeError(f"--prime file '{path}' cannot be read: {str(exc).split(': ', 1)[-1]}") from None
+    need = int(round(prime_seconds(model) * model.block.sample_rate))
+    first = int(round(start * model.block.sample_rate))
+    segment = np.asarray(pcm[first:first + need], dtype=np.float32) / 32767.0
     if len(segment) < need:
         raise AudioDecodeError(f"--prime file '{path.name}' is {len(pcm) / model.block.sample_rate:.2f} s long; a seed "
                                f"needs {prime_seconds(model):.2f} s from --prime-start {start:g} s")

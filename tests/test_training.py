@@ -173,7 +173,7 @@ def test_cli_errors_are_one_line(trained, small_data, tmp_path):
 
 def test_help_lists_the_original_flags():
     out = run_script("re_train_gru.py", "--help")
-    for flag in ("-n N_ITER", "-e N_EPOCHS", "-b N_BATCH", "--weights WEIGHTS", "--data DATA", "--hidden",
+    for flag in ("-n N_ITER", "-e N_EPOCHS", "-b N_BATCH", "--weights PATH", "--data PREFIX", "--hidden",
                  "--layers", "--lr", "--validation-split", "--weights-dir"):
         assert flag in out.stdout
 
