@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -122,8 +123,11 @@ def child(mode: str, lib: Path, out: Path) -> dict:
     else:
         seconds = lame_decode_only(lib, out.with_suffix(".wav"))
     wall = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"mode": mode, "audio_s": seconds, "wall_s": wall, "peak_mb": peak_mb}
+    own, tools = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU time of this process and of every lame and sox it ran: with C cores no schedule can finish
+    # this work in less than cpu_s / C seconds.
+    cpu = own.ru_utime + own.ru_stime + tools.ru_utime + tools.ru_stime
+    return {"mode": mode, "audio_s": seconds, "wall_s": wall, "cpu_s": cpu, "peak_mb": own.ru_maxrss / 1024}
 
 
 def measure(mode: str, lib: Path, out: Path) -> dict:
@@ -155,8 +159,8 @@ def main() -> int:
                 r["size"] = size
                 rows.append(r)
                 print(f"{size:>3}x {mode:<12} {r['audio_s']:8.1f} s audio  {r['wall_s']:7.2f} s wall  "
-                      f"{r['audio_s'] / r['wall_s']:7.1f} x real time  peak {r['peak_mb']:7.0f} MB",
-                      flush=True)
+                      f"{r['cpu_s']:7.2f} s CPU  {r['audio_s'] / r['wall_s']:7.1f} x real time  "
+                      f"peak {r['peak_mb']:7.0f} MB", flush=True)
             for f in Path(tmp).glob(f"out{size}_*"):
                 f.unlink()
             shutil.rmtree(lib)
@@ -164,8 +168,12 @@ def main() -> int:
     print("\nratios (same run):")
     for size in args.sizes:
         ours, dec = by[(size, "ours")], by[(size, "decode")]
+        jobs1 = by[(size, "ours-jobs1")]
+        cores = os.cpu_count() or 1
         line = (f"{size:>3}x  ours/decode wall {ours['wall_s'] / dec['wall_s']:.2f}"
-                f"  all cores vs --jobs 1 {by[(size, 'ours-jobs1')]['wall_s'] / ours['wall_s']:.2f}x")
+                f"  all cores vs --jobs 1 {jobs1['wall_s'] / ours['wall_s']:.2f}x (at most "
+                f"{jobs1['wall_s'] / (ours['cpu_s'] / cores):.2f}x on {cores} cores: --jobs 1 keeps "
+                f"{jobs1['cpu_s'] / jobs1['wall_s']:.2f} cores busy)")
         if (size, "original") in by:
             orig, tens = by[(size, "original")], by[(size, "orig-tensors")]
             line += (f"  throughput ours/original {orig['wall_s'] / ours['wall_s']:.1f}x"

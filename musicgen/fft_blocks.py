@@ -12,14 +12,18 @@ the blocks gives back the signal and there is no seam left to jump at.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import scipy.fft
 
 from .config import BlockSpec
 
 
+@functools.lru_cache(maxsize=8)
 def block_window(block: BlockSpec) -> np.ndarray | None:
-    """The analysis and synthesis window of overlapping blocks; None for GRUV's hard-edged ones.
+    """The analysis and synthesis window of overlapping blocks (made once per block format, read-only);
+    None for GRUV's hard-edged ones.
 
     sin(pi n / 2h) over the first 2h samples (h the hop) and zero after: its square is a
     periodic Hann window, whose copies every h samples sum to one also when block_size is odd.
@@ -28,7 +32,9 @@ def block_window(block: BlockSpec) -> np.ndarray | None:
         return None
     hop = block.hop
     n = np.arange(block.block_size)
-    return np.where(n < 2 * hop, np.sin(np.pi * n / (2 * hop)), 0.0).astype(np.float32)
+    window = np.where(n < 2 * hop, np.sin(np.pi * n / (2 * hop)), 0.0).astype(np.float32)
+    window.flags.writeable = False
+    return window
 
 
 def frame(samples: np.ndarray, n_blocks: int, block: BlockSpec) -> np.ndarray:
