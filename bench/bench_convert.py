@@ -113,6 +113,7 @@ def child(mode: str, lib: Path, out: Path) -> dict:
     audio = AudioConfig()
     shutil.rmtree(lib / "wave", ignore_errors=True)
     shutil.rmtree(lib / "tmp", ignore_errors=True)
+    cpu_before = cpu_seconds()
     start = time.perf_counter()
     if mode in ("ours", "ours-jobs1"):
         summary = convert_directory(ConvertConfig(input_dir=lib, output_prefix=out, max_files=10_000,
@@ -123,11 +124,16 @@ def child(mode: str, lib: Path, out: Path) -> dict:
     else:
         seconds = lame_decode_only(lib, out.with_suffix(".wav"))
     wall = time.perf_counter() - start
+    cpu = cpu_seconds() - cpu_before
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"mode": mode, "audio_s": seconds, "wall_s": wall, "cpu_s": cpu, "peak_mb": peak_mb}
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of every lame and sox it has run: with C cores no schedule can
+    do the work measured between two readings in less than its CPU time / C."""
     own, tools = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    # CPU time of this process and of every lame and sox it ran: with C cores no schedule can finish
-    # this work in less than cpu_s / C seconds.
-    cpu = own.ru_utime + own.ru_stime + tools.ru_utime + tools.ru_stime
-    return {"mode": mode, "audio_s": seconds, "wall_s": wall, "cpu_s": cpu, "peak_mb": own.ru_maxrss / 1024}
+    return own.ru_utime + own.ru_stime + tools.ru_utime + tools.ru_stime
 
 
 def measure(mode: str, lib: Path, out: Path) -> dict:
