@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -25,7 +24,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from musicgen.runtime import quiet_tensorflow  # noqa: E402 (after the path above)
+
+quiet_tensorflow()  # TensorFlow's start-up lines would mix with the figures
 
 
 def matmul_gflops() -> float:
