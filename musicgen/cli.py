@@ -154,7 +154,9 @@ def _one_line(text: str) -> str:
 
 
 def add_preset_flag(parser: argparse.ArgumentParser) -> None:
-    """`--config FILE.toml`, which parse_with_preset reads."""
+    """`--config FILE.toml`, which parse_with_preset reads (added once)."""
+    if "--config" in parser._option_string_actions:
+        return
     parser.add_argument("--config", type=Path, default=None, metavar="FILE.toml",
                         help="preset of flag values (see config/); flags given here override it")
 
@@ -173,14 +175,36 @@ def parse_with_preset(parser: argparse.ArgumentParser, argv: list[str] | None) -
             preset = tomllib.loads(first.config.read_text())
         except (OSError, ValueError) as exc:  # TOMLDecodeError and UnicodeDecodeError are ValueErrors
             parser.error(f"cannot read preset '{first.config}': {exc}")
-        known = {a.dest: a for a in parser._actions if a.dest not in ("help", "config")}
+        known = _preset_names(parser)
         unknown = sorted(set(preset) - set(known))
         if unknown:
             parser.error(f"preset '{first.config}' sets unknown option(s) {', '.join(unknown)}; "
                          f"known: {', '.join(sorted(known))}")
-        # Values go through each flag's own type check, as if typed on the command line.
-        parser.set_defaults(**{k: _convert(parser, known[k], v) for k, v in preset.items()})
+        values = {}
+        for key, value in preset.items():
+            action = known[key]
+            if action.dest in values:
+                parser.error(f"preset '{first.config}' sets {action.dest} twice ({key})")
+            if key != action.dest and isinstance(action, argparse._StoreFalseAction) and isinstance(value, bool):
+                value = not value  # no_echo = true means echo off
+            # Values go through each flag's own type check, as if typed on the command line.
+            values[action.dest] = _convert(parser, action, value)
+        parser.set_defaults(**values)
     return parser.parse_args(argv)
+
+
+def _preset_names(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    """What a preset may call each flag: its long name with '-' written '_' (n_iter, no_echo, data) or
+    the setting's own name in config.py (data_prefix, echo)."""
+    names = {}
+    for action in parser._actions:
+        if action.dest in ("help", "config"):
+            continue
+        names[action.dest] = action
+        for flag in action.option_strings:
+            if flag.startswith("--"):
+                names.setdefault(flag[2:].replace("-", "_"), action)
+    return names
 
 
 def _convert(parser: argparse.ArgumentParser, action: argparse.Action, value):
