@@ -1,10 +1,11 @@
 """All audio reading and writing: any input decoded to mono 16-bit WAV (lame, sox), WAVs read back as
-samples, float samples written as 16-bit WAV (streamed or whole)."""
+samples, float samples written as 16-bit WAV (streamed or whole) and songs encoded (pydub, lame, sox)."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 import wave
 from pathlib import Path
 
@@ -90,6 +91,22 @@ def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> None:
             writer.write(samples)
 
     write_atomic(path, write)
+
+
+def encode_audio(pcm: np.ndarray, sample_rate: int, wav: Path, target: Path, song_format: str) -> None:
+    """Write 16-bit mono `pcm` as a WAV (pydub), then encode it to `target` when another format is asked
+    (lame for mp3, sox for flac and ogg)."""
+    with warnings.catch_warnings():
+        # pydub looks for ffmpeg at import; WAV export does not need it.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        from pydub import AudioSegment
+
+    AudioSegment(data=pcm.astype("<i2").tobytes(), sample_width=2, frame_rate=sample_rate,
+                 channels=1).export(wav, format="wav")
+    if song_format == "mp3":
+        run_tool(["lame", "--quiet", "-q", 2, wav, target], what=target.name)
+    elif song_format in ("flac", "ogg"):
+        run_tool(["sox", "-V1", wav, target], what=target.name)
 
 
 def load_wav(path: Path) -> tuple[np.ndarray, int]:

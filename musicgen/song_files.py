@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import warnings
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from .atomic import raise_if_disk_full, temp_path
-from .audio_io import to_int16
-from .tools import run_tool
+from .audio_io import encode_audio, to_int16
 
 SONG_RE = re.compile(r"^generated_song(\d+)\.(wav|flac|mp3|ogg|json|png)$")
 
@@ -22,22 +20,6 @@ def next_song_number(folder: Path) -> int:
     """One more than the highest generated_songN.* (any format, sidecar or picture) in `folder`."""
     numbers = [int(m.group(1)) for p in folder.glob("generated_song*") if (m := SONG_RE.match(p.name))]
     return max(numbers, default=0) + 1
-
-
-def _export(pcm: np.ndarray, sample_rate: int, wav: Path, target: Path, song_format: str) -> None:
-    """Write 16-bit mono `pcm` as a WAV (pydub), then encode it to `target` when another format is asked
-    (lame for mp3, sox for flac and ogg)."""
-    with warnings.catch_warnings():
-        # pydub looks for ffmpeg at import; WAV export does not need it.
-        warnings.simplefilter("ignore", RuntimeWarning)
-        from pydub import AudioSegment
-
-    AudioSegment(data=pcm.astype("<i2").tobytes(), sample_width=2, frame_rate=sample_rate,
-                 channels=1).export(wav, format="wav")
-    if song_format == "mp3":
-        run_tool(["lame", "--quiet", "-q", 2, wav, target], what=target.name)
-    elif song_format in ("flac", "ogg"):
-        run_tool(["sox", "-V1", wav, target], what=target.name)
 
 
 def write_song(folder: Path, samples: np.ndarray, sample_rate: int, *, info: dict | None = None,
@@ -58,7 +40,7 @@ def write_song(folder: Path, samples: np.ndarray, sample_rate: int, *, info: dic
     sidecar = temp_path(folder / "generated_song.json")
     parts = {wav, audio, picture, sidecar}
     try:
-        _export(pcm, sample_rate, wav, audio, song_format)
+        encode_audio(pcm, sample_rate, wav, audio, song_format)
         if draw is not None:
             draw(picture)
         if info is not None:
