@@ -29,7 +29,7 @@ class BlasNetwork:
         import keras
 
         dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
-        recurrent = [layer for layer in model.layers if cell_of_layer(layer)]
+        recurrent = [(layer, cell) for layer in model.layers if (cell := cell_of_layer(layer))]
         dropout = [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
         if len(dense) != 2 or not recurrent or len(dropout) > 1:
             raise ValueError(f"'{model.name}' is not Dense -> recurrent layers -> Dense")
@@ -39,8 +39,8 @@ class BlasNetwork:
         # Pre-net dropout stays on when generating, as in training (Tacotron 2).
         self.prenet_rate = float(dropout[0].rate) if dropout else 0.0
         self.rng = rng or np.random.default_rng()
-        self.cells = [cell_module(cell_of_layer(layer)) for layer in recurrent]
-        self.layers = [cell.numpy_weights(layer) for cell, layer in zip(self.cells, recurrent)]
+        self.cells = [cell_module(cell) for _, cell in recurrent]
+        self.layers = [module.numpy_weights(layer) for module, (layer, _) in zip(self.cells, recurrent)]
         self.units = [weights.units for weights in self.layers]
         self.state: list[tuple[np.ndarray, ...]] = []
         self._feedback: tuple[np.ndarray, np.ndarray] | None = None

@@ -92,7 +92,7 @@ class BlockSpec:
 
     def blocks_in(self, seconds: float) -> int:
         """Blocks that make `seconds` of audio, to the nearest block."""
-        return round(seconds / self.seconds)
+        return round(seconds * self.sample_rate / self.hop)
 
     def as_fft(self) -> BlockSpec:
         """The same blocks as the training tensors hold them (GRUV's FFT values)."""
@@ -113,13 +113,13 @@ class AudioConfig:
     """How audio becomes tensors (convert_directory.py)."""
 
     block: BlockSpec = BlockSpec()
-    clip_len: float = option(10.0, "--clip-len", metavar="SECONDS", help="seconds of audio per training clip", low=0, high=600,
-                             low_open=True)
+    clip_len: float = option(10.0, "--clip-len", metavar="SECONDS", help="seconds of audio per training clip",
+                             low=0, high=600, low_open=True)
 
     @property
     def clip_blocks(self) -> int:
         """Blocks in one training clip (40 with the defaults, 80 with overlap)."""
-        return max(1, round(self.clip_len * self.block.sample_rate / self.block.hop))
+        return max(1, self.block.blocks_in(self.clip_len))
 
 
 @dataclass(frozen=True)
@@ -127,14 +127,16 @@ class ConvertConfig:
     """Where convert_directory.py reads and writes."""
 
     input_dir: Path = option(Path("datasets/training_data"), "--input", metavar="DIR", help="folder with your music")
-    output_prefix: Path = option(Path("datasets/np_array"), "--output", metavar="PREFIX", help="prefix of the output files")
-    max_files: int = option(200, "--max-files", metavar="N", help="convert at most this many files (sorted by name; the "
-                            "original's cap)", low=1, high=1_000_000)
+    output_prefix: Path = option(Path("datasets/np_array"), "--output", metavar="PREFIX",
+                                 help="prefix of the output files")
+    max_files: int = option(200, "--max-files", metavar="N", low=1, high=1_000_000,
+                            help="convert at most this many files (sorted by name; the original's cap)")
     shard_size: int = option(0, "--shard-size", metavar="N", low=0, high=2**31,
                              help="write X and Y in files of at most this many clips (for libraries larger than "
                              "memory; training reads them all); 0 writes one file each")
-    jobs: int = option(0, "--jobs", metavar="N", low=0, high=256, help="files decoded and clips framed at once (0: one per "
-                       "core); the tensors are the same for any number")
+    jobs: int = option(0, "--jobs", metavar="N", low=0, high=256,
+                       help="files decoded and clips framed at once (0: one per core); the tensors are the same for "
+                       "any number")
     audio: AudioConfig = AudioConfig()
 
     @property
@@ -148,8 +150,8 @@ class ModelConfig:
     """Everything needed to rebuild a network; saved beside its weights."""
 
     cell: str = "lstm"  # "lstm" | "gru"
-    hidden: int = option(1024, "--hidden", metavar="N", help="hidden units of the Dense and recurrent layers (the original's "
-                         "hidden_dimension_size)", low=1, high=MAX_HIDDEN)
+    hidden: int = option(1024, "--hidden", metavar="N", low=1, high=MAX_HIDDEN,
+                         help="hidden units of the Dense and recurrent layers (the original's hidden_dimension_size)")
     layers: int = option(1, "--layers", metavar="N", help="stacked recurrent layers", low=1, high=MAX_LAYERS)
     block: BlockSpec = BlockSpec()  # the blocks it works on: the training data's, in its representation
     clip_blocks: int = 40  # time steps per training clip
@@ -194,12 +196,14 @@ class TrainConfig:
                        low=0, high=10, low_open=True)
     validation_split: float = option(0.0, "--validation-split", metavar="F", low=0, high=1, high_open=True,
                                      help="last fraction of clips held out for validation loss (as Keras')")
-    data_prefix: Path = option(Path("datasets/np_array"), "--data", metavar="PREFIX", help="prefix of the training tensors")
+    data_prefix: Path = option(Path("datasets/np_array"), "--data", metavar="PREFIX",
+                               help="prefix of the training tensors")
     weights_dir: Path = option(Path("weights"), "--weights-dir", metavar="DIR", help="where checkpoints go")
     img_dir: Path = option(Path("img"), "--img-dir", metavar="DIR", help="where the model diagram goes")
     keep_every: int = option(0, "--keep-every", metavar="K", low=0, high=100_000,
                              help="also keep every k-th iteration's checkpoint (0: only the latest)")
-    seed: int | None = option(None, "--seed", metavar="N", kind=int, low=0, high=SEED_MAX, help="fix weight init and shuffling")
+    seed: int | None = option(None, "--seed", metavar="N", kind=int, low=0, high=SEED_MAX,
+                              help="fix weight init and shuffling")
     normalisation: str = option(
         "bin", "--normalisation", choices=NORMALISATIONS,
         help="scale each FFT feature by its own std (bin, as GRUV) or all by one shared std (global: the loss weighs "
@@ -239,7 +243,8 @@ class GenerateConfig:
     """How generate.py runs."""
 
     weights_dir: Path = option(Path("weights"), "--weights-dir", metavar="DIR", help="where the menu looks")
-    data_prefix: Path = option(Path("datasets/np_array"), "--data", metavar="PREFIX", help="prefix of the tensors to seed from")
+    data_prefix: Path = option(Path("datasets/np_array"), "--data", metavar="PREFIX",
+                               help="prefix of the tensors to seed from")
     seconds: float | None = option(None, "--seconds", metavar="S", kind=float, low=0, high=MAX_SECONDS, low_open=True,
                                    help="song length (default: the original's 49 blocks = 12.25 s)")
     count: int = option(1, "--count", metavar="K", help="songs to write, generated as one batch", low=1, high=MAX_COUNT)

@@ -43,11 +43,12 @@ class Previewer:
         out = render(network, ckpt, seeds, seeds.shape[1] + blocks, rng=rng, echo=False)
         audio = features_to_audio(out[0], ckpt, rng)
         path = companion(ckpt.weights, PREVIEW_SUFFIX)
-        write_wav(path, audio, model.block.sample_rate)
-        record = {"file": path.name, "seconds": len(audio) / model.block.sample_rate, "seed_clip": PREVIEW_CLIP}
+        rate = model.block.sample_rate
+        write_wav(path, audio, rate)
+        seconds = len(audio) / rate
+        record = {"file": path.name, "seconds": seconds, "seed_clip": PREVIEW_CLIP}
         if self.reference is not None:
-            window = measure_window(audio, model.block.sample_rate, 0.0, len(audio) / model.block.sample_rate, self.reference,
-                                    block_size=model.block.hop)
+            window = measure_window(audio, rate, 0.0, seconds, self.reference, block_size=model.block.hop)
             record.update(music=window.alive, failed=[name for name, ok in window.tests.items() if not ok],
                           measures=window.as_dict())
         return record

@@ -14,7 +14,6 @@ from pathlib import Path
 from .config import MAX_BLOCK_SIZE, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, REPRESENTATIONS, BlockSpec
 
 
-
 REQUIRED = object()  # the default of a key that must be present
 
 

@@ -203,8 +203,8 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | Chec
         base.parent = Path(resume).name
     else:
         # The data's blocks, in the representation asked for.
-        model_cfg = dataclasses.replace(model_cfg, clip_blocks=data.clip_blocks,
-                                        block=dataclasses.replace(data.block, representation=model_cfg.block.representation))
+        block = dataclasses.replace(data.block, representation=model_cfg.block.representation)
+        model_cfg = dataclasses.replace(model_cfg, clip_blocks=data.clip_blocks, block=block)
         if model_cfg.output == "gaussian" and model_cfg.block.representation != "fft":
             raise DatasetError("--output gaussian works on GRUV's FFT values (--representation fft)")
         mean, std = data.mean, data.std

@@ -46,8 +46,6 @@ def representation_mismatch(model_cfg, data: TrainingData) -> str | None:
     return f"works on {model_cfg.block.describe()} but the data has {data.block.describe()}"
 
 
-
-
 def normalisation_std(std: np.ndarray, mode: str) -> np.ndarray:
     """The divisor of each feature: its own `std` ("bin", GRUV's) or one std shared by all ("global").
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 
+from musicgen.cli import add_preset_flag
 from musicgen.config import AudioConfig, BlockSpec, ConvertConfig
+from musicgen.train_cli import build_parser as train_parser
 
 REPO = Path(__file__).resolve().parents[1]
 MUSIC = REPO / "datasets" / "training_data"
@@ -115,3 +119,16 @@ def run_in_pty(script: str, *args, keys: list[str], wait_for: str, timeout: floa
 
 
 DOWN, ENTER = "\x1b[B", "\r"
+
+
+def script_parser(name: str) -> argparse.ArgumentParser:
+    """The parser a script runs with, --config included."""
+    if name == "train":
+        parser = train_parser("lstm", resume=False)
+    else:
+        spec = importlib.util.spec_from_file_location(name, REPO / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        parser = module.build_parser()
+    add_preset_flag(parser)
+    return parser

@@ -53,7 +53,8 @@ def test_overlapping_blocks_give_the_signal_back_between_the_fades(rng, block_si
     audio = rng.uniform(-1, 1, size=9 * hop + 5).astype(np.float32)
     blocks = frame(audio, 10, BlockSpec(block_size=block_size, overlap=True))
     assert blocks.shape == (10, block_size)
-    back = blocks_to_signal(features_to_blocks(blocks_to_features(blocks)), BlockSpec(block_size=block_size, overlap=True))
+    spec = BlockSpec(block_size=block_size, overlap=True)
+    back = blocks_to_signal(features_to_blocks(blocks_to_features(blocks)), spec)
     assert len(back) == 10 * hop + block_size - hop
     inner = slice(hop, len(audio) - block_size)
     np.testing.assert_allclose(back[inner], audio[inner], atol=5e-5)

@@ -262,7 +262,8 @@ def test_logmag_network_trains_generates_and_refuses_a_gaussian_output(small_dat
     from musicgen.errors import DatasetError
 
     cfg = train_config(small_data, tmp_path / "w", n_iter=2, n_epochs=5, normalisation="bin", scheduled_sampling=0.5)
-    result = train(cfg, ModelConfig(cell=cell, hidden=48, block=BlockSpec(representation="logmag"), prenet_dropout=0.3), verbose=0)
+    logmag = BlockSpec(representation="logmag")
+    result = train(cfg, ModelConfig(cell=cell, hidden=48, block=logmag, prenet_dropout=0.3), verbose=0)
     loss = result.history["loss"]
     # Sampled inputs and dropout make the loss noisy from epoch to epoch (it starts near 1).
     assert loss[-1] < loss[0] - 0.05 and np.mean(loss[-3:]) < np.mean(loss[:3]) - 0.05, loss
@@ -279,7 +280,7 @@ def test_logmag_network_trains_generates_and_refuses_a_gaussian_output(small_dat
     assert resumed.model == ckpt.model and resumed.iteration == 3
     np.testing.assert_array_equal(resumed.mean, ckpt.mean)
     with pytest.raises(DatasetError, match="gaussian"):
-        train(cfg, ModelConfig(cell=cell, hidden=48, block=BlockSpec(representation="logmag"), output="gaussian"), verbose=0)
+        train(cfg, ModelConfig(cell=cell, hidden=48, block=logmag, output="gaussian"), verbose=0)
 
 
 def test_sampled_generation_on_the_keras_engine_matches_the_blas_one(rng):

@@ -42,7 +42,8 @@ def test_the_three_engines_of_a_cell_compute_the_same_function(rng, cell):
 
 
 def test_the_folded_feedback_refuses_a_network_that_is_not_linear_between_output_and_input():
-    model = build_model(ModelConfig(hidden=8, block=BlockSpec(block_size=6), clip_blocks=2), batch_size=1, stateful=True)
+    cfg = ModelConfig(hidden=8, block=BlockSpec(block_size=6), clip_blocks=2)
+    model = build_model(cfg, batch_size=1, stateful=True)
     network = BlasNetwork(model)
     network.reset(1)
     assert network.feedback()[0].shape == (8, 32)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from test_readme import script_parser
+from helpers import script_parser
 from musicgen.cli import config_from, parse_with_preset
 from musicgen.config import AudioConfig, BlockSpec, ConvertConfig, GenerateConfig, ModelConfig, TrainConfig
 from musicgen.train_cli import build_parser as train_parser

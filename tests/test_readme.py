@@ -5,30 +5,15 @@ flag is still written by hand.
 """
 
 import argparse
-import importlib.util
 import re
 
 import pytest
 
-from helpers import REPO
-from musicgen.cli import add_preset_flag
+from helpers import REPO, script_parser
 from musicgen.train_cli import build_parser as train_parser
 
 SECTIONS = {"## Step 2": "convert_directory", "## Step 3": "train", "## Step 4": "generate", "## Step 5": "evaluate"}
 NOT_GIVEN = ("", "off", "menu", "random")  # how the tables write a default of None (or a switch's)
-
-
-def script_parser(name: str) -> argparse.ArgumentParser:
-    """The parser a script runs with, --config included."""
-    if name == "train":
-        parser = train_parser("lstm", resume=False)
-    else:
-        spec = importlib.util.spec_from_file_location(name, REPO / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        parser = module.build_parser()
-    add_preset_flag(parser)
-    return parser
 
 
 def readme_tables(header: str) -> dict[str, list[list[str]]]:
