@@ -11,6 +11,9 @@ random (speed does not depend on them). Measured in one run:
   stateful, Keras    the same steps through the stateful Keras model (the GPU engine)
   re-predict         GRUV's method: the whole growing sequence re-run for every block
   stateful x8        8 songs as one batch: the weights are read once per step for all 8
+With --preset FILE.toml it also times what generate.py does for the network that preset trains (on
+overlapping blocks, as the main job converts them): a 60 s song from the seed to the audio, its
+sampled steps and phase rebuilding (Griffin-Lim) included, and each part's share.
 """
 
 from __future__ import annotations
@@ -74,11 +77,56 @@ def steady_step_ms(network, seeds, steps: int = 80) -> float:
     return best
 
 
+def preset_song(preset: Path, seconds: float = 60.0) -> None:
+    """Time one song of the network `preset` trains, generated as generate.py does, by part."""
+    import dataclasses
+
+    from musicgen.checkpoint import Checkpoint
+    from musicgen.cli import config_from, parse_with_preset
+    from musicgen.config import BlockSpec, ModelConfig
+    from musicgen.generation import features_to_audio, generation_network, render
+    from musicgen.model import build_model
+    from musicgen.train_cli import build_parser
+
+    args = parse_with_preset(build_parser("lstm", resume=False), ["--config", str(preset)])
+    block = dataclasses.replace(config_from(BlockSpec, args), overlap=True)
+    cfg = config_from(ModelConfig, args, block=block, clip_blocks=block.blocks_in(10.0))
+    rng = np.random.default_rng(0)
+    model = build_model(cfg, batch_size=1, stateful=True)
+    out_layer = model.get_layer("time_distributed_dense_out")
+    kernel, bias = out_layer.get_weights()  # it starts at zero; small random weights make a varied song
+    out_layer.set_weights([rng.normal(0, 0.02, kernel.shape).astype(np.float32), bias])
+    ckpt = Checkpoint(model=cfg, iteration=0, epoch=0, mean=np.zeros(cfg.feature_dim, np.float32) - 3,
+                      std=np.ones(cfg.feature_dim, np.float32))
+    seeds = rng.normal(size=(1, cfg.clip_blocks, cfg.feature_dim)).astype(np.float32)
+    n_blocks = cfg.clip_blocks + block.blocks_in(seconds)
+    network = generation_network(model, rng)
+    start = time.perf_counter()
+    out = render(network, ckpt, seeds, n_blocks, rng=rng, echo=False)
+    t_steps = time.perf_counter() - start
+    start = time.perf_counter()
+    audio = features_to_audio(out[0], ckpt, rng)
+    t_audio = time.perf_counter() - start
+    total = t_steps + t_audio
+    song_s = len(audio) / block.sample_rate
+    print(f"{preset.name} ({cfg.label} {cfg.hidden} units, {block.representation}"
+          f"{f' {block.bands} bands' if block.representation == 'logmel' else ''}, {cfg.output}): a {song_s:.0f} s "
+          f"song in {total:.2f} s = {song_s / total:.0f}x real time (network steps {t_steps:.2f} s, "
+          f"audio and phase {t_audio:.2f} s)")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seconds", type=float, default=30.0, help="song length for the comparison")
     p.add_argument("--cell", choices=["lstm", "gru"], default="lstm")
+    p.add_argument("--preset", type=Path, action="append", default=[], metavar="FILE.toml",
+                   help="also time a 60 s song of the network this training preset makes (repeatable)")
+    p.add_argument("--only-presets", action="store_true", help="skip the default model's comparison")
     args = p.parse_args()
+    for preset in args.preset:
+        preset_song(preset)
+    if args.only_presets:
+        return 0
 
     from musicgen.blas_network import BlasNetwork
     from musicgen.config import ModelConfig

@@ -8,10 +8,14 @@ free-running part in 10 s windows and its last TAIL seconds as one window. A win
 when it is as loud (6 dB) and as tonal (10x flatness) as the training music, moves at least 35% of
 its spectral change, does not loop (consecutive blocks correlate below 0.5) and copies no training
 excerpt. Prints one table row per dataset and a line per song; --json writes everything. Flags it
-does not know go to the training script (e.g. --output gaussian).
+does not know go to the training script (e.g. --output gaussian). "music at" is the minute of training
+whose checkpoint's preview was first judged music; with --baseline, "ratio" is this preset's training
+time over the baseline preset's on the same data, both measured in this run.
 
   .venv/bin/python bench/bench_song_quality.py --config config/keep_going.toml --overlap
   .venv/bin/python bench/bench_song_quality.py --config config/demo.toml --label demo  # the baseline
+  .venv/bin/python bench/bench_song_quality.py --config config/fast.toml --overlap \
+      --datasets piano ensemble orchestral band --baseline config/keep_going.toml
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -30,7 +35,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-DATASETS = {"piano": "datasets/training_data", "ensemble": "datasets/ensemble_data"}
+# The bundled MIDI renderings, and recorded music made by datasets/make_recorded_dataset.py.
+DATASETS = {"piano": "datasets/training_data", "ensemble": "datasets/ensemble_data",
+            "orchestral": "datasets/recorded/orchestral", "band": "datasets/recorded/band"}
 
 
 def run(argv: list[str]) -> str:
@@ -41,24 +48,47 @@ def run(argv: list[str]) -> str:
     return proc.stdout
 
 
+CLIP_SECONDS = 10.0  # convert_directory.py's --clip-len; main() sets it from the flag
+
+
 def data_prefix(out: Path, name: str, overlap: bool) -> Path:
-    """Where one dataset's tensors go: hard-edged and overlapping blocks side by side."""
-    return out.parent / "data" / f"{name}{'_overlap' if overlap else ''}"
+    """Where one dataset's tensors go: hard-edged and overlapping blocks, and clip lengths, side by side."""
+    clips = "" if CLIP_SECONDS == 10.0 else f"_clip{CLIP_SECONDS:g}"
+    return out.parent / "data" / f"{name}{'_overlap' if overlap else ''}{clips}"
 
 
-def train(name: str, script: str, preset: Path | None, extra: list[str], out: Path, overlap: bool) -> tuple[Path, float]:
-    """Convert (once) and train on one dataset; (weight file, training seconds)."""
+def train(name: str, script: str, preset: Path | None, extra: list[str], out: Path, overlap: bool) -> dict:
+    """Convert (once) and train on one dataset: the weight file, the training seconds and the minutes to the
+    first checkpoint whose preview was judged music (None if none was)."""
     prefix = data_prefix(out, name, overlap)
     if not Path(f"{prefix}_info.json").is_file():
         run(["convert_directory.py", "-q", "--input", DATASETS[name], "--output", str(prefix),
-             *(["--overlap"] if overlap else [])])
+             "--clip-len", str(CLIP_SECONDS), *(["--overlap"] if overlap else [])])
     weights_dir = out / f"{name}_weights"
     start = time.perf_counter()
     log = run([script, *(["--config", str(preset)] if preset else []), "--data", str(prefix),
                "--weights-dir", str(weights_dir), "--img-dir", str(out), "--seed", "0", *extra])
     seconds = time.perf_counter() - start
     done = [line[len("done: "):] for line in log.splitlines() if line.startswith("done: ")]
-    return Path(done[-1]), seconds
+    music = [float(m[1]) for m in re.finditer(r"^iteration .* after ([\d.]+) min, preview: music ", log, re.M)]
+    return {"weights": Path(done[-1]), "train_seconds": seconds, "first_music_minutes": music[0] if music else None}
+
+
+def baseline_seconds(name: str, preset: Path, epochs: int, out: Path, overlap: bool) -> float:
+    """What training with `preset` in full would take on one dataset: the mean time of its epochs after the
+    first (which compiles the step), from Keras' per-epoch lines, times its epochs; previews left out."""
+    import tomllib
+
+    settings = tomllib.loads(preset.read_text())
+    total = settings.get("n_iter", 5) * settings.get("n_epochs", 3)
+    prefix = data_prefix(out, name, overlap)
+    log = run(["train.py", "--config", str(preset), "--data", str(prefix), "--weights-dir", str(out / "baseline"),
+               "--img-dir", str(out / "baseline"), "--seed", "0", "-n", "1", "-e", str(epochs),
+               "--preview-seconds", "0"])
+    steps = [(int(m[1]), float(m[2]) * (1e-3 if m[3] == "ms" else 1e-6 if m[3] == "us" else 1.0))
+             for m in re.finditer(r"^(\d+)/\1 - \S+ - ([\d.]+)(ms|us|s)/step", log, re.M)]
+    per_epoch = [n * step for n, step in steps[1:]] or [n * step for n, step in steps]
+    return float(np.mean(per_epoch)) * total
 
 
 def judge(name: str, weights: Path, args, out: Path) -> dict:
@@ -71,7 +101,7 @@ def judge(name: str, weights: Path, args, out: Path) -> dict:
     prefix = data_prefix(out, name, args.overlap)
     songs_dir = out / f"{name}_songs"
     log = run(["generate.py", "--weights", str(weights), "--data", str(prefix), "--count", str(args.songs),
-               "--seconds", str(args.seconds), "--random-seed", str(args.random_seed), "--out-dir", str(songs_dir),
+               "--seconds", str(args.seconds + CLIP_SECONDS), "--random-seed", str(args.random_seed), "--out-dir", str(songs_dir),
                "--temperature", str(args.temperature)])
     paths = [Path(line.split()[1]) for line in log.splitlines() if line.startswith("wrote ")]
     reference = load_reference([REPO / DATASETS[name] / "wave"])
@@ -92,6 +122,7 @@ def judge(name: str, weights: Path, args, out: Path) -> dict:
 
 
 def summary_row(label: str, result: dict, train_s: float | None) -> str:
+    """One line of the table: verdicts of the last TAIL seconds, seconds of music, medians, training time."""
     tails = [s["tail"] for s in result["songs"]]
     alive = sum(t["alive"] for t in tails)
     med = {k: float(np.median([t[k] for t in tails])) for k in ("rms_db_vs_train", "flatness_ratio",
@@ -99,9 +130,13 @@ def summary_row(label: str, result: dict, train_s: float | None) -> str:
     seconds = sum(s["alive_seconds"] for s in result["songs"])
     free = sum(s["free_seconds"] for s in result["songs"])
     train = f"{train_s / 60:6.1f}" if train_s is not None else f"{'-':>6}"
-    return (f"{label[:22]:22} {result['dataset']:9} {alive:>2}/{len(tails):<2} {seconds:6.0f}/{free:<5.0f} "
+    first = result.get("first_music_minutes")
+    first = f"{first:6.1f}" if first is not None else f"{'-':>6}"
+    base = result.get("baseline_seconds")
+    ratio = f"{train_s / base:6.2f}" if base and train_s is not None else f"{'-':>6}"
+    return (f"{label[:22]:22} {result['dataset']:10} {alive:>2}/{len(tails):<2} {seconds:6.0f}/{free:<5.0f} "
             f"{100 * med['change_share']:7.0f}% {med['rms_db_vs_train']:+7.1f} {med['flatness_ratio']:6.1f}x "
-            f"{med['loop']:6.2f} {med['nearest_excerpt_db']:7.1f} {train}")
+            f"{med['loop']:6.2f} {med['nearest_excerpt_db']:7.1f} {train} {first} {ratio}")
 
 
 def main(argv=None) -> int:
@@ -112,7 +147,8 @@ def main(argv=None) -> int:
     p.add_argument("--datasets", nargs="+", choices=sorted(DATASETS), default=["piano", "ensemble"])
     p.add_argument("--overlap", action="store_true", help="convert with --overlap (windowed, half-overlapping blocks)")
     p.add_argument("--songs", type=int, default=4, help="songs per dataset, each from its own seed clip")
-    p.add_argument("--seconds", type=float, default=70.0, help="song length: 10 s of echo, then the new music")
+    p.add_argument("--clip-len", type=float, default=10.0, help="convert with this --clip-len (the seed's length)")
+    p.add_argument("--seconds", type=float, default=60.0, help="new music after the seed's echo")
     p.add_argument("--tail", type=float, default=20.0, help="the last this many seconds are judged as one window")
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--random-seed", type=int, default=1)
@@ -120,20 +156,28 @@ def main(argv=None) -> int:
     p.add_argument("--weights", nargs="+", type=Path, default=None,
                    help="judge these weight files (one per dataset, in order) instead of training")
     p.add_argument("--json", type=Path, default=None, help="also write every measure here")
+    p.add_argument("--baseline", type=Path, default=None, metavar="PRESET",
+                   help="also time this preset on each dataset (its first --baseline-epochs epochs, scaled to its "
+                   "whole run) and print the ratio of the training times")
+    p.add_argument("--baseline-epochs", type=int, default=5)
     args, extra = p.parse_known_args(argv)
+    global CLIP_SECONDS
+    CLIP_SECONDS = args.clip_len
     label = args.label or (args.config.stem if args.config else "defaults")
     out = args.out / label
     out.mkdir(parents=True, exist_ok=True)
-    print(f"{'method':22} {'dataset':9} {'tails':5} {'alive s':>12} {'change':>8} {'loud dB':>7} "
-          f"{'flat':>7} {'loop':>6} {'copy dB':>7} {'train min':>6}")
+    print(f"{'method':22} {'dataset':10} {'tails':5} {'alive s':>12} {'change':>8} {'loud dB':>7} "
+          f"{'flat':>7} {'loop':>6} {'copy dB':>7} {'train min':>6} {'music at':>6} {'ratio':>6}")
     everything = []
     for k, name in enumerate(args.datasets):
-        if args.weights:
-            weights, train_s = args.weights[k], None
-        else:
-            weights, train_s = train(name, args.script, args.config, extra, out, args.overlap)
-        result = judge(name, weights, args, out)
-        result.update(label=label, train_seconds=train_s, flags=extra)
+        trained = {"weights": args.weights[k], "train_seconds": None, "first_music_minutes": None} if args.weights \
+            else train(name, args.script, args.config, extra, out, args.overlap)
+        train_s = trained["train_seconds"]
+        result = judge(name, trained["weights"], args, out)
+        result.update(label=label, train_seconds=train_s, flags=extra,
+                      first_music_minutes=trained["first_music_minutes"])
+        if args.baseline:
+            result["baseline_seconds"] = baseline_seconds(name, args.baseline, args.baseline_epochs, out, args.overlap)
         everything.append(result)
         print(summary_row(label, result, train_s), flush=True)
         for song in result["songs"]:

@@ -272,6 +272,15 @@ def _filled(path: Path) -> bool:
         return False
 
 
+def preview_verdict(preview: dict) -> str:
+    """A preview record in words: "music", "not music (failed tests)", or "" when it was not judged."""
+    if "music" not in preview:
+        return ""
+    failed = preview.get("failed")
+    failed = failed if isinstance(failed, list) else []
+    return "music" if preview["music"] else f"not music ({', '.join(map(str, failed)) or '?'})"
+
+
 def describe(path: Path) -> str:
     """One menu line: name, network, iteration, last loss, when saved and the preview's verdict; a
     file whose sidecar cannot be read is listed as unreadable, so one bad file never hides the others."""
@@ -282,10 +291,7 @@ def describe(path: Path) -> str:
         reason = str(exc).split(": ", 1)[-1] if isinstance(exc, WeightsError) else exc.strerror
         return f"{path.name}  (unreadable: {reason})"
     loss = f"loss {ckpt.last_loss:.4g}" if ckpt.last_loss is not None else "no loss"
-    preview = ""
-    if "music" in ckpt.preview:
-        failed = ckpt.preview.get("failed") or []
-        preview = ", preview: music" if ckpt.preview["music"] else \
-            f", preview: not music ({', '.join(map(str, failed)) or '?'})"
+    verdict = preview_verdict(ckpt.preview)
+    preview = f", preview: {verdict}" if verdict else ""
     return (f"{path.name}  ({ckpt.model.label} {ckpt.model.hidden}x{ckpt.model.layers}, iteration "
             f"{ckpt.iteration}, {loss}, {when}{preview})")

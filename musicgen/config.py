@@ -22,7 +22,8 @@ SEED_MAX = 2**32 - 1  # numpy's and Keras' seeds are unsigned 32-bit
 MAX_SECONDS = 3600.0  # one hour of audio per generated song
 MAX_COUNT = 256  # songs per generate.py run (one batch)
 
-REPRESENTATIONS = ("fft", "logmag")
+REPRESENTATIONS = ("fft", "logmag", "logmel")
+MAX_BANDS = 4096
 CELL_NAMES = {"lstm": "LSTM", "gru": "GRU"}
 OUTPUTS = ("mse", "gaussian")
 NORMALISATIONS = ("bin", "global")
@@ -68,7 +69,10 @@ class BlockSpec:
     representation: str = option(
         "fft", "--representation", choices=REPRESENTATIONS,
         help="what the network sees of a block: fft, GRUV's real and imaginary parts; logmag, log magnitudes, with "
-        "the phase rebuilt when generating (Griffin-Lim on --overlap data)")
+        "the phase rebuilt when generating (Griffin-Lim on --overlap data); logmel, log magnitudes of --bands "
+        "mel-spaced bands (fewer values a block: a smaller, faster network)")
+    bands: int = option(128, "--bands", metavar="N", low=1, high=MAX_BANDS,
+                        help="mel bands a block for --representation logmel (ignored by the others)")
 
     @property
     def hop(self) -> int:
@@ -86,9 +90,21 @@ class BlockSpec:
         return 2 * self.block_size
 
     @property
+    def bins(self) -> int:
+        """Non-negative-frequency FFT bins of a block."""
+        return self.block_size // 2 + 1
+
+    @property
     def feature_dim(self) -> int:
-        """Values per block the network sees: fft_dim ("fft"), or one log magnitude per bin ("logmag")."""
-        return self.fft_dim if self.representation == "fft" else self.block_size // 2 + 1
+        """Values per block the network sees: fft_dim ("fft"), one log magnitude per bin ("logmag") or per
+        band ("logmel")."""
+        return {"fft": self.fft_dim, "logmag": self.bins, "logmel": self.bands}[self.representation]
+
+    @property
+    def scale_dim(self) -> int:
+        """Spreads a "gaussian" output predicts: one per FFT bin, shared by its real and imaginary parts
+        ("fft"), else one per value."""
+        return self.block_size if self.representation == "fft" else self.feature_dim
 
     def blocks_in(self, seconds: float) -> int:
         """Blocks that make `seconds` of audio, to the nearest block."""
@@ -96,7 +112,7 @@ class BlockSpec:
 
     def as_fft(self) -> BlockSpec:
         """The same blocks as the training tensors hold them (GRUV's FFT values)."""
-        return replace(self, representation="fft")
+        return replace(self, representation="fft", bands=BlockSpec.bands)
 
     def describe(self) -> str:
         """The blocks in words, for error messages."""
@@ -156,7 +172,7 @@ class ModelConfig:
     block: BlockSpec = BlockSpec()  # the blocks it works on: the training data's, in its representation
     clip_blocks: int = 40  # time steps per training clip
     output: str = option("mse", "--output", choices=OUTPUTS,
-                         help="mse: predict each FFT value, trained by mean squared error (GRUV); gaussian: a mean "
+                         help="mse: predict each value, trained by mean squared error (GRUV); gaussian: a mean "
                          "and a spread per value, trained by likelihood and sampled when generating")
     prenet_dropout: float = option(0.0, "--prenet-dropout", metavar="F", low=0, high=1, high_open=True,
                                    help="dropout rate after the input layer, kept on when generating (Tacotron 2's "
@@ -169,8 +185,8 @@ class ModelConfig:
 
     @property
     def output_dim(self) -> int:
-        """Width of the output layer: the features, plus one log-scale per FFT bin for "gaussian"."""
-        return self.feature_dim + (self.block.block_size if self.output == "gaussian" else 0)
+        """Width of the output layer: the features, then for "gaussian" their log-scales (block.scale_dim)."""
+        return self.feature_dim + (self.block.scale_dim if self.output == "gaussian" else 0)
 
     @property
     def stochastic(self) -> bool:
@@ -229,6 +245,10 @@ class TrainConfig:
         0.0, "--preview-seconds", low=0, high=600, metavar="S",
         help="after every checkpoint, write a song of S seconds from a fixed seed beside it (..._Iter-N.preview.wav) "
         "with its verdict in the sidecar and the menus, to pick a checkpoint by ear; 0: none")
+    minutes: float = option(
+        0.0, "--minutes", low=0, high=10**6, metavar="M",
+        help="train for M minutes of wall clock instead of n_iter x n_epochs epochs, with the n_iter checkpoints "
+        "spread evenly over them (the last partial epoch saved too); 0: count epochs")
     precision: str = option(
         "float32", "--precision", choices=PRECISIONS,
         help="bfloat16: Keras' mixed_bfloat16 policy, bfloat16 maths with float32 weights (faster where the CPU or "

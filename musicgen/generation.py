@@ -91,28 +91,28 @@ def generation_network(model, rng: np.random.Generator | None = None):
 class Sampler:
     """Turns the network's raw output into the block it plays and feeds back.
 
-    "mse" networks output the block itself. "gaussian" ones output a mean per value and a
-    log-scale per FFT bin: the block is the mean plus `temperature` times that scale in
+    "mse" networks output the block itself. "gaussian" ones output a mean and a log-scale per
+    value (model.gaussian_split): the block is the mean plus `temperature` times that scale in
     Gaussian noise (temperature 0: the mean alone).
     """
 
     def __init__(self, cfg, temperature: float = 1.0, rng: np.random.Generator | None = None):
-        self.block_size, self.gaussian = cfg.block.block_size, cfg.output == "gaussian"
+        from .model import gaussian_layout
+
+        self.layout, self.gaussian = gaussian_layout(cfg), cfg.output == "gaussian"
         self.temperature = float(temperature)
         self.rng = rng or np.random.default_rng()
 
     def __call__(self, out: np.ndarray) -> np.ndarray:
         if not self.gaussian:
             return out
-        from .model import LOG_SCALE_MAX, LOG_SCALE_MIN
+        from .model import gaussian_split
 
-        n = self.block_size
-        mean = np.asarray(out[..., : 2 * n], dtype=np.float32)
+        mean, log_scale = gaussian_split(np.asarray(out, dtype=np.float32), *self.layout, np)
         if not self.temperature:
             return mean
-        scale = np.exp(np.clip(np.asarray(out[..., 2 * n:], dtype=np.float32), LOG_SCALE_MIN, LOG_SCALE_MAX))
         noise = self.rng.standard_normal(mean.shape, dtype=np.float32)
-        return mean + self.temperature * np.concatenate([scale, scale], axis=-1) * noise
+        return mean + self.temperature * np.exp(log_scale) * noise
 
 
 def stateful_generate(network, seeds: np.ndarray, n_blocks: int) -> np.ndarray:
@@ -231,7 +231,7 @@ def render(network, ckpt: Checkpoint, seeds: np.ndarray, n_blocks: int, *, rng: 
 def normalised_seeds(features: np.ndarray, ckpt: Checkpoint) -> np.ndarray:
     """GRUV features (count, blocks, 2*block_size) -> what the network of `ckpt` takes: its representation,
     normalised by its statistics, float32."""
-    return ((from_fft_features(features, ckpt.model.block.representation) - ckpt.mean) / ckpt.std).astype(np.float32)
+    return ((from_fft_features(features, ckpt.model.block) - ckpt.mean) / ckpt.std).astype(np.float32)
 
 
 def _seeds(ckpt: Checkpoint, weights: Path, cfg: GenerateConfig) -> tuple[np.ndarray, list[int | None], list[str]]:

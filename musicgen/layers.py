@@ -33,23 +33,23 @@ class OwnPredictionMix(keras.layers.Layer):
     and are constants to the gradient. Weightless, so weight files stay the plain network's.
     """
 
-    def __init__(self, rate: float, block_size: int, gaussian: bool, log_scale_min: float,
-                 log_scale_max: float, seed: int | None = None, **kwargs):
+    def __init__(self, rate: float, dim: int, gaussian: bool, paired: bool, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
-        self.rate, self.block_size, self.gaussian = float(rate), int(block_size), bool(gaussian)
-        self.log_scale_min, self.log_scale_max = float(log_scale_min), float(log_scale_max)
+        self.rate, self.dim, self.gaussian, self.paired = float(rate), int(dim), bool(gaussian), bool(paired)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, inputs, predictions, training=None):
         if not training:
             return inputs
-        n = self.block_size
-        predictions = ops.cast(predictions, inputs.dtype)  # the output layer may compute in bfloat16
-        guess = ops.stop_gradient(predictions[..., : 2 * n])
+        from .model import gaussian_split
+
+        predictions = ops.stop_gradient(ops.cast(predictions, inputs.dtype))  # the output may compute in bfloat16
         if self.gaussian:
-            log_scale = ops.clip(ops.stop_gradient(predictions[..., 2 * n:]), self.log_scale_min, self.log_scale_max)
-            scale = ops.exp(ops.concatenate([log_scale, log_scale], axis=-1))
-            guess = guess + scale * keras.random.normal(ops.shape(guess), dtype=guess.dtype, seed=self.seed_generator)
+            mean, log_scale = gaussian_split(predictions, self.dim, self.paired, ops)
+            guess = mean + ops.exp(log_scale) * keras.random.normal(ops.shape(mean), dtype=mean.dtype,
+                                                                    seed=self.seed_generator)
+        else:
+            guess = predictions[..., : self.dim]
         shifted = ops.concatenate([inputs[:, :1], guess[:, :-1]], axis=1)
         shape = ops.shape(inputs)
         chosen = keras.random.uniform((shape[0], shape[1], 1), seed=self.seed_generator) < self.rate
@@ -59,6 +59,5 @@ class OwnPredictionMix(keras.layers.Layer):
         return inputs_shape
 
     def get_config(self):
-        return {**super().get_config(), "rate": self.rate, "block_size": self.block_size,
-                "gaussian": self.gaussian, "log_scale_min": self.log_scale_min,
-                "log_scale_max": self.log_scale_max}
+        return {**super().get_config(), "rate": self.rate, "dim": self.dim, "gaussian": self.gaussian,
+                "paired": self.paired}

@@ -30,7 +30,7 @@ class _Network:
         # The output layer starts at zero, not Glorot-random: random weights give every output a
         # noise floor that training never fully removes from the near-silent high bins, and songs
         # come out hissing (README, "The main job", has the flatness figures).
-        # For "gaussian" it also starts every scale at 1, the data's own in per-bin units.
+        # For "gaussian" it also starts every scale at 1, the data's own in normalised units.
         self.dense_out = TimeDistributedDense(cfg.output_dim, activation="linear", kernel_initializer="zeros",
                                               name="time_distributed_dense_out")
 
@@ -70,30 +70,43 @@ def build_training_model(cfg: ModelConfig, scheduled_sampling: float = 0.0, *, b
         return single, single
     from .layers import OwnPredictionMix
 
-    mixed = OwnPredictionMix(scheduled_sampling, cfg.block.block_size, cfg.output == "gaussian",
-                             LOG_SCALE_MIN, LOG_SCALE_MAX, name="scheduled_sampling")(inputs, outputs)
+    dim, paired = gaussian_layout(cfg)
+    mixed = OwnPredictionMix(scheduled_sampling, dim, cfg.output == "gaussian", paired,
+                             name="scheduled_sampling")(inputs, outputs)
     return keras.Model(inputs, net(mixed), name=f"{cfg.cell}_music_scheduled"), single
 
 
-def gaussian_nll(block_size: int):
-    """Loss of the "gaussian" output: negative log-likelihood per value, in nats.
+def gaussian_split(out, dim: int, paired: bool, xp):
+    """A "gaussian" output -> (mean, clipped log-scale) of each of its `dim` values; `xp` is numpy or keras.ops.
 
-    Each FFT bin is a circular complex Gaussian: its real and imaginary parts share one scale,
-    so a bin whose phase the network cannot know is drawn with a random phase at the right
-    power, instead of being pulled to zero as mean squared error pulls it.
+    With `paired` (GRUV's FFT values) one log-scale serves a bin's real and imaginary parts, so a bin
+    whose phase the network cannot know is drawn with a random phase at the right power, instead of
+    being pulled to zero as mean squared error pulls it.
     """
+    mean, log_scale = out[..., :dim], xp.clip(out[..., dim:], LOG_SCALE_MIN, LOG_SCALE_MAX)
+    if paired:
+        log_scale = xp.concatenate([log_scale, log_scale], axis=-1)
+    return mean, log_scale
+
+
+def gaussian_layout(cfg: ModelConfig) -> tuple[int, bool]:
+    """(dim, paired) of gaussian_split for a network's output."""
+    return cfg.feature_dim, cfg.block.representation == "fft"
+
+
+def gaussian_nll(cfg: ModelConfig):
+    """Loss of the "gaussian" output: negative log-likelihood per value, in nats (gaussian_split's layout)."""
     import math
 
     from keras import ops
 
+    dim, paired = gaussian_layout(cfg)
+
     def loss(y_true, y_pred):
         y_pred = ops.cast(y_pred, "float32")  # exp() of a bfloat16 log-scale is too coarse (--precision)
-        mean, log_scale = y_pred[..., : 2 * block_size], y_pred[..., 2 * block_size:]
-        log_scale = ops.clip(log_scale, LOG_SCALE_MIN, LOG_SCALE_MAX)
-        d = y_true - mean
-        power = ops.square(d[..., :block_size]) + ops.square(d[..., block_size:])
-        per_bin = 2.0 * log_scale + 0.5 * power * ops.exp(-2.0 * log_scale)
-        return 0.5 * ops.mean(per_bin, axis=-1) + 0.5 * math.log(2.0 * math.pi)
+        mean, log_scale = gaussian_split(y_pred, dim, paired, ops)
+        per_value = log_scale + 0.5 * ops.square(y_true - mean) * ops.exp(-2.0 * log_scale)
+        return ops.mean(per_value, axis=-1) + 0.5 * math.log(2.0 * math.pi)
 
     return loss
 
@@ -106,7 +119,7 @@ def compile_model(model, lr: float, cfg: ModelConfig | None = None, *, jit: bool
     """
     import keras
 
-    loss = gaussian_nll(cfg.block.block_size) if cfg is not None and cfg.output == "gaussian" else "mean_squared_error"
+    loss = gaussian_nll(cfg) if cfg is not None and cfg.output == "gaussian" else "mean_squared_error"
     # XLA fuses the big matmuls with the loss and optimizer (bench/bench_train.py measures the gain).
     # Keras turns it off by itself where cuDNN layers run.
     model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=lr), loss=loss, jit_compile=jit)

@@ -11,7 +11,7 @@ import json
 import math
 from pathlib import Path
 
-from .config import MAX_BLOCK_SIZE, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, REPRESENTATIONS, BlockSpec
+from .config import MAX_BANDS, MAX_BLOCK_SIZE, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, REPRESENTATIONS, BlockSpec
 
 
 REQUIRED = object()  # the default of a key that must be present
@@ -67,6 +67,7 @@ def get_block(doc: dict, *, block_size=REQUIRED) -> BlockSpec:
         block_size=get_int(doc, "block_size", 1, MAX_BLOCK_SIZE, block_size),
         overlap=get_bool(doc, "overlap", d.overlap),
         representation=get_choice(doc, "representation", REPRESENTATIONS, d.representation),
+        bands=get_int(doc, "bands", 1, MAX_BANDS, d.bands),
     )
 
 

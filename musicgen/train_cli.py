@@ -9,7 +9,7 @@ from .cli import ArgumentParser, add_options, config_from, parse_with_preset
 from .config import CELL_NAMES, BlockSpec, ModelConfig, TrainConfig
 
 SHAPE = ("hidden", "layers")  # a resumed network's shape comes from its weight file
-CHOSEN_ONCE = ("representation", "output", "prenet_dropout")  # set when a network is made, kept by its weight file
+CHOSEN_ONCE = ("representation", "bands", "output", "prenet_dropout")  # set when a network is made, kept by its weight file
 
 
 def build_parser(cell: str, resume: bool) -> argparse.ArgumentParser:
@@ -23,7 +23,7 @@ def build_parser(cell: str, resume: bool) -> argparse.ArgumentParser:
              **dict.fromkeys(CHOSEN_ONCE, "; ignored when resuming: the weight file keeps its own")} if resume else {}
     add_options(p, TrainConfig)
     add_options(p, ModelConfig, defaults=dict.fromkeys(SHAPE) if resume else None, help_suffix=notes)
-    add_options(p, BlockSpec, only=("representation",), help_suffix=notes)
+    add_options(p, BlockSpec, only=("representation", "bands"), help_suffix=notes)
     if resume:
         p.add_argument("--weights", type=Path, default=None, metavar="PATH",
                        help=f"{label} weight file to continue from (default: arrow-key menu)")

@@ -10,14 +10,15 @@ import dataclasses
 import logging
 import signal
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from .atomic import check_writable, write_text_atomic
 from .checkpoint import (COMPANION_SUFFIXES, PREVIEW_SUFFIX, Checkpoint, claim_weights_path, companion, load_weights,
-                         read_checkpoint, record_preview, remove_orphan_companions, save_checkpoint)
-from .config import ModelConfig, TrainConfig
+                         preview_verdict, read_checkpoint, record_preview, remove_orphan_companions, save_checkpoint)
+from .config import MAX_ITERATION, ModelConfig, TrainConfig
 from .distribute import fix_keras_multiworker, is_chief, make_strategy, shard_by_data
 from .errors import DatasetError, OutputError, WeightsError
 from .memory import require_memory, training_bytes
@@ -63,6 +64,7 @@ class _Saver:
         self.write, self.previewer = write, previewer
         self.previous: tuple[int, Path] | None = None
         self.last: Path | None = None
+        self.verdict = ""  # the last preview's, in words
 
     def save(self, iteration: int, epoch: int, history: dict[str, list[float]]) -> Path | None:
         if not self.write:
@@ -94,6 +96,7 @@ class _Saver:
         if self.previewer is not None:
             preview = self.previewer(ckpt)  # save_checkpoint set its weights path and digest
             record_preview(path, preview)
+            self.verdict = preview_verdict(preview)
             if self.cfg.tensorboard is not None:
                 log_preview_audio(self.cfg.tensorboard, companion(path, PREVIEW_SUFFIX), iteration)
         if self.previous is not None:
@@ -106,7 +109,8 @@ class _Saver:
 
 
 def _loss_label(cfg: ModelConfig) -> str:
-    values = "normalised FFT" if cfg.block.representation == "fft" else "normalised log magnitudes"
+    values = {"fft": "normalised FFT", "logmag": "normalised log magnitudes",
+              "logmel": "normalised log mel bands"}[cfg.block.representation]
     if cfg.output == "gaussian":
         return f"negative log-likelihood per value (nats, {values})"
     return f"mean squared error ({values})"
@@ -134,11 +138,22 @@ def _callback(saver: _Saver, train_cfg: TrainConfig, start_iter: int, start_epoc
               history: dict[str, list[float]], report: Callable[[str], None]):
     import keras
 
-    class IterationCheckpoint(keras.callbacks.Callback):
-        """Saves after every n_epochs epochs and reports one line per iteration; when training stops
-        early, the epochs since the last checkpoint are saved as one more (shorter) iteration."""
+    budget = train_cfg.minutes * 60.0
 
-        last_epoch = start_epoch - 1
+    class IterationCheckpoint(keras.callbacks.Callback):
+        """Saves after every n_epochs epochs (with --minutes: at the first epoch end after each n_iter-th of
+        the time) and reports one line per iteration; when training stops early, or the time is up within
+        an epoch, the epochs since the last checkpoint are saved as one more (shorter) iteration."""
+
+        last_epoch, saved_epoch, iteration = start_epoch - 1, start_epoch, start_iter
+        timed_out = False
+
+        def on_train_begin(self, logs=None):
+            self.started = time.monotonic()
+
+        def on_train_batch_end(self, batch, logs=None):
+            if budget and time.monotonic() - self.started >= budget:
+                self.timed_out = self.model.stop_training = True
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
@@ -146,23 +161,30 @@ def _callback(saver: _Saver, train_cfg: TrainConfig, start_iter: int, start_epoc
                 if key in logs:
                     history.setdefault(key, []).append(float(logs[key]))
             self.last_epoch, self.logs = epoch, logs
-            done = epoch + 1 - start_epoch
-            if done % train_cfg.n_epochs == 0:
-                self._save(start_iter + done // train_cfg.n_epochs, epoch, logs)
+            if budget:
+                due = (time.monotonic() - self.started) >= (self.iteration - start_iter + 1) * budget / train_cfg.n_iter
+            else:
+                due = (epoch + 1 - start_epoch) % train_cfg.n_epochs == 0
+            if due and self.iteration < start_iter + train_cfg.n_iter:
+                self._save(epoch, logs)
 
         def on_train_end(self, logs=None):
-            done = self.last_epoch + 1 - start_epoch
-            if self.model.stop_training and done % train_cfg.n_epochs:
-                self._save(start_iter + done // train_cfg.n_epochs + 1, self.last_epoch, self.logs)
-            if self.model.stop_training:
+            if self.last_epoch + 1 > self.saved_epoch:
+                self._save(self.last_epoch, self.logs)
+            if self.model.stop_training and not self.timed_out:
                 report(f"stopped early after epoch {self.last_epoch + 1}: no improvement of "
                        f"{monitored(train_cfg)} for {train_cfg.early_stopping} epochs")
 
-        def _save(self, iteration, epoch, logs):
-            path = saver.save(iteration, epoch + 1, history)
+        def _save(self, epoch, logs):
+            self.iteration += 1
+            self.saved_epoch = epoch + 1
+            path = saver.save(self.iteration, epoch + 1, history)
             val = f", val_loss {logs['val_loss']:.4f}" if "val_loss" in logs else ""
-            report(f"iteration {iteration}/{start_iter + train_cfg.n_iter}: loss {logs.get('loss', float('nan')):.4f}"
-                   f"{val} -> {path or 'saved by the chief worker'}")
+            minutes = (time.monotonic() - self.started) / 60.0
+            preview = f", preview: {saver.verdict}" if saver.verdict else ""
+            report(f"iteration {self.iteration}/{start_iter + train_cfg.n_iter}: loss "
+                   f"{logs.get('loss', float('nan')):.4f}{val} after {minutes:.1f} min{preview} -> "
+                   f"{path or 'saved by the chief worker'}")
 
     return IterationCheckpoint()
 
@@ -203,14 +225,13 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | Chec
         base.parent = Path(resume).name
     else:
         # The data's blocks, in the representation asked for.
-        block = dataclasses.replace(data.block, representation=model_cfg.block.representation)
+        block = dataclasses.replace(data.block, representation=model_cfg.block.representation,
+                                    bands=model_cfg.block.bands)
         model_cfg = dataclasses.replace(model_cfg, clip_blocks=data.clip_blocks, block=block)
-        if model_cfg.output == "gaussian" and model_cfg.block.representation != "fft":
-            raise DatasetError("--output gaussian works on GRUV's FFT values (--representation fft)")
         mean, std = data.mean, data.std
-        if model_cfg.block.representation == "logmag" and not data.block.overlap:
-            log.warning("note: --representation logmag on hard-edged blocks gets a random phase per block when "
-                        "generating; convert with --overlap so that Griffin-Lim can rebuild it")
+        if model_cfg.block.representation != "fft" and not data.block.overlap:
+            log.warning(f"note: --representation {model_cfg.block.representation} on hard-edged blocks gets a random "
+                        "phase per block when generating; convert with --overlap so that Griffin-Lim can rebuild it")
         if model_cfg.block.representation != "fft":
             mean, var = feature_stats(data.x, model_cfg.block)
             std = std_from_variance(var)
@@ -221,7 +242,8 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | Chec
                      "normalisation": normalisation, "scheduled_sampling": train_cfg.scheduled_sampling,
                      "early_stopping": train_cfg.early_stopping, "lr_schedule": train_cfg.lr_schedule,
                      "tensorboard": None if train_cfg.tensorboard is None else str(train_cfg.tensorboard),
-                     "preview_seconds": train_cfg.preview_seconds, "precision": train_cfg.precision}
+                     "preview_seconds": train_cfg.preview_seconds, "precision": train_cfg.precision,
+                     "minutes": train_cfg.minutes}
 
     require_memory(training_bytes(model_cfg, min(train_cfg.n_batch, data.x.shape[0])), "training this network",
                    "lower --hidden, --layers or -b")
@@ -245,14 +267,14 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | Chec
     shuffle_seed = 0 if train_cfg.seed is None and train_cfg.strategy == "multiworker" else train_cfg.seed
     batches = shard_by_data(make_batches(data, train_idx, train_cfg.n_batch, mean=base.mean, std=base.std,
                                          shuffle=True, seed=shuffle_seed, drop_remainder=distributed,
-                                         representation=model_cfg.block.representation), strategy)
+                                         block=model_cfg.block), strategy)
     if distributed and (len(train_idx) < train_cfg.n_batch or 0 < len(val_idx) < train_cfg.n_batch):
         raise DatasetError(f"with --strategy {train_cfg.strategy} every batch must be full, but the "
                            f"{len(train_idx)} training / {len(val_idx)} validation clips do not fill a batch of "
                            f"{train_cfg.n_batch}; lower -b or change --validation-split")
     val = (shard_by_data(make_batches(data, val_idx, train_cfg.n_batch, mean=base.mean, std=base.std,
                                       shuffle=False, seed=None, drop_remainder=distributed,
-                                      representation=model_cfg.block.representation), strategy)
+                                      block=model_cfg.block), strategy)
            if len(val_idx) else None)
 
     previewer = Previewer(data, train_cfg.data_prefix, train_cfg.preview_seconds) \
@@ -268,8 +290,10 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | Chec
         # The progress bar goes first so each epoch's line prints before the iteration line.
         callbacks = ([keras.callbacks.ProgbarLogger()] if verbose else []) + \
             training_aids(train_cfg, start_epoch) + [callback]
+        # With --minutes the clock ends the run; the epoch count only has to be out of its reach.
+        epochs = MAX_ITERATION if train_cfg.minutes else train_cfg.n_iter * train_cfg.n_epochs
         model.fit(batches, validation_data=val, initial_epoch=start_epoch,
-                  epochs=start_epoch + train_cfg.n_iter * train_cfg.n_epochs, callbacks=callbacks, shuffle=False,
+                  epochs=start_epoch + epochs, callbacks=callbacks, shuffle=False,
                   verbose=verbose)
     except KeyboardInterrupt:
         # Every completed iteration is already on disk; a save cut short left only a temp file.

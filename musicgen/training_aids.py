@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from pathlib import Path
 
 from .config import PLATEAU_FACTOR, PLATEAU_PATIENCE, TrainConfig
-
 
 
 def monitored(train_cfg: TrainConfig) -> str:
@@ -26,9 +26,15 @@ def training_aids(train_cfg: TrainConfig, start_epoch: int) -> list:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitored(train_cfg), factor=PLATEAU_FACTOR,
                                                            patience=PLATEAU_PATIENCE, verbose=0))
     elif train_cfg.lr_schedule == "cosine":
-        def cosine(epoch, lr):  # over this run's epochs, from --lr down to 0
-            done = epoch - start_epoch
-            return float(train_cfg.lr * 0.5 * (1.0 + math.cos(math.pi * done / total)))
+        started = []
+
+        def cosine(epoch, lr):  # over this run's epochs (its minutes with --minutes), from --lr down to 0
+            started[:] = started or [time.monotonic()]
+            if train_cfg.minutes:
+                done = min(1.0, (time.monotonic() - started[0]) / (60.0 * train_cfg.minutes))
+            else:
+                done = (epoch - start_epoch) / total
+            return float(train_cfg.lr * 0.5 * (1.0 + math.cos(math.pi * done)))
 
         callbacks.append(keras.callbacks.LearningRateScheduler(cosine))
     if train_cfg.early_stopping:

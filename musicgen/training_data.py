@@ -190,9 +190,9 @@ def split_indices(n: int, validation_split: float) -> tuple[np.ndarray, np.ndarr
 
 def make_batches(data: TrainingData, indices: np.ndarray, batch_size: int, *, mean: np.ndarray,
                  std: np.ndarray, shuffle: bool, seed: int | None, drop_remainder: bool = False,
-                 representation: str = "fft"):
+                 block: BlockSpec | None = None):
     """A tf.data pipeline of normalised (x, y) batches read from the tensor files, in the network's
-    `representation` (representation.py).
+    `block`'s representation (representation.py; default: GRUV's FFT values).
 
     Only clip indices are shuffled; each batch is read from the files when needed and the
     next one is prepared while the current one trains, so memory stays flat in dataset size.
@@ -202,11 +202,12 @@ def make_batches(data: TrainingData, indices: np.ndarray, batch_size: int, *, me
     from .representation import from_fft_features
 
     shape = (None, data.clip_blocks, len(mean))
+    block = block or data.block
 
     def load(idx):
         idx = np.sort(idx)  # sorted reads walk the files front to back
-        x = from_fft_features(data.x.read(idx), representation)
-        y = from_fft_features(data.y.read(idx), representation)
+        x = from_fft_features(data.x.read(idx), block)
+        y = from_fft_features(data.y.read(idx), block)
         x -= mean
         x /= std
         y -= mean
