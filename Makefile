@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: setup system-deps venv demo test test-fast bench dataset clean-outputs
+.PHONY: setup system-deps venv demo test test-fast bench dataset recorded clean-outputs
 
 setup: system-deps venv
 
@@ -40,3 +40,8 @@ bench: setup
 dataset:
 	python3 datasets/make_default_dataset.py --set piano
 	python3 datasets/make_default_dataset.py --set ensemble
+
+# The development sets of recorded music (datasets/recorded/orchestral, band) from Debian's game-data
+# packages: apt-get download + dpkg-deb, no game installed. Not committed; needs apt-get and sox.
+recorded:
+	python3 datasets/make_recorded_dataset.py

@@ -88,9 +88,10 @@ def preset_song(preset: Path, seconds: float = 60.0) -> None:
     from musicgen.model import build_model
     from musicgen.train_cli import build_parser
 
-    args = parse_with_preset(build_parser("lstm", resume=False), ["--config", str(preset)])
+    cell = "gru" if "gru" in preset.stem else "lstm"  # as the presets are named for train.py / train_gru.py
+    args = parse_with_preset(build_parser(cell, resume=False), ["--config", str(preset)])
     block = dataclasses.replace(config_from(BlockSpec, args), overlap=True)
-    cfg = config_from(ModelConfig, args, block=block, clip_blocks=block.blocks_in(10.0))
+    cfg = config_from(ModelConfig, args, cell=cell, block=block, clip_blocks=block.blocks_in(10.0))
     rng = np.random.default_rng(0)
     model = build_model(cfg, batch_size=1, stateful=True)
     out_layer = model.get_layer("time_distributed_dense_out")

@@ -101,8 +101,9 @@ def judge(name: str, weights: Path, args, out: Path) -> dict:
     prefix = data_prefix(out, name, args.overlap)
     songs_dir = out / f"{name}_songs"
     log = run(["generate.py", "--weights", str(weights), "--data", str(prefix), "--count", str(args.songs),
-               "--seconds", str(args.seconds + CLIP_SECONDS), "--random-seed", str(args.random_seed), "--out-dir", str(songs_dir),
-               "--temperature", str(args.temperature)])
+               "--seconds", str(args.seconds + CLIP_SECONDS), "--random-seed", str(args.random_seed),
+               "--out-dir", str(songs_dir),
+               *([] if args.temperature is None else ["--temperature", str(args.temperature)])])
     paths = [Path(line.split()[1]) for line in log.splitlines() if line.startswith("wrote ")]
     reference = load_reference([REPO / DATASETS[name] / "wave"])
     results = []
@@ -150,7 +151,7 @@ def main(argv=None) -> int:
     p.add_argument("--clip-len", type=float, default=10.0, help="convert with this --clip-len (the seed's length)")
     p.add_argument("--seconds", type=float, default=60.0, help="new music after the seed's echo")
     p.add_argument("--tail", type=float, default=20.0, help="the last this many seconds are judged as one window")
-    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--temperature", type=float, default=None, help="generate.py's (default: the network's own)")
     p.add_argument("--random-seed", type=int, default=1)
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "song_quality")
     p.add_argument("--weights", nargs="+", type=Path, default=None,

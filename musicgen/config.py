@@ -245,6 +245,10 @@ class TrainConfig:
         0.0, "--preview-seconds", low=0, high=600, metavar="S",
         help="after every checkpoint, write a song of S seconds from a fixed seed beside it (..._Iter-N.preview.wav) "
         "with its verdict in the sidecar and the menus, to pick a checkpoint by ear; 0: none")
+    temperature: float = option(
+        1.0, "--temperature", metavar="T", low=0, high=10,
+        help="for --output gaussian: the scale of the sampled spread at which this network's songs are drawn, "
+        "recorded in the weight file as generate.py's default and used by the previews")
     minutes: float = option(
         0.0, "--minutes", low=0, high=10**6, metavar="M",
         help="train for M minutes of wall clock instead of n_iter x n_epochs epochs, with the n_iter checkpoints "
@@ -283,6 +287,7 @@ class GenerateConfig:
     song_format: str = option("wav", "--format", choices=SONG_FORMATS,
                               help="file format of the songs (mp3 through lame, flac and ogg through sox)")
     out_dir: Path = option(Path("gen_songs"), "--out-dir", metavar="DIR", help="where songs go")
-    temperature: float = option(1.0, "--temperature", metavar="T", low=0, high=10,
-                                help="for networks trained with --output gaussian: scale of the sampled spread (0: "
-                                "the mean alone, deterministic); other networks ignore it")
+    temperature: float | None = option(None, "--temperature", metavar="T", kind=float, low=0, high=10,
+                                       help="for networks trained with --output gaussian: scale of the sampled "
+                                       "spread (0: the mean alone, deterministic; default: the one the network was "
+                                       "trained to be drawn at, 1 unless its preset says); other networks ignore it")

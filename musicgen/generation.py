@@ -228,6 +228,16 @@ def render(network, ckpt: Checkpoint, seeds: np.ndarray, n_blocks: int, *, rng: 
     return out if echo else out[:, seeds.shape[1]:]
 
 
+def trained_temperature(ckpt: Checkpoint) -> float:
+    """The temperature the network's training preset chose for its songs (1 for files from before it)."""
+    value = ckpt.training.get("temperature", 1.0)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 10
+    if not ok:
+        raise WeightsError(f"'{Path(ckpt.weights).name}': its sidecar's training temperature {value!r} is not a "
+                           "number in 0..10; pass --temperature")
+    return float(value)
+
+
 def normalised_seeds(features: np.ndarray, ckpt: Checkpoint) -> np.ndarray:
     """GRUV features (count, blocks, 2*block_size) -> what the network of `ckpt` takes: its representation,
     normalised by its statistics, float32."""
@@ -278,7 +288,8 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
     rng = np.random.default_rng(None if cfg.random_seed is None else [cfg.random_seed, 1])
     network = generation_network(stateful_model(ckpt, cfg.count), rng)
     check_writable(cfg.out_dir)  # before the songs are made: a read-only folder must not cost the wait
-    out = render(network, ckpt, seeds, n_blocks, rng=rng, temperature=cfg.temperature, echo=cfg.echo)
+    temperature = trained_temperature(ckpt) if cfg.temperature is None else cfg.temperature
+    out = render(network, ckpt, seeds, n_blocks, rng=rng, temperature=temperature, echo=cfg.echo)
     rate = model.block.sample_rate
     echo_seconds = min(echo_blocks, n_blocks) * model.block.seconds if cfg.echo else 0.0
     songs = []
@@ -290,7 +301,7 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
             "seed_clip": index, "data": None if cfg.prime else str(cfg.data_prefix),
             "prime": None if cfg.prime is None else str(cfg.prime), "prime_start": cfg.prime_start,
             "echo_seconds": echo_seconds, "seconds": len(audio) / rate, **model.block.to_doc(),
-            "temperature": cfg.temperature, "random_seed": cfg.random_seed, "format": cfg.song_format,
+            "temperature": temperature, "random_seed": cfg.random_seed, "format": cfg.song_format,
         }
         title = f"{Path(weights).name}: {model.label} iteration {ckpt.iteration}, {word}"
         path = write_song(cfg.out_dir, audio, rate, info=info, song_format=cfg.song_format,

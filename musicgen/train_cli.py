@@ -9,7 +9,8 @@ from .cli import ArgumentParser, add_options, config_from, parse_with_preset
 from .config import CELL_NAMES, BlockSpec, ModelConfig, TrainConfig
 
 SHAPE = ("hidden", "layers")  # a resumed network's shape comes from its weight file
-CHOSEN_ONCE = ("representation", "bands", "output", "prenet_dropout")  # set when a network is made, kept by its weight file
+# Set when a network is made, kept by its weight file.
+CHOSEN_ONCE = ("representation", "bands", "output", "prenet_dropout")
 
 
 def build_parser(cell: str, resume: bool) -> argparse.ArgumentParser:

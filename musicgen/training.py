@@ -162,7 +162,8 @@ def _callback(saver: _Saver, train_cfg: TrainConfig, start_iter: int, start_epoc
                     history.setdefault(key, []).append(float(logs[key]))
             self.last_epoch, self.logs = epoch, logs
             if budget:
-                due = (time.monotonic() - self.started) >= (self.iteration - start_iter + 1) * budget / train_cfg.n_iter
+                next_due = (self.iteration - start_iter + 1) * budget / train_cfg.n_iter
+                due = time.monotonic() - self.started >= next_due
             else:
                 due = (epoch + 1 - start_epoch) % train_cfg.n_epochs == 0
             if due and self.iteration < start_iter + train_cfg.n_iter:
@@ -187,6 +188,24 @@ def _callback(saver: _Saver, train_cfg: TrainConfig, start_iter: int, start_epoc
                    f"{path or 'saved by the chief worker'}")
 
     return IterationCheckpoint()
+
+
+def _progress_bar(train_cfg: TrainConfig):
+    """Keras' per-epoch progress bar; with --minutes its heading says the time, not an epoch count."""
+    import keras
+
+    class TimedProgress(keras.callbacks.ProgbarLogger):
+        def on_train_begin(self, logs=None):
+            super().on_train_begin(logs)
+            self.started = time.monotonic()
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._reset_progbar()  # ProgbarLogger's own steps, without its "Epoch N/total" line
+            self._maybe_init_progbar()
+            minutes = (time.monotonic() - self.started) / 60.0
+            print(f"Epoch {epoch + 1} ({minutes:.1f} of {train_cfg.minutes:g} min)", flush=True)
+
+    return TimedProgress() if train_cfg.minutes else keras.callbacks.ProgbarLogger()
 
 
 def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | Checkpoint | None = None,
@@ -243,7 +262,7 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | Chec
                      "early_stopping": train_cfg.early_stopping, "lr_schedule": train_cfg.lr_schedule,
                      "tensorboard": None if train_cfg.tensorboard is None else str(train_cfg.tensorboard),
                      "preview_seconds": train_cfg.preview_seconds, "precision": train_cfg.precision,
-                     "minutes": train_cfg.minutes}
+                     "minutes": train_cfg.minutes, "temperature": train_cfg.temperature}
 
     require_memory(training_bytes(model_cfg, min(train_cfg.n_batch, data.x.shape[0])), "training this network",
                    "lower --hidden, --layers or -b")
@@ -288,7 +307,7 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | Chec
     old_term = signal.signal(signal.SIGTERM, raise_interrupt) if main_thread() else None
     try:
         # The progress bar goes first so each epoch's line prints before the iteration line.
-        callbacks = ([keras.callbacks.ProgbarLogger()] if verbose else []) + \
+        callbacks = ([_progress_bar(train_cfg)] if verbose else []) + \
             training_aids(train_cfg, start_epoch) + [callback]
         # With --minutes the clock ends the run; the epoch count only has to be out of its reach.
         epochs = MAX_ITERATION if train_cfg.minutes else train_cfg.n_iter * train_cfg.n_epochs

@@ -253,14 +253,15 @@ def test_a_preset_sets_defaults_and_flags_override_it(small_data, tmp_path):
         assert "Traceback" not in out.stderr
 
 
-def test_the_demo_preset_is_valid():
+@pytest.mark.parametrize("name", sorted(p.name for p in (REPO / "config").glob("*.toml")))
+def test_every_preset_is_valid(name):
     import tomllib
 
     from musicgen.cli import parse_with_preset
     from musicgen.train_cli import build_parser
 
-    path = REPO / "config" / "demo.toml"
-    args = parse_with_preset(build_parser("lstm", resume=False), ["--config", str(path)])
+    path = REPO / "config" / name
+    args = parse_with_preset(build_parser("gru" if "gru" in name else "lstm", resume=False), ["--config", str(path)])
     for key, value in tomllib.loads(path.read_text()).items():
         assert getattr(args, key) == value
 
