@@ -48,22 +48,19 @@ def run(argv: list[str]) -> str:
     return proc.stdout
 
 
-CLIP_SECONDS = 10.0  # convert_directory.py's --clip-len; main() sets it from the flag
-
-
-def data_prefix(out: Path, name: str, overlap: bool) -> Path:
+def data_prefix(out: Path, name: str, args) -> Path:
     """Where one dataset's tensors go: hard-edged and overlapping blocks, and clip lengths, side by side."""
-    clips = "" if CLIP_SECONDS == 10.0 else f"_clip{CLIP_SECONDS:g}"
-    return out.parent / "data" / f"{name}{'_overlap' if overlap else ''}{clips}"
+    clips = "" if args.clip_len == 10.0 else f"_clip{args.clip_len:g}"
+    return out.parent / "data" / f"{name}{'_overlap' if args.overlap else ''}{clips}"
 
 
-def train(name: str, script: str, preset: Path | None, extra: list[str], out: Path, overlap: bool) -> dict:
+def train(name: str, script: str, preset: Path | None, extra: list[str], out: Path, args) -> dict:
     """Convert (once) and train on one dataset: the weight file, the training seconds and the minutes to the
     first checkpoint whose preview was judged music (None if none was)."""
-    prefix = data_prefix(out, name, overlap)
+    prefix = data_prefix(out, name, args)
     if not Path(f"{prefix}_info.json").is_file():
         run(["convert_directory.py", "-q", "--input", DATASETS[name], "--output", str(prefix),
-             "--clip-len", str(CLIP_SECONDS), *(["--overlap"] if overlap else [])])
+             "--clip-len", str(args.clip_len), *(["--overlap"] if args.overlap else [])])
     weights_dir = out / f"{name}_weights"
     start = time.perf_counter()
     log = run([script, *(["--config", str(preset)] if preset else []), "--data", str(prefix),
@@ -74,14 +71,15 @@ def train(name: str, script: str, preset: Path | None, extra: list[str], out: Pa
     return {"weights": Path(done[-1]), "train_seconds": seconds, "first_music_minutes": music[0] if music else None}
 
 
-def baseline_seconds(name: str, preset: Path, epochs: int, out: Path, overlap: bool) -> float:
+def baseline_seconds(name: str, preset: Path, out: Path, args) -> float:
     """What training with `preset` in full would take on one dataset: the mean time of its epochs after the
     first (which compiles the step), from Keras' per-epoch lines, times its epochs; previews left out."""
-    import tomllib
+    from musicgen.cli import parse_with_preset
+    from musicgen.train_cli import build_parser
 
-    settings = tomllib.loads(preset.read_text())
-    total = settings.get("n_iter", 5) * settings.get("n_epochs", 3)
-    prefix = data_prefix(out, name, overlap)
+    settings = parse_with_preset(build_parser("lstm", resume=False), ["--config", str(preset)])
+    total, epochs = settings.n_iter * settings.n_epochs, args.baseline_epochs
+    prefix = data_prefix(out, name, args)
     log = run(["train.py", "--config", str(preset), "--data", str(prefix), "--weights-dir", str(out / "baseline"),
                "--img-dir", str(out / "baseline"), "--seed", "0", "-n", "1", "-e", str(epochs),
                "--preview-seconds", "0"])
@@ -98,10 +96,10 @@ def judge(name: str, weights: Path, args, out: Path) -> dict:
     from musicgen.evaluation import measure_window, timeline
     from musicgen.song_files import read_song_info
 
-    prefix = data_prefix(out, name, args.overlap)
+    prefix = data_prefix(out, name, args)
     songs_dir = out / f"{name}_songs"
     log = run(["generate.py", "--weights", str(weights), "--data", str(prefix), "--count", str(args.songs),
-               "--seconds", str(args.seconds + CLIP_SECONDS), "--random-seed", str(args.random_seed),
+               "--seconds", str(args.seconds + args.clip_len), "--random-seed", str(args.random_seed),
                "--out-dir", str(songs_dir),
                *([] if args.temperature is None else ["--temperature", str(args.temperature)])])
     paths = [Path(line.split()[1]) for line in log.splitlines() if line.startswith("wrote ")]
@@ -162,8 +160,6 @@ def main(argv=None) -> int:
                    "whole run) and print the ratio of the training times")
     p.add_argument("--baseline-epochs", type=int, default=5)
     args, extra = p.parse_known_args(argv)
-    global CLIP_SECONDS
-    CLIP_SECONDS = args.clip_len
     label = args.label or (args.config.stem if args.config else "defaults")
     out = args.out / label
     out.mkdir(parents=True, exist_ok=True)
@@ -172,13 +168,13 @@ def main(argv=None) -> int:
     everything = []
     for k, name in enumerate(args.datasets):
         trained = {"weights": args.weights[k], "train_seconds": None, "first_music_minutes": None} if args.weights \
-            else train(name, args.script, args.config, extra, out, args.overlap)
+            else train(name, args.script, args.config, extra, out, args)
         train_s = trained["train_seconds"]
         result = judge(name, trained["weights"], args, out)
         result.update(label=label, train_seconds=train_s, flags=extra,
                       first_music_minutes=trained["first_music_minutes"])
         if args.baseline:
-            result["baseline_seconds"] = baseline_seconds(name, args.baseline, args.baseline_epochs, out, args.overlap)
+            result["baseline_seconds"] = baseline_seconds(name, args.baseline, out, args)
         everything.append(result)
         print(summary_row(label, result, train_s), flush=True)
         for song in result["songs"]:

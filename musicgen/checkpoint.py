@@ -21,8 +21,8 @@ import numpy as np
 
 from . import schema
 from .atomic import temp_path, write_atomic
-from .config import (CELL_NAMES, MAX_CLIP_BLOCKS, MAX_HIDDEN, MAX_ITERATION, MAX_LAYERS, OUTPUTS, BlockSpec,
-                     ModelConfig)
+from .config import (CELL_NAMES, MAX_CLIP_BLOCKS, MAX_HIDDEN, MAX_ITERATION, MAX_LAYERS, MAX_TEMPERATURE, OUTPUTS,
+                     BlockSpec, ModelConfig)
 from .errors import WeightsError
 from .schema import SchemaError
 
@@ -54,6 +54,15 @@ class Checkpoint:
         """Training loss of the last epoch, if any."""
         losses = self.history.get("loss") or []
         return losses[-1] if losses else None
+
+    @property
+    def temperature(self) -> float:
+        """The temperature its training chose for its songs (training --temperature; 1 for files from before it)."""
+        try:
+            return schema.get_float(self.training, "temperature", 0.0, MAX_TEMPERATURE, 1.0)
+        except SchemaError as exc:
+            name = Path(self.weights).name if self.weights else "the weight file"
+            raise WeightsError(f"'{name}' records a training {exc}; pass --temperature") from None
 
 
 def companion(weights: Path, suffix: str) -> Path:

@@ -21,6 +21,7 @@ MAX_ITERATION = 10**9
 SEED_MAX = 2**32 - 1  # numpy's and Keras' seeds are unsigned 32-bit
 MAX_SECONDS = 3600.0  # one hour of audio per generated song
 MAX_COUNT = 256  # songs per generate.py run (one batch)
+MAX_TEMPERATURE = 10.0  # scale of a gaussian output's sampled spread
 
 REPRESENTATIONS = ("fft", "logmag", "logmel")
 MAX_BANDS = 4096
@@ -246,7 +247,7 @@ class TrainConfig:
         help="after every checkpoint, write a song of S seconds from a fixed seed beside it (..._Iter-N.preview.wav) "
         "with its verdict in the sidecar and the menus, to pick a checkpoint by ear; 0: none")
     temperature: float = option(
-        1.0, "--temperature", metavar="T", low=0, high=10,
+        1.0, "--temperature", metavar="T", low=0, high=MAX_TEMPERATURE,
         help="for --output gaussian: the scale of the sampled spread at which this network's songs are drawn, "
         "recorded in the weight file as generate.py's default and used by the previews")
     minutes: float = option(
@@ -287,7 +288,8 @@ class GenerateConfig:
     song_format: str = option("wav", "--format", choices=SONG_FORMATS,
                               help="file format of the songs (mp3 through lame, flac and ogg through sox)")
     out_dir: Path = option(Path("gen_songs"), "--out-dir", metavar="DIR", help="where songs go")
-    temperature: float | None = option(None, "--temperature", metavar="T", kind=float, low=0, high=10,
-                                       help="for networks trained with --output gaussian: scale of the sampled "
-                                       "spread (0: the mean alone, deterministic; default: the one the network was "
-                                       "trained to be drawn at, 1 unless its preset says); other networks ignore it")
+    temperature: float | None = option(
+        None, "--temperature", metavar="T", kind=float, low=0, high=MAX_TEMPERATURE,
+        help="for networks trained with --output gaussian: scale of the sampled spread (0: the mean alone, "
+        "deterministic; default: the one the network was trained to be drawn at, 1 unless its preset says); other "
+        "networks ignore it")

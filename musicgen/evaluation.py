@@ -103,18 +103,10 @@ def power_spectrogram(samples: np.ndarray) -> np.ndarray:
 
 def mel_filterbank(n_fft_bins: int = FRAME // 2 + 1, bands: int = MEL_BANDS) -> np.ndarray:
     """(bands, bins) triangular filters evenly spaced on the mel scale from 0 Hz to Nyquist."""
-    def to_mel(hz):
-        return 2595.0 * np.log10(1.0 + np.asarray(hz) / 700.0)
+    from .representation import hz_to_mel, mel_to_hz, triangles
 
-    def to_hz(mel):
-        return 700.0 * (10.0 ** (np.asarray(mel) / 2595.0) - 1.0)
-
-    edges = to_hz(np.linspace(0.0, to_mel(ANALYSIS_RATE / 2), bands + 2))
-    freqs = np.linspace(0.0, ANALYSIS_RATE / 2, n_fft_bins)
-    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    rising = (freqs - lower) / (centre - lower)
-    falling = (upper - freqs) / (upper - centre)
-    return np.clip(np.minimum(rising, falling), 0.0, None)
+    edges = mel_to_hz(np.linspace(0.0, hz_to_mel(ANALYSIS_RATE / 2), bands + 2))
+    return triangles(np.linspace(0.0, ANALYSIS_RATE / 2, n_fft_bins), edges)
 
 
 def log_mel(power: np.ndarray) -> np.ndarray:

@@ -228,16 +228,6 @@ def render(network, ckpt: Checkpoint, seeds: np.ndarray, n_blocks: int, *, rng: 
     return out if echo else out[:, seeds.shape[1]:]
 
 
-def trained_temperature(ckpt: Checkpoint) -> float:
-    """The temperature the network's training preset chose for its songs (1 for files from before it)."""
-    value = ckpt.training.get("temperature", 1.0)
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 10
-    if not ok:
-        raise WeightsError(f"'{Path(ckpt.weights).name}': its sidecar's training temperature {value!r} is not a "
-                           "number in 0..10; pass --temperature")
-    return float(value)
-
-
 def normalised_seeds(features: np.ndarray, ckpt: Checkpoint) -> np.ndarray:
     """GRUV features (count, blocks, 2*block_size) -> what the network of `ckpt` takes: its representation,
     normalised by its statistics, float32."""
@@ -288,7 +278,7 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
     rng = np.random.default_rng(None if cfg.random_seed is None else [cfg.random_seed, 1])
     network = generation_network(stateful_model(ckpt, cfg.count), rng)
     check_writable(cfg.out_dir)  # before the songs are made: a read-only folder must not cost the wait
-    temperature = trained_temperature(ckpt) if cfg.temperature is None else cfg.temperature
+    temperature = ckpt.temperature if cfg.temperature is None else cfg.temperature
     out = render(network, ckpt, seeds, n_blocks, rng=rng, temperature=temperature, echo=cfg.echo)
     rate = model.block.sample_rate
     echo_seconds = min(echo_blocks, n_blocks) * model.block.seconds if cfg.echo else 0.0

@@ -33,8 +33,7 @@ class Previewer:
     def __call__(self, ckpt: Checkpoint) -> dict:
         """Generate, write and judge the preview of the checkpoint just saved (ckpt.weights)."""
         from .evaluation import measure_window
-        from .generation import (features_to_audio, generation_network, normalised_seeds, render, stateful_model,
-                                 trained_temperature)
+        from .generation import features_to_audio, generation_network, normalised_seeds, render, stateful_model
 
         model = ckpt.model
         rng = np.random.default_rng(PREVIEW_RANDOM_SEED)
@@ -42,7 +41,7 @@ class Previewer:
         blocks = max(1, model.block.blocks_in(self.seconds))
         network = generation_network(stateful_model(ckpt, 1), rng)
         out = render(network, ckpt, seeds, seeds.shape[1] + blocks, rng=rng, echo=False,
-                     temperature=trained_temperature(ckpt))
+                     temperature=ckpt.temperature)
         audio = features_to_audio(out[0], ckpt, rng)
         path = companion(ckpt.weights, PREVIEW_SUFFIX)
         rate = model.block.sample_rate
