@@ -162,8 +162,13 @@ def _callback(saver: _Saver, train_cfg: TrainConfig, start_iter: int, start_epoc
                     history.setdefault(key, []).append(float(logs[key]))
             self.last_epoch, self.logs = epoch, logs
             if budget:
+                elapsed = time.monotonic() - self.started
+                # Validation or a save can carry the clock past the budget after the last batch checked
+                # it; stopping here keeps another (partial) epoch from becoming an iteration past n_iter.
+                if elapsed >= budget:
+                    self.timed_out = self.model.stop_training = True
                 next_due = (self.iteration - start_iter + 1) * budget / train_cfg.n_iter
-                due = time.monotonic() - self.started >= next_due
+                due = elapsed >= next_due
             else:
                 due = (epoch + 1 - start_epoch) % train_cfg.n_epochs == 0
             if due and self.iteration < start_iter + train_cfg.n_iter:
