@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Do generated songs keep going? Train a preset on each bundled dataset, generate long songs, judge
-the part after the seed's echo (issue 12's protocol).
+the part after the seed's echo (docs/RESULTS.md gives the protocol).
 
 For each dataset: convert it (if not yet), train with `--config PRESET` plus any extra flags (timed),
 generate SONGS songs of SECONDS seconds from different seed clips, and measure each song's

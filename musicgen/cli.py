@@ -57,7 +57,7 @@ def int_in(low: int, high: int):
         return value
 
     parse.__name__ = "whole number"
-    parse.bounds = (low, high, False, False)  # what the README's range table is checked against
+    parse.bounds = (low, high, False, False)  # what docs/CLI.md's range table is checked against
     return parse
 
 

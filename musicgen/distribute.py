@@ -40,8 +40,7 @@ def make_strategy(name: str, *, cpu_devices: int = 2):
 def _tf_config() -> dict:
     text = os.environ.get("TF_CONFIG")
     if not text:
-        raise MusicGenError("--strategy multiworker needs the TF_CONFIG environment variable (see README, "
-                            "'Scaling up')")
+        raise MusicGenError("--strategy multiworker needs the TF_CONFIG environment variable (see docs/SCALING.md)")
     try:
         config = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -26,11 +26,11 @@ POWER_FLOOR = 1e-10  # -100 dB re full scale: below 16-bit dither, so silence ha
 CHANGE_WINDOW_S = 1.0  # spectral change compares the mean spectra of consecutive windows this long
 END_SHARE = 0.25  # "at the end" is the last quarter of a song
 
-# The thresholds of "music-like" (issue 5): as loud, as tonal, and nearer the music than noise or silence.
+# The thresholds of "music-like": as loud, as tonal, and nearer the music than noise or silence.
 LOUDNESS_TOLERANCE_DB = 6.0
 FLATNESS_TOLERANCE = 10.0
 
-# A window of a song's free-running part is "still music" (issue 12) when, besides being as loud and
+# A window of a song's free-running part is "still music" when, besides being as loud and
 # as tonal, it moves at least this share of the training music's spectral change (recordings and the
 # bundled pieces measure 45-210% of their set's mean, white noise 8-15%), its consecutive blocks'
 # waveforms correlate below LOOP_LIMIT (music ~0, one block repeated ~1), and no training excerpt
@@ -289,7 +289,7 @@ def verdict(song: SignalMeasures, reference: Reference, noise: SignalMeasures, s
 
 @dataclass
 class WindowMeasures:
-    """One stretch of a song, judged by issue 12's "still music" tests."""
+    """One stretch of a song, judged by the "still music" tests."""
 
     start: float  # seconds into the song
     end: float

@@ -29,7 +29,7 @@ class _Network:
                           for i in range(cfg.layers)]
         # The output layer starts at zero, not Glorot-random: random weights give every output a
         # noise floor that training never fully removes from the near-silent high bins, and songs
-        # come out hissing (README, "The main job", has the flatness figures).
+        # come out hissing (docs/RESULTS.md, "Where the main job started", has the flatness figures).
         # For "gaussian" it also starts every scale at 1, the data's own in normalised units.
         self.dense_out = TimeDistributedDense(cfg.output_dim, activation="linear", kernel_initializer="zeros",
                                               name="time_distributed_dense_out")

@@ -24,7 +24,11 @@ from .fft_blocks import blocks_to_signal, features_to_blocks, frame
 from .npy_stream import RunningStats
 
 LOG_FLOOR = 1e-3  # |FFT| below this (about -100 dB re a full-scale block) counts as silence
-GRIFFIN_LIM_ITERATIONS = 32
+# Fast Griffin-Lim: 16 rounds at momentum 0.99 rebuild blocks as consistent as 32 plain rounds
+# (-25.0 against -24.6 to -25.3 dB spectral convergence on the bundled and recorded music) in 0.55x
+# the time; docs/PERFORMANCE.md has the table.
+GRIFFIN_LIM_ITERATIONS = 16
+GRIFFIN_LIM_MOMENTUM = 0.99
 
 
 def hz_to_mel(hz):
@@ -107,7 +111,7 @@ def feature_stats(x, block: BlockSpec, *, rows_per_read: int = 4) -> tuple[np.nd
 
 
 def to_signal(values: np.ndarray, block: BlockSpec, *, rng: np.random.Generator | None = None,
-              iterations: int = GRIFFIN_LIM_ITERATIONS) -> np.ndarray:
+              iterations: int = GRIFFIN_LIM_ITERATIONS, momentum: float = GRIFFIN_LIM_MOMENTUM) -> np.ndarray:
     """(T, feature_dim) de-normalised values of `block`'s representation -> float samples: the
     inverse FFT, or the phase rebuilt."""
     fft = block.representation == "fft"
@@ -121,26 +125,33 @@ def to_signal(values: np.ndarray, block: BlockSpec, *, rng: np.random.Generator 
     phase = np.exp(2j * np.pi * rng.random(magnitude.shape))
     if not block.overlap:
         return blocks_to_signal(_irfft(magnitude * phase, block.block_size), block)
-    return griffin_lim(magnitude, phase, block, iterations)
+    return griffin_lim(magnitude, phase, block, iterations, momentum)
 
 
 def _irfft(spectrum: np.ndarray, block_size: int) -> np.ndarray:
     return scipy.fft.irfft(spectrum, n=block_size, axis=-1, workers=-1).astype(np.float32)
 
 
-def griffin_lim(magnitude: np.ndarray, phase: np.ndarray, block: BlockSpec, iterations: int) -> np.ndarray:
+def griffin_lim(magnitude: np.ndarray, phase: np.ndarray, block: BlockSpec, iterations: int,
+                momentum: float = 0.0) -> np.ndarray:
     """The signal whose overlapping windowed blocks have these magnitudes, phase found by Griffin-Lim.
 
     Alternates between the signal the blocks overlap-add to and the phases of that signal's own
-    blocks, cut with the window the training blocks were cut with (fft_blocks.frame).
+    blocks, cut with the window the training blocks were cut with (fft_blocks.frame). A
+    `momentum` above 0 is the fast Griffin-Lim of Perraudin et al. (2013, librosa's default 0.99):
+    each round overshoots along the last change, reaching in fewer rounds what plain rounds reach.
     """
     n_blocks, n = len(magnitude), block.block_size
     # Single precision throughout, and each bin's phase taken by dividing by its size rather than
     # through angle() and exp(): 6x faster, so a minute of song is rebuilt in a few seconds.
     magnitude = np.asarray(magnitude, dtype=np.float32)
     spectrum = (magnitude * phase).astype(np.complex64)
+    previous = np.complex64(0)
+    step = np.float32(momentum / (1.0 + momentum))
     for _ in range(iterations):
         signal = blocks_to_signal(_irfft(spectrum, n), block)
         rebuilt = scipy.fft.rfft(frame(signal, n_blocks, block), axis=-1, workers=-1)
-        spectrum = rebuilt * (magnitude / np.maximum(np.abs(rebuilt), 1e-30))
+        target = rebuilt - step * previous if momentum else rebuilt
+        previous = rebuilt
+        spectrum = target * (magnitude / np.maximum(np.abs(target), 1e-30))
     return blocks_to_signal(_irfft(spectrum, n), block)

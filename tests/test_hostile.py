@@ -49,7 +49,7 @@ def temp_files(*folders: Path) -> list[Path]:
 
 
 # TensorFlow's own start-up lines (absl, oneDNN, CUDA stubs) come before any of ours; they are
-# issue #13's to silence, not a sign of the error handling under test here.
+# silenced without --verbose, not a sign of the error handling under test here.
 TF_STARTUP = re.compile(r"^(WARNING: All log messages before absl|[IWE]\d{4} \d\d:\d\d:\d\d)")
 
 

@@ -1,4 +1,4 @@
-"""What users of raw-audio generators ask for (issue #13): clean terminal output, --help that says
+"""What users of raw-audio generators ask for: clean terminal output, --help that says
 each default once, songs primed from any audio file, songs without the echo, other formats,
 Keras' own training aids."""
 

@@ -1,4 +1,4 @@
-"""The README's flag tables say what the scripts' --help says: the same flags, defaults and ranges.
+"""docs/CLI.md's flag tables say what the scripts' --help says: the same flags, defaults and ranges.
 
 The parsers are built from the config dataclasses (config.py), so this checks the one place a
 flag is still written by hand.
@@ -12,14 +12,16 @@ import pytest
 from helpers import REPO, script_parser
 from musicgen.train_cli import build_parser as train_parser
 
-SECTIONS = {"## Step 2": "convert_directory", "## Step 3": "train", "## Step 4": "generate", "## Step 5": "evaluate"}
+SECTIONS = {"## convert_directory.py": "convert_directory", "## train.py": "train", "## generate.py": "generate",
+            "## evaluate.py": "evaluate"}
+CLI_DOC = REPO / "docs" / "CLI.md"
 NOT_GIVEN = ("", "off", "menu", "random")  # how the tables write a default of None (or a switch's)
 
 
-def readme_tables(header: str) -> dict[str, list[list[str]]]:
+def doc_tables(header: str) -> dict[str, list[list[str]]]:
     """Rows (cells) of the first table whose header row starts with `header`, per '## ' section."""
     tables, section, rows, inside = {}, None, None, False
-    for line in (REPO / "README.md").read_text().splitlines():
+    for line in CLI_DOC.read_text().splitlines():
         if line.startswith("## "):
             section, inside = line, False
         elif line.startswith(header) and section and section not in tables:
@@ -38,10 +40,10 @@ def flags_in(cell: str) -> list[str]:
 
 
 def flag_rows(script: str) -> dict[str, str]:
-    """flag -> the default the README gives for it."""
-    section = next(s for s in readme_tables("| flag | default") if s.startswith(
+    """flag -> the default docs/CLI.md gives for it."""
+    section = next(s for s in doc_tables("| flag | default") if s.startswith(
         next(k for k, v in SECTIONS.items() if v == script)))
-    return {flag: row[1].strip("`").rstrip("/") for row in readme_tables("| flag | default")[section]
+    return {flag: row[1].strip("`").rstrip("/") for row in doc_tables("| flag | default")[section]
             for flag in flags_in(row[0])}
 
 
@@ -50,21 +52,21 @@ def options(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
 
 
 @pytest.mark.parametrize("script", SECTIONS.values())
-def test_the_readme_table_lists_every_flag_with_its_default(script):
+def test_the_cli_doc_lists_every_flag_with_its_default(script):
     documented, actions = flag_rows(script), options(script_parser(script))
-    assert set(documented) == set(actions), f"{script}: README-only {set(documented) - set(actions)}, " \
+    assert set(documented) == set(actions), f"{script}: docs-only {set(documented) - set(actions)}, " \
                                             f"--help-only {set(actions) - set(documented)}"
     for flag, said in documented.items():
         action = actions[flag]
         switch = isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction))
         if action.default is None or switch:
             if flag != "--seconds":  # the table gives the original's length, which --seconds defaults to
-                assert said in NOT_GIVEN, f"{script} {flag}: README says {said!r}, --help says not given"
+                assert said in NOT_GIVEN, f"{script} {flag}: docs/CLI.md says {said!r}, --help says not given"
         elif isinstance(action.default, (int, float)):
-            assert float(said) == action.default, f"{script} {flag}: README {said}, --help {action.default}"
+            assert float(said) == action.default, f"{script} {flag}: docs {said}, --help {action.default}"
         else:
             default = action.default if isinstance(action.default, list) else [action.default]
-            assert said == " ".join(map(str, default)), f"{script} {flag}: README {said!r}, --help {action.default!r}"
+            assert said == " ".join(map(str, default)), f"{script} {flag}: docs {said!r}, --help {action.default!r}"
 
 
 def test_re_train_takes_the_training_flags_and_a_weight_file():
@@ -85,7 +87,7 @@ def test_the_range_table_gives_each_flags_accepted_values():
     actions = {}
     for script in SECTIONS.values():
         actions.update(options(script_parser(script)))
-    rows = readme_tables("| flag | range")["## What can go wrong"]
+    rows = doc_tables("| flag | range")["## Ranges"]
     assert len(rows) >= 10
     for cell, said in rows:
         flags = flags_in(cell)
@@ -97,4 +99,4 @@ def test_the_range_table_gives_each_flags_accepted_values():
                 ranges.append((_number(m["low"]), _number(m["high"]), False, False))
         assert len(ranges) in (1, len(flags)), f"{cell}: {said}"
         for flag, expected in zip(flags, ranges * len(flags) if len(ranges) == 1 else ranges):
-            assert actions[flag].type.bounds == expected, f"{flag}: README {said}, --help {actions[flag].type.bounds}"
+            assert actions[flag].type.bounds == expected, f"{flag}: docs {said}, --help {actions[flag].type.bounds}"
