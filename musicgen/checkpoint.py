@@ -21,8 +21,8 @@ import numpy as np
 
 from . import schema
 from .atomic import temp_path, write_atomic
-from .config import (CELL_NAMES, MAX_CLIP_BLOCKS, MAX_HIDDEN, MAX_ITERATION, MAX_LAYERS, MAX_TEMPERATURE, OUTPUTS,
-                     BlockSpec, ModelConfig)
+from .config import (CELL_NAMES, MAX_CLIP_BLOCKS, MAX_HIDDEN, MAX_ITERATION, MAX_LAYERS, MAX_STAT, MAX_TEMPERATURE,
+                     MIN_STD, OUTPUTS, BlockSpec, ModelConfig)
 from .errors import WeightsError
 from .schema import SchemaError
 
@@ -144,7 +144,7 @@ def save_checkpoint(model, ckpt: Checkpoint, path: Path) -> Path:
 def record_preview(weights: Path, preview: dict) -> None:
     """Add the preview's record to the sidecar of `weights` (rewritten atomically)."""
     meta_path = companion(weights, ".json")
-    meta = {**json.loads(meta_path.read_text()), "preview": preview}
+    meta = {**schema.load_json_object(meta_path), "preview": preview}
     write_atomic(meta_path, lambda p: p.write_text(json.dumps(meta)))
 
 
@@ -191,9 +191,10 @@ def read_checkpoint(path: Path) -> Checkpoint:
         model = _model_config(schema.get_object(meta, "model"))
         # One spelling, the flag's; sidecars written before it say "normalization".
         norm = schema.get_object(meta, "normalisation" if "normalisation" in meta else "normalization")
-        mean = schema.numbers(schema.get_list(norm, "mean"), "normalisation.mean", length=model.feature_dim)
+        mean = schema.numbers(schema.get_list(norm, "mean"), "normalisation.mean", length=model.feature_dim,
+                              low=-MAX_STAT, high=MAX_STAT)
         std = schema.numbers(schema.get_list(norm, "std"), "normalisation.std", length=model.feature_dim,
-                             positive=True)
+                             low=MIN_STD, high=MAX_STAT)
         digest = meta.get("digest")
         if digest is not None:
             digest = schema.sha256_hex(digest, "digest")

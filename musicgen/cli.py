@@ -14,6 +14,7 @@ from typing import Callable
 from .errors import MusicGenError
 from .runtime import limit_malloc_arenas, quiet_tensorflow
 from .signals import raise_interrupt
+from .schema import SchemaError, load_toml
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -166,14 +167,14 @@ def parse_with_preset(parser: argparse.ArgumentParser, argv: list[str] | None) -
 
     Flags on the command line still win over the preset.
     """
-    import tomllib
-
     add_preset_flag(parser)
     first, _ = parser.parse_known_args(argv)
     if first.config is not None:
         try:
-            preset = tomllib.loads(first.config.read_text())
-        except (OSError, ValueError) as exc:  # TOMLDecodeError and UnicodeDecodeError are ValueErrors
+            preset = load_toml(first.config)
+        except OSError as exc:
+            parser.error(f"cannot read preset '{first.config}': {exc.strerror or exc}")
+        except SchemaError as exc:
             parser.error(f"cannot read preset '{first.config}': {exc}")
         known = _preset_names(parser)
         unknown = sorted(set(preset) - set(known))
@@ -208,8 +209,16 @@ def _preset_names(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]
 
 
 def _convert(parser: argparse.ArgumentParser, action: argparse.Action, value):
-    if action.nargs in ("+", "*") and isinstance(value, list) and value:
-        return [_convert(parser, action, item) for item in value]
+    if action.nargs in ("+", "*"):
+        # A flag that takes several values takes one as well (reference = "DIR" as ["DIR"]).
+        items = value if isinstance(value, list) else [value]
+        if not items:
+            parser.error(f"preset value {action.dest} = []: expected at least one value")
+        return [_convert_one(parser, action, item) for item in items]
+    return _convert_one(parser, action, value)
+
+
+def _convert_one(parser: argparse.ArgumentParser, action: argparse.Action, value):
     switch = isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction))
     if switch != isinstance(value, bool) or not isinstance(value, (str, int, float, bool)):
         wanted = "true or false" if switch else "a single number or word"

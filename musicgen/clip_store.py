@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -40,12 +41,18 @@ def check_clip_file(path: Path) -> tuple[tuple[int, ...], int]:
     if len(shape) != CLIP_RANK or any(s < 0 for s in shape):
         raise DatasetError(f"'{path}' has shape {shape}, not (clips, blocks, features); "
                            "re-run convert_directory.py")
-    expected = offset + int(np.prod(shape, dtype=np.int64)) * CLIP_DTYPE.itemsize
+    check_npy_size(path, shape, dtype, offset)
+    return shape, offset
+
+
+def check_npy_size(path: Path, shape: tuple[int, ...], dtype: np.dtype, offset: int) -> None:
+    """DatasetError unless the file holds exactly the bytes its header promises."""
+    # Python integers: numpy's int64 product of (2**61, 4, 2) wraps to 0 and would pass.
+    expected = offset + math.prod(int(s) for s in shape) * dtype.itemsize
     size = os.stat(path).st_size
     if size != expected:
         raise DatasetError(f"'{path}' is {size} bytes but its header promises {expected} (truncated or "
                            "padded); re-run convert_directory.py")
-    return shape, offset
 
 
 class ClipArray:
@@ -93,6 +100,19 @@ class ClipArray:
                         raise DatasetError(f"'{self.paths[shard]}' ended early (truncated while in use); "
                                            "re-run convert_directory.py")
         return out
+
+    def read_finite(self, rows) -> np.ndarray:
+        """read(rows), or DatasetError naming the file and clip if a value is NaN or infinite (the
+        info file's fingerprints cover only each file's ends, so a damaged middle is found here)."""
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        values = self.read(rows)
+        finite = np.isfinite(values).reshape(len(rows), -1).all(axis=1)
+        if not finite.all():
+            row = int(rows[np.flatnonzero(~finite)[0]])
+            shard = int(np.searchsorted(self.starts, row, side="right") - 1)
+            raise DatasetError(f"'{self.paths[shard]}' clip {row - int(self.starts[shard])} holds NaN or "
+                               "infinite values; re-run convert_directory.py")
+        return values
 
     def __getitem__(self, index) -> np.ndarray:
         if isinstance(index, (int, np.integer)):

@@ -25,6 +25,11 @@ MAX_TEMPERATURE = 10.0  # scale of a gaussian output's sampled spread
 
 REPRESENTATIONS = ("fft", "logmag", "logmel")
 MAX_BANDS = 4096
+# Per-feature statistics (a dataset's mean and variance, a weight file's mean and std) are used in
+# float32: within these bounds (x - mean) / std and y * std + mean stay finite there. Our own std
+# never goes below MIN_STD (training_data.std_from_variance).
+MAX_STAT = 1e15
+MIN_STD = 1e-8
 CELL_NAMES = {"lstm": "LSTM", "gru": "GRU"}
 OUTPUTS = ("mse", "gaussian")
 NORMALISATIONS = ("bin", "global")

@@ -41,10 +41,11 @@ import numpy as np
 from .atomic import check_writable, raise_if_disk_full, temp_path, write_text_atomic
 from .audio_io import WavWriter, decode_to_wav, read_wav
 from .config import AUDIO_SUFFIXES, AudioConfig, ConvertConfig
-from .errors import AudioDecodeError, DatasetError
+from .errors import AudioDecodeError, DatasetError, MusicGenError
 from .fft_blocks import OverlapAdd, blocks_to_features, features_to_blocks, frame
 from .npy_stream import NpyAppender, RunningStats
 from .progress import Progress
+from .schema import load_json
 from .signals import signals_deferred
 from .training_data import fingerprint
 
@@ -126,10 +127,10 @@ def _key_path(wav: Path) -> Path:
 def _open_cached(wav: Path, key: dict) -> np.ndarray | None:
     """The cached samples if the key file matches `key` and the WAV really is at its rate."""
     try:
-        if json.loads(_key_path(wav).read_text()) != key:
+        if load_json(_key_path(wav)) != key or not wav.is_file():
             return None
         rate, samples = read_wav(wav)
-    except (OSError, ValueError, AudioDecodeError):
+    except (OSError, MusicGenError):
         return None
     return samples if rate == key["sample_rate"] else None
 

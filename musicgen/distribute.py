@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 from .config import STRATEGIES
 from .errors import MusicGenError
+from .schema import SchemaError, parse_json
 
 KERAS_TESTED = "3.15"  # the Keras minor version whose internals fix_keras_multiworker patches
 
@@ -42,9 +42,9 @@ def _tf_config() -> dict:
     if not text:
         raise MusicGenError("--strategy multiworker needs the TF_CONFIG environment variable (see docs/SCALING.md)")
     try:
-        config = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise MusicGenError(f"TF_CONFIG is not valid JSON: {exc}") from None
+        config = parse_json(text)
+    except SchemaError as exc:
+        raise MusicGenError(f"TF_CONFIG is {exc}") from None
     if not isinstance(config, dict):
         raise MusicGenError("TF_CONFIG must be a JSON object")
     return config

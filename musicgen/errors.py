@@ -23,3 +23,7 @@ class WeightsError(MusicGenError):
 
 class OutputError(MusicGenError):
     """An output cannot be written: read-only or full file system, no permission, bad path."""
+
+
+class TrainingError(MusicGenError):
+    """Training cannot go on: the loss became NaN or infinite."""

@@ -249,7 +249,7 @@ def _seeds(ckpt: Checkpoint, weights: Path, cfg: GenerateConfig) -> tuple[np.nda
         if mismatch:
             raise WeightsError(f"'{Path(weights).name}' {mismatch} ('{cfg.data_prefix}'); pass the matching --data")
         indices = pick_seeds(data.x.shape[0], cfg.count, cfg.seed_index, cfg.random_seed)
-        features = data.x[np.array(indices)]
+        features = data.x.read_finite(indices)
         words = [f"seed clip {i}" for i in indices]
     return normalised_seeds(features, ckpt), indices, words
 

@@ -37,7 +37,7 @@ class Previewer:
 
         model = ckpt.model
         rng = np.random.default_rng(PREVIEW_RANDOM_SEED)
-        seeds = normalised_seeds(self.data.x[[PREVIEW_CLIP]], ckpt)
+        seeds = normalised_seeds(self.data.x.read_finite([PREVIEW_CLIP]), ckpt)
         blocks = max(1, model.block.blocks_in(self.seconds))
         network = generation_network(stateful_model(ckpt, 1), rng)
         out = render(network, ckpt, seeds, seeds.shape[1] + blocks, rng=rng, echo=False,

@@ -105,7 +105,7 @@ def feature_stats(x, block: BlockSpec, *, rows_per_read: int = 4) -> tuple[np.nd
     """
     stats = RunningStats(block.feature_dim)
     for start in range(0, x.shape[0], rows_per_read):
-        values = from_fft_features(x.read(np.arange(start, min(start + rows_per_read, x.shape[0]))), block)
+        values = from_fft_features(x.read_finite(np.arange(start, min(start + rows_per_read, x.shape[0]))), block)
         stats.update(values.reshape(-1, values.shape[-1]))
     return stats.mean.astype(np.float32), stats.variance.astype(np.float32)
 

@@ -9,31 +9,79 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import stat
 from pathlib import Path
 
 from .config import MAX_BANDS, MAX_BLOCK_SIZE, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, REPRESENTATIONS, BlockSpec
-
+from .errors import MusicGenError
 
 REQUIRED = object()  # the default of a key that must be present
+# Every JSON or TOML file the project reads is small (the largest, a weight file's sidecar with a
+# long loss history and 22050-value mean/std, is under 2 MB); a cap keeps /dev/zero or a
+# gigabyte of junk from filling memory.
+MAX_DOC_BYTES = 64 * 2**20
 
 
-class SchemaError(ValueError):
-    """A value of a JSON file has the wrong type or is out of range."""
+class SchemaError(MusicGenError, ValueError):
+    """A value of a JSON or TOML file has the wrong type or is out of range, or the file is not one."""
 
 
-def load_json_object(path: Path) -> dict:
-    """The JSON object in `path`; SchemaError if the file is not JSON or its top level is not an object."""
+def read_small_text(path: Path, max_bytes: int = MAX_DOC_BYTES) -> str:
+    """The text of a regular file of at most `max_bytes`; SchemaError for a FIFO, device or folder
+    (never opened blocking, so nothing waits on one), for a larger file and for bytes not UTF-8."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     try:
-        doc = json.loads(Path(path).read_text())
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise SchemaError("not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(max_bytes + 1)
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:
+        raise SchemaError(f"larger than {max_bytes // 2**20} MiB")
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SchemaError(f"not text ({exc.reason})") from None
+
+
+def parse_json(text: str):
+    """json.loads with every way it fails (deep nesting, 5000-digit numbers) as SchemaError."""
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise SchemaError(f"not JSON ({exc.msg} at line {exc.lineno})") from None
     except RecursionError:
         raise SchemaError("nested too deeply") from None
+    except ValueError as exc:
+        raise SchemaError(f"not usable JSON ({exc})") from None
+
+
+def load_json(path: Path):
+    """The JSON value in `path` (read_small_text's checks first)."""
+    return parse_json(read_small_text(path))
+
+
+def load_json_object(path: Path) -> dict:
+    """The JSON object in `path`; SchemaError if the file is not JSON or its top level is not an object."""
+    doc = load_json(path)
     if not isinstance(doc, dict):
         raise SchemaError(f"the top level is a {type(doc).__name__}, not an object")
     return doc
+
+
+def load_toml(path: Path) -> dict:
+    """The TOML document in `path`, with the same checks and failures as load_json."""
+    import tomllib
+
+    text = read_small_text(path)
+    try:
+        return tomllib.loads(text)
+    except RecursionError:
+        raise SchemaError("nested too deeply") from None
+    except ValueError as exc:  # TOMLDecodeError
+        raise SchemaError(f"not TOML ({exc})") from None
 
 
 def get_int(doc: dict, key: str, low: int, high: int, default=REQUIRED) -> int:
@@ -114,8 +162,8 @@ def get_list(doc: dict, key: str, default=REQUIRED) -> list:
 
 
 def numbers(values: list, key: str, *, length: int | None = None, finite: bool = True,
-            positive: bool = False) -> list[float]:
-    """A list of numbers (of `length`, finite, > 0 as asked)."""
+            low: float | None = None, high: float | None = None) -> list[float]:
+    """A list of numbers (of `length`, finite, within [low, high] as asked)."""
     if length is not None and len(values) != length:
         raise SchemaError(f"'{key}' has {len(values)} values, not {length}")
     for value in values:
@@ -123,8 +171,8 @@ def numbers(values: list, key: str, *, length: int | None = None, finite: bool =
             raise SchemaError(f"'{key}' holds {_show(value)}, not a number")
         if finite and not math.isfinite(value):
             raise SchemaError(f"'{key}' holds {value}")
-        if positive and not value > 0:
-            raise SchemaError(f"'{key}' holds {value}, not > 0")
+        if (low is not None and not value >= low) or (high is not None and not value <= high):
+            raise SchemaError(f"'{key}' holds {value}, outside {low:g}..{high:g}")
     return [float(v) for v in values]
 
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from .atomic import raise_if_disk_full, temp_path
 from .audio_io import encode_audio, to_int16
+from .schema import SchemaError, load_json
 
 SONG_RE = re.compile(r"^generated_song(\d+)\.(wav|flac|mp3|ogg|json|png)$")
 
@@ -78,7 +79,7 @@ def song_info_path(song: Path) -> Path:
 def read_song_info(song: Path) -> dict:
     """The song's sidecar, or {} for a song without one (older songs, other audio)."""
     try:
-        info = json.loads(song_info_path(song).read_text())
-    except (OSError, ValueError):
+        info = load_json(song_info_path(song))
+    except (OSError, SchemaError):
         return {}
     return info if isinstance(info, dict) else {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import math
 import signal
 import sys
 import time
@@ -20,7 +21,7 @@ from .checkpoint import (COMPANION_SUFFIXES, PREVIEW_SUFFIX, Checkpoint, claim_w
                          preview_verdict, read_checkpoint, record_preview, remove_orphan_companions, save_checkpoint)
 from .config import MAX_ITERATION, ModelConfig, TrainConfig
 from .distribute import fix_keras_multiworker, is_chief, make_strategy, shard_by_data
-from .errors import DatasetError, OutputError, WeightsError
+from .errors import DatasetError, OutputError, TrainingError, WeightsError
 from .memory import require_memory, training_bytes
 from .model import build_training_model, compile_model
 from .plots import plot_loss, plot_model_diagram
@@ -147,15 +148,25 @@ def _callback(saver: _Saver, train_cfg: TrainConfig, start_iter: int, start_epoc
 
         last_epoch, saved_epoch, iteration = start_epoch - 1, start_epoch, start_iter
         timed_out = False
+        diverged_in: int | None = None  # the epoch whose loss became NaN or infinite
 
         def on_train_begin(self, logs=None):
             self.started = time.monotonic()
 
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
         def on_train_batch_end(self, batch, logs=None):
+            if not math.isfinite(float((logs or {}).get("loss", 0.0))):
+                # Weights that made a non-finite loss are never saved; the last checkpoint stays.
+                self.diverged_in = self.epoch
+                self.model.stop_training = True
             if budget and time.monotonic() - self.started >= budget:
                 self.timed_out = self.model.stop_training = True
 
         def on_epoch_end(self, epoch, logs=None):
+            if self.diverged_in is not None:
+                return
             logs = logs or {}
             for key in ("loss", "val_loss", "learning_rate"):
                 if key in logs:
@@ -175,6 +186,8 @@ def _callback(saver: _Saver, train_cfg: TrainConfig, start_iter: int, start_epoc
                 self._save(epoch, logs)
 
         def on_train_end(self, logs=None):
+            if self.diverged_in is not None:
+                return
             if self.last_epoch + 1 > self.saved_epoch:
                 self._save(self.last_epoch, self.logs)
             if self.model.stop_training and not self.timed_out:
@@ -193,6 +206,16 @@ def _callback(saver: _Saver, train_cfg: TrainConfig, start_iter: int, start_epoc
                    f"{path or 'saved by the chief worker'}")
 
     return IterationCheckpoint()
+
+
+def _check_within_limits(base: Checkpoint, train_cfg: TrainConfig) -> None:
+    """WeightsError unless every checkpoint this run may write has an iteration and epoch that
+    read_checkpoint accepts (both at most MAX_ITERATION)."""
+    epochs = 0 if train_cfg.minutes else train_cfg.n_iter * train_cfg.n_epochs
+    if base.iteration + train_cfg.n_iter > MAX_ITERATION or base.epoch + epochs > MAX_ITERATION:
+        start = f"from iteration {base.iteration} (epoch {base.epoch}), " if base.iteration else ""
+        raise WeightsError(f"{start}{train_cfg.n_iter} iterations of {train_cfg.n_epochs} epochs would pass "
+                           f"{MAX_ITERATION}, the most a weight file records; lower -n or -e")
 
 
 def _progress_bar(train_cfg: TrainConfig):
@@ -227,6 +250,7 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | Chec
     if distributed:
         report(f"{train_cfg.strategy} strategy: training on {strategy.num_replicas_in_sync} replicas")
     import keras
+    import tensorflow as tf
 
     data = load_training_data(train_cfg.data_prefix)
     if chief:  # before any work: an unwritable folder must not be found after the first iteration
@@ -269,6 +293,7 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | Chec
                      "preview_seconds": train_cfg.preview_seconds, "precision": train_cfg.precision,
                      "minutes": train_cfg.minutes, "temperature": train_cfg.temperature}
 
+    _check_within_limits(base, train_cfg)
     require_memory(training_bytes(model_cfg, min(train_cfg.n_batch, data.x.shape[0])), "training this network",
                    "lower --hidden, --layers or -b")
     if train_cfg.seed is not None:
@@ -280,6 +305,8 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | Chec
         fix_keras_multiworker(model, strategy)
         if resume is not None:
             load_weights(model, Path(resume), digest=base.digest)
+            # The file's optimizer state carries the parent's learning rate; this run's --lr wins.
+            model.optimizer.learning_rate.assign(train_cfg.lr)
     if chief:
         plot_model_diagram(network, train_cfg.img_dir / f"{model_cfg.cell}_model_plot.png")
 
@@ -289,16 +316,17 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | Chec
     # (and Keras cannot evaluate a replica left empty); it is dropped instead, a different
     # remainder each epoch as the order is shuffled.
     shuffle_seed = 0 if train_cfg.seed is None and train_cfg.strategy == "multiworker" else train_cfg.seed
+    failures: list[DatasetError] = []
     batches = shard_by_data(make_batches(data, train_idx, train_cfg.n_batch, mean=base.mean, std=base.std,
                                          shuffle=True, seed=shuffle_seed, drop_remainder=distributed,
-                                         block=model_cfg.block), strategy)
+                                         block=model_cfg.block, failures=failures), strategy)
     if distributed and (len(train_idx) < train_cfg.n_batch or 0 < len(val_idx) < train_cfg.n_batch):
         raise DatasetError(f"with --strategy {train_cfg.strategy} every batch must be full, but the "
                            f"{len(train_idx)} training / {len(val_idx)} validation clips do not fill a batch of "
                            f"{train_cfg.n_batch}; lower -b or change --validation-split")
     val = (shard_by_data(make_batches(data, val_idx, train_cfg.n_batch, mean=base.mean, std=base.std,
                                       shuffle=False, seed=None, drop_remainder=distributed,
-                                      block=model_cfg.block), strategy)
+                                      block=model_cfg.block, failures=failures), strategy)
            if len(val_idx) else None)
 
     previewer = Previewer(data, train_cfg.data_prefix, train_cfg.preview_seconds) \
@@ -322,9 +350,18 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | Chec
     except KeyboardInterrupt:
         # Every completed iteration is already on disk; a save cut short left only a temp file.
         result.interrupted = True
+    except tf.errors.OpError:
+        if failures:  # the input pipeline's own error, not TensorFlow's wrapping of it
+            raise failures[0] from None
+        raise
     finally:
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
+    if callback.diverged_in is not None and not result.interrupted:
+        last_good = saver.last or resume
+        kept = f"'{Path(last_good).name}' is kept" if last_good else "nothing was saved"
+        raise TrainingError(f"the loss became NaN or infinite in epoch {callback.diverged_in + 1}, so training "
+                            f"stopped; {kept}. Lower --lr, or re-run convert_directory.py if the data changed")
     result.checkpoint = saver.last
     result.iteration = saver.previous[0] if saver.previous else base.iteration
     result.history = history

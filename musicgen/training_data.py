@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from . import schema
-from .config import MAX_BLOCK_SIZE, MAX_CLIP_BLOCKS, NORMALISATIONS, BlockSpec
-from .clip_store import ClipArray
+from .config import MAX_BLOCK_SIZE, MAX_CLIP_BLOCKS, MAX_STAT, MIN_STD, NORMALISATIONS, BlockSpec
+from .clip_store import ClipArray, check_npy_size, npy_layout
 from .errors import DatasetError
 
 
@@ -35,7 +35,7 @@ class TrainingData:
 def std_from_variance(var: np.ndarray) -> np.ndarray:
     """Standard deviation with a floor, so near-constant bins are not blown up into noise."""
     std = np.sqrt(np.maximum(np.asarray(var, dtype=np.float64), 0.0))
-    floor = max(1e-4 * float(std.max()), 1e-8)
+    floor = max(1e-4 * float(std.max()), MIN_STD)
     return np.maximum(std, floor).astype(np.float32)
 
 
@@ -64,7 +64,7 @@ def read_info(prefix: Path) -> dict:
     """PREFIX_info.json as written by convert_directory.py, every value checked; empty for tensors
     converted before it existed. DatasetError naming the key if a value is off."""
     info_path = Path(f"{prefix}_info.json")
-    if not info_path.is_file():
+    if not os.path.lexists(info_path):  # anything else at the name (a FIFO, a folder) is refused below
         return {}
     try:
         doc = schema.load_json_object(info_path)
@@ -156,7 +156,8 @@ def load_training_data(prefix: Path) -> TrainingData:
         raise DatasetError(f"training data missing ({', '.join(missing[:4])}"
                            f"{', ...' if len(missing) > 4 else ''}); run convert_directory.py first")
     x, y = ClipArray(x_files), ClipArray(y_files)
-    mean, var = (_read_stats(stats[k]) for k in ("mean", "var"))
+    mean = _read_stats(stats["mean"], low=-MAX_STAT, high=MAX_STAT)
+    var = _read_stats(stats["var"], low=0.0, high=MAX_STAT**2)
     if x.shape != y.shape or x.shape[2] % 2 or mean.shape != (x.shape[2],) or var.shape != (x.shape[2],):
         raise DatasetError(f"inconsistent training data at '{prefix}': X {x.shape}, Y {y.shape}, "
                            f"mean {mean.shape}; re-run convert_directory.py")
@@ -169,14 +170,20 @@ def load_training_data(prefix: Path) -> TrainingData:
     return TrainingData(x=x, y=y, mean=mean, std=std_from_variance(var), block=block)
 
 
-def _read_stats(path: Path) -> np.ndarray:
-    """A per-feature statistics vector: finite float32 or float64 numbers, nothing else."""
+def _read_stats(path: Path, *, low: float, high: float) -> np.ndarray:
+    """A per-feature statistics vector: float32 or float64 numbers within [low, high], nothing else."""
+    shape, dtype, offset = npy_layout(path)
+    if dtype not in (np.float32, np.float64) or len(shape) != 1 or shape[0] > 2 * MAX_BLOCK_SIZE:
+        raise DatasetError(f"'{path}' is not a vector of numbers; re-run convert_directory.py")
+    check_npy_size(path, shape, dtype, offset)  # before np.load allocates what the header says
     try:
         values = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise DatasetError(f"cannot read '{path}': {str(exc).splitlines()[0]}; re-run convert_directory.py") from None
-    if values.dtype not in (np.float32, np.float64) or values.ndim != 1 or not np.all(np.isfinite(values)):
-        raise DatasetError(f"'{path}' is not a vector of finite numbers; re-run convert_directory.py")
+    # Checked before the float32 cast: 1e300 passes as a float64 and becomes inf as a float32.
+    if not np.all((values >= low) & (values <= high)):
+        raise DatasetError(f"'{path}' holds values outside {low:g}..{high:g} (or not numbers); "
+                           "re-run convert_directory.py")
     return values.astype(np.float32)
 
 
@@ -190,12 +197,14 @@ def split_indices(n: int, validation_split: float) -> tuple[np.ndarray, np.ndarr
 
 def make_batches(data: TrainingData, indices: np.ndarray, batch_size: int, *, mean: np.ndarray,
                  std: np.ndarray, shuffle: bool, seed: int | None, drop_remainder: bool = False,
-                 block: BlockSpec | None = None):
+                 block: BlockSpec | None = None, failures: list | None = None):
     """A tf.data pipeline of normalised (x, y) batches read from the tensor files, in the network's
     `block`'s representation (representation.py; default: GRUV's FFT values).
 
     Only clip indices are shuffled; each batch is read from the files when needed and the
     next one is prepared while the current one trains, so memory stays flat in dataset size.
+    A DatasetError while reading (a file cut short, NaN or infinite values) reaches the caller
+    wrapped in TensorFlow's error; it is also appended to `failures`, to be raised as itself.
     """
     import tensorflow as tf
 
@@ -206,8 +215,13 @@ def make_batches(data: TrainingData, indices: np.ndarray, batch_size: int, *, me
 
     def load(idx):
         idx = np.sort(idx)  # sorted reads walk the files front to back
-        x = from_fft_features(data.x.read(idx), block)
-        y = from_fft_features(data.y.read(idx), block)
+        try:
+            x = from_fft_features(data.x.read_finite(idx), block)
+            y = from_fft_features(data.y.read_finite(idx), block)
+        except DatasetError as exc:
+            if failures is not None:
+                failures.append(exc)
+            raise
         x -= mean
         x /= std
         y -= mean
@@ -222,3 +236,4 @@ def make_batches(data: TrainingData, indices: np.ndarray, batch_size: int, *, me
     if shuffle:
         ds = ds.shuffle(len(indices), seed=seed, reshuffle_each_iteration=True)
     return ds.batch(batch_size, drop_remainder=drop_remainder).map(load_tf).prefetch(1)
+

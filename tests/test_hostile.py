@@ -741,3 +741,205 @@ def test_fuzzed_tensors_info_and_sidecars_are_read_or_refused_never_crash(small_
     assert out.returncode == 0, out.stderr[-3000:]  # a segfault would be -11, any other exception 1
     outcomes = json.loads(out.stdout.strip().splitlines()[-1])
     assert outcomes["refused"] >= 30 and sum(outcomes.values()) == 150
+
+
+# ---------------------------------------------------------------- round two: what is parsed
+
+
+def _deep(path: Path):
+    path.write_text("[" * 200_000 + "]" * 200_000)
+
+
+def _huge(path: Path):
+    with open(path, "wb") as handle:  # sparse: 80 MB of zero bytes that take no disk
+        handle.truncate(80 * 2**20)
+
+
+def _fifo(path: Path):
+    os.mkfifo(path)
+
+
+def _long_number(path: Path):
+    path.write_text('{"iteration": ' + "9" * 5000 + "}")
+
+
+DOC_DAMAGE = {"nested 200000 deep": _deep, "80 MB": _huge, "a FIFO": _fifo, "a 5000-digit number": _long_number}
+
+
+@pytest.mark.parametrize("damage", DOC_DAMAGE, ids=list(DOC_DAMAGE))
+def test_every_json_reader_refuses_deep_huge_special_and_overlong_documents(weights, small_data, tmp_path, damage):
+    from musicgen.song_files import read_song_info
+
+    # A weight file's sidecar, a dataset's info file: refused by name, within seconds.
+    sidecar = copy_weights(weights, tmp_path / "w").with_suffix("").with_suffix(".json")
+    sidecar.unlink()
+    DOC_DAMAGE[damage](sidecar)
+    started = time.monotonic()
+    user_error(lambda: read_checkpoint(sidecar.with_suffix(".weights.h5")), sidecar.name, kind=WeightsError)
+    prefix = copy_dataset(small_data, tmp_path / "d")
+    info = Path(f"{prefix}_info.json")
+    info.unlink()
+    DOC_DAMAGE[damage](info)
+    user_error(lambda: load_training_data(prefix), info.name, kind=DatasetError)
+    # A song's sidecar is optional: a damaged one reads as none.
+    song = tmp_path / "generated_song1.wav"
+    song.write_bytes(b"")
+    DOC_DAMAGE[damage](song.with_suffix(".json"))
+    assert read_song_info(song) == {}
+    assert time.monotonic() - started < 30  # nothing waited on the FIFO
+
+
+@pytest.mark.parametrize("damage", DOC_DAMAGE, ids=list(DOC_DAMAGE))
+def test_a_damaged_wav_cache_key_is_decoded_again(tmp_path, damage):
+    cfg = small_config(tmp_path)
+    cfg.input_dir.mkdir()
+    music_excerpt(cfg.input_dir / "minuet.mp3", 9.2)
+    convert_directory(cfg, progress=False)
+    before = np.load(f"{cfg.output_prefix}_x.npy")
+    key = next((cfg.input_dir / "wave").glob("*.key"))
+    key.unlink()
+    DOC_DAMAGE[damage](key)
+    convert_directory(cfg, progress=False)
+    assert np.array_equal(np.load(f"{cfg.output_prefix}_x.npy"), before)
+
+
+@pytest.mark.parametrize("damage", ["nested 200000 deep", "80 MB", "a FIFO"])
+def test_a_damaged_preset_is_one_line_naming_it(tmp_path, damage):
+    preset = tmp_path / "preset.toml"
+    {"nested 200000 deep": lambda p: p.write_text("a = " + "[" * 200_000 + "]" * 200_000),
+     "80 MB": _huge, "a FIFO": _fifo}[damage](preset)
+    proc = run_script("convert_directory.py", "--config", preset, "--input", tmp_path / "none", timeout=60)
+    assert_one_line_failure(proc, "preset.toml", codes=(2,))
+
+
+def test_a_preset_list_flag_takes_one_value_or_refuses_an_empty_list(tmp_path):
+    from musicgen.cli import parse_with_preset
+
+    preset = tmp_path / "eval.toml"
+    preset.write_text('reference = "datasets/training_data/wave"\n')
+    args = parse_with_preset(script_parser_for("evaluate"), ["--config", str(preset), "song.wav"])
+    assert [str(p) for p in args.reference] == ["datasets/training_data/wave"]
+    preset.write_text("reference = []\n")
+    with pytest.raises(SystemExit):
+        parse_with_preset(script_parser_for("evaluate"), ["--config", str(preset), "song.wav"])
+
+
+def script_parser_for(name: str):
+    from helpers import script_parser
+
+    return script_parser(name)
+
+
+def copy_weights(weights: Path, folder: Path) -> Path:
+    """Copy a weight file and its companions into `folder`; return the new weight file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = weights.name.removesuffix(".weights.h5")
+    for path in weights.parent.glob(stem + ".*"):
+        shutil.copy(path, folder / path.name)
+    return folder / weights.name
+
+
+# ---------------------------------------------------------------- round two: numbers
+
+
+@pytest.mark.parametrize("key, value", [("mean", 1e300), ("mean", -1e20), ("std", 1e-300), ("std", 1e300),
+                                        ("std", 0.0)])
+def test_sidecar_statistics_that_overflow_float32_are_refused(weights, tmp_path, key, value):
+    path = copy_weights(weights, tmp_path)
+    sidecar = path.with_suffix("").with_suffix(".json")
+    meta = json.loads(sidecar.read_text())
+    meta["normalisation"][key][3] = value
+    sidecar.write_text(json.dumps(meta))
+    user_error(lambda: read_checkpoint(path), sidecar.name, f"normalisation.{key}", kind=WeightsError)
+
+
+@pytest.mark.parametrize("stats, values", [("mean", np.float64(1e300)), ("mean", np.float64(-1e20)),
+                                           ("var", np.float64(-1.0)), ("var", np.float64(1e300))])
+def test_dataset_statistics_that_overflow_float32_or_are_negative_are_refused(small_data, tmp_path, stats, values):
+    prefix = copy_dataset(small_data, tmp_path)
+    path = Path(f"{prefix}_{stats}.npy")
+    vector = np.load(path).astype(np.float64)
+    vector[: len(vector) if stats == "var" else 5] = values
+    np.save(path, vector)
+    user_error(lambda: load_training_data(prefix), path.name, kind=DatasetError)
+
+
+def test_a_header_whose_byte_count_wraps_around_is_refused(small_data, tmp_path):
+    prefix = copy_dataset(small_data, tmp_path)
+    x = Path(f"{prefix}_x.npy")
+    header = {"descr": "<f4", "fortran_order": False, "shape": (2**61, 4, 2)}
+    with open(x, "wb") as handle:
+        np.lib.format.write_array_header_1_0(handle, header)
+    user_error(lambda: ClipArray([x]), x.name, "header promises", kind=DatasetError)
+    stats = Path(f"{copy_dataset(small_data, tmp_path / 'stats')}_mean.npy")
+    with open(stats, "wb") as handle:
+        np.lib.format.write_array_header_1_0(handle, {"descr": "<f8", "fortran_order": False, "shape": (2**62,)})
+    user_error(lambda: load_training_data(stats.parent / prefix.name), stats.name, kind=DatasetError)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_values_inside_the_tensors_stop_training_and_generation_naming_the_file(small_data, tmp_path,
+                                                                                          value):
+    from musicgen.generation import generate
+    from musicgen.config import GenerateConfig
+    from musicgen.training import train
+
+    prefix = copy_dataset(small_data, tmp_path / "d")
+    x = np.load(f"{prefix}_x.npy", mmap_mode="r+")
+    x[:, 3, 17] = value  # every clip, so the first batch and any seed clip meet it
+    x.flush()
+    del x
+    info = Path(f"{prefix}_info.json")  # a damaged middle of a large file passes the fingerprints
+    meta = json.loads(info.read_text())
+    meta.pop("fingerprints", None)
+    info.write_text(json.dumps(meta))
+    wdir = tmp_path / "w"
+    user_error(lambda: train(train_config(prefix, wdir, n_iter=1, n_epochs=1), ModelConfig(hidden=8), verbose=0),
+               "np_array_x.npy", "NaN or infinite", kind=DatasetError)
+    assert not list(wdir.glob("*.weights.h5"))
+    if np.isnan(value):  # the script too: TensorFlow's wrapping of the error stays off the terminal
+        proc = run_script("train.py", "--data", prefix, "--weights-dir", wdir, "--img-dir", tmp_path / "img",
+                          "-n", "1", "-e", "1", "--hidden", "8")
+        assert_one_line_failure(proc, "np_array_x.npy", "NaN or infinite")
+        proc = run_script("generate.py", "--data", prefix, "--weights", first_weights(small_data, tmp_path),
+                          "--out-dir", tmp_path / "songs")
+        assert_one_line_failure(proc, "np_array_x.npy", "NaN or infinite")
+
+
+def first_weights(prefix: Path, tmp_path: Path) -> Path:
+    """A tiny network trained on the dataset at `prefix`."""
+    from musicgen.training import train
+
+    return train(train_config(prefix, tmp_path / "good", n_iter=1, n_epochs=1), ModelConfig(hidden=8),
+                 verbose=0).checkpoint
+
+
+def test_a_diverging_loss_stops_training_and_keeps_the_last_good_checkpoint(small_data, tmp_path):
+    from musicgen.errors import TrainingError
+    from musicgen.training import train
+
+    wdir = tmp_path / "w"
+    first = train(train_config(small_data, wdir, n_iter=1, n_epochs=1), ModelConfig(hidden=8), verbose=0).checkpoint
+    before = snapshot(wdir)
+    # A learning rate of 1e38 overflows the weights (re-training takes this run's --lr, not the file's).
+    message = user_error(lambda: train(train_config(small_data, wdir, n_iter=2, n_epochs=2, lr=1e38),
+                                       ModelConfig(hidden=8), resume=first, verbose=0),
+                         "NaN or infinite", first.name, kind=TrainingError)
+    assert "--lr" in message
+    assert snapshot(wdir) == before and not temp_files(wdir)
+
+
+def test_re_training_past_the_last_iteration_a_weight_file_records_is_refused_before_any_work(weights, small_data,
+                                                                                           tmp_path):
+    from musicgen.config import MAX_ITERATION
+    from musicgen.training import train
+
+    path = copy_weights(weights, tmp_path / "w")
+    sidecar = path.with_suffix("").with_suffix(".json")
+    meta = json.loads(sidecar.read_text())
+    meta["iteration"] = MAX_ITERATION
+    sidecar.write_text(json.dumps(meta))
+    before = snapshot(path.parent)
+    user_error(lambda: train(train_config(small_data, path.parent, n_iter=1, n_epochs=1), ModelConfig(hidden=16),
+                             resume=path, verbose=0), str(MAX_ITERATION), "-n", kind=WeightsError)
+    assert snapshot(path.parent) == before
