@@ -3,7 +3,12 @@
 
 import sys
 
-from musicgen.cli import ArgumentParser, run_script
+if __name__ == "__main__":  # Ctrl-C from here on ends in "interrupted", even while the rest imports
+    from musicgen.signals import interrupt_quietly_while_starting
+
+    interrupt_quietly_while_starting()
+
+from musicgen.cli import ArgumentParser, run_script  # noqa: E402
 
 
 def get_arguments(argv=None):

@@ -3,8 +3,13 @@
 
 import sys
 
-from musicgen.cli import ArgumentParser, add_options, config_from, parse_with_preset, run_script
-from musicgen.config import AudioConfig, BlockSpec, ConvertConfig
+if __name__ == "__main__":  # Ctrl-C from here on ends in "interrupted", even while the rest imports
+    from musicgen.signals import interrupt_quietly_while_starting
+
+    interrupt_quietly_while_starting()
+
+from musicgen.cli import ArgumentParser, add_options, config_from, parse_with_preset, run_script  # noqa: E402
+from musicgen.config import AudioConfig, BlockSpec, ConvertConfig  # noqa: E402
 
 BLOCK_FLAGS = ("block_size", "overlap", "sample_rate")  # the network's representation is chosen in training
 

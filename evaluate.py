@@ -5,8 +5,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from musicgen.cli import ArgumentParser, float_in, parse_with_preset, run_script
-from musicgen.config import ConvertConfig
+if __name__ == "__main__":  # Ctrl-C from here on ends in "interrupted", even while the rest imports
+    from musicgen.signals import interrupt_quietly_while_starting
+
+    interrupt_quietly_while_starting()
+
+from musicgen.cli import ArgumentParser, float_in, parse_with_preset, run_script  # noqa: E402
+from musicgen.config import ConvertConfig  # noqa: E402
 
 
 def png_path(text: str) -> Path:

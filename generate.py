@@ -4,8 +4,13 @@
 import sys
 from pathlib import Path
 
-from musicgen.cli import ArgumentParser, add_options, config_from, parse_with_preset, run_script
-from musicgen.config import GenerateConfig
+if __name__ == "__main__":  # Ctrl-C from here on ends in "interrupted", even while the rest imports
+    from musicgen.signals import interrupt_quietly_while_starting
+
+    interrupt_quietly_while_starting()
+
+from musicgen.cli import ArgumentParser, add_options, config_from, parse_with_preset, run_script  # noqa: E402
+from musicgen.config import GenerateConfig  # noqa: E402
 
 
 def build_parser():

@@ -3,8 +3,13 @@
 
 import sys
 
-from musicgen.cli import run_script
-from musicgen.train_cli import main
+if __name__ == "__main__":  # Ctrl-C from here on ends in "interrupted", even while the rest imports
+    from musicgen.signals import interrupt_quietly_while_starting
+
+    interrupt_quietly_while_starting()
+
+from musicgen.cli import run_script  # noqa: E402
+from musicgen.train_cli import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(run_script(lambda argv: main(argv, cell="lstm", resume=False)))

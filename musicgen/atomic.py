@@ -28,9 +28,9 @@ def temp_path(path: Path) -> Path:
     """
     path = Path(path)
     prefix = f".part-{os.getpid()}-{secrets.token_hex(4)}-"
-    name = path.name.encode()
+    name = os.fsencode(path.name)  # bytes, as the limit counts them; not every name is UTF-8
     room = NAME_MAX - len(prefix)
-    tail = name[-room:].decode(errors="ignore") if len(name) > room else path.name
+    tail = os.fsdecode(name[-room:]) if len(name) > room else path.name
     return path.with_name(prefix + tail)
 
 

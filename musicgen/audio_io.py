@@ -3,6 +3,7 @@ samples, float samples written as 16-bit WAV (streamed or whole) and songs encod
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 import warnings
@@ -14,7 +15,7 @@ from scipy.io import wavfile
 
 from .errors import AudioDecodeError
 from .atomic import temp_path, write_atomic
-from .tools import run_pipe, run_tool
+from .tools import ReaderStoppedError, run_pipe, run_tool
 
 
 def decode_to_wav(src: Path, dst: Path, *, sample_rate: int) -> None:
@@ -34,13 +35,43 @@ def decode_to_wav(src: Path, dst: Path, *, sample_rate: int) -> None:
     try:
         if src.suffix.lower() == ".mp3":
             # lame decodes and sox downmixes/resamples at the same time, through a pipe.
-            run_pipe(["lame", "--decode", "--quiet", src, "-"], ["sox", "-V1", "-R", "-t", "wav", "-", *to_mono],
-                     what=src.name)
+            try:
+                run_pipe(["lame", "--decode", "--quiet", src, "-"],
+                         ["sox", "-V1", "-R", "-t", "wav", "-", *to_mono], what=src.name)
+            except ReaderStoppedError:
+                _raise_if_no_space(dst)
+                raise
         else:
             run_tool(["sox", "-V1", "-R", src, *to_mono], what=src.name)
+        _check_complete(part, dst)
         os.replace(part, dst)
     finally:
         part.unlink(missing_ok=True)
+
+
+def _raise_if_no_space(path: Path) -> None:
+    """OSError(ENOSPC) naming `path` (the file that was to be written) if its file system has (next
+    to) no room left."""
+    space = os.statvfs(Path(path).parent)
+    if space.f_bavail * space.f_frsize < 1 << 20:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+
+def _check_complete(path: Path, name: Path) -> None:
+    """Refuse a WAV that lacks bytes its header counts: sox exits 0 when a full disk cuts its output
+    short, and the conversion must fail then (OSError), not skip the file."""
+    try:
+        with wave.open(str(path), "rb") as handle:
+            needed = handle.getnframes() * handle.getsampwidth() * handle.getnchannels()
+    except (wave.Error, EOFError):
+        needed = None
+    size = os.path.getsize(path)
+    if needed is not None and size >= needed + 44:  # 44: the smallest WAV header
+        if needed == 0:  # no audio (a source that decodes to nothing) or no room to write any
+            _raise_if_no_space(name)
+        return
+    _raise_if_no_space(name)
+    raise AudioDecodeError(f"sox wrote an incomplete WAV ({size} bytes)")
 
 
 def wav_frames(path: Path) -> int:
@@ -112,7 +143,10 @@ def encode_audio(pcm: np.ndarray, sample_rate: int, wav: Path, target: Path, son
 def load_wav(path: Path) -> tuple[np.ndarray, int]:
     """Any WAV (int or float, mono or multi-channel) -> (mono float samples in [-1, 1], rate)."""
     try:
-        rate, data = wavfile.read(path)
+        with warnings.catch_warnings():
+            # A header that promises more than the file holds: scipy reads what is there and warns.
+            warnings.simplefilter("ignore", wavfile.WavFileWarning)
+            rate, data = wavfile.read(path)
     except Exception as exc:  # scipy reports some broken headers as UnboundLocalError or struct.error
         raise AudioDecodeError(f"{Path(path).name}: not a readable WAV ({exc})") from None
     if not 0 < rate <= 10**6 or data.ndim not in (1, 2) or data.size == 0:
@@ -126,6 +160,8 @@ def load_wav(path: Path) -> tuple[np.ndarray, int]:
             scale = 128.0
         data = data.astype(np.float32) / scale
     data = data.astype(np.float32)
+    if not np.isfinite(data).all():  # float WAVs can hold them; every measure would come out NaN
+        raise AudioDecodeError(f"{Path(path).name}: holds NaN or infinite samples")
     if data.ndim == 2:
         data = data.mean(axis=1)
     return data, int(rate)

@@ -9,10 +9,12 @@ weights/LSTM_NP_Weights_Iter-15.png          the loss plot
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import os
 import re
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,12 +95,13 @@ def claim_weights_path(folder: Path, label: str, iteration: int) -> Path:
 
 
 def _reclaim_stale(path: Path) -> bool:
-    """Remove an empty weight file that a killed run claimed and never filled; True if removed."""
+    """Remove an empty weight file that a killed run claimed and never filled; True if removed (or
+    gone). Anything else at the name (a link, dangling or not, a folder, a FIFO) is left alone."""
     try:
-        st = path.stat()
+        st = path.lstat()
     except FileNotFoundError:
         return True
-    if st.st_size or time.time() - st.st_mtime < STALE_CLAIM_SECONDS:
+    if not stat.S_ISREG(st.st_mode) or st.st_size or time.time() - st.st_mtime < STALE_CLAIM_SECONDS:
         return False
     path.unlink(missing_ok=True)
     return True
@@ -113,11 +116,29 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+def weights_file_bytes(model) -> int:
+    """About what model.save_weights writes: every variable of the model and its optimizer, and
+    HDF5's own structure (measured: within 64 KiB plus 1% of the file)."""
+    variables = list(model.variables) + list(getattr(model.optimizer, "variables", []) or [])
+    data = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables)
+    return int(data * 1.01) + (64 << 10)
+
+
+def require_space(path: Path, size: int) -> None:
+    """OSError(ENOSPC) naming `path` unless its folder has `size` bytes free (and 1 MiB beside them
+    for the sidecar and plots). HDF5 does not survive a write that fails for lack of space: h5py
+    leaves objects that crash the process when freed, so a full disk must be found before it."""
+    space = os.statvfs(Path(path).parent)
+    if space.f_bavail * space.f_frsize < size + (1 << 20):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+
 def save_checkpoint(model, ckpt: Checkpoint, path: Path) -> Path:
     """Write weights and sidecar into the claimed `path` so that a kill at any moment leaves
     older files intact; the sidecar records the weights' digest and lands first, so a listed
     weight file always has its config."""
     part = temp_path(path)
+    require_space(path, weights_file_bytes(model))
     try:
         model.save_weights(part)
         ckpt.digest = file_digest(part)

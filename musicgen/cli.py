@@ -5,15 +5,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import signal
+import os
 import sys
 import threading
+import warnings
 from pathlib import Path
 from typing import Callable
 
 from .errors import MusicGenError
 from .runtime import limit_malloc_arenas, quiet_tensorflow
-from .signals import raise_interrupt
+from .signals import interrupts_raise
 from .schema import SchemaError, load_toml
 
 
@@ -124,30 +125,78 @@ def config_from(cls, args: argparse.Namespace, **given):
 def run_script(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
     """Call a script's main; user errors and failing disks become one line on stderr and exit
     code 1. SIGTERM is handled like Ctrl-C, so a killed run cleans up its temporary files too."""
+    # A file name need not be UTF-8 (Linux allows any bytes); printed, its odd bytes show as \xe9
+    # instead of ending the run in a UnicodeEncodeError.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    if not isinstance(sys.stdout, _WatchedStream):
+        sys.stdout = _WatchedStream(sys.stdout)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     limit_malloc_arenas()
     if "--verbose" not in (sys.argv[1:] if argv is None else argv):
         quiet_tensorflow()
+        # Library warnings (Keras' UserWarnings, numpy's RuntimeWarnings) are for developers; a user
+        # gets one line per problem from us. --verbose shows them.
+        warnings.simplefilter("ignore")
     prog = sys.argv[0].rsplit("/", 1)[-1]
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, raise_interrupt)
+        interrupts_raise()
     try:
-        return main(argv) or 0
+        code = main(argv) or 0
+        sys.stdout.flush()  # here, not at exit, so that a full or closed stdout is reported below
+        return code
     except MusicGenError as exc:
         print(f"{prog}: error: {_one_line(str(exc))}", file=sys.stderr)
         return 1
     except OSError as exc:
         # A full disk, a read-only folder or a file that vanished: the message names the file.
         where = f" '{exc.filename}'" if exc.filename else ""
+        if not exc.filename and _stdout_broken():
+            where = " cannot write to standard output:"
         print(f"{prog}: error:{where} {_one_line(exc.strerror or str(exc))}", file=sys.stderr)
         return 1
     except MemoryError:
-        print(f"{prog}: error: out of memory; use smaller settings (--hidden, --count, --seconds, -b)",
+        print(f"{prog}: error: out of memory; use smaller settings (see --help)",
               file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+
+
+class _WatchedStream:
+    """A stream that remembers a failed write (a full device, a closed pipe), so the one-line error
+    can say it was standard output; everything else is the stream's own."""
+
+    def __init__(self, stream):
+        self._stream, self.failed = stream, False
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except OSError:
+            self.failed = True
+            raise
+
+    def flush(self):
+        try:
+            return self._stream.flush()
+        except OSError:
+            self.failed = True
+            raise
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _stdout_broken() -> bool:
+    """True if a write to stdout failed; it is then replaced, so the interpreter's own flush at exit
+    adds no second message."""
+    if not getattr(sys.stdout, "failed", False):
+        return False
+    sys.stdout = open(os.devnull, "w")
+    return True
 
 
 def _one_line(text: str) -> str:

@@ -38,10 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import check_writable, raise_if_disk_full, temp_path, write_text_atomic
+from .atomic import NAME_MAX, check_writable, raise_if_disk_full, temp_path, write_text_atomic
 from .audio_io import WavWriter, decode_to_wav, read_wav
 from .config import AUDIO_SUFFIXES, AudioConfig, ConvertConfig
-from .errors import AudioDecodeError, DatasetError, MusicGenError
+from .errors import AudioDecodeError, DatasetError, MusicGenError, OutputError
 from .fft_blocks import OverlapAdd, blocks_to_features, features_to_blocks, frame
 from .npy_stream import NpyAppender, RunningStats
 from .progress import Progress
@@ -108,9 +108,10 @@ def _wav_names(files: list[Path]) -> dict[Path, str]:
     names = {}
     for p in files:
         base = p.stem if stems.count(p.stem) == 1 else p.name
-        if len(base.encode()) > CACHE_NAME_BYTES:
-            digest = hashlib.sha256(p.name.encode()).hexdigest()[:12]
-            base = base.encode()[:CACHE_NAME_BYTES - 13].decode(errors="ignore") + "-" + digest
+        # os.fsencode: a name need not be UTF-8 on Linux (Python keeps such bytes as surrogates).
+        if len(os.fsencode(base)) > CACHE_NAME_BYTES:
+            digest = hashlib.sha256(os.fsencode(p.name)).hexdigest()[:12]
+            base = os.fsdecode(os.fsencode(base)[:CACHE_NAME_BYTES - 13]) + "-" + digest
         names[p] = base + ".wav"
     return names
 
@@ -306,6 +307,21 @@ def _decoded_in_order(pool: ThreadPoolExecutor, files: list[Path], decode, *, ah
         yield src, result
 
 
+# The longest name a conversion writes beside --output's (a shard of Y: _y-RUN-NNNNN.npy).
+OUTPUT_SUFFIXES = ("_x.npy", "_y.npy", "_mean.npy", "_var.npy", "_xmerged.wav", "_info.json")
+SHARD_SUFFIX = "_y-01234567-00000.npy"
+
+
+def _check_output_names(prefix: Path, shard_size: int) -> None:
+    """OutputError before any work if a name this conversion writes would not fit the file system's
+    limit: found half-way, it would leave some files renamed into place and others not."""
+    suffixes = OUTPUT_SUFFIXES + ((SHARD_SUFFIX,) if shard_size else ())
+    longest = max(len(os.fsencode(prefix.name + s)) for s in suffixes)
+    if longest > NAME_MAX:
+        raise OutputError(f"--output name '{prefix.name}' is too long: the files it names would have "
+                          f"{longest} bytes, {NAME_MAX} at most")
+
+
 def convert_directory(cfg: ConvertConfig, *, progress: bool = True) -> ConversionSummary:
     """Convert every audio file in cfg.input_dir; raise DatasetError if none is usable."""
     start = time.monotonic()
@@ -316,6 +332,7 @@ def convert_directory(cfg: ConvertConfig, *, progress: bool = True) -> Conversio
     if not files:
         raise DatasetError(f"no audio files ({' '.join(AUDIO_SUFFIXES)}) in '{cfg.input_dir}'")
     names = _wav_names(files)
+    _check_output_names(cfg.output_prefix, cfg.shard_size)
     check_writable(cfg.output_prefix.parent)
     check_writable(cfg.wave_dir)
     summary = ConversionSummary()

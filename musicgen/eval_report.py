@@ -13,6 +13,7 @@ from .atomic import check_writable
 from .audio_io import read_audio
 from .config import AUDIO_SUFFIXES
 from .errors import DatasetError
+from .memory import require_memory
 from .evaluation import (ANALYSIS_RATE, COPY_DISTANCE_DB, FLATNESS_TOLERANCE, LOOP_LIMIT, LOUDNESS_TOLERANCE_DB,
                          MOVE_SHARE, Reference, SignalMeasures, Verdict, WindowMeasures,
                          analyse_reference, measure, noise_like, timeline, to_analysis_rate, verdict)
@@ -84,6 +85,11 @@ def sidecar_times(song: Path) -> tuple[float, float]:
                            "song") from None
 
 
+# What measuring a song holds at once (spectrograms at several resolutions, the timeline's
+# windows, the nearest-excerpt search): about 116 MB per minute of song, measured.
+MEASURE_BYTES_PER_SECOND = 2_000_000
+
+
 def evaluate_songs(songs: list[Path], reference_paths: list[Path], *, block_seconds: float | None = None,
                    whole: bool = False, plot: Path | None = None) -> Report:
     """Measure each song (and white noise and silence) against the training music; optionally plot.
@@ -100,6 +106,8 @@ def evaluate_songs(songs: list[Path], reference_paths: list[Path], *, block_seco
     measured, mels, starts, timelines = [], [], [], []
     for song in songs:
         samples, rate = read_audio(song, ANALYSIS_RATE)
+        require_memory(int(len(samples) / rate * MEASURE_BYTES_PER_SECOND), f"measuring '{song.name}'",
+                       "measure a shorter part of it (sox SONG PART trim 0 600)")
         echo, hop = sidecar_times(song)
         start = 0.0 if whole else min(echo, len(samples) / rate)
         block = max(1, round((block_seconds or hop) * rate))

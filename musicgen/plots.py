@@ -6,7 +6,8 @@ import logging
 import shutil
 from pathlib import Path
 
-from .atomic import write_atomic
+from .atomic import raise_if_disk_full, write_atomic
+from .errors import OutputError
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,17 @@ def plot_model_diagram(model, path: Path) -> Path | None:
     import keras
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    keras.utils.plot_model(model, to_file=str(path), show_shapes=True, show_layer_names=True, dpi=80)
+
+    def draw(part: Path):
+        keras.utils.plot_model(model, to_file=str(part), show_shapes=True, show_layer_names=True, dpi=80)
+        if not part.is_file() or part.stat().st_size == 0:
+            raise OutputError(f"graphviz wrote nothing for '{path}' (a full disk?); the earlier diagram is kept")
+
+    try:
+        write_atomic(path, draw)  # a full disk leaves the earlier diagram whole
+    except OSError as exc:
+        raise_if_disk_full(exc, path, "the earlier diagram is kept")
+        raise
     return path
 
 

@@ -3,13 +3,37 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import sys
 import threading
 
 
 def raise_interrupt(signum, frame):
     """A signal handler that stops the program as Ctrl-C does (SIGTERM: clean up, then exit 130)."""
     raise KeyboardInterrupt
+
+
+def _stop_while_starting(signum, frame):
+    os.write(2, f"{os.path.basename(sys.argv[0])}: interrupted\n".encode())
+    os._exit(130)
+
+
+def interrupt_quietly_while_starting() -> None:
+    """Until run_script installs its own handlers (interrupts_raise), Ctrl-C or SIGTERM ends the
+    script with one "interrupted" line and exit code 130, not a traceback from whichever module was
+    importing (nothing has been written yet, so there is nothing to clean up). A Ctrl-C that the
+    shell told this process to ignore stays ignored."""
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _stop_while_starting)
+    signal.signal(signal.SIGTERM, _stop_while_starting)
+
+
+def interrupts_raise() -> None:
+    """Ctrl-C and SIGTERM raise KeyboardInterrupt from here on, so every writer cleans up after itself."""
+    if signal.getsignal(signal.SIGINT) is _stop_while_starting:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, raise_interrupt)
 
 
 def main_thread() -> bool:

@@ -11,6 +11,7 @@ from typing import Callable
 import numpy as np
 
 from .atomic import raise_if_disk_full, temp_path
+from .errors import OutputError
 from .audio_io import encode_audio, to_int16
 from .schema import SchemaError, load_json
 
@@ -28,10 +29,10 @@ def write_song(folder: Path, samples: np.ndarray, sample_rate: int, *, info: dic
     """Write float samples as 16-bit mono FOLDER/generated_songN.<format> with a fresh N, its sidecar
     `info` (generated_songN.json) and the picture `draw(path)` makes (generated_songN.png).
 
-    Everything is written under private names first; then N is claimed by hard-linking the
-    sidecar (or the song, without one) to its final name: link() fails if that name exists, so
-    two runs finishing together never take the same number or overwrite anything, and a full
-    disk leaves no half of a song behind.
+    Everything is written under private names and checked first; then N is claimed by
+    hard-linking the sidecar (or the song, without one) to its final name: link() fails if that
+    name exists, so two runs finishing together, in any formats, never take the same number or
+    overwrite anything, and a full disk leaves no half of a song behind.
     """
     folder.mkdir(parents=True, exist_ok=True)
     pcm = to_int16(samples)
@@ -46,6 +47,8 @@ def write_song(folder: Path, samples: np.ndarray, sample_rate: int, *, info: dic
             draw(picture)
         if info is not None:
             sidecar.write_text(json.dumps(info, indent=1) + "\n")
+        if not os.path.isfile(audio) or os.path.getsize(audio) == 0:
+            raise OutputError(f"the {song_format} encoder wrote nothing (a full disk?); no song was written")
         claim, claim_suffix = (sidecar, ".json") if info is not None else (audio, f".{song_format}")
         number = next_song_number(folder)
         while True:
@@ -59,7 +62,11 @@ def write_song(folder: Path, samples: np.ndarray, sample_rate: int, *, info: dic
                 number += 1
         target = stem.with_suffix(f".{song_format}")
         if claim is not audio:
-            os.link(audio, target)
+            try:
+                os.link(audio, target)
+            except OSError:
+                stem.with_suffix(claim_suffix).unlink(missing_ok=True)  # no sidecar without its song
+                raise
         if draw is not None:
             os.replace(picture, stem.with_suffix(".png"))
         return target

@@ -36,6 +36,10 @@ def run_tool(args: list[str | Path], *, what: str) -> subprocess.CompletedProces
     return proc
 
 
+class ReaderStoppedError(AudioDecodeError):
+    """The second program of a pipe exited 0 without reading all of the first one's output."""
+
+
 def run_pipe(first: list[str | Path], second: list[str | Path], *, what: str) -> None:
     """Run `first | second` without a shell; raise AudioDecodeError if either fails."""
     argv1, argv2 = [str(a) for a in first], [str(a) for a in second]
@@ -48,6 +52,8 @@ def run_pipe(first: list[str | Path], second: list[str | Path], *, what: str) ->
     failures = [(argv1, p1.returncode, err1), (argv2, p2.returncode, p2.stderr.decode(errors="replace"))]
     if p1.returncode == -signal.SIGPIPE:  # the reader died first: its error is the cause
         failures.reverse()
+        if p2.returncode == 0:  # sox stops reading, and exits 0, when it cannot write (a full disk)
+            raise ReaderStoppedError(f"{what}: {Path(argv2[0]).name} stopped reading before the end")
     for argv, code, err in failures:
         if code != 0:
             lines = err.strip().splitlines()

@@ -86,7 +86,8 @@ class _Saver:
                 if path.stat().st_size == 0:  # only the claim was made: give the name back
                     path.unlink()
             if isinstance(exc, (OSError, RuntimeError)):  # h5py reports a full disk as either
-                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                first = exc.strerror if isinstance(exc, OSError) and exc.strerror else \
+                    (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                 raise OutputError(f"cannot write checkpoint '{path}': {first}; the previous checkpoint "
                                   "is kept") from None
             raise

@@ -5,6 +5,7 @@ byte-identical."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -623,6 +624,38 @@ def kill_library(tmp_path_factory) -> Path:
     return inp
 
 
+def wait_until_the_script_runs(proc: subprocess.Popen, timeout: float = 60) -> None:
+    """Return once the script's first line has run (it catches SIGTERM from then on): before that,
+    a signal lands in the Python interpreter's own start, which no script can handle."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        with contextlib.suppress(OSError):
+            status = Path(f"/proc/{proc.pid}/status").read_text()
+            caught = int(re.search(r"^SigCgt:\s*([0-9a-f]+)", status, re.M).group(1), 16)
+            if caught & (1 << (signal.SIGTERM - 1)):
+                return
+        time.sleep(0.001)
+
+
+@pytest.mark.parametrize("script, args", [("train.py", ["--data", "nowhere/np_array"]),
+                                          ("convert_directory.py", ["--input", "nowhere"])])
+def test_a_signal_at_any_moment_of_a_scripts_start_ends_in_interrupted(script, args):
+    for delay in (0.0, 0.002, 0.01, 0.03, 0.1, 0.3):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            proc = subprocess.Popen([sys.executable, str(REPO / script), *args], cwd=REPO, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True,
+                                    preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+            wait_until_the_script_runs(proc)
+            time.sleep(delay)
+            proc.send_signal(sig)
+            _, err = proc.communicate(timeout=120)
+            if proc.returncode == 1:  # it got to the end first: its own one-line error
+                assert_one_line_failure(subprocess.CompletedProcess(proc.args, 1, "", err), "nowhere")
+                continue
+            assert proc.returncode == 130 and err.strip().endswith("interrupted"), (delay, sig, proc.returncode, err)
+            assert "Traceback" not in err
+
+
 @pytest.mark.parametrize("shards", [0, 20])
 def test_kills_during_conversion_leave_the_old_dataset_or_the_whole_new_one(kill_library, small_data, tmp_path,
                                                                             shards):
@@ -635,6 +668,7 @@ def test_kills_during_conversion_leave_the_old_dataset_or_the_whole_new_one(kill
         proc = subprocess.Popen(_convert_cmd(kill_library, prefix, 8000, "--shard-size", shards),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        wait_until_the_script_runs(proc)
         time.sleep(rng.uniform(0.2, 2.0))
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=120)
@@ -943,3 +977,158 @@ def test_re_training_past_the_last_iteration_a_weight_file_records_is_refused_be
     user_error(lambda: train(train_config(small_data, path.parent, n_iter=1, n_epochs=1), ModelConfig(hidden=16),
                              resume=path, verbose=0), str(MAX_ITERATION), "-n", kind=WeightsError)
     assert snapshot(path.parent) == before
+
+
+# ---------------------------------------------------------------- round two: a really full disk
+
+
+@pytest.fixture
+def nearly_full(tmp_path):
+    """make(megabytes) -> a fresh file system of that size with 100 KB left free (root: tmpfs)."""
+    mounts = []
+
+    def make(megabytes: int, *, keep: tuple[Path, ...] = ()) -> Path:
+        folder = tmp_path / f"disk{len(mounts)}"
+        folder.mkdir()
+        if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={megabytes}m", "tmpfs",
+                                                str(folder)], capture_output=True).returncode != 0:
+            pytest.skip("needs root and mount for a real full disk (the file-size limit tests cover the rest)")
+        mounts.append(folder)
+        for path in keep:
+            shutil.copy(path, folder / path.name)
+        free = shutil.disk_usage(folder).free
+        with open(folder / ".fill", "wb") as handle:
+            handle.write(b"\0" * max(free - 100_000, 0))
+        return folder
+
+    yield make
+    for folder in mounts:
+        subprocess.run(["umount", str(folder)], check=False)
+
+
+def test_training_onto_a_full_disk_ends_in_one_line_not_a_crash(small_data, tmp_path, nearly_full):
+    disk = nearly_full(1)
+    proc = run_script("train.py", "--data", small_data, "--weights-dir", disk / "w", "--img-dir", tmp_path / "img",
+                      "-n", "1", "-e", "1", "--hidden", "64")
+    assert proc.returncode != -signal.SIGSEGV
+    assert_one_line_failure(proc, "No space left on device", "the previous checkpoint is kept")
+    assert not list((disk / "w").glob("*")) and not temp_files(disk)
+
+
+@pytest.mark.parametrize("jobs", ["1", "0"])
+def test_a_full_disk_under_the_wav_cache_fails_the_conversion_never_skips_a_file(tmp_path, nearly_full, jobs):
+    sources = [tmp_path / "src" / name for name in ("a.mp3", "b.mp3")]
+    sources[0].parent.mkdir()
+    for k, path in enumerate(sources):
+        music_excerpt(path, 9.2, start=k * 10.0)
+    disk = nearly_full(2, keep=tuple(sources))
+    proc = run_script("convert_directory.py", "--input", disk, "--output", tmp_path / "out" / "np", "-q",
+                      "--jobs", jobs)
+    assert_one_line_failure(proc, "No space left on device", str(disk / "wave"))
+    assert ".part-" not in proc.stderr
+    assert not list((disk / "wave").glob("*.wav")) and not (tmp_path / "out" / "np_x.npy").exists()
+
+
+def test_a_full_image_folder_keeps_the_earlier_model_diagram_whole(small_data, tmp_path, nearly_full):
+    disk = nearly_full(1)
+    earlier = REPO / "img" / "lstm_model_plot.png"
+    if earlier.is_file():
+        shutil.copy(earlier, disk / earlier.name)
+    else:
+        (disk / earlier.name).write_bytes(b"\x89PNG earlier")
+    before = (disk / earlier.name).read_bytes()
+    free = shutil.disk_usage(disk).free
+    with open(disk / ".fill2", "wb") as handle:  # room for nothing, the earlier diagram kept
+        handle.write(b"\0" * max(free - 4096, 0))
+    proc = run_script("train.py", "--data", small_data, "--weights-dir", tmp_path / "w", "--img-dir", disk,
+                      "-n", "1", "-e", "1", "--hidden", "8")
+    assert_one_line_failure(proc, "lstm_model_plot.png", "No space left on device")
+    assert (disk / earlier.name).read_bytes() == before and not temp_files(disk)
+
+
+@pytest.mark.parametrize("song_format", ["mp3", "ogg"])
+def test_an_encoder_that_exits_0_without_writing_leaves_no_numbered_file(weights, small_data, tmp_path, song_format):
+    # The encoders of a disk that fails silently: lame and sox that exit 0 and write nothing.
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    real_sox = shutil.which("sox")
+    (tools / "lame").write_text("#!/bin/sh\nexit 0\n")
+    # sox still decodes (the seed, the WAV cache); only writing an ogg is made to do nothing.
+    (tools / "sox").write_text(f'#!/bin/sh\ncase "$*" in *.ogg) exit 0;; esac\nexec {real_sox} "$@"\n')
+    for tool in tools.iterdir():
+        tool.chmod(0o755)
+    out = tmp_path / "songs"
+    proc = run_script("generate.py", "--weights", weights, "--data", small_data, "--out-dir", out,
+                      "--format", song_format, env={"PATH": f"{tools}:{os.environ['PATH']}"})
+    assert_one_line_failure(proc, "wrote nothing", "no song was written")
+    assert not [p for p in out.glob("*") if not p.name.startswith(".")] and not temp_files(out)
+
+
+# ---------------------------------------------------------------- round two: names
+
+
+@pytest.mark.parametrize("occupant", ["dangling link", "link to a file", "folder", "FIFO"])
+def test_anything_at_the_next_checkpoints_name_is_stepped_over(tmp_path, occupant):
+    name = tmp_path / "LSTM_NP_Weights_Iter-1.weights.h5"
+    if occupant == "dangling link":
+        name.symlink_to(tmp_path / "nowhere")
+    elif occupant == "link to a file":
+        (tmp_path / "target").write_bytes(b"")
+        name.symlink_to(tmp_path / "target")
+        old = time.time() - 10**6
+        os.utime(tmp_path / "target", (old, old))  # empty and old, as a killed run's claim looks
+    elif occupant == "folder":
+        name.mkdir()
+    else:
+        os.mkfifo(name)
+    started = time.monotonic()
+    claimed = claim_weights_path(tmp_path, "LSTM", 1)
+    assert claimed.name == "LSTM_NP_Weights_Iter-1_v2.weights.h5" and time.monotonic() - started < 5
+    assert os.path.lexists(name)  # what was there is left alone
+
+
+def test_a_file_name_that_is_not_utf8_converts_and_prints(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    odd = os.fsdecode(b"caf\xe9 \xff.mp3")
+    music_excerpt(tmp_path / "x.mp3", 9.2)
+    os.rename(tmp_path / "x.mp3", folder / odd)
+    (folder / os.fsdecode(b"bad \xff.mp3")).write_text("not audio\n" * 100)  # skipped: its name is printed
+    proc = run_script("convert_directory.py", "--input", folder, "--output", tmp_path / "out" / "np",
+                      "--sample-rate", "8000", "--block-size", "1000", "--clip-len", "1")
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    info = json.loads((tmp_path / "out" / "np_info.json").read_text())
+    assert info["sources"] == [odd]
+    assert re.search(r"bad \\(udcff|xff)\.mp3", proc.stdout + proc.stderr), proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("length", [243, 244, 250])
+def test_an_output_name_too_long_for_any_of_its_files_is_refused_before_any_work(small_data, tmp_path, length):
+    from dataclasses import replace
+
+    folder = small_data.parent
+    before = snapshot(folder)
+    prefix = folder / ("n" * length)
+    cfg = replace(small_config(folder.parent), output_prefix=prefix)
+    if length + len("_xmerged.wav") <= 255:  # the longest name fits: it converts, and loads
+        convert_directory(cfg, progress=False)
+        assert load_training_data(prefix).x.shape == load_training_data(small_data).x.shape
+        for path in folder.glob("n" * length + "_*"):
+            path.unlink()
+    else:
+        user_error(lambda: convert_directory(cfg, progress=False), "too long", "256" if length == 244 else "bytes",
+                   kind=MusicGenError)
+    assert snapshot(folder) == before and not temp_files(folder)
+
+
+def test_a_full_stdout_is_named_and_the_outputs_are_still_written(tmp_path):
+    cfg = small_config(tmp_path)
+    cfg.input_dir.mkdir()
+    music_excerpt(cfg.input_dir / "minuet.mp3", 9.2)
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, str(REPO / "convert_directory.py"), "--input", str(cfg.input_dir),
+                               "--output", str(cfg.output_prefix), "--sample-rate", "8000", "--block-size", "1000",
+                               "--clip-len", "1", "-q"], cwd=REPO, stdout=full, stderr=subprocess.PIPE, text=True,
+                              stdin=subprocess.DEVNULL, timeout=300)
+    assert_one_line_failure(proc, "standard output", "No space left on device")
+    assert load_training_data(cfg.output_prefix).x.shape[0] > 0
