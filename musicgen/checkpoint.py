@@ -23,8 +23,8 @@ import numpy as np
 
 from . import schema
 from .atomic import temp_path, write_atomic
-from .config import (CELL_NAMES, MAX_CLIP_BLOCKS, MAX_HIDDEN, MAX_ITERATION, MAX_LAYERS, MAX_STAT, MAX_TEMPERATURE,
-                     MIN_STD, OUTPUTS, BlockSpec, ModelConfig)
+from .config import (CELL_NAMES, MAX_CLIP_BLOCKS, MAX_ITERATION, MAX_STAT, MAX_TEMPERATURE,
+                     MIN_STD, BlockSpec, ModelConfig)
 from .errors import WeightsError
 from .schema import SchemaError
 
@@ -183,12 +183,12 @@ def _model_config(doc: dict) -> ModelConfig:
     d = ModelConfig()
     return ModelConfig(
         cell=schema.get_choice(doc, "cell", tuple(CELL_NAMES)),
-        hidden=schema.get_int(doc, "hidden", 1, MAX_HIDDEN),
-        layers=schema.get_int(doc, "layers", 1, MAX_LAYERS),
+        hidden=schema.get_option(doc, ModelConfig, "hidden"),
+        layers=schema.get_option(doc, ModelConfig, "layers"),
         block=schema.get_block(doc),
         clip_blocks=schema.get_int(doc, "clip_blocks", 1, MAX_CLIP_BLOCKS),
-        output=schema.get_choice(doc, "output", OUTPUTS, d.output),
-        prenet_dropout=schema.get_float(doc, "prenet_dropout", 0.0, 0.99, d.prenet_dropout),
+        output=schema.get_option(doc, ModelConfig, "output", d.output),
+        prenet_dropout=schema.get_option(doc, ModelConfig, "prenet_dropout", d.prenet_dropout),
     )
 
 

@@ -40,7 +40,7 @@ import numpy as np
 
 from .atomic import NAME_MAX, check_writable, raise_if_disk_full, temp_path, write_text_atomic
 from .audio_io import WavWriter, decode_to_wav, read_wav
-from .config import AUDIO_SUFFIXES, AudioConfig, ConvertConfig
+from .config import AUDIO_SUFFIXES, MAX_CLIP_BLOCKS, AudioConfig, ConvertConfig
 from .errors import AudioDecodeError, DatasetError, MusicGenError, OutputError
 from .fft_blocks import OverlapAdd, blocks_to_features, features_to_blocks, frame
 from .npy_stream import NpyAppender, RunningStats
@@ -328,6 +328,10 @@ def convert_directory(cfg: ConvertConfig, *, progress: bool = True) -> Conversio
     audio = cfg.audio
     if audio.block.overlap and audio.block.block_size < 2:
         raise DatasetError("overlapping blocks need a block size of at least 2 samples")
+    if audio.clip_blocks > MAX_CLIP_BLOCKS:  # the most an info file or weight file may record
+        raise DatasetError(f"--clip-len {audio.clip_len:g} makes clips of {audio.clip_blocks} blocks of "
+                           f"{audio.block.block_size} samples, {MAX_CLIP_BLOCKS} at most; lower --clip-len or "
+                           "raise --block-size")
     files = find_audio_files(cfg.input_dir, cfg.max_files)
     if not files:
         raise DatasetError(f"no audio files ({' '.join(AUDIO_SUFFIXES)}) in '{cfg.input_dir}'")

@@ -13,7 +13,7 @@ import os
 import stat
 from pathlib import Path
 
-from .config import MAX_BANDS, MAX_BLOCK_SIZE, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, REPRESENTATIONS, BlockSpec
+from .config import BlockSpec
 from .errors import MusicGenError
 
 REQUIRED = object()  # the default of a key that must be present
@@ -84,6 +84,25 @@ def load_toml(path: Path) -> dict:
         raise SchemaError(f"not TOML ({exc})") from None
 
 
+def get_option(doc: dict, cls, name: str, default=REQUIRED):
+    """doc[name] checked against the same declaration its flag is (config.option's range or choices on
+    `cls`'s field), so every value a flag accepts reads back and nothing else does."""
+    import dataclasses
+
+    declared = next(f for f in dataclasses.fields(cls) if f.name == name)
+    how = declared.metadata["option"]
+    if how.choices is not None:
+        return get_choice(doc, name, how.choices, default)
+    getter = get_int if isinstance(declared.default, int) else get_float
+    value = getter(doc, name, -math.inf, math.inf, default)
+    low, high = how.low, how.high
+    if (low is not None and (value < low or (how.low_open and value == low))) or \
+            (high is not None and (value > high or (how.high_open and value == high))):
+        span = f"{'(' if how.low_open else '['}{low:g}, {high:g}{')' if how.high_open else ']'}"
+        raise SchemaError(f"'{name}' = {value} is outside {span}")
+    return value
+
+
 def get_int(doc: dict, key: str, low: int, high: int, default=REQUIRED) -> int:
     """doc[key] as an int in [low, high] (a float that is a whole number is accepted)."""
     value = _get(doc, key, default)
@@ -111,11 +130,11 @@ def get_block(doc: dict, *, block_size=REQUIRED) -> BlockSpec:
     from before it was recorded; an absent overlap or representation is GRUV's (files from before them)."""
     d = BlockSpec()
     return BlockSpec(
-        sample_rate=get_int(doc, "sample_rate", MIN_SAMPLE_RATE, MAX_SAMPLE_RATE),
-        block_size=get_int(doc, "block_size", 1, MAX_BLOCK_SIZE, block_size),
+        sample_rate=get_option(doc, BlockSpec, "sample_rate"),
+        block_size=get_option(doc, BlockSpec, "block_size", block_size),
         overlap=get_bool(doc, "overlap", d.overlap),
-        representation=get_choice(doc, "representation", REPRESENTATIONS, d.representation),
-        bands=get_int(doc, "bands", 1, MAX_BANDS, d.bands),
+        representation=get_option(doc, BlockSpec, "representation", d.representation),
+        bands=get_option(doc, BlockSpec, "bands", d.bands),
     )
 
 

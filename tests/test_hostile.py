@@ -1132,3 +1132,19 @@ def test_a_full_stdout_is_named_and_the_outputs_are_still_written(tmp_path):
                               stdin=subprocess.DEVNULL, timeout=300)
     assert_one_line_failure(proc, "standard output", "No space left on device")
     assert load_training_data(cfg.output_prefix).x.shape[0] > 0
+
+
+def test_a_fifo_in_place_of_a_cached_wav_is_decoded_again_not_waited_on(tmp_path):
+    cfg = small_config(tmp_path)
+    cfg.input_dir.mkdir()
+    music_excerpt(cfg.input_dir / "minuet.mp3", 9.2)
+    convert_directory(cfg, progress=False)
+    before = np.load(f"{cfg.output_prefix}_x.npy")
+    wav = next((cfg.input_dir / "wave").glob("*.wav"))
+    wav.unlink()
+    os.mkfifo(wav)  # the key beside it still matches
+    proc = run_script("convert_directory.py", "--input", cfg.input_dir, "--output", cfg.output_prefix, "-q",
+                      "--sample-rate", "8000", "--block-size", "1000", "--clip-len", str(cfg.audio.clip_len),
+                      timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert np.array_equal(np.load(f"{cfg.output_prefix}_x.npy"), before) and wav.is_file()

@@ -48,3 +48,45 @@ def test_a_preset_that_sets_one_flag_twice_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
         parse_with_preset(script_parser("generate"), ["--config", str(preset)])
     assert stop.value.code == 2 and "twice" in capsys.readouterr().err
+
+
+def _edges(how):
+    """The extreme values a flag accepts (just inside an open end)."""
+    import math
+
+    low = math.nextafter(how.low, math.inf) if how.low_open else how.low
+    high = math.nextafter(how.high, -math.inf) if how.high_open else how.high
+    return [low, high]
+
+
+@pytest.mark.parametrize("cls", [ModelConfig, BlockSpec])
+def test_every_value_a_flag_accepts_reads_back_from_the_weight_file_that_records_it(cls):
+    import dataclasses
+
+    from musicgen.checkpoint import _model_config, model_doc
+
+    for f in dataclasses.fields(cls):
+        how = f.metadata.get("option")
+        if how is None or how.low is None:
+            continue
+        for value in _edges(how):
+            value = type(f.default)(value) if isinstance(f.default, int) else value
+            if cls is ModelConfig:
+                model = dataclasses.replace(ModelConfig(), **{f.name: value})
+            else:
+                model = ModelConfig(block=dataclasses.replace(BlockSpec(), **{f.name: value}))
+            assert _model_config(model_doc(model)) == model, (f.name, value)
+
+
+def test_a_conversion_whose_clips_a_weight_file_could_not_record_is_refused(tmp_path):
+    from musicgen.config import MAX_CLIP_BLOCKS
+    from musicgen.convert import convert_directory
+    from musicgen.errors import DatasetError
+
+    audio = AudioConfig(block=BlockSpec(block_size=8), clip_len=20.0)
+    assert audio.clip_blocks > MAX_CLIP_BLOCKS
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.wav").write_bytes(b"")
+    with pytest.raises(DatasetError, match="--clip-len 20 makes clips of 110250 blocks"):
+        convert_directory(ConvertConfig(input_dir=tmp_path / "in", output_prefix=tmp_path / "np", audio=audio),
+                          progress=False)
