@@ -28,12 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from common import REPO, run_child, write_results
 
-from musicgen.audio_io import decode_to_wav, read_wav  # noqa: E402
-from musicgen.config import AudioConfig, ConvertConfig  # noqa: E402
-from musicgen.convert import convert_directory, find_audio_files  # noqa: E402
+from musicgen.audio_io import decode_to_wav, read_wav
+from musicgen.config import AudioConfig, ConvertConfig
+from musicgen.convert import convert_directory, find_audio_files
 
 
 def make_library(root: Path, copies: int) -> Path:
@@ -137,9 +136,7 @@ def cpu_seconds() -> float:
 
 
 def measure(mode: str, lib: Path, out: Path) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--child", mode, str(lib), str(out)],
-                          capture_output=True, text=True, check=True)
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_child(__file__, mode, lib, out)
 
 
 def main() -> int:
@@ -189,9 +186,7 @@ def main() -> int:
     small, big = by[(args.sizes[0], "ours")], by[(args.sizes[-1], "ours")]
     print(f"ours peak memory {args.sizes[-1]}x vs {args.sizes[0]}x library: "
           f"{big['peak_mb']:.0f} MB vs {small['peak_mb']:.0f} MB ({big['peak_mb'] / small['peak_mb']:.2f}x)")
-    out = REPO / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "convert.json").write_text(json.dumps(rows, indent=1))
+    write_results("convert", rows)
     return 0
 
 

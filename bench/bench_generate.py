@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from musicgen.runtime import quiet_tensorflow  # noqa: E402 (after the path above)
+from common import numpy_matmul_gflops
+
+from musicgen.runtime import quiet_tensorflow
 
 quiet_tensorflow()  # TensorFlow's start-up lines would mix with the figures
 
@@ -42,17 +42,6 @@ def bandwidth_gbs() -> float:
         np.copyto(dst, src)
         best = max(best, 2 * src.nbytes / (time.perf_counter() - start) / 1e9)
     return best
-
-
-def matmul_gflops() -> float:
-    """Best of 3: a float32 2048x2048 numpy matmul, in GFLOP/s."""
-    a = np.ones((2048, 2048), np.float32)
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        a @ a
-        best = min(best, time.perf_counter() - start)
-    return 2 * 2048**3 / best / 1e9
 
 
 def timed(fn, repeat: int = 2) -> float:
@@ -177,7 +166,7 @@ def main() -> int:
     d, h = cfg.feature_dim, cfg.hidden
     seed_flops = cfg.clip_blocks * 2 * (2 * d * h + 2 * 4 * h * h)
     step_flops = (n_blocks - cfg.clip_blocks) * 2 * (2 * 4 * h * h + h * d)
-    peak = matmul_gflops()
+    peak = numpy_matmul_gflops()
     for name, t, songs in (("1 song", t_one, 1), ("8 songs", t_eight, 8)):
         print(f"  BLAS engine, {name}: {songs * (seed_flops + step_flops) / t / 1e9:.0f} GFLOP/s "
               f"(float32 matmul on this machine: {peak:.0f})")

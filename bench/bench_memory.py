@@ -14,15 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from musicgen.runtime import quiet_tensorflow  # noqa: E402 (after the path above)
+from common import REPO, run_child
+
+from musicgen.runtime import quiet_tensorflow
 
 quiet_tensorflow()  # TensorFlow's start-up lines would mix with the figures
 
@@ -84,9 +83,7 @@ def main() -> int:
         for copies in args.sizes:
             prefix, size = convert_copies(copies, Path(tmp))
             for variant in ("streamed", "in memory"):
-                out = subprocess.run([sys.executable, __file__, "--child", str(prefix), variant],
-                                     capture_output=True, text=True, check=True)
-                result = json.loads(out.stdout.strip().splitlines()[-1])
+                result = run_child(__file__, prefix, variant)
                 rows.append((copies, size, variant, result))
                 print(f"{copies:3d}x  tensors {size:7.0f} MB  {variant:<10} peak {result['peak_mb']:7.0f} MB  "
                       f"epoch {result['seconds']:6.1f} s", flush=True)

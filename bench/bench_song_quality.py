@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from common import REPO, RESULTS
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 # The bundled MIDI renderings, and recorded music made by datasets/make_recorded_dataset.py.
@@ -151,7 +151,7 @@ def main(argv=None) -> int:
     p.add_argument("--tail", type=float, default=20.0, help="the last this many seconds are judged as one window")
     p.add_argument("--temperature", type=float, default=None, help="generate.py's (default: the network's own)")
     p.add_argument("--random-seed", type=int, default=1)
-    p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "song_quality")
+    p.add_argument("--out", type=Path, default=RESULTS / "song_quality")
     p.add_argument("--weights", nargs="+", type=Path, default=None,
                    help="judge these weight files (one per dataset, in order) instead of training")
     p.add_argument("--json", type=Path, default=None, help="also write every measure here")

@@ -22,28 +22,11 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from musicgen.runtime import quiet_tensorflow  # noqa: E402 (after the path above)
+from common import REPO, run_child, tf_matmul_gflops, write_results
+
+from musicgen.runtime import quiet_tensorflow
 
 quiet_tensorflow()  # TensorFlow's start-up lines would mix with the figures
-
-
-def matmul_gflops() -> float:
-    """Sustained float32 matmul rate of this machine, in GFLOP/s."""
-    import tensorflow as tf
-
-    a, b = tf.random.normal((2048, 2048)), tf.random.normal((2048, 2048))
-    f = tf.function(lambda: tf.matmul(a, b))
-    f().numpy()
-    best = 0.0
-    for _ in range(3):
-        start = time.perf_counter()
-        for _ in range(10):
-            r = f()
-        r.numpy()
-        best = max(best, 10 * 2 * 2048**3 / (time.perf_counter() - start) / 1e9)
-    return best
 
 
 def original_model(cfg):
@@ -120,13 +103,6 @@ def demo_final_loss(precision: str) -> float:
         return json.loads(sidecar.read_text())["history"]["loss"][-1]
 
 
-def run_child(*args) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--child", *map(str, args)], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(proc.stderr[-2000:])
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--epochs", type=int, default=6, help="timed epochs per variant (the best one counts)")
@@ -141,13 +117,13 @@ def main() -> int:
         return 0
     if not (REPO / "datasets" / "np_array_x.npy").exists():
         raise SystemExit("run convert_directory.py first (the benchmark uses the default dataset)")
-    rate = matmul_gflops()
+    rate = tf_matmul_gflops()
     print(f"float32 matmul rate: {rate:.1f} GFLOP/s (best of 3 runs of 10)")
     rows = []
     plan = [("original", "lstm", 5)] + [(v, cell, b) for b in args.batches for cell in ("lstm", "gru")
                                         for v in ("ours", "ours-bf16")]
     for variant, cell, batch in plan:
-        r = run_child(variant, cell, batch, args.epochs)
+        r = run_child(__file__, variant, cell, batch, args.epochs)
         r["fraction"] = r["gflops"] / rate
         rows.append(r)
         print(f"{variant:<9} {cell:<4} -b {batch:<3} {r['blocks_per_s']:7.1f} blocks/s  {r['gflops']:6.1f} GFLOP/s  "
@@ -165,9 +141,7 @@ def main() -> int:
         losses = {p: demo_final_loss(p) for p in ("float32", "bfloat16")}
         print(f"config/demo.toml final loss: float32 {losses['float32']:.4f}, bfloat16 {losses['bfloat16']:.4f} "
               f"({100 * (losses['bfloat16'] / losses['float32'] - 1):+.1f}%)")
-    out = REPO / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "train.json").write_text(json.dumps({"matmul_gflops": rate, "rows": rows}, indent=1))
+    write_results("train", {"tf_matmul_gflops": rate, "rows": rows})
     return 0
 
 

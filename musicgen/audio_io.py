@@ -153,7 +153,9 @@ def load_wav(path: Path) -> tuple[np.ndarray, int]:
         raise AudioDecodeError(f"{Path(path).name}: not usable audio (rate {rate} Hz, shape {data.shape})")
     if not np.issubdtype(data.dtype, np.number):
         raise AudioDecodeError(f"{Path(path).name}: not usable audio ({data.dtype} samples)")
-    if np.issubdtype(data.dtype, np.integer):
+    if data.dtype == np.int16:
+        data = from_int16(data)
+    elif np.issubdtype(data.dtype, np.integer):
         scale = float(np.iinfo(data.dtype).max) + 1.0
         if data.dtype == np.uint8:
             data = data.astype(np.float32) - 128.0
@@ -173,7 +175,7 @@ def read_audio(path: Path, sample_rate: int) -> tuple[np.ndarray, int]:
     path = Path(path)
     if path.suffix.lower() == ".wav":
         return load_wav(path)
-    return decode_pcm(path, sample_rate).astype(np.float32) / 32768.0, sample_rate
+    return from_int16(decode_pcm(path, sample_rate)), sample_rate
 
 
 def decode_pcm(path: Path, sample_rate: int) -> np.ndarray:
@@ -185,7 +187,17 @@ def decode_pcm(path: Path, sample_rate: int) -> np.ndarray:
         return np.array(read_wav(wav)[1])
 
 
+# GRUV's scale, both ways: training tensors hold int16 samples / 32767 and songs are written back
+# at * 32767, so a sample survives the round trip exactly.
+PCM_SCALE = 32767.0
+
+
+def from_int16(pcm: np.ndarray) -> np.ndarray:
+    """int16 samples -> float32 audio in [-1, 1]."""
+    return np.asarray(pcm, dtype=np.float32) / np.float32(PCM_SCALE)
+
+
 def to_int16(samples: np.ndarray) -> np.ndarray:
     """Float audio in [-1, 1] -> int16, clipped at full scale instead of wrapping."""
     cleaned = np.nan_to_num(np.asarray(samples, dtype=np.float64), nan=0.0, posinf=1.0, neginf=-1.0)
-    return np.clip(np.round(cleaned * 32767.0), -32768, 32767).astype(np.int16)
+    return np.clip(np.round(cleaned * PCM_SCALE), -32768, 32767).astype(np.int16)

@@ -30,7 +30,10 @@ from .schema import SchemaError
 
 FORMAT = "lstm-music-generation/1"
 WEIGHTS_SUFFIX = ".weights.h5"
-NAME_RE = re.compile(r"^(LSTM|GRU)_NP_Weights_Iter-(\d+)(?:_v(\d+))?\.weights\.h5$")
+# The original's naming, with the suffix Keras 3 requires and _vN only to avoid a clash: one pattern
+# for the name a checkpoint gets (weights_name) and for reading names back (NAME_RE, COMPANION_RE).
+STEM_PATTERN = r"(LSTM|GRU)_NP_Weights_Iter-(\d+)(?:_v(\d+))?"
+NAME_RE = re.compile(f"^{STEM_PATTERN}{re.escape(WEIGHTS_SUFFIX)}$")
 # A weight name is claimed by creating the file empty; one left empty this long is a dead run's.
 STALE_CLAIM_SECONDS = 60.0
 
@@ -267,7 +270,7 @@ def load_weights(model, path: Path, *, digest: str | None = None) -> None:
 
 PREVIEW_SUFFIX = ".preview.wav"
 COMPANION_SUFFIXES = (".json", ".loss.csv", ".png", PREVIEW_SUFFIX)  # the files that go with a weight file
-COMPANION_RE = re.compile(r"^((?:LSTM|GRU)_NP_Weights_Iter-\d+(?:_v\d+)?)("
+COMPANION_RE = re.compile(f"^({STEM_PATTERN})("
                           + "|".join(re.escape(s) for s in COMPANION_SUFFIXES) + ")$")
 
 

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import NAME_MAX, check_writable, raise_if_disk_full, temp_path, write_text_atomic
-from .audio_io import WavWriter, decode_to_wav, read_wav
+from .audio_io import WavWriter, decode_to_wav, from_int16, read_wav
 from .config import AUDIO_SUFFIXES, MAX_CLIP_BLOCKS, AudioConfig, ConvertConfig
 from .errors import AudioDecodeError, DatasetError, MusicGenError, OutputError
 from .fft_blocks import OverlapAdd, blocks_to_features, features_to_blocks, frame
@@ -179,8 +179,7 @@ def decode_source(src: Path, wav: Path, audio: AudioConfig) -> SourceFile | str:
 def clip_features(samples: np.ndarray, clip: int, audio: AudioConfig) -> np.ndarray:
     """FFT features (clip_blocks + 1, 2*block_size) of the blocks that clip `clip` spans."""
     start = clip * audio.clip_blocks * audio.block.hop
-    segment = np.asarray(samples[start:start + audio.clip_blocks * audio.block.hop + audio.block.block_size],
-                         dtype=np.float32) / 32767.0
+    segment = from_int16(samples[start:start + audio.clip_blocks * audio.block.hop + audio.block.block_size])
     return blocks_to_features(frame(segment, audio.clip_blocks + 1, audio.block))
 
 

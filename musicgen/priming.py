@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio_io import decode_pcm
+from .audio_io import decode_pcm, from_int16
 from .config import ModelConfig
 from .errors import AudioDecodeError
 from .fft_blocks import blocks_to_features, frame
@@ -31,7 +31,7 @@ def prime_features(path: Path, start: float, model: ModelConfig) -> np.ndarray:
         raise AudioDecodeError(f"--prime file '{path}' cannot be read: {str(exc).split(': ', 1)[-1]}") from None
     need = int(round(prime_seconds(model) * model.block.sample_rate))
     first = int(round(start * model.block.sample_rate))
-    segment = np.asarray(pcm[first:first + need], dtype=np.float32) / 32767.0
+    segment = from_int16(pcm[first:first + need])
     if len(segment) < need:
         raise AudioDecodeError(f"--prime file '{path.name}' is {len(pcm) / model.block.sample_rate:.2f} s long; a seed "
                                f"needs {prime_seconds(model):.2f} s from --prime-start {start:g} s")

@@ -286,13 +286,9 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | Chec
             std = std_from_variance(var)
         base = Checkpoint(model=model_cfg, iteration=0, epoch=0, mean=mean,
                           std=normalisation_std(std, train_cfg.normalisation))
-    base.training = {"n_epochs": train_cfg.n_epochs, "n_batch": train_cfg.n_batch, "lr": train_cfg.lr,
-                     "validation_split": train_cfg.validation_split, "data": str(train_cfg.data_prefix),
-                     "normalisation": normalisation, "scheduled_sampling": train_cfg.scheduled_sampling,
-                     "early_stopping": train_cfg.early_stopping, "lr_schedule": train_cfg.lr_schedule,
-                     "tensorboard": None if train_cfg.tensorboard is None else str(train_cfg.tensorboard),
-                     "preview_seconds": train_cfg.preview_seconds, "precision": train_cfg.precision,
-                     "minutes": train_cfg.minutes, "temperature": train_cfg.temperature}
+    # The whole run's config, as nanoGPT saves its own; the statistics' normalisation is the parent's.
+    base.training = {**{k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(train_cfg).items()},
+                     "normalisation": normalisation}
 
     _check_within_limits(base, train_cfg)
     require_memory(training_bytes(model_cfg, min(train_cfg.n_batch, data.x.shape[0])), "training this network",

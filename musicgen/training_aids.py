@@ -8,6 +8,7 @@ import math
 import time
 from pathlib import Path
 
+from .audio_io import load_wav
 from .config import PLATEAU_FACTOR, PLATEAU_PATIENCE, TrainConfig
 
 
@@ -61,10 +62,9 @@ def _LearningRateLog():
 def log_preview_audio(log_dir: Path, preview: Path, iteration: int) -> None:
     """Add a preview song to the TensorBoard logs (its Audio tab), at step `iteration`."""
     import tensorflow as tf
-    from scipy.io import wavfile
 
-    rate, pcm = wavfile.read(preview)
-    audio = tf.constant((pcm.astype("float32") / 32768.0)[None, :, None])
+    samples, rate = load_wav(preview)
+    audio = tf.constant(samples[None, :, None])
     with tf.summary.create_file_writer(str(Path(log_dir) / "previews")).as_default():
         tf.summary.audio("preview", audio, sample_rate=rate, step=iteration)
 

@@ -914,8 +914,6 @@ def test_a_header_whose_byte_count_wraps_around_is_refused(small_data, tmp_path)
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
 def test_non_finite_values_inside_the_tensors_stop_training_and_generation_naming_the_file(small_data, tmp_path,
                                                                                           value):
-    from musicgen.generation import generate
-    from musicgen.config import GenerateConfig
     from musicgen.training import train
 
     prefix = copy_dataset(small_data, tmp_path / "d")
