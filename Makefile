@@ -27,7 +27,7 @@ demo: setup
 test: setup
 	$(PY) -m pytest tests
 
-# The edit-run loop: everything but the tests that train networks or run the TensorFlow scripts.
+# The edit-run loop: every test that neither trains or runs a network nor starts a script.
 test-fast: setup
 	$(PY) -m pytest -m "not slow" tests
 

@@ -8,7 +8,7 @@ if __name__ == "__main__":  # Ctrl-C from here on ends in "interrupted", even wh
 
     interrupt_quietly_while_starting()
 
-from musicgen.cli import ArgumentParser, run_script  # noqa: E402
+from musicgen.cli.args import ArgumentParser, run_script  # noqa: E402
 
 
 def get_arguments(argv=None):
@@ -24,7 +24,7 @@ def get_arguments(argv=None):
 
 def main(argv=None):
     get_arguments(argv)
-    from musicgen.system_check import run_checks
+    from musicgen.cli.system_check import run_checks
 
     checks = run_checks()
     for c in checks:

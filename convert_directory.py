@@ -8,7 +8,7 @@ if __name__ == "__main__":  # Ctrl-C from here on ends in "interrupted", even wh
 
     interrupt_quietly_while_starting()
 
-from musicgen.cli import ArgumentParser, add_options, config_from, parse_with_preset, run_script  # noqa: E402
+from musicgen.cli.args import ArgumentParser, add_options, config_from, parse_with_preset, run_script  # noqa: E402
 from musicgen.config import AudioConfig, BlockSpec, ConvertConfig  # noqa: E402
 
 BLOCK_FLAGS = ("block_size", "overlap", "sample_rate")  # the network's representation is chosen in training
@@ -30,7 +30,7 @@ def build_parser():
 
 def main(argv=None):
     args = parse_with_preset(build_parser(), argv)
-    from musicgen.convert import convert_directory
+    from musicgen.data.convert import convert_directory
 
     audio = config_from(AudioConfig, args, block=config_from(BlockSpec, args))
     summary = convert_directory(config_from(ConvertConfig, args, audio=audio), progress=not args.quiet)

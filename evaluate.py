@@ -10,7 +10,7 @@ if __name__ == "__main__":  # Ctrl-C from here on ends in "interrupted", even wh
 
     interrupt_quietly_while_starting()
 
-from musicgen.cli import ArgumentParser, float_in, parse_with_preset, run_script  # noqa: E402
+from musicgen.cli.args import ArgumentParser, float_in, parse_with_preset, run_script  # noqa: E402
 from musicgen.config import ConvertConfig  # noqa: E402
 
 
@@ -47,7 +47,7 @@ def build_parser():
 
 def main(argv=None):
     args = parse_with_preset(build_parser(), argv)
-    from musicgen.eval_report import evaluate_songs, format_json, format_table
+    from musicgen.evaluate.report import evaluate_songs, format_json, format_table
 
     report = evaluate_songs(args.songs, args.reference, block_seconds=args.block_seconds, whole=args.whole,
                             plot=args.plot)

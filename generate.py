@@ -9,7 +9,7 @@ if __name__ == "__main__":  # Ctrl-C from here on ends in "interrupted", even wh
 
     interrupt_quietly_while_starting()
 
-from musicgen.cli import ArgumentParser, add_options, config_from, parse_with_preset, run_script  # noqa: E402
+from musicgen.cli.args import ArgumentParser, add_options, config_from, parse_with_preset, run_script  # noqa: E402
 from musicgen.config import GenerateConfig  # noqa: E402
 
 
@@ -29,9 +29,9 @@ def build_parser():
 
 def main(argv=None):
     args = parse_with_preset(build_parser(), argv)
-    from musicgen.checkpoint import list_weight_files
-    from musicgen.generation import generate
-    from musicgen.menu import choose_weights
+    from musicgen.train.checkpoint import list_weight_files
+    from musicgen.generate.generation import generate
+    from musicgen.cli.menu import choose_weights
 
     weights = args.weights or choose_weights(list_weight_files(args.weights_dir), purpose="generate from")
     for song in generate(weights, config_from(GenerateConfig, args)):

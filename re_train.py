@@ -8,8 +8,8 @@ if __name__ == "__main__":  # Ctrl-C from here on ends in "interrupted", even wh
 
     interrupt_quietly_while_starting()
 
-from musicgen.cli import run_script  # noqa: E402
-from musicgen.train_cli import main  # noqa: E402
+from musicgen.cli.args import run_script  # noqa: E402
+from musicgen.cli.train_args import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(run_script(lambda argv: main(argv, cell="lstm", resume=True)))

@@ -3,7 +3,7 @@
 
 Every measurement runs in a fresh child process (peak RSS is per process) on a
 library made of N copies of the bundled mp3s, with the WAV cache cleared first.
-  ours      musicgen.convert (lame/sox decode, float32 FFT clips streamed to .npy), --jobs 0 (all cores)
+  ours      musicgen.data.convert (lame/sox decode, float32 FFT clips streamed to .npy), --jobs 0 (all cores)
   ours-jobs1  the same with --jobs 1: one file decoding and one clip framing at a time
   original  the original pipeline: lame -a -m m re-encodes each mp3 as a mono mp3
             (the tmp/ folder of the original README), lame --decode makes the WAV,
@@ -28,11 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from common import REPO, run_child, write_results
-
-from musicgen.audio_io import decode_to_wav, read_wav
+from musicgen.audio.io import decode_to_wav, read_wav
 from musicgen.config import AudioConfig, ConvertConfig
-from musicgen.convert import convert_directory, find_audio_files
+from musicgen.data.convert import convert_directory, find_audio_files
+
+from common import REPO, run_child, write_results
 
 
 def make_library(root: Path, copies: int) -> Path:

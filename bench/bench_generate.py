@@ -7,7 +7,7 @@ random (speed does not depend on them). Measured in one run:
                      by bandwidth / weight bytes (the window methods and the Keras engine do)
   stateful           musicgen: the seed once, then one step per block, on numpy's BLAS (the CPU engine);
                      a step reads only the recurrent and folded feedback matrices, and the blocks
-                     are made in one product at the end (musicgen/blas_network.py)
+                     are made in one product at the end (musicgen/models/blas_network.py)
   stateful, Keras    the same steps through the stateful Keras model (the GPU engine)
   re-predict         GRUV's method: the whole growing sequence re-run for every block
   stateful x8        8 songs as one batch: the weights are read once per step for all 8
@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from common import numpy_matmul_gflops
+from musicgen.cli.runtime import quiet_tensorflow
 
-from musicgen.runtime import quiet_tensorflow
+from common import numpy_matmul_gflops
 
 quiet_tensorflow()  # TensorFlow's start-up lines would mix with the figures
 
@@ -70,12 +70,12 @@ def preset_song(preset: Path, seconds: float = 60.0) -> None:
     """Time one song of the network `preset` trains, generated as generate.py does, by part."""
     import dataclasses
 
-    from musicgen.checkpoint import Checkpoint
-    from musicgen.cli import config_from, parse_with_preset
+    from musicgen.cli.args import config_from, parse_with_preset
+    from musicgen.cli.train_args import build_parser
     from musicgen.config import BlockSpec, ModelConfig
-    from musicgen.generation import features_to_audio, generation_network, render
-    from musicgen.model import build_model
-    from musicgen.train_cli import build_parser
+    from musicgen.generate.generation import features_to_audio, generation_network, render
+    from musicgen.models.model import build_model
+    from musicgen.train.checkpoint import Checkpoint
 
     cell = "gru" if "gru" in preset.stem else "lstm"  # as the presets are named for train.py / train_gru.py
     args = parse_with_preset(build_parser(cell, resume=False), ["--config", str(preset)])
@@ -118,10 +118,10 @@ def main() -> int:
     if args.only_presets:
         return 0
 
-    from musicgen.blas_network import BlasNetwork
     from musicgen.config import ModelConfig
-    from musicgen.generation import reference_generate, stateful_generate
-    from musicgen.model import build_model, count_params
+    from musicgen.generate.generation import reference_generate, stateful_generate
+    from musicgen.models.blas_network import BlasNetwork
+    from musicgen.models.model import build_model, count_params
 
     cfg = ModelConfig(cell=args.cell)
     block_s = cfg.block.block_size / cfg.block.sample_rate

@@ -19,9 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import REPO, run_child
+from musicgen.cli.runtime import quiet_tensorflow
 
-from musicgen.runtime import quiet_tensorflow
+from common import REPO, run_child
 
 quiet_tensorflow()  # TensorFlow's start-up lines would mix with the figures
 
@@ -29,12 +29,12 @@ quiet_tensorflow()  # TensorFlow's start-up lines would mix with the figures
 def child(prefix: str, variant: str) -> dict:
     import numpy as np
 
-    from musicgen.runtime import limit_malloc_arenas
+    from musicgen.cli.runtime import limit_malloc_arenas
 
     limit_malloc_arenas()  # as the training scripts do
     from musicgen.config import ModelConfig
-    from musicgen.model import build_model, compile_model
-    from musicgen.training_data import load_training_data, make_batches
+    from musicgen.data.training_data import load_training_data, make_batches
+    from musicgen.models.model import build_model, compile_model
 
     data = load_training_data(Path(prefix))
     model = build_model(ModelConfig(block=data.block, clip_blocks=data.clip_blocks))
@@ -55,7 +55,7 @@ def child(prefix: str, variant: str) -> dict:
 def convert_copies(copies: int, root: Path) -> tuple[Path, float]:
     """Convert `copies` copies of the bundled music into shards; return the prefix and tensor MB."""
     from musicgen.config import ConvertConfig
-    from musicgen.convert import convert_directory
+    from musicgen.data.convert import convert_directory
 
     src = REPO / "datasets" / "training_data"
     folder = root / f"x{copies}"

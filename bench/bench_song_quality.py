@@ -74,8 +74,8 @@ def train(name: str, script: str, preset: Path | None, extra: list[str], out: Pa
 def baseline_seconds(name: str, preset: Path, out: Path, args) -> float:
     """What training with `preset` in full would take on one dataset: the mean time of its epochs after the
     first (which compiles the step), from Keras' per-epoch lines, times its epochs; previews left out."""
-    from musicgen.cli import parse_with_preset
-    from musicgen.train_cli import build_parser
+    from musicgen.cli.args import parse_with_preset
+    from musicgen.cli.train_args import build_parser
 
     settings = parse_with_preset(build_parser("lstm", resume=False), ["--config", str(preset)])
     total, epochs = settings.n_iter * settings.n_epochs, args.baseline_epochs
@@ -91,10 +91,10 @@ def baseline_seconds(name: str, preset: Path, out: Path, args) -> float:
 
 def judge(name: str, weights: Path, args, out: Path) -> dict:
     """Generate and measure the songs of one trained network."""
-    from musicgen.eval_report import load_reference, sidecar_times
-    from musicgen.audio_io import load_wav
-    from musicgen.evaluation import measure_window, timeline
-    from musicgen.song_files import read_song_info
+    from musicgen.audio.io import load_wav
+    from musicgen.evaluate.measures import measure_window, timeline
+    from musicgen.evaluate.report import load_reference, sidecar_times
+    from musicgen.generate.song_files import read_song_info
 
     prefix = data_prefix(out, name, args)
     songs_dir = out / f"{name}_songs"

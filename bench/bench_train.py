@@ -22,9 +22,9 @@ import sys
 import time
 from pathlib import Path
 
-from common import REPO, run_child, tf_matmul_gflops, write_results
+from musicgen.cli.runtime import quiet_tensorflow
 
-from musicgen.runtime import quiet_tensorflow
+from common import REPO, run_child, tf_matmul_gflops, write_results
 
 quiet_tensorflow()  # TensorFlow's start-up lines would mix with the figures
 
@@ -45,20 +45,18 @@ def original_model(cfg):
 def child(variant: str, cell: str, batch: int, epochs: int) -> dict:
     import numpy as np
 
-    from musicgen.runtime import limit_malloc_arenas
+    from musicgen.cli.runtime import limit_malloc_arenas
 
     limit_malloc_arenas()  # as the training scripts do
 
     from musicgen.config import ModelConfig
-    from musicgen.model import build_model, compile_model, flops_per_block
-    from musicgen.training_data import load_training_data, make_batches
+    from musicgen.data.training_data import load_training_data, make_batches
+    from musicgen.models.model import build_model, compile_model, flops_per_block
 
     data = load_training_data(REPO / "datasets" / "np_array")
     cfg = ModelConfig(cell=cell, block=data.block, clip_blocks=data.clip_blocks)
     if variant in ("ours", "ours-bf16"):
-        from musicgen.training_aids import precision_policy
-
-        from musicgen.training_aids import use_xla
+        from musicgen.train.aids import precision_policy, use_xla
 
         precision = "bfloat16" if variant == "ours-bf16" else "float32"
         with precision_policy(precision):

@@ -14,7 +14,7 @@ import secrets
 from pathlib import Path
 from typing import Callable
 
-from .errors import OutputError
+from musicgen.errors import OutputError
 
 NAME_MAX = 255  # bytes in one file name on Linux and macOS file systems
 TEMP_RE = re.compile(r"^\.part-(\d+)-[0-9a-f]{8}-")

@@ -1,6 +1,6 @@
 """The one source of truth for configuration: every setting's default (the original toolkit's
 value), and for those a user sets, its flag, help text and range (an Option in the field's
-metadata, from which cli.py builds the scripts' parsers). A trained model stores its ModelConfig
+metadata, from which cli/args.py builds the scripts' parsers). A trained model stores its ModelConfig
 next to its weights so later scripts rebuild the same network.
 """
 
@@ -27,7 +27,7 @@ REPRESENTATIONS = ("fft", "logmag", "logmel")
 MAX_BANDS = 4096
 # Per-feature statistics (a dataset's mean and variance, a weight file's mean and std) are used in
 # float32: within these bounds (x - mean) / std and y * std + mean stay finite there. Our own std
-# never goes below MIN_STD (training_data.std_from_variance).
+# never goes below MIN_STD (data.training_data.std_from_variance).
 MAX_STAT = 1e15
 MIN_STD = 1e-8
 CELL_NAMES = {"lstm": "LSTM", "gru": "GRU"}

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .config import ModelConfig
-from .errors import MusicGenError
-from .model import count_params
+from musicgen.config import ModelConfig
+from musicgen.errors import MusicGenError
+from musicgen.models.model import count_params
 
 FLOAT_BYTES = 4
 

@@ -6,8 +6,8 @@ import logging
 import shutil
 from pathlib import Path
 
-from .atomic import raise_if_disk_full, write_atomic
-from .errors import OutputError
+from musicgen.atomic import raise_if_disk_full, write_atomic
+from musicgen.errors import OutputError
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def plot_evaluation(report, reference, song_mels, noise_mel, path: Path, max_son
     spectrogram beside its nearest training excerpt."""
     import numpy as np
 
-    from .evaluation import ANALYSIS_RATE, HOP, POWER_FLOOR
+    from musicgen.evaluate.measures import ANALYSIS_RATE, HOP, POWER_FLOOR
 
     def profile(mel):  # the long-term spectrum: frames' mean power per band, back in dB
         return 10 * np.log10(np.maximum(np.mean(10 ** (mel / 10), axis=0), POWER_FLOOR))

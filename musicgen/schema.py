@@ -13,8 +13,8 @@ import os
 import stat
 from pathlib import Path
 
-from .config import BlockSpec
-from .errors import MusicGenError
+from musicgen.config import BlockSpec
+from musicgen.errors import MusicGenError
 
 REQUIRED = object()  # the default of a key that must be present
 # Every JSON or TOML file the project reads is small (the largest, a weight file's sidecar with a

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from helpers import music_excerpt, small_config
 
 
@@ -16,7 +17,7 @@ def rng():
 @pytest.fixture(scope="session")
 def small_data(tmp_path_factory):
     """Tensors from 9 s of real music at 8 kHz: 8 clips of 8 blocks of 1000 samples."""
-    from musicgen.convert import convert_directory
+    from musicgen.data.convert import convert_directory
 
     root = tmp_path_factory.mktemp("data")
     cfg = small_config(root)

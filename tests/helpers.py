@@ -10,10 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-
-from musicgen.cli import add_preset_flag
+from musicgen.cli.args import add_preset_flag
+from musicgen.cli.train_args import build_parser as train_parser
 from musicgen.config import AudioConfig, BlockSpec, ConvertConfig
-from musicgen.train_cli import build_parser as train_parser
 
 REPO = Path(__file__).resolve().parents[1]
 MUSIC = REPO / "datasets" / "training_data"

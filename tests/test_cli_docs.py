@@ -9,8 +9,9 @@ import re
 
 import pytest
 
+from musicgen.cli.train_args import build_parser as train_parser
+
 from helpers import REPO, script_parser
-from musicgen.train_cli import build_parser as train_parser
 
 SECTIONS = {"## convert_directory.py": "convert_directory", "## train.py": "train", "## generate.py": "generate",
             "## evaluate.py": "evaluate"}

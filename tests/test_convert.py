@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 from scipy.io import wavfile
 
-from helpers import mp3_from, music_excerpt, run_script, small_config, tone
-from musicgen.convert import convert_directory
+from musicgen.data.convert import convert_directory
 from musicgen.errors import DatasetError
+
+from helpers import mp3_from, music_excerpt, run_script, small_config, tone
 
 
 def load(prefix):
@@ -201,8 +202,9 @@ def test_cli_summary_and_one_line_errors(library, tmp_path):
 
 
 def test_default_dataset_is_two_to_four_minutes_of_licensed_mp3(tmp_path):
+    from musicgen.audio.io import decode_to_wav, wav_frames
+
     from helpers import MUSIC
-    from musicgen.audio_io import decode_to_wav, wav_frames
 
     mp3s = sorted(MUSIC.glob("*.mp3"))
     assert len(mp3s) >= 2
@@ -219,7 +221,7 @@ def test_default_dataset_is_two_to_four_minutes_of_licensed_mp3(tmp_path):
 def test_shards_hold_the_same_clips_and_training_data_reads_them_as_one(library):
     from dataclasses import replace
 
-    from musicgen.training_data import load_training_data
+    from musicgen.data.training_data import load_training_data
 
     whole = small_config(library)
     convert_directory(whole, progress=False)
@@ -248,7 +250,7 @@ def test_shards_hold_the_same_clips_and_training_data_reads_them_as_one(library)
 def test_a_missing_shard_is_a_clear_error(library):
     from dataclasses import replace
 
-    from musicgen.training_data import load_training_data
+    from musicgen.data.training_data import load_training_data
 
     cfg = replace(small_config(library), shard_size=2)
     convert_directory(cfg, progress=False)

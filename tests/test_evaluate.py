@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from scipy.io import wavfile
 
-from musicgen.evaluation import (ANALYSIS_RATE, HOP, analyse_reference, change_summary, log_mel, nearest_excerpt,
-                                 power_spectrogram, rms_dbfs, seam_click_db, spectral_centroid, spectral_change,
-                                 spectral_flatness, to_analysis_rate)
+from musicgen.evaluate.measures import (ANALYSIS_RATE, HOP, analyse_reference, change_summary, log_mel, nearest_excerpt,
+                                        power_spectrogram, rms_dbfs, seam_click_db, spectral_centroid, spectral_change,
+                                        spectral_flatness, to_analysis_rate)
+
 from helpers import music_excerpt, run_script
 
 RATE = ANALYSIS_RATE

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
+from musicgen.audio.blocks import (OverlapAdd, block_window, blocks_to_features, blocks_to_signal, features_to_blocks,
+                                   frame)
+from musicgen.audio.io import to_int16
 from musicgen.config import BlockSpec
-from musicgen.fft_blocks import (OverlapAdd, block_window, blocks_to_features, blocks_to_signal, features_to_blocks,
-                                 frame)
-from musicgen.audio_io import to_int16
 
 
 @pytest.mark.parametrize("block_size", [64, 1000, 11025])

@@ -7,16 +7,17 @@ import numpy as np
 import pytest
 from scipy.io import wavfile
 
-from helpers import DOWN, ENTER, REPO, run_in_pty, run_script, train_config
-from musicgen.blas_network import BlasNetwork
-from musicgen.checkpoint import list_weight_files, read_checkpoint
 from musicgen.config import BlockSpec, GenerateConfig, ModelConfig
-from musicgen.generation import generate, generation_network, load_generator, reference_generate, stateful_generate
-from musicgen.model import build_model
-from musicgen.song_files import write_song
-from musicgen.training import train
+from musicgen.generate.generation import (generate, generation_network, load_generator, reference_generate,
+                                          stateful_generate)
+from musicgen.generate.song_files import write_song
+from musicgen.models.blas_network import BlasNetwork
+from musicgen.models.model import build_model
+from musicgen.train.checkpoint import list_weight_files, read_checkpoint
+from musicgen.train.loop import train
 
-pytestmark = pytest.mark.slow  # trains networks or runs the TensorFlow scripts: not in `make test-fast`
+from helpers import DOWN, ENTER, REPO, run_in_pty, run_script, train_config
+
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +29,7 @@ def weights(small_data, tmp_path_factory):
     return {p.name.split("_")[0].lower(): p for p in list_weight_files(wdir)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ["blas", "keras"])
 @pytest.mark.parametrize("cell, layers", [("lstm", 1), ("gru", 1), ("lstm", 2), ("gru", 2)])
 def test_stateful_generation_equals_growing_sequence_reprediction(cell, layers, engine, rng):
@@ -60,6 +62,7 @@ def test_stateful_generation_equals_growing_sequence_reprediction(cell, layers, 
     np.testing.assert_allclose(stateful_generate(single, seeds[1:2], 60)[0], fast[1], rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seconds, blocks", [(None, 49), (0.5, 4), (3.0, 24), (7.3, 58)])
 def test_song_length_follows_seconds(weights, small_data, tmp_path, seconds, blocks):
     songs = generate(weights["lstm"], GenerateConfig(seconds=seconds, data_prefix=small_data, out_dir=tmp_path,
@@ -70,6 +73,7 @@ def test_song_length_follows_seconds(weights, small_data, tmp_path, seconds, blo
     assert songs[0].plot.read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow
 def test_count_writes_k_songs_from_distinct_seeds_numbered_after_existing(weights, small_data, tmp_path):
     (tmp_path / "generated_song1.wav").write_bytes(b"mine")
     (tmp_path / "generated_song7.wav").write_bytes(b"also mine")
@@ -94,6 +98,7 @@ def test_concurrent_writers_never_share_a_number(tmp_path):
     assert not list(tmp_path.glob(".*"))
 
 
+@pytest.mark.slow
 def test_two_generate_runs_at_once_write_two_songs(weights, small_data, tmp_path):
     cmd = [sys.executable, str(REPO / "generate.py"), "--weights", str(weights["lstm"]), "--data", str(small_data),
            "--out-dir", str(tmp_path), "--seconds", "1"]
@@ -105,6 +110,7 @@ def test_two_generate_runs_at_once_write_two_songs(weights, small_data, tmp_path
     assert sorted(p.name for p in tmp_path.glob("*.wav")) == ["generated_song1.wav", "generated_song2.wav"]
 
 
+@pytest.mark.slow
 def test_wav_is_nan_free_and_clipped_not_wrapped(weights, small_data, tmp_path):
     ckpt, model = load_generator(weights["lstm"], 1)
     decode = model.get_layer("time_distributed_dense_out")
@@ -113,7 +119,7 @@ def test_wav_is_nan_free_and_clipped_not_wrapped(weights, small_data, tmp_path):
     bias[3] = 1e4  # a huge cosine at bin 3: full-scale overflow everywhere, both signs
     bias[7] = np.nan
     decode.set_weights([kernel * 0, bias])
-    from musicgen.generation import features_to_audio
+    from musicgen.generate.generation import features_to_audio
 
     out = stateful_generate(generation_network(model), np.zeros((1, 8, 2000), np.float32), 10)
     audio = features_to_audio(out[0], ckpt)
@@ -128,6 +134,7 @@ def test_wav_is_nan_free_and_clipped_not_wrapped(weights, small_data, tmp_path):
     assert np.isfinite(audio).all()
 
 
+@pytest.mark.slow
 def test_menu_picks_weights_and_flags_work_without_terminal(weights, small_data, tmp_path):
     wdir = weights["lstm"].parent
     code, screen = run_in_pty("generate.py", "--weights-dir", wdir, "--data", small_data, "--out-dir", tmp_path,
@@ -143,6 +150,7 @@ def test_menu_picks_weights_and_flags_work_without_terminal(weights, small_data,
     assert out.returncode == 1 and "no terminal for the menu; pass --weights" in out.stderr
 
 
+@pytest.mark.slow
 def test_bad_inputs_are_one_line_errors(weights, small_data, tmp_path):
     corrupt = tmp_path / "LSTM_NP_Weights_Iter-3.weights.h5"
     corrupt.write_bytes(b"not hdf5 at all")
@@ -163,10 +171,12 @@ def test_bad_inputs_are_one_line_errors(weights, small_data, tmp_path):
     assert not (tmp_path / "songs").exists()
 
 
+@pytest.mark.slow
 def test_overlapping_blocks_train_generate_and_refuse_the_other_kind_of_data(small_data, tmp_path):
-    from helpers import music_excerpt, small_config
-    from musicgen.convert import convert_directory
+    from musicgen.data.convert import convert_directory
     from musicgen.errors import WeightsError
+
+    from helpers import music_excerpt, small_config
 
     cfg = small_config(tmp_path, overlap=True)
     cfg.input_dir.mkdir()
@@ -188,11 +198,12 @@ def test_overlapping_blocks_train_generate_and_refuse_the_other_kind_of_data(sma
         train(train_config(small_data, tmp_path / "w"), ModelConfig(hidden=32), resume=weights, verbose=0)
 
 
+@pytest.mark.slow
 def test_one_block_format_from_the_info_file_through_the_weight_file_to_the_song(weights, small_data, tmp_path):
     """The BlockSpec the info file owns is the one the weight file embeds and the song sidecar carries."""
     from musicgen import schema
-    from musicgen.song_files import read_song_info
-    from musicgen.training_data import load_training_data, read_info
+    from musicgen.data.training_data import load_training_data, read_info
+    from musicgen.generate.song_files import read_song_info
 
     data_block = read_info(small_data)["block"]
     assert data_block == load_training_data(small_data).block

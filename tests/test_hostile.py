@@ -21,18 +21,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import REPO, music_excerpt, run_script, small_config, train_config
 
 from musicgen.atomic import check_writable, temp_path
-from musicgen.checkpoint import claim_weights_path, describe, list_weight_files, read_checkpoint
-from musicgen.clip_store import ClipArray
 from musicgen.config import ModelConfig
-from musicgen.convert import convert_directory
+from musicgen.data.clip_store import ClipArray
+from musicgen.data.convert import convert_directory
+from musicgen.data.training_data import load_training_data
 from musicgen.errors import DatasetError, MusicGenError, WeightsError
-from musicgen.training_data import load_training_data
+from musicgen.train.checkpoint import claim_weights_path, describe, list_weight_files, read_checkpoint
+
+from helpers import REPO, music_excerpt, run_script, small_config, train_config
 
 MUSIC = REPO / "datasets" / "training_data"
-pytestmark = pytest.mark.slow  # trains networks or runs the TensorFlow scripts: not in `make test-fast`
 
 
 # ---------------------------------------------------------------- helpers
@@ -108,7 +108,7 @@ def sharded(small_data, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def weights(small_data, tmp_path_factory) -> Path:
     """A tiny trained LSTM."""
-    from musicgen.training import train
+    from musicgen.train.loop import train
 
     wdir = tmp_path_factory.mktemp("hostile_weights")
     return train(train_config(small_data, wdir, n_iter=1, n_epochs=1), ModelConfig(hidden=16), verbose=0).checkpoint
@@ -200,6 +200,7 @@ def test_a_tensor_cut_short_while_in_use_is_an_error_not_uninitialised_memory(sm
     user_error(lambda: x.read([len(x) - 1]), "ended early", kind=DatasetError)
 
 
+@pytest.mark.slow
 def test_train_script_on_an_object_dtype_tensor_exits_1_without_a_crash(small_data, tmp_path):
     prefix = copy_dataset(small_data, tmp_path / "data")
     _rewrite_npy(Path(f"{prefix}_x.npy"), descr="|O")
@@ -321,6 +322,7 @@ def _damage_sidecar(path: Path, damage) -> None:
     path.write_text(text.replace('"INF"', "1e400"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", sorted(SIDECAR_DAMAGE))
 def test_a_damaged_sidecar_is_refused_and_the_menu_lists_it_as_unreadable(weights, tmp_path, damage):
     copy = tmp_path / weights.name
@@ -335,6 +337,7 @@ def test_a_damaged_sidecar_is_refused_and_the_menu_lists_it_as_unreadable(weight
     assert len(lines) == 2 and "unreadable" in lines[0] and "unreadable" not in lines[1]
 
 
+@pytest.mark.slow
 def test_generate_and_re_train_refuse_a_damaged_sidecar_in_one_line(weights, small_data, tmp_path):
     copy = tmp_path / "w" / weights.name
     copy.parent.mkdir()
@@ -350,9 +353,10 @@ def test_generate_and_re_train_refuse_a_damaged_sidecar_in_one_line(weights, sma
     assert not (tmp_path / "songs").exists()
 
 
+@pytest.mark.slow
 def test_a_changed_weight_file_is_refused_by_its_digest(weights, small_data, tmp_path):
     from musicgen.config import GenerateConfig
-    from musicgen.generation import generate
+    from musicgen.generate.generation import generate
 
     copy = tmp_path / weights.name
     data = bytearray(weights.read_bytes())
@@ -364,9 +368,10 @@ def test_a_changed_weight_file_is_refused_by_its_digest(weights, small_data, tmp
     assert not list((tmp_path / "s").glob("*.wav"))
 
 
+@pytest.mark.slow
 def test_a_network_refuses_data_at_another_sample_rate(weights, small_data, tmp_path):
     from musicgen.config import GenerateConfig
-    from musicgen.generation import generate
+    from musicgen.generate.generation import generate
 
     prefix = copy_dataset(small_data, tmp_path / "data")
     info = json.loads(Path(f"{prefix}_info.json").read_text())
@@ -402,6 +407,7 @@ FLAG_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script, args, flag", FLAG_CASES, ids=[" ".join(c[1]) for c in FLAG_CASES])
 def test_absurd_flag_values_are_one_line_usage_errors(tmp_path, script, args, flag):
     out = run_script(script, *args, cwd=tmp_path, timeout=60)
@@ -409,6 +415,7 @@ def test_absurd_flag_values_are_one_line_usage_errors(tmp_path, script, args, fl
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", ["weights_dir = {a = 1}", "n_iter = [1, 2]", "hidden = true",
                                     "n_iter = 1e400", "\udcff"])
 def test_a_preset_with_a_value_no_flag_takes_is_one_line(tmp_path, preset):
@@ -418,6 +425,7 @@ def test_a_preset_with_a_value_no_flag_takes_is_one_line(tmp_path, preset):
     assert_one_line_failure(out, codes=(2,))
 
 
+@pytest.mark.slow
 def test_sizes_that_do_not_fit_memory_are_refused_before_allocating(weights, small_data, tmp_path):
     started = time.monotonic()
     train = run_script("train.py", "--data", small_data, "--hidden", "16384", "--layers", "8", "-n", "1",
@@ -436,6 +444,7 @@ def test_sizes_that_do_not_fit_memory_are_refused_before_allocating(weights, sma
 # ---------------------------------------------------------------- full and read-only disks
 
 
+@pytest.mark.slow
 def test_a_full_disk_during_conversion_keeps_the_old_dataset(small_data, tmp_path):
     prefix = copy_dataset(small_data, tmp_path / "data")
     before = snapshot(tmp_path / "data")
@@ -446,6 +455,7 @@ def test_a_full_disk_during_conversion_keeps_the_old_dataset(small_data, tmp_pat
     assert snapshot(tmp_path / "data") == before and not temp_files(tmp_path, inp)
 
 
+@pytest.mark.slow
 def test_a_full_disk_during_training_keeps_the_last_checkpoint_and_leaves_nothing_half(small_data, tmp_path):
     out = run_limited("train.py", "--data", small_data, "--weights-dir", tmp_path / "w", "--img-dir",
                       tmp_path / "img", "-n", "2", "-e", "1", "-b", "4", "--hidden", "16", file_bytes=50_000)
@@ -453,6 +463,7 @@ def test_a_full_disk_during_training_keeps_the_last_checkpoint_and_leaves_nothin
     assert not list((tmp_path / "w").iterdir())  # no claim, sidecar or temporary file is left
 
 
+@pytest.mark.slow
 def test_a_full_disk_while_generating_writes_no_half_song(weights, small_data, tmp_path):
     songs = tmp_path / "songs"
     songs.mkdir()
@@ -464,6 +475,7 @@ def test_a_full_disk_while_generating_writes_no_half_song(weights, small_data, t
     assert (songs / "generated_song1.wav").read_bytes() == b"mine"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", ["train.py", "generate.py", "convert_directory.py", "evaluate.py"])
 def test_a_read_only_output_folder_is_reported_before_any_work(weights, small_data, read_only, tmp_path, script):
     args = {
@@ -509,6 +521,7 @@ def test_a_dead_runs_empty_claim_is_reclaimed_but_a_fresh_one_is_not(tmp_path):
     assert list_weight_files(tmp_path) == []  # empty claims are never offered in the menu
 
 
+@pytest.mark.slow
 def test_temporary_files_of_killed_runs_are_removed_and_live_ones_kept(tmp_path):
     dead = subprocess.Popen(["true"])
     dead.wait()
@@ -522,8 +535,9 @@ def test_temporary_files_of_killed_runs_are_removed_and_live_ones_kept(tmp_path)
     assert len(long.name.encode()) <= 255 and long.name.endswith(".weights.h5")
 
 
+@pytest.mark.slow
 def test_leftovers_of_a_killed_checkpoint_removal_are_cleaned_and_do_not_push_names(small_data, tmp_path):
-    from musicgen.training import train
+    from musicgen.train.loop import train
 
     wdir = tmp_path / "w"
     wdir.mkdir()
@@ -539,13 +553,13 @@ def test_leftovers_of_a_killed_checkpoint_removal_are_cleaned_and_do_not_push_na
 
 
 def test_a_failing_pipe_blames_the_tool_that_failed(tmp_path):
+    from musicgen.audio.tools import run_pipe
     from musicgen.errors import AudioDecodeError
-    from musicgen.tools import run_pipe
 
     mp3 = music_excerpt(tmp_path / "a.mp3", 9.2)
     with pytest.raises(AudioDecodeError, match="sox failed"):
         run_pipe(["lame", "--decode", "--quiet", mp3, "-"],
-                 ["sox", "-V1", "-t", "wav", "-", "-r", str(2**32), tmp_path / "out.wav"], what="a.mp3")
+                 ["sox", "-V1", "-t", "wav", "-", tmp_path / "no such folder" / "out.wav"], what="a.mp3")
 
 
 def _library(folder: Path, seconds=(9.2,), starts=(5.0,)) -> Path:
@@ -560,6 +574,7 @@ def _convert_cmd(inp: Path, out: Path, rate: int, *extra) -> list[str]:
             "--sample-rate", str(rate), "--block-size", str(rate // 8), "--clip-len", "1", "-q", *map(str, extra)]
 
 
+@pytest.mark.slow
 def test_two_conversions_of_one_folder_at_once_give_each_its_own_right_data(tmp_path):
     inp = _library(tmp_path / "in", seconds=(20.0, 20.0), starts=(0.0, 20.0))
     for trial in range(3):
@@ -577,6 +592,7 @@ def test_two_conversions_of_one_folder_at_once_give_each_its_own_right_data(tmp_
     assert not temp_files(tmp_path)
 
 
+@pytest.mark.slow
 def test_a_source_replaced_by_an_older_file_is_decoded_again(tmp_path):
     inp = _library(tmp_path / "in")
     subprocess.run(_convert_cmd(inp, tmp_path / "a" / "np", 8000), check=True, capture_output=True)
@@ -591,6 +607,7 @@ def test_a_source_replaced_by_an_older_file_is_decoded_again(tmp_path):
     assert new == Path(tmp_path / "c" / "np_x.npy").read_bytes()
 
 
+@pytest.mark.slow
 def test_a_255_byte_file_name_converts(tmp_path):
     inp = tmp_path / "in"
     inp.mkdir()
@@ -600,6 +617,7 @@ def test_a_255_byte_file_name_converts(tmp_path):
     assert not temp_files(tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("taken", ["x", "y", "mean", "var"])
 def test_a_dataset_mixed_from_two_conversions_is_refused(tmp_path, taken):
     """What a kill between two of the final renames leaves: one file of the new dataset among the old."""
@@ -637,6 +655,7 @@ def wait_until_the_script_runs(proc: subprocess.Popen, timeout: float = 60) -> N
         time.sleep(0.001)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script, args", [("train.py", ["--data", "nowhere/np_array"]),
                                           ("convert_directory.py", ["--input", "nowhere"])])
 def test_a_signal_at_any_moment_of_a_scripts_start_ends_in_interrupted(script, args):
@@ -656,6 +675,7 @@ def test_a_signal_at_any_moment_of_a_scripts_start_ends_in_interrupted(script, a
             assert "Traceback" not in err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shards", [0, 20])
 def test_kills_during_conversion_leave_the_old_dataset_or_the_whole_new_one(kill_library, small_data, tmp_path,
                                                                             shards):
@@ -699,10 +719,11 @@ def test_kills_during_conversion_leave_the_old_dataset_or_the_whole_new_one(kill
 # ---------------------------------------------------------------- evaluate.py
 
 
+@pytest.mark.slow
 def test_evaluate_refuses_a_broken_wav_and_plots_short_songs(tmp_path):
-    from helpers import tone
-
     from musicgen.plots import plot_song
+
+    from helpers import tone
 
     ref = tone(tmp_path / "ref.wav", 2.0, rate=8000)
     broken = tmp_path / "broken.wav"
@@ -728,9 +749,9 @@ FUZZ = r'''
 import json, shutil, sys
 from pathlib import Path
 import numpy as np
-from musicgen.checkpoint import read_checkpoint, describe
+from musicgen.train.checkpoint import read_checkpoint, describe
 from musicgen.errors import MusicGenError
-from musicgen.training_data import load_training_data
+from musicgen.data.training_data import load_training_data
 
 
 data, weights, work, seed = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
@@ -769,6 +790,7 @@ print(json.dumps(outcomes))
 '''
 
 
+@pytest.mark.slow
 def test_fuzzed_tensors_info_and_sidecars_are_read_or_refused_never_crash(small_data, weights, tmp_path):
     out = subprocess.run([sys.executable, "-c", FUZZ, str(small_data), str(weights), str(tmp_path), "2026", "150"],
                          cwd=REPO, capture_output=True, text=True, timeout=300)
@@ -800,9 +822,10 @@ def _long_number(path: Path):
 DOC_DAMAGE = {"nested 200000 deep": _deep, "80 MB": _huge, "a FIFO": _fifo, "a 5000-digit number": _long_number}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", DOC_DAMAGE, ids=list(DOC_DAMAGE))
 def test_every_json_reader_refuses_deep_huge_special_and_overlong_documents(weights, small_data, tmp_path, damage):
-    from musicgen.song_files import read_song_info
+    from musicgen.generate.song_files import read_song_info
 
     # A weight file's sidecar, a dataset's info file: refused by name, within seconds.
     sidecar = copy_weights(weights, tmp_path / "w").with_suffix("").with_suffix(".json")
@@ -837,6 +860,7 @@ def test_a_damaged_wav_cache_key_is_decoded_again(tmp_path, damage):
     assert np.array_equal(np.load(f"{cfg.output_prefix}_x.npy"), before)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["nested 200000 deep", "80 MB", "a FIFO"])
 def test_a_damaged_preset_is_one_line_naming_it(tmp_path, damage):
     preset = tmp_path / "preset.toml"
@@ -847,7 +871,7 @@ def test_a_damaged_preset_is_one_line_naming_it(tmp_path, damage):
 
 
 def test_a_preset_list_flag_takes_one_value_or_refuses_an_empty_list(tmp_path):
-    from musicgen.cli import parse_with_preset
+    from musicgen.cli.args import parse_with_preset
 
     preset = tmp_path / "eval.toml"
     preset.write_text('reference = "datasets/training_data/wave"\n')
@@ -876,6 +900,7 @@ def copy_weights(weights: Path, folder: Path) -> Path:
 # ---------------------------------------------------------------- round two: numbers
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key, value", [("mean", 1e300), ("mean", -1e20), ("std", 1e-300), ("std", 1e300),
                                         ("std", 0.0)])
 def test_sidecar_statistics_that_overflow_float32_are_refused(weights, tmp_path, key, value):
@@ -911,10 +936,11 @@ def test_a_header_whose_byte_count_wraps_around_is_refused(small_data, tmp_path)
     user_error(lambda: load_training_data(stats.parent / prefix.name), stats.name, kind=DatasetError)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
 def test_non_finite_values_inside_the_tensors_stop_training_and_generation_naming_the_file(small_data, tmp_path,
                                                                                           value):
-    from musicgen.training import train
+    from musicgen.train.loop import train
 
     prefix = copy_dataset(small_data, tmp_path / "d")
     x = np.load(f"{prefix}_x.npy", mmap_mode="r+")
@@ -940,15 +966,16 @@ def test_non_finite_values_inside_the_tensors_stop_training_and_generation_namin
 
 def first_weights(prefix: Path, tmp_path: Path) -> Path:
     """A tiny network trained on the dataset at `prefix`."""
-    from musicgen.training import train
+    from musicgen.train.loop import train
 
     return train(train_config(prefix, tmp_path / "good", n_iter=1, n_epochs=1), ModelConfig(hidden=8),
                  verbose=0).checkpoint
 
 
+@pytest.mark.slow
 def test_a_diverging_loss_stops_training_and_keeps_the_last_good_checkpoint(small_data, tmp_path):
     from musicgen.errors import TrainingError
-    from musicgen.training import train
+    from musicgen.train.loop import train
 
     wdir = tmp_path / "w"
     first = train(train_config(small_data, wdir, n_iter=1, n_epochs=1), ModelConfig(hidden=8), verbose=0).checkpoint
@@ -961,10 +988,11 @@ def test_a_diverging_loss_stops_training_and_keeps_the_last_good_checkpoint(smal
     assert snapshot(wdir) == before and not temp_files(wdir)
 
 
+@pytest.mark.slow
 def test_re_training_past_the_last_iteration_a_weight_file_records_is_refused_before_any_work(weights, small_data,
                                                                                            tmp_path):
     from musicgen.config import MAX_ITERATION
-    from musicgen.training import train
+    from musicgen.train.loop import train
 
     path = copy_weights(weights, tmp_path / "w")
     sidecar = path.with_suffix("").with_suffix(".json")
@@ -1004,6 +1032,7 @@ def nearly_full(tmp_path):
         subprocess.run(["umount", str(folder)], check=False)
 
 
+@pytest.mark.slow
 def test_training_onto_a_full_disk_ends_in_one_line_not_a_crash(small_data, tmp_path, nearly_full):
     disk = nearly_full(1)
     proc = run_script("train.py", "--data", small_data, "--weights-dir", disk / "w", "--img-dir", tmp_path / "img",
@@ -1013,6 +1042,7 @@ def test_training_onto_a_full_disk_ends_in_one_line_not_a_crash(small_data, tmp_
     assert not list((disk / "w").glob("*")) and not temp_files(disk)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jobs", ["1", "0"])
 def test_a_full_disk_under_the_wav_cache_fails_the_conversion_never_skips_a_file(tmp_path, nearly_full, jobs):
     sources = [tmp_path / "src" / name for name in ("a.mp3", "b.mp3")]
@@ -1027,6 +1057,7 @@ def test_a_full_disk_under_the_wav_cache_fails_the_conversion_never_skips_a_file
     assert not list((disk / "wave").glob("*.wav")) and not (tmp_path / "out" / "np_x.npy").exists()
 
 
+@pytest.mark.slow
 def test_a_full_image_folder_keeps_the_earlier_model_diagram_whole(small_data, tmp_path, nearly_full):
     disk = nearly_full(1)
     earlier = REPO / "img" / "lstm_model_plot.png"
@@ -1044,6 +1075,7 @@ def test_a_full_image_folder_keeps_the_earlier_model_diagram_whole(small_data, t
     assert (disk / earlier.name).read_bytes() == before and not temp_files(disk)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("song_format", ["mp3", "ogg"])
 def test_an_encoder_that_exits_0_without_writing_leaves_no_numbered_file(weights, small_data, tmp_path, song_format):
     # The encoders of a disk that fails silently: lame and sox that exit 0 and write nothing.
@@ -1085,6 +1117,7 @@ def test_anything_at_the_next_checkpoints_name_is_stepped_over(tmp_path, occupan
     assert os.path.lexists(name)  # what was there is left alone
 
 
+@pytest.mark.slow
 def test_a_file_name_that_is_not_utf8_converts_and_prints(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
@@ -1119,6 +1152,7 @@ def test_an_output_name_too_long_for_any_of_its_files_is_refused_before_any_work
     assert snapshot(folder) == before and not temp_files(folder)
 
 
+@pytest.mark.slow
 def test_a_full_stdout_is_named_and_the_outputs_are_still_written(tmp_path):
     cfg = small_config(tmp_path)
     cfg.input_dir.mkdir()
@@ -1132,6 +1166,7 @@ def test_a_full_stdout_is_named_and_the_outputs_are_still_written(tmp_path):
     assert load_training_data(cfg.output_prefix).x.shape[0] > 0
 
 
+@pytest.mark.slow
 def test_a_fifo_in_place_of_a_cached_wav_is_decoded_again_not_waited_on(tmp_path):
     cfg = small_config(tmp_path)
     cfg.input_dir.mkdir()

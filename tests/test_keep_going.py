@@ -10,19 +10,19 @@ import numpy as np
 import pytest
 from scipy.io import wavfile
 
-from helpers import MUSIC, run_script, sox, train_config
-from musicgen.audio_io import load_wav
-from musicgen.blas_network import BlasNetwork
-from musicgen.checkpoint import read_checkpoint
+from musicgen.audio.io import load_wav
 from musicgen.config import BlockSpec, GenerateConfig, ModelConfig
-from musicgen.eval_report import load_reference
-from musicgen.evaluation import loop_score, measure_window, timeline
-from musicgen.generation import Sampler, generate, sampled_generate, stateful_generate
-from musicgen.model import build_model, build_training_model
-from musicgen.song_files import read_song_info, song_info_path
-from musicgen.training import train
+from musicgen.evaluate.measures import loop_score, measure_window, timeline
+from musicgen.evaluate.report import load_reference
+from musicgen.generate.generation import Sampler, generate, sampled_generate, stateful_generate
+from musicgen.generate.song_files import read_song_info, song_info_path
+from musicgen.models.blas_network import BlasNetwork
+from musicgen.models.model import build_model, build_training_model
+from musicgen.train.checkpoint import read_checkpoint
+from musicgen.train.loop import train
 
-pytestmark = pytest.mark.slow  # trains networks or runs the TensorFlow scripts: not in `make test-fast`
+from helpers import MUSIC, run_script, sox, train_config
+
 
 RATE = 22050
 BLOCK = RATE // 4
@@ -61,6 +61,7 @@ def test_loop_score_is_one_for_a_repeated_block_and_near_zero_for_music_and_nois
     assert loop_score(np.zeros(RATE * 2), BLOCK) == 0.0
 
 
+@pytest.mark.slow
 def test_unseen_music_is_alive_and_each_way_of_dying_fails_its_own_test(unseen, reference, rng):
     def judge(samples):
         return measure_window(samples, RATE, 0.0, len(samples) / RATE, reference, block_size=BLOCK)
@@ -83,6 +84,7 @@ def test_unseen_music_is_alive_and_each_way_of_dying_fails_its_own_test(unseen, 
     assert copied.tests["no copy"] is False  # frames fall between the reference's: ~1.5 dB, not 0
 
 
+@pytest.mark.slow
 def test_timeline_finds_where_a_song_dies(unseen, reference):
     # 20 s of music, then one of its blocks looped for 20 s: the first two windows live, the last two don't.
     song = np.concatenate([unseen, np.tile(unseen[-BLOCK:], 80)])
@@ -91,6 +93,7 @@ def test_timeline_finds_where_a_song_dies(unseen, reference):
     assert [w.alive for w in windows] == [True, True, False, False]
 
 
+@pytest.mark.slow
 def test_evaluate_reads_the_sidecar_and_measures_after_the_echo(unseen, tmp_path):
     # The 'echo' is 5 s of silence; the new music after it is real music.
     song = tmp_path / "generated_song1.wav"
@@ -114,8 +117,9 @@ def test_evaluate_reads_the_sidecar_and_measures_after_the_echo(unseen, tmp_path
     assert "music for 20 of 20 seconds after the seed" in text
 
 
+@pytest.mark.slow
 def test_song_without_a_sidecar_is_measured_whole(unseen, reference, tmp_path):
-    from musicgen.eval_report import evaluate_songs
+    from musicgen.evaluate.report import evaluate_songs
 
     song = tmp_path / "mine.wav"
     wavfile.write(song, RATE, unseen)
@@ -127,7 +131,7 @@ def test_song_without_a_sidecar_is_measured_whole(unseen, reference, tmp_path):
 def test_gaussian_loss_is_the_likelihood_of_a_circular_gaussian():
     import math
 
-    from musicgen.model import gaussian_nll
+    from musicgen.models.model import gaussian_nll
 
     n = 3
     y_true = np.array([[[1.0, 0.0, -1.0, 0.5, 0.0, 0.0]]], np.float32)
@@ -140,6 +144,7 @@ def test_gaussian_loss_is_the_likelihood_of_a_circular_gaussian():
     assert got == pytest.approx(per_value, rel=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("options", [
     dict(model=dict(output="gaussian"), train=dict(normalisation="bin")),
     dict(model=dict(prenet_dropout=0.3), train=dict(scheduled_sampling=0.5)),
@@ -158,6 +163,7 @@ def test_each_training_option_lowers_the_loss_and_is_recorded(small_data, tmp_pa
     assert ckpt.training["scheduled_sampling"] == options["train"].get("scheduled_sampling", 0.0)
 
 
+@pytest.mark.slow
 def test_scheduled_sampling_feeds_back_predictions_only_when_training(rng):
     cfg = ModelConfig(hidden=8, block=BlockSpec(block_size=5))
     fitted, network = build_training_model(cfg, 1.0)
@@ -173,6 +179,7 @@ def test_scheduled_sampling_feeds_back_predictions_only_when_training(rng):
     np.testing.assert_allclose(np.asarray(fitted(x, training=False)), plain, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_gaussian_network_generates_samples_reproducibly_and_its_mean_at_temperature_zero(small_data, tmp_path):
     result = train(train_config(small_data, tmp_path / "w", n_iter=1, n_epochs=2, normalisation="bin"),
                    ModelConfig(hidden=32, output="gaussian"), verbose=0)
@@ -206,6 +213,7 @@ def test_sampler_draws_around_the_mean_with_the_predicted_spread(rng):
     np.testing.assert_array_equal(Sampler(cfg, 0.0, rng)(out), out[..., :8])
 
 
+@pytest.mark.slow
 def test_blas_engine_keeps_the_prenet_dropout_on_when_generating(rng):
     import keras
 
@@ -228,8 +236,8 @@ def test_blas_engine_keeps_the_prenet_dropout_on_when_generating(rng):
 
 
 def test_logmag_features_are_log_magnitudes_of_the_non_negative_bins():
-    from musicgen.fft_blocks import blocks_to_features
-    from musicgen.representation import LOG_FLOOR, from_fft_features
+    from musicgen.audio.blocks import blocks_to_features
+    from musicgen.audio.representation import LOG_FLOOR, from_fft_features
 
     block = np.sin(2 * np.pi * 5 * np.arange(64) / 64).astype(np.float32)  # 5 cycles: all in bin 5
     values = from_fft_features(blocks_to_features(block[None]), BlockSpec(block_size=64, representation="logmag"))[0]
@@ -239,8 +247,8 @@ def test_logmag_features_are_log_magnitudes_of_the_non_negative_bins():
 
 
 def test_griffin_lim_rebuilds_a_signal_with_the_asked_magnitudes(unseen):
-    from musicgen.fft_blocks import blocks_to_features, frame
-    from musicgen.representation import from_fft_features, to_signal
+    from musicgen.audio.blocks import blocks_to_features, frame
+    from musicgen.audio.representation import from_fft_features, to_signal
 
     block = BlockSpec(sample_rate=RATE, block_size=2048, overlap=True, representation="logmag")
     n = len(unseen[: RATE * 4]) // block.hop - 1
@@ -261,6 +269,7 @@ def test_griffin_lim_rebuilds_a_signal_with_the_asked_magnitudes(unseen):
     assert mismatch(rebuilt) <= 1.05 * mismatch(plain), (mismatch(rebuilt), mismatch(plain))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cell, block, output, width", [
     ("lstm", BlockSpec(representation="logmag"), "mse", 501),
     ("gru", BlockSpec(representation="logmel", bands=40), "gaussian", 40),
@@ -292,6 +301,7 @@ def cfg_block(block):
     return dataclasses.replace(block, sample_rate=8000, block_size=1000)
 
 
+@pytest.mark.slow
 def test_minutes_end_training_on_the_clock_with_the_checkpoints_spread_over_it(small_data, tmp_path):
     import time
 
@@ -311,6 +321,7 @@ def test_minutes_end_training_on_the_clock_with_the_checkpoints_spread_over_it(s
         assert rates[-1] < 0.5 * rates[0], rates
 
 
+@pytest.mark.slow
 def test_sampled_generation_on_the_keras_engine_matches_the_blas_one(rng):
     import keras
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from musicgen.blas_network import BlasNetwork
-from musicgen.cells import CELLS, cell_module
 from musicgen.config import BlockSpec, ModelConfig
-from musicgen.layers import TimeDistributedDense
-from musicgen.model import build_model
+from musicgen.models.blas_network import BlasNetwork
+from musicgen.models.cells import CELLS, cell_module
+from musicgen.models.layers import TimeDistributedDense
+from musicgen.models.model import build_model
 
 LAYER_PAIRS = [(cell_module(c).Layer, cell_module(c).STOCK) for c in CELLS] + \
     [(TimeDistributedDense, keras.layers.Dense)]

@@ -7,10 +7,11 @@ import math
 import numpy as np
 import pytest
 
+from musicgen.audio.blocks import blocks_to_features
+from musicgen.audio.representation import (LOG_FLOOR, from_fft_features, hz_to_mel, mel_filterbank, mel_inverse,
+                                           mel_to_hz)
 from musicgen.config import BlockSpec, ModelConfig
-from musicgen.fft_blocks import blocks_to_features
-from musicgen.generation import Sampler
-from musicgen.representation import LOG_FLOOR, from_fft_features, hz_to_mel, mel_filterbank, mel_inverse, mel_to_hz
+from musicgen.generate.generation import Sampler
 
 BLOCK = BlockSpec(sample_rate=8000, block_size=1000, representation="logmel", bands=40)
 
@@ -58,7 +59,7 @@ def test_a_gaussian_over_bands_has_one_spread_per_value():
 
 
 def test_the_gaussian_likelihood_over_bands_is_per_value():
-    from musicgen.model import gaussian_nll
+    from musicgen.models.model import gaussian_nll
 
     cfg = ModelConfig(block=BlockSpec(block_size=8, representation="logmel", bands=3), output="gaussian")
     y_true = np.array([[[1.0, 0.0, -1.0]]], np.float32)
@@ -72,8 +73,8 @@ def test_the_gaussian_likelihood_over_bands_is_per_value():
 def test_songs_are_drawn_at_the_temperature_training_recorded():
     from pathlib import Path
 
-    from musicgen.checkpoint import Checkpoint
     from musicgen.errors import WeightsError
+    from musicgen.train.checkpoint import Checkpoint
 
     def ckpt(training):
         return Checkpoint(model=ModelConfig(block=BLOCK, output="gaussian"), iteration=1, epoch=1,

@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from helpers import script_parser
-from musicgen.cli import config_from, parse_with_preset
+from musicgen.cli.args import config_from, parse_with_preset
+from musicgen.cli.train_args import build_parser as train_parser
 from musicgen.config import AudioConfig, BlockSpec, ConvertConfig, GenerateConfig, ModelConfig, TrainConfig
-from musicgen.train_cli import build_parser as train_parser
+
+from helpers import script_parser
 
 
 def test_no_flags_give_the_original_defaults():
@@ -63,7 +64,7 @@ def _edges(how):
 def test_every_value_a_flag_accepts_reads_back_from_the_weight_file_that_records_it(cls):
     import dataclasses
 
-    from musicgen.checkpoint import _model_config, model_doc
+    from musicgen.train.checkpoint import _model_config, model_doc
 
     for f in dataclasses.fields(cls):
         how = f.metadata.get("option")
@@ -80,7 +81,7 @@ def test_every_value_a_flag_accepts_reads_back_from_the_weight_file_that_records
 
 def test_a_conversion_whose_clips_a_weight_file_could_not_record_is_refused(tmp_path):
     from musicgen.config import MAX_CLIP_BLOCKS
-    from musicgen.convert import convert_directory
+    from musicgen.data.convert import convert_directory
     from musicgen.errors import DatasetError
 
     audio = AudioConfig(block=BlockSpec(block_size=8), clip_len=20.0)

@@ -10,9 +10,9 @@ import subprocess
 import sys
 
 import pytest
+
 from helpers import REPO, run_script
 
-pytestmark = pytest.mark.slow  # trains networks or runs the TensorFlow scripts: not in `make test-fast`
 
 SCRIPTS = ["check_system_setup.py", "convert_directory.py", "train.py", "train_gru.py", "re_train.py",
            "re_train_gru.py", "generate.py", "evaluate.py"]
@@ -20,6 +20,7 @@ TF_NOISE = re.compile(r"absl::InitializeLog|oneDNN|cudart_stub|cuda_platform|cpu
                       re.MULTILINE)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_help_says_each_default_once(script):
     out = run_script(script, "--help", timeout=60)
@@ -32,6 +33,7 @@ def test_help_says_each_default_once(script):
     assert "(default: None)" not in text and "(default: False)" not in text
 
 
+@pytest.mark.slow
 def test_scripts_print_no_tensorflow_start_up_lines_unless_verbose(small_data, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     args = [sys.executable, str(REPO / "train.py"), "--data", str(small_data), "-n", "1", "-e", "1", "--hidden", "8",
@@ -52,22 +54,24 @@ def test_scripts_print_no_tensorflow_start_up_lines_unless_verbose(small_data, t
 @pytest.fixture(scope="module")
 def weights(small_data, tmp_path_factory):
     """A tiny trained LSTM."""
-    from helpers import train_config
-
     from musicgen.config import ModelConfig
-    from musicgen.training import train
+    from musicgen.train.loop import train
+
+    from helpers import train_config
 
     wdir = tmp_path_factory.mktemp("request_weights")
     return train(train_config(small_data, wdir, n_iter=1, n_epochs=1), ModelConfig(hidden=16), verbose=0).checkpoint
 
 
+@pytest.mark.slow
 def test_a_prime_file_seeds_the_song_from_where_prime_start_says(weights, tmp_path):
     import numpy as np
-    from helpers import music_excerpt
 
-    from musicgen.checkpoint import read_checkpoint
-    from musicgen.fft_blocks import blocks_to_features, frame
-    from musicgen.priming import prime_features
+    from musicgen.audio.blocks import blocks_to_features, frame
+    from musicgen.generate.priming import prime_features
+    from musicgen.train.checkpoint import read_checkpoint
+
+    from helpers import music_excerpt
 
     model = read_checkpoint(weights).model
     stereo = tmp_path / "prime.flac"  # any format, rate and channel count
@@ -85,15 +89,17 @@ def test_a_prime_file_seeds_the_song_from_where_prime_start_says(weights, tmp_pa
         np.testing.assert_allclose(prime_features(stereo, start, model), want, atol=2e-3)
 
 
+@pytest.mark.slow
 def test_primed_songs_need_no_training_data_and_follow_their_prime(weights, tmp_path):
     import json
 
     import numpy as np
-    from helpers import music_excerpt
     from scipy.io import wavfile
 
     from musicgen.config import GenerateConfig
-    from musicgen.generation import generate
+    from musicgen.generate.generation import generate
+
+    from helpers import music_excerpt
 
     a = music_excerpt(tmp_path / "a.mp3", 4.0, start=10.0)
     b = music_excerpt(tmp_path / "b.mp3", 4.0, start=30.0)
@@ -109,6 +115,7 @@ def test_primed_songs_need_no_training_data_and_follow_their_prime(weights, tmp_
     assert not np.array_equal(songs["a"], songs["b"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make, message", [
     (lambda d: d / "missing.wav", "does not exist"),
     (lambda d: (d / "text.mp3").write_text("not audio") and d / "text.mp3", "cannot be read"),
@@ -124,13 +131,14 @@ def test_a_bad_prime_file_is_one_line(weights, tmp_path, make, message):
     assert "--prime" in lines[0] and not (tmp_path / "s").exists()
 
 
+@pytest.mark.slow
 def test_no_echo_songs_hold_only_new_music_of_the_asked_length(weights, small_data, tmp_path):
     import json
 
     from scipy.io import wavfile
 
     from musicgen.config import GenerateConfig
-    from musicgen.generation import generate
+    from musicgen.generate.generation import generate
 
     common = dict(seconds=2.0, seed_index=3, data_prefix=small_data, random_seed=1)
     [echo] = generate(weights, GenerateConfig(out_dir=tmp_path / "e", **common))
@@ -146,11 +154,12 @@ def test_no_echo_songs_hold_only_new_music_of_the_asked_length(weights, small_da
     assert (both[8000:] == without[:16000]).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("song_format", ["flac", "ogg", "mp3"])
 def test_songs_in_other_formats_keep_one_numbering(weights, small_data, tmp_path, song_format):
+    from musicgen.audio.io import load_wav
     from musicgen.config import GenerateConfig
-    from musicgen.audio_io import load_wav
-    from musicgen.generation import generate
+    from musicgen.generate.generation import generate
 
     out = tmp_path / "songs"
     out.mkdir()
@@ -170,10 +179,11 @@ def test_songs_in_other_formats_keep_one_numbering(weights, small_data, tmp_path
     assert evaluated.returncode == 0 and songs[0].path.name in evaluated.stdout, evaluated.stderr
 
 
+@pytest.mark.slow
 def test_an_mp3_song_at_44_1_khz_decodes_to_the_same_length(tmp_path):
     import numpy as np
 
-    from musicgen.song_files import write_song
+    from musicgen.generate.song_files import write_song
 
     samples = np.sin(np.arange(145530) * 2 * np.pi * 440 / 44100).astype(np.float32) * 0.5
     song = write_song(tmp_path, samples, 44100, song_format="mp3")
@@ -184,12 +194,13 @@ def test_an_mp3_song_at_44_1_khz_decodes_to_the_same_length(tmp_path):
     assert song.name == "generated_song1.mp3" and rate == 44100 and len(back) == len(samples)
 
 
+@pytest.mark.slow
 def test_early_stopping_stops_and_saves_the_epochs_since_the_last_checkpoint(small_data, tmp_path):
-    from helpers import train_config
-
-    from musicgen.checkpoint import read_checkpoint
     from musicgen.config import ModelConfig
-    from musicgen.training import train
+    from musicgen.train.checkpoint import read_checkpoint
+    from musicgen.train.loop import train
+
+    from helpers import train_config
 
     # A learning rate far too high: the validation loss never improves on its first value.
     cfg = train_config(small_data, tmp_path, n_iter=5, n_epochs=3, lr=5.0, validation_split=0.25, early_stopping=1)
@@ -200,14 +211,16 @@ def test_early_stopping_stops_and_saves_the_epochs_since_the_last_checkpoint(sma
     assert ckpt.iteration == -(-epochs // 3)  # a last, shorter iteration holds the epochs after the last full one
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("schedule", ["constant", "plateau", "cosine"])
 def test_learning_rate_schedules_follow_keras_callbacks_and_are_recorded(small_data, tmp_path, schedule):
     import numpy as np
-    from helpers import train_config
 
-    from musicgen.checkpoint import read_checkpoint
     from musicgen.config import ModelConfig
-    from musicgen.training import train
+    from musicgen.train.checkpoint import read_checkpoint
+    from musicgen.train.loop import train
+
+    from helpers import train_config
 
     cfg = train_config(small_data, tmp_path, n_iter=2, n_epochs=4, lr=0.01, lr_schedule=schedule,
                        tensorboard=tmp_path / "tb")
@@ -231,9 +244,9 @@ def test_any_number_of_jobs_writes_byte_identical_tensors(tmp_path, shard_size):
     import shutil
     from dataclasses import replace
 
-    from helpers import music_excerpt, small_config
+    from musicgen.data.convert import convert_directory
 
-    from musicgen.convert import convert_directory
+    from helpers import music_excerpt, small_config
 
     cfg = small_config(tmp_path)
     cfg.input_dir.mkdir()
@@ -255,13 +268,15 @@ def test_any_number_of_jobs_writes_byte_identical_tensors(tmp_path, shard_size):
     assert outputs[1] == outputs[2] == outputs[3]
 
 
+@pytest.mark.slow
 def test_previews_beside_each_checkpoint_with_their_verdict_in_sidecar_menu_and_tensorboard(small_data, tmp_path):
-    from helpers import train_config
     from scipy.io import wavfile
 
-    from musicgen.checkpoint import describe, list_weight_files, read_checkpoint
     from musicgen.config import ModelConfig
-    from musicgen.training import train
+    from musicgen.train.checkpoint import describe, list_weight_files, read_checkpoint
+    from musicgen.train.loop import train
+
+    from helpers import train_config
 
     cfg = train_config(small_data, tmp_path, n_iter=3, n_epochs=1, keep_every=2, preview_seconds=2.0,
                        tensorboard=tmp_path / "tb")
@@ -280,6 +295,7 @@ def test_previews_beside_each_checkpoint_with_their_verdict_in_sidecar_menu_and_
     assert list((tmp_path / "tb" / "previews").glob("events.out.tfevents*"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cell, options", [("lstm", {}), ("gru", {}),
                                            ("lstm", {"block": "logmag", "prenet_dropout": 0.3}),
                                            ("lstm", {"output": "gaussian"})])
@@ -287,12 +303,13 @@ def test_bfloat16_training_lowers_the_loss_and_writes_float32_weights_that_gener
                                                                                     options):
     import h5py
     import numpy as np
-    from helpers import train_config
 
-    from musicgen.checkpoint import read_checkpoint
     from musicgen.config import BlockSpec, GenerateConfig, ModelConfig
-    from musicgen.generation import generate
-    from musicgen.training import train
+    from musicgen.generate.generation import generate
+    from musicgen.train.checkpoint import read_checkpoint
+    from musicgen.train.loop import train
+
+    from helpers import train_config
 
     if "block" in options:
         options = {**options, "block": BlockSpec(representation=options["block"])}

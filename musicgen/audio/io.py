@@ -1,0 +1,203 @@
+"""All audio reading and writing: any input decoded to mono 16-bit WAV (lame, sox), WAVs read back as
+samples, float samples written as 16-bit WAV (streamed or whole) and songs encoded (pydub, lame, sox)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+import warnings
+import wave
+from pathlib import Path
+
+import numpy as np
+from scipy.io import wavfile
+
+from musicgen.atomic import temp_path, write_atomic
+from musicgen.audio.tools import ReaderStoppedError, run_pipe, run_tool
+from musicgen.errors import AudioDecodeError
+
+
+def decode_to_wav(src: Path, dst: Path, *, sample_rate: int) -> None:
+    """Write `src` (mp3 via lame, other formats via sox) as mono 16-bit WAV at `sample_rate`.
+
+    `dst` appears only when decoding succeeded, so a cache hit is always complete.
+    """
+    # Absolute paths start with '/', so no file name can be read as an option.
+    src, dst = Path(src).resolve(), Path(dst).resolve()
+    if src.stat().st_size == 0:
+        raise AudioDecodeError("empty file")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    part = temp_path(dst)
+    # sox -V1: lame streams a WAV header without a length, which sox would warn about. -R seeds
+    # sox's dither with a fixed number, so decoding a file twice gives the same samples.
+    to_mono = ["-r", sample_rate, "-c", 1, "-b", 16, "-e", "signed-integer", part]
+    try:
+        if src.suffix.lower() == ".mp3":
+            # lame decodes and sox downmixes/resamples at the same time, through a pipe.
+            try:
+                run_pipe(["lame", "--decode", "--quiet", src, "-"],
+                         ["sox", "-V1", "-R", "-t", "wav", "-", *to_mono], what=src.name)
+            except ReaderStoppedError:
+                _raise_if_no_space(dst)
+                raise
+        else:
+            run_tool(["sox", "-V1", "-R", src, *to_mono], what=src.name)
+        _check_complete(part, dst)
+        os.replace(part, dst)
+    finally:
+        part.unlink(missing_ok=True)
+
+
+def _raise_if_no_space(path: Path) -> None:
+    """OSError(ENOSPC) naming `path` (the file that was to be written) if its file system has (next
+    to) no room left."""
+    space = os.statvfs(Path(path).parent)
+    if space.f_bavail * space.f_frsize < 1 << 20:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+
+def _check_complete(path: Path, name: Path) -> None:
+    """Refuse a WAV that lacks bytes its header counts: sox exits 0 when a full disk cuts its output
+    short, and the conversion must fail then (OSError), not skip the file."""
+    try:
+        with wave.open(str(path), "rb") as handle:
+            needed = handle.getnframes() * handle.getsampwidth() * handle.getnchannels()
+    except (wave.Error, EOFError):
+        needed = None
+    size = os.path.getsize(path)
+    if needed is not None and size >= needed + 44:  # 44: the smallest WAV header
+        if needed == 0:  # no audio (a source that decodes to nothing) or no room to write any
+            _raise_if_no_space(name)
+        return
+    _raise_if_no_space(name)
+    raise AudioDecodeError(f"sox wrote an incomplete WAV ({size} bytes)")
+
+
+def wav_frames(path: Path) -> int:
+    """Number of sample frames in a PCM WAV, read from its header only."""
+    with wave.open(str(path), "rb") as handle:
+        return handle.getnframes()
+
+
+def read_wav(path: Path) -> tuple[int, np.ndarray]:
+    """Read a mono 16-bit WAV as (rate, memory-mapped int16 samples)."""
+    try:
+        rate, data = wavfile.read(path, mmap=True)
+    except Exception as exc:  # scipy reports some broken headers as UnboundLocalError or struct.error
+        raise AudioDecodeError(f"{Path(path).name}: not a readable WAV ({exc})") from None
+    if data.ndim != 1 or data.dtype != np.int16:
+        raise AudioDecodeError(f"{path.name}: expected mono 16-bit WAV, got {data.dtype} {data.shape}")
+    return rate, data
+
+
+class WavWriter:
+    """Append float blocks to a mono 16-bit WAV without holding the whole song."""
+
+    def __init__(self, path: Path, sample_rate: int):
+        self._handle = wave.open(str(path), "wb")
+        self._handle.setnchannels(1)
+        self._handle.setsampwidth(2)
+        self._handle.setframerate(sample_rate)
+
+    def write(self, samples: np.ndarray) -> None:
+        """Append float samples in [-1, 1]; values beyond are clipped."""
+        self._handle.writeframes(to_int16(samples).astype("<i2").tobytes())
+
+    def close(self) -> None:
+        """Finish the header and close the file."""
+        self._handle.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> None:
+    """Float samples as a whole mono 16-bit WAV, written under a private name and then renamed."""
+    def write(part: Path) -> None:
+        with WavWriter(part, sample_rate) as writer:
+            writer.write(samples)
+
+    write_atomic(path, write)
+
+
+def encode_audio(pcm: np.ndarray, sample_rate: int, wav: Path, target: Path, song_format: str) -> None:
+    """Write 16-bit mono `pcm` as a WAV (pydub), then encode it to `target` when another format is asked
+    (lame for mp3, sox for flac and ogg)."""
+    with warnings.catch_warnings():
+        # pydub looks for ffmpeg at import; WAV export does not need it.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        from pydub import AudioSegment
+
+    AudioSegment(data=pcm.astype("<i2").tobytes(), sample_width=2, frame_rate=sample_rate,
+                 channels=1).export(wav, format="wav")
+    if song_format == "mp3":
+        run_tool(["lame", "--quiet", "-q", 2, wav, target], what=target.name)
+    elif song_format in ("flac", "ogg"):
+        run_tool(["sox", "-V1", wav, target], what=target.name)
+
+
+def load_wav(path: Path) -> tuple[np.ndarray, int]:
+    """Any WAV (int or float, mono or multi-channel) -> (mono float samples in [-1, 1], rate)."""
+    try:
+        with warnings.catch_warnings():
+            # A header that promises more than the file holds: scipy reads what is there and warns.
+            warnings.simplefilter("ignore", wavfile.WavFileWarning)
+            rate, data = wavfile.read(path)
+    except Exception as exc:  # scipy reports some broken headers as UnboundLocalError or struct.error
+        raise AudioDecodeError(f"{Path(path).name}: not a readable WAV ({exc})") from None
+    if not 0 < rate <= 10**6 or data.ndim not in (1, 2) or data.size == 0:
+        raise AudioDecodeError(f"{Path(path).name}: not usable audio (rate {rate} Hz, shape {data.shape})")
+    if not np.issubdtype(data.dtype, np.number):
+        raise AudioDecodeError(f"{Path(path).name}: not usable audio ({data.dtype} samples)")
+    if data.dtype == np.int16:
+        data = from_int16(data)
+    elif np.issubdtype(data.dtype, np.integer):
+        scale = float(np.iinfo(data.dtype).max) + 1.0
+        if data.dtype == np.uint8:
+            data = data.astype(np.float32) - 128.0
+            scale = 128.0
+        data = data.astype(np.float32) / scale
+    data = data.astype(np.float32)
+    if not np.isfinite(data).all():  # float WAVs can hold them; every measure would come out NaN
+        raise AudioDecodeError(f"{Path(path).name}: holds NaN or infinite samples")
+    if data.ndim == 2:
+        data = data.mean(axis=1)
+    return data, int(rate)
+
+
+def read_audio(path: Path, sample_rate: int) -> tuple[np.ndarray, int]:
+    """Mono float samples and rate of any audio file: WAVs as they are, the rest decoded (lame/sox)
+    at `sample_rate`."""
+    path = Path(path)
+    if path.suffix.lower() == ".wav":
+        return load_wav(path)
+    return from_int16(decode_pcm(path, sample_rate)), sample_rate
+
+
+def decode_pcm(path: Path, sample_rate: int) -> np.ndarray:
+    """Any audio file as mono int16 samples at `sample_rate`, decoded (lame/sox) through a private
+    temporary WAV."""
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "decoded.wav"
+        decode_to_wav(path, wav, sample_rate=sample_rate)
+        return np.array(read_wav(wav)[1])
+
+
+# GRUV's scale, both ways: training tensors hold int16 samples / 32767 and songs are written back
+# at * 32767, so a sample survives the round trip exactly.
+PCM_SCALE = 32767.0
+
+
+def from_int16(pcm: np.ndarray) -> np.ndarray:
+    """int16 samples -> float32 audio in [-1, 1]."""
+    return np.asarray(pcm, dtype=np.float32) / np.float32(PCM_SCALE)
+
+
+def to_int16(samples: np.ndarray) -> np.ndarray:
+    """Float audio in [-1, 1] -> int16, clipped at full scale instead of wrapping."""
+    cleaned = np.nan_to_num(np.asarray(samples, dtype=np.float64), nan=0.0, posinf=1.0, neginf=-1.0)
+    return np.clip(np.round(cleaned * PCM_SCALE), -32768, 32767).astype(np.int16)

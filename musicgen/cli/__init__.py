@@ -1,0 +1,1 @@
+"""The command line: flags built from the config dataclasses, menus, progress bars, start-up."""

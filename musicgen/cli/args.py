@@ -1,0 +1,284 @@
+"""Shared argparse helpers and the error boundary every script runs inside."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import sys
+import threading
+import warnings
+from pathlib import Path
+from typing import Callable
+
+from musicgen.cli.runtime import limit_malloc_arenas, quiet_tensorflow
+from musicgen.errors import MusicGenError
+from musicgen.schema import SchemaError, load_toml
+from musicgen.signals import interrupts_raise
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Each flag's default said once: not appended where the help text already says it, nor for
+    flags whose default is 'not given' (None), nor for switches."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        switch = isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction))
+        if "(default" in text or switch or action.default is None or action.default == argparse.SUPPRESS \
+                or not action.option_strings:
+            return text
+        return super()._get_help_string(action)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser with a one-line error (the message and where to look, not the usage
+    block) and each default said once in --help. `tensorflow=True` adds --verbose, which lets
+    TensorFlow's start-up lines through (run_script hides them otherwise)."""
+
+    def __init__(self, *args, tensorflow: bool = False, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+        if tensorflow:
+            self.add_argument("--verbose", action="store_true",
+                              help="show TensorFlow's own start-up and device lines (hidden otherwise)")
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see --help)\n")
+
+
+def int_in(low: int, high: int):
+    """argparse type: a whole number in [low, high]."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be in {low}..{high}, got {value}")
+        return value
+
+    parse.__name__ = "whole number"
+    parse.bounds = (low, high, False, False)  # what docs/CLI.md's range table is checked against
+    return parse
+
+
+def float_in(low: float, high: float, *, low_open: bool = False, high_open: bool = False):
+    """argparse type: a number in [low, high], without `low` (low_open) or `high` (high_open)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+        inside = (low < value if low_open else low <= value) and (value < high if high_open else value <= high)
+        if not inside:
+            raise argparse.ArgumentTypeError(f"must be in {'(' if low_open else '['}{low:g}, {high:g}"
+                                             f"{')' if high_open else ']'}, got {text}")
+        return value
+
+    parse.__name__ = "number"
+    parse.bounds = (low, high, low_open, high_open)
+    return parse
+
+
+def add_options(parser: argparse.ArgumentParser, cls, *, only: tuple[str, ...] | None = None,
+                defaults: dict | None = None, help_suffix: dict | None = None) -> None:
+    """Add a flag for every field of the config dataclass `cls` that declares an Option (or those named in
+    `only`), as config.py declares it; `defaults` and `help_suffix` adjust a field's flag for one script."""
+    defaults, help_suffix = defaults or {}, help_suffix or {}
+    for f in dataclasses.fields(cls):
+        opt = f.metadata.get("option")
+        if opt is None or (only is not None and f.name not in only):
+            continue
+        kwargs = {"dest": f.name, "default": defaults.get(f.name, f.default),
+                  "help": opt.help + help_suffix.get(f.name, "")}
+        if opt.negate:
+            parser.add_argument(*opt.flags, action="store_false", **kwargs)
+        elif isinstance(f.default, bool):
+            parser.add_argument(*opt.flags, action="store_true", **kwargs)
+        else:
+            parser.add_argument(*opt.flags, type=_value_type(opt, f.default), choices=opt.choices,
+                                metavar=opt.metavar, **kwargs)
+
+
+def _value_type(opt, default):
+    kind = opt.kind or type(default)
+    if kind is int and opt.low is not None:
+        return int_in(int(opt.low), int(opt.high))
+    if kind is float and opt.low is not None:
+        return float_in(opt.low, opt.high, low_open=opt.low_open, high_open=opt.high_open)
+    return None if kind is str else kind
+
+
+def config_from(cls, args: argparse.Namespace, **given):
+    """`cls` with the value of each of its option fields the parser has in `args`, then `given`. A flag
+    whose default a script set to None (not given) leaves a field whose own default is not None alone."""
+    values = {}
+    for f in dataclasses.fields(cls):
+        if "option" in f.metadata and hasattr(args, f.name):
+            value = getattr(args, f.name)
+            if value is not None or f.default is None:
+                values[f.name] = value
+    return cls(**{**values, **given})
+
+
+def run_script(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
+    """Call a script's main; user errors and failing disks become one line on stderr and exit
+    code 1. SIGTERM is handled like Ctrl-C, so a killed run cleans up its temporary files too."""
+    # A file name need not be UTF-8 (Linux allows any bytes); printed, its odd bytes show as \xe9
+    # instead of ending the run in a UnicodeEncodeError.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    if not isinstance(sys.stdout, _WatchedStream):
+        sys.stdout = _WatchedStream(sys.stdout)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    limit_malloc_arenas()
+    if "--verbose" not in (sys.argv[1:] if argv is None else argv):
+        quiet_tensorflow()
+        # Library warnings (Keras' UserWarnings, numpy's RuntimeWarnings) are for developers; a user
+        # gets one line per problem from us. --verbose shows them.
+        warnings.simplefilter("ignore")
+    prog = sys.argv[0].rsplit("/", 1)[-1]
+    if threading.current_thread() is threading.main_thread():
+        interrupts_raise()
+    try:
+        code = main(argv) or 0
+        sys.stdout.flush()  # here, not at exit, so that a full or closed stdout is reported below
+        return code
+    except MusicGenError as exc:
+        print(f"{prog}: error: {_one_line(str(exc))}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        # A full disk, a read-only folder or a file that vanished: the message names the file.
+        where = f" '{exc.filename}'" if exc.filename else ""
+        if not exc.filename and _stdout_broken():
+            where = " cannot write to standard output:"
+        print(f"{prog}: error:{where} {_one_line(exc.strerror or str(exc))}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(f"{prog}: error: out of memory; use smaller settings (see --help)",
+              file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+
+
+class _WatchedStream:
+    """A stream that remembers a failed write (a full device, a closed pipe), so the one-line error
+    can say it was standard output; everything else is the stream's own."""
+
+    def __init__(self, stream):
+        self._stream, self.failed = stream, False
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except OSError:
+            self.failed = True
+            raise
+
+    def flush(self):
+        try:
+            return self._stream.flush()
+        except OSError:
+            self.failed = True
+            raise
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _stdout_broken() -> bool:
+    """True if a write to stdout failed; it is then replaced, so the interpreter's own flush at exit
+    adds no second message."""
+    if not getattr(sys.stdout, "failed", False):
+        return False
+    sys.stdout = open(os.devnull, "w")
+    return True
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def add_preset_flag(parser: argparse.ArgumentParser) -> None:
+    """`--config FILE.toml`, which parse_with_preset reads (added once)."""
+    if "--config" in parser._option_string_actions:
+        return
+    parser.add_argument("--config", type=Path, default=None, metavar="FILE.toml",
+                        help="preset of flag values (see config/); flags given here override it")
+
+
+def parse_with_preset(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse flags after applying `--config FILE.toml` (flag values by name) as new defaults.
+
+    Flags on the command line still win over the preset.
+    """
+    add_preset_flag(parser)
+    first, _ = parser.parse_known_args(argv)
+    if first.config is not None:
+        try:
+            preset = load_toml(first.config)
+        except OSError as exc:
+            parser.error(f"cannot read preset '{first.config}': {exc.strerror or exc}")
+        except SchemaError as exc:
+            parser.error(f"cannot read preset '{first.config}': {exc}")
+        known = _preset_names(parser)
+        unknown = sorted(set(preset) - set(known))
+        if unknown:
+            parser.error(f"preset '{first.config}' sets unknown option(s) {', '.join(unknown)}; "
+                         f"known: {', '.join(sorted(known))}")
+        values = {}
+        for key, value in preset.items():
+            action = known[key]
+            if action.dest in values:
+                parser.error(f"preset '{first.config}' sets {action.dest} twice ({key})")
+            if key != action.dest and isinstance(action, argparse._StoreFalseAction) and isinstance(value, bool):
+                value = not value  # no_echo = true means echo off
+            # Values go through each flag's own type check, as if typed on the command line.
+            values[action.dest] = _convert(parser, action, value)
+        parser.set_defaults(**values)
+    return parser.parse_args(argv)
+
+
+def _preset_names(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    """What a preset may call each flag: its long name with '-' written '_' (n_iter, no_echo, data) or
+    the setting's own name in config.py (data_prefix, echo)."""
+    names = {}
+    for action in parser._actions:
+        if action.dest in ("help", "config"):
+            continue
+        names[action.dest] = action
+        for flag in action.option_strings:
+            if flag.startswith("--"):
+                names.setdefault(flag[2:].replace("-", "_"), action)
+    return names
+
+
+def _convert(parser: argparse.ArgumentParser, action: argparse.Action, value):
+    if action.nargs in ("+", "*"):
+        # A flag that takes several values takes one as well (reference = "DIR" as ["DIR"]).
+        items = value if isinstance(value, list) else [value]
+        if not items:
+            parser.error(f"preset value {action.dest} = []: expected at least one value")
+        return [_convert_one(parser, action, item) for item in items]
+    return _convert_one(parser, action, value)
+
+
+def _convert_one(parser: argparse.ArgumentParser, action: argparse.Action, value):
+    switch = isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction))
+    if switch != isinstance(value, bool) or not isinstance(value, (str, int, float, bool)):
+        wanted = "true or false" if switch else "a single number or word"
+        parser.error(f"preset value {action.dest} = {value!r}: expected {wanted}")
+    if action.type is None or switch:
+        result = value
+    else:
+        try:
+            result = action.type(str(value))
+        except (argparse.ArgumentTypeError, ValueError) as exc:
+            parser.error(f"preset value {action.dest} = {value!r}: {exc}")
+    if action.choices is not None and result not in action.choices:
+        parser.error(f"preset value {action.dest} = {value!r}: choose from {', '.join(map(str, action.choices))}")
+    return result

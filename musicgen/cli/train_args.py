@@ -1,0 +1,62 @@
+"""Flags and entry point shared by train.py, train_gru.py, re_train.py and re_train_gru.py."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from musicgen.cli.args import ArgumentParser, add_options, config_from, parse_with_preset
+from musicgen.config import CELL_NAMES, BlockSpec, ModelConfig, TrainConfig
+
+SHAPE = ("hidden", "layers")  # a resumed network's shape comes from its weight file
+# Set when a network is made, kept by its weight file.
+CHOSEN_ONCE = ("representation", "bands", "output", "prenet_dropout")
+
+
+def build_parser(cell: str, resume: bool) -> argparse.ArgumentParser:
+    """The original's -n/-e/-b plus flags for everything it hard-coded, from the config dataclasses."""
+    label = CELL_NAMES[cell]
+    what = (f"Continue training a {label} network from a weight file (arrow-key menu, or --weights)"
+            if resume else f"Train the {label} music network on the tensors made by convert_directory.py")
+    p = ArgumentParser(description=what + ". A checkpoint, loss file and loss plot are "
+                       "written to the weights folder after every iteration.", tensorflow=True)
+    notes = {**dict.fromkeys(SHAPE, " (must match the weight file)"),
+             **dict.fromkeys(CHOSEN_ONCE, "; ignored when resuming: the weight file keeps its own")} if resume else {}
+    add_options(p, TrainConfig)
+    add_options(p, ModelConfig, defaults=dict.fromkeys(SHAPE) if resume else None, help_suffix=notes)
+    add_options(p, BlockSpec, only=("representation", "bands"), help_suffix=notes)
+    if resume:
+        p.add_argument("--weights", type=Path, default=None, metavar="PATH",
+                       help=f"{label} weight file to continue from (default: arrow-key menu)")
+    return p
+
+
+def main(argv: list[str] | None, *, cell: str, resume: bool) -> int:
+    """Parse flags, pick the starting weights if resuming, run the training loop."""
+    args = parse_with_preset(build_parser(cell, resume), argv)
+    from musicgen.cli.menu import choose_weights
+    from musicgen.errors import WeightsError
+    from musicgen.train.checkpoint import list_weight_files, read_checkpoint
+    from musicgen.train.loop import train
+
+    train_cfg = config_from(TrainConfig, args)
+    start = None
+    model_cfg = config_from(ModelConfig, args, cell=cell, block=config_from(BlockSpec, args))
+    if resume:
+        label = CELL_NAMES[cell]
+        start = args.weights or choose_weights(list_weight_files(args.weights_dir, label),
+                                               purpose=f"continue training ({label})")
+        start = read_checkpoint(start)  # read once; training takes it as it is
+        saved = start.model
+        for flag in SHAPE:
+            given = getattr(args, flag)
+            if given is not None and given != getattr(saved, flag):
+                raise WeightsError(f"--{flag} {given} does not match '{start.weights.name}' "
+                                   f"({flag}={getattr(saved, flag)})")
+    result = train(train_cfg, model_cfg, resume=start, report=lambda line: print(line, flush=True))
+    if result.interrupted:
+        where = result.checkpoint or "nothing (no iteration completed)"
+        print(f"interrupted: last completed iteration {result.iteration} is saved in {where}")
+        return 130
+    print(f"done: {result.checkpoint or 'checkpoints are written by the chief worker'}")
+    return 0

@@ -1,0 +1,384 @@
+"""convert_directory: a folder of music -> mono WAVs -> FFT block tensors.
+
+Outputs, for prefix P (default datasets/np_array):
+  P_x.npy, P_y.npy        float32 (clips, clip_blocks, 2*block_size); Y is X one block later
+  P_mean.npy, P_var.npy   per-feature mean and variance of X (float32)
+  P_xmerged.wav           X turned back into audio, to hear what the network sees
+  P_info.json             sample rate, block size, overlap and the files the clips came from
+
+With a shard size, X and Y go to P_x-RUN-00000.npy, P_y-RUN-00000.npy, ... of at most
+that many clips each (P_info.json lists them), so no single file grows with the
+library; P_xmerged.wav then holds the first shard only. RUN is new for every
+conversion, so the shards of the dataset in use are never touched while a new one
+is written: it takes over when its info file is renamed into place, at the very end.
+
+Decoded WAVs are cached in the input folder's wave/ with a key file beside each
+(the source's size, modification time and the sample rate), so a replaced source is
+decoded again and two conversions at once cannot hand each other the wrong audio.
+
+One pass over the files: the next files decode (lame | sox) in worker threads
+while this one is cut into clips by `jobs` threads and streamed to disk in order, so
+memory stays flat in library size, every core is busy, and the tensors are the same
+for any number of jobs.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import hashlib
+import itertools
+import json
+import os
+import secrets
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from musicgen.atomic import NAME_MAX, check_writable, raise_if_disk_full, temp_path, write_text_atomic
+from musicgen.audio.blocks import OverlapAdd, blocks_to_features, features_to_blocks, frame
+from musicgen.audio.io import WavWriter, decode_to_wav, from_int16, read_wav
+from musicgen.cli.progress import Progress
+from musicgen.config import AUDIO_SUFFIXES, MAX_CLIP_BLOCKS, AudioConfig, ConvertConfig
+from musicgen.data.npy_stream import NpyAppender, RunningStats
+from musicgen.data.training_data import fingerprint
+from musicgen.errors import AudioDecodeError, DatasetError, MusicGenError, OutputError
+from musicgen.schema import load_json
+from musicgen.signals import signals_deferred
+
+
+@dataclass
+class SourceFile:
+    """One input file, its cached mono WAV and how many clips it gives."""
+
+    path: Path
+    wav: Path
+    frames: int = 0
+    clips: int = 0
+    samples: np.ndarray | None = field(default=None, repr=False)  # memory-mapped int16
+
+
+@dataclass
+class ConversionSummary:
+    """What a conversion used, skipped and wrote."""
+
+    used: list[SourceFile] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    decoded_seconds: float = 0.0
+    seconds: float = 0.0
+    clips: int = 0
+    x_shape: tuple[int, ...] = ()
+    outputs: list[Path] = field(default_factory=list)
+    wall_seconds: float = 0.0
+
+    def lines(self) -> list[str]:
+        """Human-readable closing summary."""
+        out = [
+            f"files converted: {len(self.used)}, skipped: {len(self.skipped)}",
+            f"audio decoded: {self.decoded_seconds:.1f} s; used: {self.seconds:.1f} s in {self.clips} clips",
+            f"tensor shape X = Y = {self.x_shape} (float32)",
+        ]
+        out += [f"  skipped {name}: {reason}" for name, reason in self.skipped]
+        out += [f"wrote {p}" for p in self.outputs]
+        out.append(f"took {self.wall_seconds:.1f} s")
+        return out
+
+
+def find_audio_files(input_dir: Path, max_files: int) -> list[Path]:
+    """Audio files directly inside `input_dir`, sorted by name, at most `max_files`."""
+    if not input_dir.is_dir():
+        raise DatasetError(f"input folder '{input_dir}' does not exist")
+    files = sorted(
+        p for p in input_dir.iterdir()
+        if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES and not p.name.startswith(".")
+    )
+    return files[:max_files]
+
+
+CACHE_NAME_BYTES = 200  # room left in the 255-byte name limit for the temporary-name prefix
+
+
+def _wav_names(files: list[Path]) -> dict[Path, str]:
+    """Cache names in wave/: the stem as in the original, the full name if two stems clash, and a
+    shortened name with a hash when the name would not fit the file system's limit."""
+    stems = [p.stem for p in files]
+    names = {}
+    for p in files:
+        base = p.stem if stems.count(p.stem) == 1 else p.name
+        # os.fsencode: a name need not be UTF-8 on Linux (Python keeps such bytes as surrogates).
+        if len(os.fsencode(base)) > CACHE_NAME_BYTES:
+            digest = hashlib.sha256(os.fsencode(p.name)).hexdigest()[:12]
+            base = os.fsdecode(os.fsencode(base)[:CACHE_NAME_BYTES - 13]) + "-" + digest
+        names[p] = base + ".wav"
+    return names
+
+
+def _cache_key(src: Path, sample_rate: int) -> dict:
+    st = src.stat()
+    return {"source": src.name, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sample_rate": sample_rate}
+
+
+def _key_path(wav: Path) -> Path:
+    return wav.with_suffix(".key")
+
+
+def _open_cached(wav: Path, key: dict) -> np.ndarray | None:
+    """The cached samples if the key file matches `key` and the WAV really is at its rate."""
+    try:
+        if load_json(_key_path(wav)) != key or not wav.is_file():
+            return None
+        rate, samples = read_wav(wav)
+    except (OSError, MusicGenError):
+        return None
+    return samples if rate == key["sample_rate"] else None
+
+
+def _decode_fresh(src: Path, wav: Path, key: dict) -> np.ndarray:
+    """Decode into the cache and open the result. Another conversion may replace the cached file
+    at any moment; a memory map keeps the file it opened, and a wrong rate is decoded again privately."""
+    decode_to_wav(src, wav, sample_rate=key["sample_rate"])
+    write_text_atomic(_key_path(wav), json.dumps(key))
+    rate, samples = read_wav(wav)
+    if rate == key["sample_rate"]:
+        return samples
+    private = temp_path(wav)
+    try:
+        decode_to_wav(src, private, sample_rate=key["sample_rate"])
+        return read_wav(private)[1]
+    finally:
+        private.unlink(missing_ok=True)
+
+
+def decode_source(src: Path, wav: Path, audio: AudioConfig) -> SourceFile | str:
+    """Decode one file into the WAV cache and map it; return it, or the one-line reason to skip it."""
+    try:
+        key = _cache_key(src, audio.block.sample_rate)
+    except OSError as exc:
+        return f"unreadable ({exc.strerror or exc})"
+    try:
+        samples = _open_cached(wav, key)
+        if samples is None:
+            samples = _decode_fresh(src, wav, key)
+    except AudioDecodeError as exc:
+        return str(exc).split(": ", 1)[-1] if ": " in str(exc) else str(exc)
+    except OSError as exc:
+        raise_if_disk_full(exc, wav.parent)  # the cache's disk: every file would fail alike
+        return f"unreadable ({exc.strerror or exc})"
+    frames = len(samples)
+    n_blocks = -(-frames // audio.block.hop)
+    clips = (n_blocks - 1) // audio.clip_blocks
+    if clips <= 0:
+        need = (audio.clip_blocks * audio.block.hop + 1) / audio.block.sample_rate
+        return f"too short: {frames / audio.block.sample_rate:.2f} s, one clip needs {need:.2f} s"
+    return SourceFile(src, wav, frames, clips, samples)
+
+
+def clip_features(samples: np.ndarray, clip: int, audio: AudioConfig) -> np.ndarray:
+    """FFT features (clip_blocks + 1, 2*block_size) of the blocks that clip `clip` spans."""
+    start = clip * audio.clip_blocks * audio.block.hop
+    segment = from_int16(samples[start:start + audio.clip_blocks * audio.block.hop + audio.block.block_size])
+    return blocks_to_features(frame(segment, audio.clip_blocks + 1, audio.block))
+
+
+class _TensorWriter:
+    """The outputs of a conversion, written as clips arrive (X and Y in shards if asked).
+
+    Everything is written under temporary or new names; `commit` renames it all into
+    place at once, with the info file last, so readers see the old dataset or the new one.
+    """
+
+    def __init__(self, prefix: Path, audio: AudioConfig, shard_size: int = 0):
+        self.row = (audio.clip_blocks, audio.block.fft_dim)
+        self.prefix, self.shard_size = prefix, shard_size
+        self.run = secrets.token_hex(4)
+        self.started = time.time()
+        self.closed: list[tuple[NpyAppender, NpyAppender]] = []
+        self.clips = 0
+        self.merged_path = Path(f"{prefix}_xmerged.wav")
+        self.merged_part = temp_path(self.merged_path)
+        self._open_shard()
+        self.merged = WavWriter(self.merged_part, audio.block.sample_rate)
+        self.merged_blocks = OverlapAdd(audio.block)
+        self.stats = RunningStats(audio.block.fft_dim)
+
+    def _name(self, kind: str) -> Path:
+        suffix = f"-{self.run}-{len(self.closed):05d}" if self.shard_size else ""
+        return Path(f"{self.prefix}_{kind}{suffix}.npy")
+
+    def _open_shard(self) -> None:
+        self.x = NpyAppender(self._name("x"), self.row)
+        self.y = NpyAppender(self._name("y"), self.row)
+
+    def _close_shard(self) -> None:
+        self.x.finish()
+        self.y.finish()
+        self.closed.append((self.x, self.y))
+
+    def add(self, feats: np.ndarray) -> None:
+        """Store one clip's clip_blocks + 1 feature rows as an X and a Y row."""
+        if self.shard_size and self.x.rows == self.shard_size:
+            self._close_shard()
+            self._open_shard()
+        self.x.append(feats[None, :-1])
+        self.y.append(feats[None, 1:])
+        self.stats.update(feats[:-1])
+        self.clips += 1
+        if not self.closed:
+            self.merged.write(self.merged_blocks.push(features_to_blocks(feats[:-1])))
+
+    def commit(self, info: dict) -> list[Path]:
+        """Move every output into place, the info file last; then remove the shards it replaced."""
+        self.merged.write(self.merged_blocks.flush())
+        self.merged.close()
+        self._close_shard()
+        if self.shard_size:
+            info = {**info, "shards": [{"x": x.path.name, "y": y.path.name, "clips": x.rows} for x, y in self.closed]}
+        stats = [(Path(f"{self.prefix}_mean.npy"), self.stats.mean),
+                 (Path(f"{self.prefix}_var.npy"), self.stats.variance)]
+        staged = [temp_path(path) for path, _ in stats]
+        try:
+            for part, (_, values) in zip(staged, stats):
+                np.save(part, values.astype(np.float32))
+            # The fixed names (PREFIX_x.npy, PREFIX_mean.npy, ...) are replaced one by one; the info file,
+            # renamed last, says which contents belong together, so a kill between two renames is caught.
+            pieces = [(f.path, f.part) for pair in self.closed for f in pair if not self.shard_size]
+            pieces += [(path, part) for part, (path, _) in zip(staged, stats)]
+            info = {**info, "fingerprints": {path.name: fingerprint(part) for path, part in pieces}}
+            info_part = temp_path(Path(f"{self.prefix}_info.json"))
+            staged.append(info_part)
+            info_part.write_text(json.dumps(info, indent=1))
+            # Renames only from here on: a Ctrl-C or SIGTERM waits until the dataset is whole.
+            with signals_deferred():
+                done = [path for pair in self.closed for path in (pair[0].commit(), pair[1].commit())]
+                for part, (path, _) in zip(staged, stats):
+                    part.replace(path)
+                    done.append(path)
+                done.append(self.merged_part.replace(self.merged_path))
+                done.append(info_part.replace(Path(f"{self.prefix}_info.json")))
+        finally:
+            for part in staged:
+                part.unlink(missing_ok=True)
+        self._remove_replaced_shards(info)
+        return done
+
+    def _remove_replaced_shards(self, info: dict) -> None:
+        """Delete shards the new info file does not list: an earlier conversion's (or a killed one's).
+        Files newer than this run are left alone: they belong to a conversion running beside it."""
+        listed = {s[kind] for s in info.get("shards", []) for kind in ("x", "y")}
+        for kind in ("x", "y"):
+            for stale in self.prefix.parent.glob(f"{self.prefix.name}_{kind}-*.npy"):
+                try:
+                    if stale.name not in listed and stale.stat().st_mtime < self.started:
+                        stale.unlink()
+                except OSError:
+                    pass
+
+    def abort(self) -> None:
+        """Delete every partial output; the dataset already in place stays as it was.
+
+        Closing may fail the way the writing did (a full disk): the files go regardless.
+        """
+        with contextlib.suppress(OSError):
+            self.merged.close()
+        for x, y in [*self.closed, (self.x, self.y)]:
+            x.abort()
+            y.abort()
+        self.merged_part.unlink(missing_ok=True)
+
+
+FRAME_BATCH = 8  # clips per worker handed out at once: enough to keep the workers busy, little memory
+
+
+def _decoded_in_order(pool: ThreadPoolExecutor, files: list[Path], decode, *, ahead: int):
+    """(file, decode(file)) in the files' order, with at most `ahead` decodes started but not yet taken."""
+    pending: collections.deque = collections.deque()
+    remaining = iter(files)
+    for src in itertools.islice(remaining, ahead):
+        pending.append((src, pool.submit(decode, src)))
+    while pending:
+        src, future = pending.popleft()
+        result = future.result()
+        for nxt in itertools.islice(remaining, 1):
+            pending.append((nxt, pool.submit(decode, nxt)))
+        yield src, result
+
+
+# The longest name a conversion writes beside --output's (a shard of Y: _y-RUN-NNNNN.npy).
+OUTPUT_SUFFIXES = ("_x.npy", "_y.npy", "_mean.npy", "_var.npy", "_xmerged.wav", "_info.json")
+SHARD_SUFFIX = "_y-01234567-00000.npy"
+
+
+def _check_output_names(prefix: Path, shard_size: int) -> None:
+    """OutputError before any work if a name this conversion writes would not fit the file system's
+    limit: found half-way, it would leave some files renamed into place and others not."""
+    suffixes = OUTPUT_SUFFIXES + ((SHARD_SUFFIX,) if shard_size else ())
+    longest = max(len(os.fsencode(prefix.name + s)) for s in suffixes)
+    if longest > NAME_MAX:
+        raise OutputError(f"--output name '{prefix.name}' is too long: the files it names would have "
+                          f"{longest} bytes, {NAME_MAX} at most")
+
+
+def convert_directory(cfg: ConvertConfig, *, progress: bool = True) -> ConversionSummary:
+    """Convert every audio file in cfg.input_dir; raise DatasetError if none is usable."""
+    start = time.monotonic()
+    audio = cfg.audio
+    if audio.block.overlap and audio.block.block_size < 2:
+        raise DatasetError("overlapping blocks need a block size of at least 2 samples")
+    if audio.clip_blocks > MAX_CLIP_BLOCKS:  # the most an info file or weight file may record
+        raise DatasetError(f"--clip-len {audio.clip_len:g} makes clips of {audio.clip_blocks} blocks of "
+                           f"{audio.block.block_size} samples, {MAX_CLIP_BLOCKS} at most; lower --clip-len or "
+                           "raise --block-size")
+    files = find_audio_files(cfg.input_dir, cfg.max_files)
+    if not files:
+        raise DatasetError(f"no audio files ({' '.join(AUDIO_SUFFIXES)}) in '{cfg.input_dir}'")
+    names = _wav_names(files)
+    _check_output_names(cfg.output_prefix, cfg.shard_size)
+    check_writable(cfg.output_prefix.parent)
+    check_writable(cfg.wave_dir)
+    summary = ConversionSummary()
+    writer = None
+    bar = Progress(len(files), "converting", enabled=progress)
+    jobs = cfg.jobs or os.cpu_count() or 1
+    decoder, framer = ThreadPoolExecutor(max_workers=jobs), ThreadPoolExecutor(max_workers=jobs)
+    try:
+        writer = _TensorWriter(cfg.output_prefix, audio, cfg.shard_size)
+        # Files decode `jobs` at a time, a few ahead of the one being framed (lame and sox run as
+        # their own processes); a file's clips are framed `jobs` at a time (the FFT runs without the
+        # GIL); every clip is written in file and clip order, so the tensors do not depend on `jobs`.
+        for src, result in _decoded_in_order(decoder, files, lambda p: decode_source(p, cfg.wave_dir / names[p], audio),
+                                             ahead=jobs + 1):
+            if isinstance(result, str):
+                summary.skipped.append((src.name, result))
+            else:
+                summary.used.append(result)
+                for first in range(0, result.clips, FRAME_BATCH * jobs):
+                    clips = range(first, min(first + FRAME_BATCH * jobs, result.clips))
+                    for feats in framer.map(lambda c: clip_features(result.samples, c, audio), clips):
+                        writer.add(feats)
+                result.samples = None  # unmap it
+            bar.update(src.name)
+        if not summary.used:
+            reasons = "; ".join(f"{n}: {r}" for n, r in summary.skipped[:3])
+            raise DatasetError(f"no usable audio in '{cfg.input_dir}' ({reasons})")
+        decoder.shutdown()
+        framer.shutdown()
+        summary.x_shape = (writer.clips, *writer.row)
+        summary.outputs = writer.commit({
+            **audio.block.to_doc(), "clip_blocks": audio.clip_blocks, "clips": summary.x_shape[0],
+            "sources": [f.path.name for f in summary.used],
+        })
+    except BaseException as exc:
+        decoder.shutdown(cancel_futures=True)
+        framer.shutdown(cancel_futures=True)
+        if writer is not None:
+            writer.abort()
+        raise_if_disk_full(exc, cfg.output_prefix.parent, "the dataset already there is unchanged")
+        raise
+    summary.clips = summary.x_shape[0]
+    summary.decoded_seconds = sum(f.frames for f in summary.used) / audio.block.sample_rate
+    summary.seconds = summary.clips * audio.clip_blocks * audio.block.seconds
+    summary.wall_seconds = time.monotonic() - start
+    return summary

@@ -1,0 +1,239 @@
+"""Training tensors on disk -> normalised batches for Keras, without loading them whole."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from musicgen import schema
+from musicgen.config import MAX_BLOCK_SIZE, MAX_CLIP_BLOCKS, MAX_STAT, MIN_STD, NORMALISATIONS, BlockSpec
+from musicgen.data.clip_store import ClipArray, check_npy_size, npy_layout
+from musicgen.errors import DatasetError
+
+
+@dataclass
+class TrainingData:
+    """X/Y tensors on disk (one file each, or shards) and their per-feature statistics."""
+
+    x: ClipArray
+    y: ClipArray
+    mean: np.ndarray
+    std: np.ndarray
+    block: BlockSpec  # the blocks the tensors hold: the info file's
+
+    @property
+    def clip_blocks(self) -> int:
+        """Time steps per clip."""
+        return self.x.shape[1]
+
+
+def std_from_variance(var: np.ndarray) -> np.ndarray:
+    """Standard deviation with a floor, so near-constant bins are not blown up into noise."""
+    std = np.sqrt(np.maximum(np.asarray(var, dtype=np.float64), 0.0))
+    floor = max(1e-4 * float(std.max()), MIN_STD)
+    return np.maximum(std, floor).astype(np.float32)
+
+
+def representation_mismatch(model_cfg, data: TrainingData) -> str | None:
+    """How `data` differs from the blocks a network with `model_cfg` works on; None if it does not."""
+    if model_cfg.block.as_fft() == data.block:
+        return None
+    return f"works on {model_cfg.block.describe()} but the data has {data.block.describe()}"
+
+
+def normalisation_std(std: np.ndarray, mode: str) -> np.ndarray:
+    """The divisor of each feature: its own `std` ("bin", GRUV's) or one std shared by all ("global").
+
+    Per-bin scaling weighs every FFT bin equally in the loss, so the many near-silent
+    high bins count as much as the loud low ones (songs came out 16 dB quieter than the
+    bundled music in our runs); one shared scale makes the loss the error in the audio itself.
+    """
+    if mode == "bin":
+        return std
+    if mode == "global":
+        return np.full_like(std, np.sqrt(np.mean(np.square(std, dtype=np.float64))))
+    raise DatasetError(f"unknown normalisation '{mode}' (expected one of {', '.join(NORMALISATIONS)})")
+
+
+def read_info(prefix: Path) -> dict:
+    """PREFIX_info.json as written by convert_directory.py, every value checked; empty for tensors
+    converted before it existed. DatasetError naming the key if a value is off."""
+    info_path = Path(f"{prefix}_info.json")
+    if not os.path.lexists(info_path):  # anything else at the name (a FIFO, a folder) is refused below
+        return {}
+    try:
+        doc = schema.load_json_object(info_path)
+        # Info files from before the block size was recorded: the tensors' shape says it (below).
+        info = {"block": schema.get_block(doc, block_size=BlockSpec().block_size)}
+        if info["block"].representation != "fft":
+            raise schema.SchemaError("'representation' of training tensors must be fft (GRUV's values)")
+        for key, high in (("block_size", MAX_BLOCK_SIZE), ("clip_blocks", MAX_CLIP_BLOCKS),
+                          ("clips", 2**62)):
+            if key in doc:
+                info[key] = schema.get_int(doc, key, 1 if key != "clips" else 0, high)
+        if "shards" in doc:
+            info["shards"] = [_shard(s, k) for k, s in enumerate(schema.get_list(doc, "shards"))]
+        if "fingerprints" in doc:
+            info["fingerprints"] = {schema.plain_file_name(name, "fingerprints"):
+                                    schema.sha256_hex(value, f"fingerprints.{name}")
+                                    for name, value in schema.get_object(doc, "fingerprints").items()}
+        return info
+    except OSError as exc:
+        raise DatasetError(f"cannot read '{info_path}': {exc.strerror or exc}") from None
+    except schema.SchemaError as exc:
+        raise DatasetError(f"'{info_path}' is damaged: {exc}; re-run convert_directory.py") from None
+
+
+def _shard(entry, k: int) -> dict:
+    if not isinstance(entry, dict):
+        raise schema.SchemaError(f"'shards[{k}]' must be an object")
+    return {"x": schema.plain_file_name(entry.get("x"), f"shards[{k}].x"),
+            "y": schema.plain_file_name(entry.get("y"), f"shards[{k}].y"),
+            "clips": schema.get_int(entry, "clips", 0, 2**62)}
+
+
+def tensor_files(prefix: Path, info: dict) -> tuple[list[Path], list[Path]]:
+    """The X and Y files of a converted dataset: PREFIX_x/_y.npy, or the shards its info file lists
+    (always beside it: read_info refuses names with a folder part)."""
+    shards = info.get("shards")
+    if not shards:
+        return [Path(f"{prefix}_x.npy")], [Path(f"{prefix}_y.npy")]
+    folder = Path(prefix).parent
+    return [folder / s["x"] for s in shards], [folder / s["y"] for s in shards]
+
+
+FINGERPRINT_BYTES = 1 << 20
+
+
+def fingerprint(path: Path) -> str:
+    """Size and sha256 of a file's first and last MiB: cheap, and different for any two conversions."""
+    size = os.path.getsize(path)
+    digest = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as handle:
+        digest.update(handle.read(FINGERPRINT_BYTES))
+        if size > FINGERPRINT_BYTES:
+            handle.seek(max(FINGERPRINT_BYTES, size - FINGERPRINT_BYTES))
+            digest.update(handle.read())
+    return digest.hexdigest()
+
+
+def _check_against_info(prefix: Path, x: ClipArray, info: dict) -> None:
+    """The tensors must be the ones the info file describes (a half-finished or mixed dataset is not)."""
+    folder = Path(prefix).parent
+    for name, expected_print in info.get("fingerprints", {}).items():
+        try:
+            same = fingerprint(folder / name) == expected_print
+        except OSError:
+            same = False
+        if not same:
+            raise DatasetError(f"'{folder / name}' is not the file '{prefix}_info.json' was written with (a "
+                               "conversion was killed while replacing this dataset); re-run convert_directory.py")
+    expected = {"clips": x.shape[0], "clip_blocks": x.shape[1], "block_size": x.shape[2] // 2}
+    wrong = [f"{k} {info[k]} in the info file but {v} in the tensors" for k, v in expected.items()
+             if k in info and info[k] != v]
+    for k, shard in enumerate(info.get("shards", [])):
+        rows = int(x.starts[k + 1] - x.starts[k])
+        if rows != shard["clips"]:
+            wrong.append(f"{shard['x']} holds {rows} clips, not {shard['clips']}")
+    if wrong:
+        raise DatasetError(f"'{prefix}' does not match its info file ({'; '.join(wrong[:2])}); "
+                           "re-run convert_directory.py")
+
+
+def load_training_data(prefix: Path) -> TrainingData:
+    """Open a converted dataset without reading its tensors; DatasetError with the fix if parts are
+    missing, damaged or disagree."""
+    info = read_info(prefix)
+    x_files, y_files = tensor_files(prefix, info)
+    stats = {k: Path(f"{prefix}_{k}.npy") for k in ("mean", "var")}
+    missing = [str(p) for p in [*x_files, *y_files, *stats.values()] if not p.is_file()]
+    if missing:
+        raise DatasetError(f"training data missing ({', '.join(missing[:4])}"
+                           f"{', ...' if len(missing) > 4 else ''}); run convert_directory.py first")
+    x, y = ClipArray(x_files), ClipArray(y_files)
+    mean = _read_stats(stats["mean"], low=-MAX_STAT, high=MAX_STAT)
+    var = _read_stats(stats["var"], low=0.0, high=MAX_STAT**2)
+    if x.shape != y.shape or x.shape[2] % 2 or mean.shape != (x.shape[2],) or var.shape != (x.shape[2],):
+        raise DatasetError(f"inconsistent training data at '{prefix}': X {x.shape}, Y {y.shape}, "
+                           f"mean {mean.shape}; re-run convert_directory.py")
+    _check_against_info(prefix, x, info)
+    if x.shape[0] == 0:
+        raise DatasetError(f"'{x_files[0]}' holds no clips; add music and re-run convert_directory.py")
+    # Tensors converted before the info file existed are GRUV's blocks at the default rate. The info
+    # file's block size, where it has one, equals the tensors' (checked above).
+    block = dataclasses.replace(info.get("block", BlockSpec()), block_size=x.shape[2] // 2)
+    return TrainingData(x=x, y=y, mean=mean, std=std_from_variance(var), block=block)
+
+
+def _read_stats(path: Path, *, low: float, high: float) -> np.ndarray:
+    """A per-feature statistics vector: float32 or float64 numbers within [low, high], nothing else."""
+    shape, dtype, offset = npy_layout(path)
+    if dtype not in (np.float32, np.float64) or len(shape) != 1 or shape[0] > 2 * MAX_BLOCK_SIZE:
+        raise DatasetError(f"'{path}' is not a vector of numbers; re-run convert_directory.py")
+    check_npy_size(path, shape, dtype, offset)  # before np.load allocates what the header says
+    try:
+        values = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise DatasetError(f"cannot read '{path}': {str(exc).splitlines()[0]}; re-run convert_directory.py") from None
+    # Checked before the float32 cast: 1e300 passes as a float64 and becomes inf as a float32.
+    if not np.all((values >= low) & (values <= high)):
+        raise DatasetError(f"'{path}' holds values outside {low:g}..{high:g} (or not numbers); "
+                           "re-run convert_directory.py")
+    return values.astype(np.float32)
+
+
+def split_indices(n: int, validation_split: float) -> tuple[np.ndarray, np.ndarray]:
+    """Train and validation clip indices; validation is the last fraction, as in Keras."""
+    n_val = int(n * validation_split)
+    if validation_split > 0 and (n_val == 0 or n_val == n):
+        raise DatasetError(f"validation split {validation_split} of {n} clips leaves an empty set")
+    return np.arange(n - n_val), np.arange(n - n_val, n)
+
+
+def make_batches(data: TrainingData, indices: np.ndarray, batch_size: int, *, mean: np.ndarray,
+                 std: np.ndarray, shuffle: bool, seed: int | None, drop_remainder: bool = False,
+                 block: BlockSpec | None = None, failures: list | None = None):
+    """A tf.data pipeline of normalised (x, y) batches read from the tensor files, in the network's
+    `block`'s representation (audio/representation.py; default: GRUV's FFT values).
+
+    Only clip indices are shuffled; each batch is read from the files when needed and the
+    next one is prepared while the current one trains, so memory stays flat in dataset size.
+    A DatasetError while reading (a file cut short, NaN or infinite values) reaches the caller
+    wrapped in TensorFlow's error; it is also appended to `failures`, to be raised as itself.
+    """
+    import tensorflow as tf
+
+    from musicgen.audio.representation import from_fft_features
+
+    shape = (None, data.clip_blocks, len(mean))
+    block = block or data.block
+
+    def load(idx):
+        idx = np.sort(idx)  # sorted reads walk the files front to back
+        try:
+            x = from_fft_features(data.x.read_finite(idx), block)
+            y = from_fft_features(data.y.read_finite(idx), block)
+        except DatasetError as exc:
+            if failures is not None:
+                failures.append(exc)
+            raise
+        x -= mean
+        x /= std
+        y -= mean
+        y /= std
+        return x, y
+
+    def load_tf(idx):
+        x, y = tf.numpy_function(load, [idx], (tf.float32, tf.float32), stateful=False)
+        return tf.ensure_shape(x, shape), tf.ensure_shape(y, shape)
+
+    ds = tf.data.Dataset.from_tensor_slices(np.asarray(indices, dtype=np.int64))
+    if shuffle:
+        ds = ds.shuffle(len(indices), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size, drop_remainder=drop_remainder).map(load_tf).prefetch(1)
+

@@ -1,0 +1,1 @@
+"""Evaluation: how music-like a song is, measured against the training music."""

@@ -1,0 +1,1 @@
+"""Generation: seeding, running the network on its own output, and writing songs."""

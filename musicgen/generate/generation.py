@@ -1,0 +1,301 @@
+"""Generating songs from a trained network, block by block with the recurrent state carried.
+
+GRUV's method re-ran the network over the whole, growing sequence for every new
+block and kept the last output. The network is causal, so feeding the seed once
+and then one block per step with the state carried computes the same function
+(tests check it) at one step per 0.25 s of audio. On CPU the steps run on
+numpy's BLAS (models/blas_network.py), which streams the weights about twice as fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from musicgen.atomic import check_writable
+from musicgen.audio.representation import from_fft_features, to_signal
+from musicgen.config import ORIGINAL_SONG_BLOCKS, GenerateConfig
+from musicgen.data.training_data import load_training_data, representation_mismatch
+from musicgen.errors import DatasetError, WeightsError
+from musicgen.memory import generation_bytes, require_memory
+from musicgen.models.blas_network import BlasNetwork
+from musicgen.models.model import build_model
+from musicgen.train.checkpoint import Checkpoint, load_weights, read_checkpoint
+
+
+@dataclass
+class Song:
+    """One generated song and where it came from."""
+
+    path: Path
+    plot: Path | None
+    seed_index: int | None  # the training clip it was seeded from; None for a --prime file
+    seconds: float
+    seed: str = ""  # where the seed came from, in words
+
+
+def song_blocks(seconds: float | None, ckpt: Checkpoint) -> int:
+    """Blocks to generate for `seconds` (None: the original's length, 49 blocks of GRUV's kind)."""
+    block = ckpt.model.block
+    if seconds is None:
+        seconds = ORIGINAL_SONG_BLOCKS * block.block_size / block.sample_rate
+    blocks = block.blocks_in(seconds)
+    if blocks < 1:
+        raise DatasetError(f"--seconds {seconds:g} is shorter than one block of this network ({block.seconds:g} s)")
+    return blocks
+
+
+def pick_seeds(n_clips: int, count: int, seed_index: int | None, random_seed: int | None) -> list[int]:
+    """Training clips to seed from: consecutive from --seed-index, else random without repeats."""
+    if seed_index is not None:
+        if not 0 <= seed_index < n_clips:
+            raise DatasetError(f"--seed-index {seed_index} is out of range: the data has {n_clips} clips "
+                               f"(0..{n_clips - 1})")
+        return [(seed_index + k) % n_clips for k in range(count)]
+    rng = np.random.default_rng(random_seed)
+    return [int(i) for i in rng.choice(n_clips, size=count, replace=count > n_clips)]
+
+
+# Folding the output and input layers into one feedback matrix costs one units x features x units
+# product, about as long as 40 unfolded steps of the default model (bench/bench_generate.py).
+FOLD_AFTER_STEPS = 40
+
+
+def _step_function(model):
+    """The model's compiled forward call, made once per model and kept on it.
+
+    A fresh tf.function per song would trace the graph again every time, which
+    cost more than generating a 10 s song.
+    """
+    step = getattr(model, "_musicgen_step", None)
+    if step is None:
+        import tensorflow as tf
+
+        # On CPU, XLA speeds up a one-song step but slows a batch of songs down, so it is
+        # used for single songs only.
+        single = model.inputs[0].shape[0] == 1
+        step = tf.function(lambda x: model(x, training=False), jit_compile=single)
+        model._musicgen_step = step
+    return step
+
+
+def generation_network(model, rng: np.random.Generator | None = None):
+    """What generates fastest here: the weights on numpy's BLAS on CPU, the stateful Keras model on GPU."""
+    from musicgen.cli.runtime import gpu_present
+
+    return model if gpu_present() else BlasNetwork(model, rng)
+
+
+class Sampler:
+    """Turns the network's raw output into the block it plays and feeds back.
+
+    "mse" networks output the block itself. "gaussian" ones output a mean and a log-scale per
+    value (models.model.gaussian_split): the block is the mean plus `temperature` times that scale in
+    Gaussian noise (temperature 0: the mean alone).
+    """
+
+    def __init__(self, cfg, temperature: float = 1.0, rng: np.random.Generator | None = None):
+        from musicgen.models.model import gaussian_layout
+
+        self.layout, self.gaussian = gaussian_layout(cfg), cfg.output == "gaussian"
+        self.temperature = float(temperature)
+        self.rng = rng or np.random.default_rng()
+
+    def __call__(self, out: np.ndarray) -> np.ndarray:
+        if not self.gaussian:
+            return out
+        from musicgen.models.model import gaussian_split
+
+        mean, log_scale = gaussian_split(np.asarray(out, dtype=np.float32), *self.layout, np)
+        if not self.temperature:
+            return mean
+        noise = self.rng.standard_normal(mean.shape, dtype=np.float32)
+        return mean + self.temperature * np.exp(log_scale) * noise
+
+
+def stateful_generate(network, seeds: np.ndarray, n_blocks: int) -> np.ndarray:
+    """(K, T, D) normalised seeds -> (K, n_blocks, D) outputs; one step per block after the seed.
+
+    `network` is a BlasNetwork or a stateful Keras model built for K songs, of a network that
+    draws no random numbers (else sampled_generate). The first T outputs are the network's
+    predictions over the seed, as in the original.
+    """
+    if isinstance(network, BlasNetwork):
+        network.reset(len(seeds))
+        out = network(np.asarray(seeds, dtype=np.float32))
+        steps = n_blocks - out.shape[1]
+        if steps <= 0:
+            return out[:, :n_blocks]
+        if steps >= FOLD_AFTER_STEPS:
+            return np.concatenate([out, network.continue_own_output(steps)], axis=1)
+        blocks, last = [out], out[:, -1:]
+        for _ in range(steps):
+            last = network(last)
+            blocks.append(last)
+        return np.concatenate(blocks, axis=1)
+    import tensorflow as tf
+
+    reset_states(network)
+    step = _step_function(network)
+    out = step(tf.constant(seeds, dtype=tf.float32))
+    blocks = [out[:, :n_blocks]]
+    produced, last = min(n_blocks, out.shape[1]), out[:, -1:]
+    while produced < n_blocks:
+        last = step(last)  # stays a tensor: fed straight back in
+        blocks.append(last)
+        produced += 1
+    return tf.concat(blocks, axis=1).numpy()
+
+
+def sampled_generate(network, seeds: np.ndarray, n_blocks: int, sampler: Sampler) -> np.ndarray:
+    """stateful_generate for networks that draw random numbers (ModelConfig.stochastic): pre-net
+    dropout stays on, and each block `sampler` draws is what is played and fed back."""
+    if isinstance(network, BlasNetwork):
+        network.reset(len(seeds))
+        step = network
+    else:
+        import tensorflow as tf
+
+        reset_states(network)
+        # training=True keeps the pre-net dropout on, as it was in training.
+        compiled = tf.function(lambda x: network(x, training=True))
+        step = lambda x: compiled(tf.constant(x, dtype=tf.float32)).numpy()  # noqa: E731
+    blocks = sampler(step(np.asarray(seeds, dtype=np.float32)))[:, :n_blocks]
+    produced = [blocks]
+    last, count = blocks[:, -1:], blocks.shape[1]
+    while count < n_blocks:
+        last = sampler(step(last))
+        produced.append(last)
+        count += 1
+    return np.concatenate(produced, axis=1)
+
+
+def reset_states(model) -> None:
+    """Zero the recurrent state of every stateful layer, so the next song starts fresh."""
+    for layer in model.layers:
+        if getattr(layer, "stateful", False):
+            layer.reset_state()
+
+
+def reference_generate(model, seeds: np.ndarray, n_blocks: int) -> np.ndarray:
+    """GRUV's method: predict over the whole growing sequence each time, keep the last output."""
+    sequence = seeds
+    out = model.predict(sequence, verbose=0)
+    blocks = [out[:, :n_blocks]]
+    produced = min(n_blocks, out.shape[1])
+    while produced < n_blocks:
+        sequence = np.concatenate([sequence, out[:, -1:]], axis=1)
+        out = model.predict(sequence, verbose=0)
+        blocks.append(out[:, -1:])
+        produced += 1
+    return np.concatenate(blocks, axis=1)
+
+
+def features_to_audio(features: np.ndarray, ckpt: Checkpoint, rng: np.random.Generator | None = None) -> np.ndarray:
+    """(T, D) normalised network output -> float samples in [-1, 1] (clipping comes at write).
+
+    A non-finite value is dropped alone, not allowed to turn its whole block into NaN.
+    `rng` draws the starting phases of a "logmag" network's blocks.
+    """
+    model = ckpt.model
+    raw = features.astype(np.float32) * ckpt.std + ckpt.mean
+    return to_signal(raw, model.block, rng=rng)
+
+
+def stateful_model(ckpt: Checkpoint, batch_size: int):
+    """A stateful copy of the network in `ckpt.weights`, for `batch_size` songs at once."""
+    model = build_model(ckpt.model, batch_size=batch_size, stateful=True)
+    load_weights(model, ckpt.weights, digest=ckpt.digest)
+    return model
+
+
+def load_generator(weights: Path, batch_size: int):
+    """The checkpoint in `weights` and its stateful network."""
+    ckpt = read_checkpoint(weights)
+    return ckpt, stateful_model(ckpt, batch_size)
+
+
+def render(network, ckpt: Checkpoint, seeds: np.ndarray, n_blocks: int, *, rng: np.random.Generator,
+           temperature: float = 1.0, echo: bool = True) -> np.ndarray:
+    """(count, blocks, output) network output for normalised `seeds`: the echo over the seed first
+    (unless not `echo`), n_blocks in all with it."""
+    if ckpt.model.stochastic:
+        out = sampled_generate(network, seeds, n_blocks, Sampler(ckpt.model, temperature, rng))
+    else:
+        out = stateful_generate(network, seeds, n_blocks)
+    return out if echo else out[:, seeds.shape[1]:]
+
+
+def normalised_seeds(features: np.ndarray, ckpt: Checkpoint) -> np.ndarray:
+    """GRUV features (count, blocks, 2*block_size) -> what the network of `ckpt` takes: its representation,
+    normalised by its statistics, float32."""
+    return ((from_fft_features(features, ckpt.model.block) - ckpt.mean) / ckpt.std).astype(np.float32)
+
+
+def _seeds(ckpt: Checkpoint, weights: Path, cfg: GenerateConfig) -> tuple[np.ndarray, list[int | None], list[str]]:
+    """Normalised seed blocks (count, clip_blocks, feature_dim), the clip each came from, and a word on each."""
+    model = ckpt.model
+    if cfg.prime is not None:
+        from musicgen.generate.priming import prime_features
+
+        features = prime_features(cfg.prime, cfg.prime_start, model)[None].repeat(cfg.count, axis=0)
+        where = f"{Path(cfg.prime).name} from {cfg.prime_start:g} s"
+        indices, words = [None] * cfg.count, [where] * cfg.count
+    else:
+        data = load_training_data(cfg.data_prefix)
+        mismatch = representation_mismatch(model, data)
+        if mismatch:
+            raise WeightsError(f"'{Path(weights).name}' {mismatch} ('{cfg.data_prefix}'); pass the matching --data")
+        indices = pick_seeds(data.x.shape[0], cfg.count, cfg.seed_index, cfg.random_seed)
+        features = data.x.read_finite(indices)
+        words = [f"seed clip {i}" for i in indices]
+    return normalised_seeds(features, ckpt), indices, words
+
+
+def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
+    """Write cfg.count songs from the network in `weights`, each with its waveform/spectrogram PNG
+    and a JSON sidecar saying where it came from and where the echo of its seed ends.
+
+    The seed is a training clip, or any audio file (cfg.prime). Without cfg.echo the network's
+    predictions over the seed are left out and cfg.seconds counts new music only.
+    """
+    from musicgen.generate.song_files import write_song
+    from musicgen.plots import plot_song
+
+    ckpt = read_checkpoint(weights)
+    model = ckpt.model
+    seeds, indices, words = _seeds(ckpt, weights, cfg)
+    echo_blocks = seeds.shape[1]
+    n_blocks = song_blocks(cfg.seconds, ckpt) + (0 if cfg.echo else echo_blocks)
+    require_memory(generation_bytes(model, cfg.count, echo_blocks + n_blocks),
+                   f"{cfg.count} song(s) of {n_blocks * model.block.seconds:.0f} s",
+                   "lower --seconds or --count")
+    # The song's random draws (dropout masks, sampled outputs, starting phases) come from one
+    # generator seeded by --random-seed, so the same flags give the same song on CPU. (On GPU the
+    # Keras model draws its dropout masks from TensorFlow's own generator.)
+    rng = np.random.default_rng(None if cfg.random_seed is None else [cfg.random_seed, 1])
+    network = generation_network(stateful_model(ckpt, cfg.count), rng)
+    check_writable(cfg.out_dir)  # before the songs are made: a read-only folder must not cost the wait
+    temperature = ckpt.temperature if cfg.temperature is None else cfg.temperature
+    out = render(network, ckpt, seeds, n_blocks, rng=rng, temperature=temperature, echo=cfg.echo)
+    rate = model.block.sample_rate
+    echo_seconds = min(echo_blocks, n_blocks) * model.block.seconds if cfg.echo else 0.0
+    songs = []
+    for k, (index, word) in enumerate(zip(indices, words)):
+        audio = features_to_audio(out[k], ckpt, rng)
+        info = {
+            "weights": str(weights), "iteration": ckpt.iteration, "cell": model.cell,
+            "output": model.output, "prenet_dropout": model.prenet_dropout,
+            "seed_clip": index, "data": None if cfg.prime else str(cfg.data_prefix),
+            "prime": None if cfg.prime is None else str(cfg.prime), "prime_start": cfg.prime_start,
+            "echo_seconds": echo_seconds, "seconds": len(audio) / rate, **model.block.to_doc(),
+            "temperature": temperature, "random_seed": cfg.random_seed, "format": cfg.song_format,
+        }
+        title = f"{Path(weights).name}: {model.label} iteration {ckpt.iteration}, {word}"
+        path = write_song(cfg.out_dir, audio, rate, info=info, song_format=cfg.song_format,
+                          draw=lambda png: plot_song(audio, rate, png, title, echo_seconds=echo_seconds))
+        songs.append(Song(path=path, plot=path.with_suffix(".png"), seed_index=index, seconds=len(audio) / rate,
+                          seed=word))
+    return songs

@@ -1,0 +1,92 @@
+"""Writing songs under auto-incremented names that never overwrite anything."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from musicgen.atomic import raise_if_disk_full, temp_path
+from musicgen.audio.io import encode_audio, to_int16
+from musicgen.errors import OutputError
+from musicgen.schema import SchemaError, load_json
+
+SONG_RE = re.compile(r"^generated_song(\d+)\.(wav|flac|mp3|ogg|json|png)$")
+
+
+def next_song_number(folder: Path) -> int:
+    """One more than the highest generated_songN.* (any format, sidecar or picture) in `folder`."""
+    numbers = [int(m.group(1)) for p in folder.glob("generated_song*") if (m := SONG_RE.match(p.name))]
+    return max(numbers, default=0) + 1
+
+
+def write_song(folder: Path, samples: np.ndarray, sample_rate: int, *, info: dict | None = None,
+               draw: Callable[[Path], object] | None = None, song_format: str = "wav") -> Path:
+    """Write float samples as 16-bit mono FOLDER/generated_songN.<format> with a fresh N, its sidecar
+    `info` (generated_songN.json) and the picture `draw(path)` makes (generated_songN.png).
+
+    Everything is written under private names and checked first; then N is claimed by
+    hard-linking the sidecar (or the song, without one) to its final name: link() fails if that
+    name exists, so two runs finishing together, in any formats, never take the same number or
+    overwrite anything, and a full disk leaves no half of a song behind.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    pcm = to_int16(samples)
+    wav = temp_path(folder / "generated_song.wav")
+    audio = temp_path(folder / f"generated_song.{song_format}") if song_format != "wav" else wav
+    picture = temp_path(folder / "generated_song.png")
+    sidecar = temp_path(folder / "generated_song.json")
+    parts = {wav, audio, picture, sidecar}
+    try:
+        encode_audio(pcm, sample_rate, wav, audio, song_format)
+        if draw is not None:
+            draw(picture)
+        if info is not None:
+            sidecar.write_text(json.dumps(info, indent=1) + "\n")
+        if not os.path.isfile(audio) or os.path.getsize(audio) == 0:
+            raise OutputError(f"the {song_format} encoder wrote nothing (a full disk?); no song was written")
+        claim, claim_suffix = (sidecar, ".json") if info is not None else (audio, f".{song_format}")
+        number = next_song_number(folder)
+        while True:
+            stem = folder / f"generated_song{number}"
+            try:
+                if any(SONG_RE.match(p.name) for p in folder.glob(f"generated_song{number}.*")):
+                    raise FileExistsError  # taken by a song of another format
+                os.link(claim, stem.with_suffix(claim_suffix))
+                break
+            except FileExistsError:
+                number += 1
+        target = stem.with_suffix(f".{song_format}")
+        if claim is not audio:
+            try:
+                os.link(audio, target)
+            except OSError:
+                stem.with_suffix(claim_suffix).unlink(missing_ok=True)  # no sidecar without its song
+                raise
+        if draw is not None:
+            os.replace(picture, stem.with_suffix(".png"))
+        return target
+    except OSError as exc:
+        raise_if_disk_full(exc, folder, "no song was written")
+        raise
+    finally:
+        for part in parts:
+            part.unlink(missing_ok=True)
+
+
+def song_info_path(song: Path) -> Path:
+    """generated_songN.wav -> generated_songN.json, the song's sidecar."""
+    return Path(song).with_suffix(".json")
+
+
+def read_song_info(song: Path) -> dict:
+    """The song's sidecar, or {} for a song without one (older songs, other audio)."""
+    try:
+        info = load_json(song_info_path(song))
+    except (OSError, SchemaError):
+        return {}
+    return info if isinstance(info, dict) else {}

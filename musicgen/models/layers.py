@@ -1,0 +1,63 @@
+"""Keras layers of the network besides the recurrent ones (those live in cells/).
+
+TimeDistributedDense: a Dense applied to every time step as one (batch*time) x
+features matmul. Keras' Dense on a 3-D tensor becomes a broadcasting batch
+matmul that re-reads the kernel per batch item, and Keras 3's TimeDistributed
+loops over the time steps.
+
+OwnPredictionMix: scheduled sampling's input mix, a weightless layer.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="musicgen")
+class TimeDistributedDense(keras.layers.Dense):
+    """keras Dense on (batch, time, features) as one 2-D matmul; same kernel and bias."""
+
+    def call(self, inputs):
+        shape = ops.shape(inputs)
+        flat = ops.reshape(inputs, (-1, shape[-1]))
+        return ops.reshape(super().call(flat), (shape[0], shape[1], self.units))
+
+
+@keras.saving.register_keras_serializable(package="musicgen")
+class OwnPredictionMix(keras.layers.Layer):
+    """Replaces a share of the input blocks by the network's own prediction of them (training only).
+
+    Call with (inputs, predictions): the prediction made at step t-1 is the network's guess of
+    block t. Predictions are drawn as generation draws them (a sample for a "gaussian" output)
+    and are constants to the gradient. Weightless, so weight files stay the plain network's.
+    """
+
+    def __init__(self, rate: float, dim: int, gaussian: bool, paired: bool, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate, self.dim, self.gaussian, self.paired = float(rate), int(dim), bool(gaussian), bool(paired)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, predictions, training=None):
+        if not training:
+            return inputs
+        from musicgen.models.model import gaussian_split
+
+        predictions = ops.stop_gradient(ops.cast(predictions, inputs.dtype))  # the output may compute in bfloat16
+        if self.gaussian:
+            mean, log_scale = gaussian_split(predictions, self.dim, self.paired, ops)
+            guess = mean + ops.exp(log_scale) * keras.random.normal(ops.shape(mean), dtype=mean.dtype,
+                                                                    seed=self.seed_generator)
+        else:
+            guess = predictions[..., : self.dim]
+        shifted = ops.concatenate([inputs[:, :1], guess[:, :-1]], axis=1)
+        shape = ops.shape(inputs)
+        chosen = keras.random.uniform((shape[0], shape[1], 1), seed=self.seed_generator) < self.rate
+        return ops.where(chosen, shifted, inputs)
+
+    def compute_output_shape(self, inputs_shape, predictions_shape):
+        return inputs_shape
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "dim": self.dim, "gaussian": self.gaussian,
+                "paired": self.paired}

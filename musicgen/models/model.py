@@ -1,0 +1,145 @@
+"""The network: TimeDistributed Dense -> LSTM/GRU (one or more) -> TimeDistributed Dense."""
+
+from __future__ import annotations
+
+from musicgen.config import ModelConfig
+from musicgen.models.cells import GATES, cell_module
+
+# The "gaussian" output's log-scales are clipped to this range (in normalised units): the floor
+# keeps the likelihood from rewarding an ever-sharper fit to near-silent bins, the ceiling keeps an
+# untrained network's samples from blowing up.
+LOG_SCALE_MIN, LOG_SCALE_MAX = -5.0, 2.0
+
+
+class _Network:
+    """The layers of one network, callable on any input so that training can run them twice."""
+
+    def __init__(self, cfg: ModelConfig, *, stateful: bool):
+        import keras
+
+        from musicgen.models.layers import TimeDistributedDense
+
+        layer = cell_module(cfg.cell).Layer
+        self.dense_in = TimeDistributedDense(cfg.hidden, activation="linear", name="time_distributed_dense_in")
+        # Tacotron 2's pre-net: dropout that stays on when generating, so the network never leans
+        # on every detail of a block it made itself, and each take varies.
+        self.prenet = keras.layers.Dropout(cfg.prenet_dropout, name="prenet_dropout") if cfg.prenet_dropout else None
+        self.recurrent = [layer(cfg.hidden, return_sequences=True, stateful=stateful, name=f"{cfg.cell}_{i + 1}")
+                          for i in range(cfg.layers)]
+        # The output layer starts at zero, not Glorot-random: random weights give every output a
+        # noise floor that training never fully removes from the near-silent high bins, and songs
+        # come out hissing (docs/RESULTS.md, "Where the main job started", has the flatness figures).
+        # For "gaussian" it also starts every scale at 1, the data's own in normalised units.
+        self.dense_out = TimeDistributedDense(cfg.output_dim, activation="linear", kernel_initializer="zeros",
+                                              name="time_distributed_dense_out")
+
+    def __call__(self, x):
+        x = self.dense_in(x)
+        if self.prenet is not None:
+            x = self.prenet(x)
+        for layer in self.recurrent:
+            x = layer(x)
+        return self.dense_out(x)
+
+
+def build_model(cfg: ModelConfig, *, batch_size: int | None = None, stateful: bool = False):
+    """Build the many-to-many network; stateful models carry their state across calls.
+
+    Input (batch, time, 2*block_size) normalised FFT features; output (batch, time, cfg.output_dim).
+    """
+    return build_training_model(cfg, batch_size=batch_size, stateful=stateful)[1]
+
+
+def build_training_model(cfg: ModelConfig, scheduled_sampling: float = 0.0, *, batch_size: int | None = None,
+                         stateful: bool = False):
+    """(model to fit, model to save and generate with): the same layers and weights.
+
+    With scheduled_sampling > 0 the fitted model runs the network twice (parallel scheduled
+    sampling, Duckworth et al. 2019): the first pass's predictions, drawn like generation draws
+    them, replace that share of the second pass's input blocks, so training sees what
+    generation will feed the network.
+    """
+    import keras
+
+    net = _Network(cfg, stateful=stateful)
+    inputs = keras.Input(batch_shape=(batch_size, None, cfg.feature_dim), name="fft_blocks")
+    outputs = net(inputs)
+    single = keras.Model(inputs, outputs, name=f"{cfg.cell}_music")
+    if not scheduled_sampling:
+        return single, single
+    from musicgen.models.layers import OwnPredictionMix
+
+    dim, paired = gaussian_layout(cfg)
+    mixed = OwnPredictionMix(scheduled_sampling, dim, cfg.output == "gaussian", paired,
+                             name="scheduled_sampling")(inputs, outputs)
+    return keras.Model(inputs, net(mixed), name=f"{cfg.cell}_music_scheduled"), single
+
+
+def gaussian_split(out, dim: int, paired: bool, xp):
+    """A "gaussian" output -> (mean, clipped log-scale) of each of its `dim` values; `xp` is numpy or keras.ops.
+
+    With `paired` (GRUV's FFT values) one log-scale serves a bin's real and imaginary parts, so a bin
+    whose phase the network cannot know is drawn with a random phase at the right power, instead of
+    being pulled to zero as mean squared error pulls it.
+    """
+    mean, log_scale = out[..., :dim], xp.clip(out[..., dim:], LOG_SCALE_MIN, LOG_SCALE_MAX)
+    if paired:
+        log_scale = xp.concatenate([log_scale, log_scale], axis=-1)
+    return mean, log_scale
+
+
+def gaussian_layout(cfg: ModelConfig) -> tuple[int, bool]:
+    """(dim, paired) of gaussian_split for a network's output."""
+    return cfg.feature_dim, cfg.block.representation == "fft"
+
+
+def gaussian_nll(cfg: ModelConfig):
+    """Loss of the "gaussian" output: negative log-likelihood per value, in nats (gaussian_split's layout)."""
+    import math
+
+    from keras import ops
+
+    dim, paired = gaussian_layout(cfg)
+
+    def loss(y_true, y_pred):
+        y_pred = ops.cast(y_pred, "float32")  # exp() of a bfloat16 log-scale is too coarse (--precision)
+        mean, log_scale = gaussian_split(y_pred, dim, paired, ops)
+        per_value = log_scale + 0.5 * ops.square(y_true - mean) * ops.exp(-2.0 * log_scale)
+        return ops.mean(per_value, axis=-1) + 0.5 * math.log(2.0 * math.pi)
+
+    return loss
+
+
+def compile_model(model, lr: float, cfg: ModelConfig | None = None, *, jit: bool = True) -> None:
+    """RMSprop with mean squared error (as the original) or the "gaussian" likelihood; no accuracy
+    metric for a regression.
+
+    jit=False for distributed training: XLA cannot reach variables mirrored on other devices.
+    """
+    import keras
+
+    loss = gaussian_nll(cfg) if cfg is not None and cfg.output == "gaussian" else "mean_squared_error"
+    # XLA fuses the big matmuls with the loss and optimizer (bench/bench_train.py measures the gain).
+    # Keras turns it off by itself where cuDNN layers run.
+    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=lr), loss=loss, jit_compile=jit)
+
+
+def count_params(cfg: ModelConfig) -> int:
+    """Trainable parameters, without building the model."""
+    d, h = cfg.feature_dim, cfg.hidden
+    gates = GATES[cfg.cell]
+    extra_bias = 0 if cfg.cell == "lstm" else gates * h  # GRU reset_after keeps two biases
+    recurrent = cfg.layers * (gates * (2 * h * h + h) + extra_bias)
+    out = cfg.output_dim
+    return (d * h + h) + recurrent + (h * out + out)
+
+
+def flops_per_block(cfg: ModelConfig) -> float:
+    """Multiply-adds x2 for one training step of one block: forward plus backward.
+
+    The first Dense needs no input gradient, so it costs 2 matmuls; every other weight 3.
+    """
+    d, h = cfg.feature_dim, cfg.hidden
+    gates = GATES[cfg.cell]
+    recurrent = cfg.layers * gates * 2 * h * h
+    return 2.0 * (2 * d * h + 3 * recurrent + 3 * h * cfg.output_dim)

@@ -1,0 +1,1 @@
+"""Training: the loop, its Keras callbacks, checkpoints and their previews, several devices."""
