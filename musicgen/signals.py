@@ -36,6 +36,12 @@ def interrupts_raise() -> None:
     signal.signal(signal.SIGTERM, raise_interrupt)
 
 
+def interrupts_ignored() -> None:
+    """Ctrl-C and SIGTERM do nothing from here on (a finished run's exit code stands)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def main_thread() -> bool:
     """True in the main thread, the only one where Python signal handlers can be set."""
     return threading.current_thread() is threading.main_thread()

@@ -15,7 +15,7 @@ from typing import Callable
 from musicgen.cli.runtime import limit_malloc_arenas, quiet_tensorflow
 from musicgen.errors import MusicGenError
 from musicgen.schema import SchemaError, load_toml
-from musicgen.signals import interrupts_raise
+from musicgen.signals import interrupts_ignored, interrupts_raise
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -140,8 +140,20 @@ def run_script(main: Callable[[list[str] | None], int], argv: list[str] | None =
         # gets one line per problem from us. --verbose shows them.
         warnings.simplefilter("ignore")
     prog = sys.argv[0].rsplit("/", 1)[-1]
-    if threading.current_thread() is threading.main_thread():
+    in_main = threading.current_thread() is threading.main_thread()
+    if in_main:
         interrupts_raise()
+    try:
+        return _report_errors(main, argv, prog)
+    except KeyboardInterrupt:  # one that landed while an error was being reported
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if in_main:  # the run is over: a late signal must not turn its outcome into a kill
+            interrupts_ignored()
+
+
+def _report_errors(main, argv, prog: str) -> int:
     try:
         code = main(argv) or 0
         sys.stdout.flush()  # here, not at exit, so that a full or closed stdout is reported below
