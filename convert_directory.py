@@ -11,8 +11,6 @@ if __name__ == "__main__":  # Ctrl-C from here on ends in "interrupted", even wh
 from musicgen.cli.args import ArgumentParser, add_options, config_from, parse_with_preset, run_script  # noqa: E402
 from musicgen.config import AudioConfig, BlockSpec, ConvertConfig  # noqa: E402
 
-BLOCK_FLAGS = ("block_size", "overlap", "sample_rate")  # the network's representation is chosen in training
-
 
 def build_parser():
     """The flags, from the config dataclasses; defaults are the original toolkit's."""
@@ -23,7 +21,7 @@ def build_parser():
     )
     add_options(p, ConvertConfig)
     add_options(p, AudioConfig)
-    add_options(p, BlockSpec, only=BLOCK_FLAGS)
+    add_options(p, BlockSpec, stage="convert")  # the network's representation is chosen in training
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return p
 

@@ -54,6 +54,7 @@ class Option:
     choices: tuple | None = None
     metavar: str | None = None
     negate: bool = False  # a true-by-default switch that the flag turns off (--no-echo)
+    stage: str | None = None  # for settings two scripts share a dataclass for: "convert" or "train" sets it
 
 
 def option(default, *flags: str, help: str, **how):
@@ -67,17 +68,18 @@ class BlockSpec:
     dataset's info file owns and every weight file and song sidecar carries (as flat keys)."""
 
     sample_rate: int = option(44100, "--sample-rate", metavar="HZ", help="Hz; every file is resampled to this",
-                              low=MIN_SAMPLE_RATE, high=MAX_SAMPLE_RATE)
+                              low=MIN_SAMPLE_RATE, high=MAX_SAMPLE_RATE, stage="convert")
     block_size: int = option(11025, "--block-size", metavar="N", help="samples per FFT block (sample_rate/4 = 0.25 s)",
-                             low=1, high=MAX_BLOCK_SIZE)
+                             low=1, high=MAX_BLOCK_SIZE, stage="convert")
     overlap: bool = option(False, "--overlap", help="blocks every block_size/2 samples, shaped by a square-root Hann "
-                           "window, so generated songs have no seam every block (the original's blocks are hard-edged)")
+                           "window, so generated songs have no seam every block (the original's blocks are hard-edged)",
+                           stage="convert")
     representation: str = option(
         "fft", "--representation", choices=REPRESENTATIONS,
         help="what the network sees of a block: fft, GRUV's real and imaginary parts; logmag, log magnitudes, with "
         "the phase rebuilt when generating (Griffin-Lim on --overlap data); logmel, log magnitudes of --bands "
-        "mel-spaced bands (fewer values a block: a smaller, faster network)")
-    bands: int = option(128, "--bands", metavar="N", low=1, high=MAX_BANDS,
+        "mel-spaced bands (fewer values a block: a smaller, faster network)", stage="train")
+    bands: int = option(128, "--bands", metavar="N", low=1, high=MAX_BANDS, stage="train",
                         help="mel bands a block for --representation logmel (ignored by the others)")
 
     @property

@@ -81,14 +81,15 @@ def float_in(low: float, high: float, *, low_open: bool = False, high_open: bool
     return parse
 
 
-def add_options(parser: argparse.ArgumentParser, cls, *, only: tuple[str, ...] | None = None,
+def add_options(parser: argparse.ArgumentParser, cls, *, stage: str | None = None,
                 defaults: dict | None = None, help_suffix: dict | None = None) -> None:
-    """Add a flag for every field of the config dataclass `cls` that declares an Option (or those named in
-    `only`), as config.py declares it; `defaults` and `help_suffix` adjust a field's flag for one script."""
+    """Add a flag for every field of the config dataclass `cls` that declares an Option (with `stage`, only
+    those that stage sets), as config.py declares it; `defaults` and `help_suffix` adjust a field's flag
+    for one script."""
     defaults, help_suffix = defaults or {}, help_suffix or {}
     for f in dataclasses.fields(cls):
         opt = f.metadata.get("option")
-        if opt is None or (only is not None and f.name not in only):
+        if opt is None or (stage is not None and opt.stage != stage):
             continue
         kwargs = {"dest": f.name, "default": defaults.get(f.name, f.default),
                   "help": opt.help + help_suffix.get(f.name, "")}

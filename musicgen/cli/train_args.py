@@ -24,7 +24,7 @@ def build_parser(cell: str, resume: bool) -> argparse.ArgumentParser:
              **dict.fromkeys(CHOSEN_ONCE, "; ignored when resuming: the weight file keeps its own")} if resume else {}
     add_options(p, TrainConfig)
     add_options(p, ModelConfig, defaults=dict.fromkeys(SHAPE) if resume else None, help_suffix=notes)
-    add_options(p, BlockSpec, only=("representation", "bands"), help_suffix=notes)
+    add_options(p, BlockSpec, stage="train", help_suffix=notes)
     if resume:
         p.add_argument("--weights", type=Path, default=None, metavar="PATH",
                        help=f"{label} weight file to continue from (default: arrow-key menu)")
