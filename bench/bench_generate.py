@@ -73,7 +73,7 @@ def preset_song(preset: Path, seconds: float = 60.0) -> None:
     from musicgen.cli.args import config_from, parse_with_preset
     from musicgen.cli.train_args import build_parser
     from musicgen.config import BlockSpec, ModelConfig
-    from musicgen.generate.generation import features_to_audio, generation_network, render
+    from musicgen.generate.generation import fastest_engine, features_to_audio, song_features
     from musicgen.models.model import build_model
     from musicgen.train.checkpoint import Checkpoint
 
@@ -90,9 +90,9 @@ def preset_song(preset: Path, seconds: float = 60.0) -> None:
                       std=np.ones(cfg.feature_dim, np.float32))
     seeds = rng.normal(size=(1, cfg.clip_blocks, cfg.feature_dim)).astype(np.float32)
     n_blocks = cfg.clip_blocks + block.blocks_in(seconds)
-    network = generation_network(model, rng)
+    network = fastest_engine(model, rng)
     start = time.perf_counter()
-    out = render(network, ckpt, seeds, n_blocks, rng=rng, echo=False)
+    out = song_features(network, ckpt, seeds, n_blocks, rng=rng, echo=False)
     t_steps = time.perf_counter() - start
     start = time.perf_counter()
     audio = features_to_audio(out[0], ckpt, rng)
@@ -119,7 +119,7 @@ def main() -> int:
         return 0
 
     from musicgen.config import ModelConfig
-    from musicgen.generate.generation import reference_generate, stateful_generate
+    from musicgen.generate.generation import continue_by_reprediction, continue_deterministic
     from musicgen.models.blas_network import BlasNetwork
     from musicgen.models.model import build_model, count_params
 
@@ -145,10 +145,10 @@ def main() -> int:
     blas.feedback()
     t_fold = time.perf_counter() - start
 
-    t_one = timed(lambda: stateful_generate(blas, seeds[:1], n_blocks))
-    t_eight = timed(lambda: stateful_generate(blas, seeds, n_blocks))
-    t_keras = timed(lambda: stateful_generate(keras_one, seeds[:1], n_blocks))
-    t_ref = timed(lambda: reference_generate(full, seeds[:1], n_blocks), repeat=1)
+    t_one = timed(lambda: continue_deterministic(blas, seeds[:1], n_blocks))
+    t_eight = timed(lambda: continue_deterministic(blas, seeds, n_blocks))
+    t_keras = timed(lambda: continue_deterministic(keras_one, seeds[:1], n_blocks))
+    t_ref = timed(lambda: continue_by_reprediction(full, seeds[:1], n_blocks), repeat=1)
     step_ms = {k: steady_step_ms(blas, seeds[:k]) for k in (1, 8)}
 
     rows = [("stateful, 1 song", t_one, 1), ("stateful (Keras), 1 song", t_keras, 1),

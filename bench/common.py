@@ -1,5 +1,6 @@
-"""What every benchmark shares: the repository on the import path, a child process per measurement,
-the results folder, and the machine's own ceilings measured in the same run."""
+"""What every benchmark shares: the repository's folders, a child process per measurement, the results
+folder, and the machine's own ceilings measured in the same run. musicgen itself is installed in the
+virtualenv (`make setup`: pip install -e .)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
-if str(REPO) not in sys.path:  # the benches run as scripts from any folder, and import musicgen
-    sys.path.insert(0, str(REPO))
 
 
 def run_child(script: str, *args) -> dict:

@@ -60,6 +60,17 @@ def small_config(tmp: Path, *, clip_len: float = SMALL_AUDIO.clip_len, **block) 
     return ConvertConfig(input_dir=tmp / "in", output_prefix=tmp / "out" / "np_array", audio=a)
 
 
+def converted_minuet(tmp: Path, **block) -> ConvertConfig:
+    """small_config(tmp, **block) with 9.2 s of the bundled minuet in its input folder, converted."""
+    from musicgen.data.convert import convert_directory
+
+    cfg = small_config(tmp, **block)
+    cfg.input_dir.mkdir()
+    music_excerpt(cfg.input_dir / "minuet.mp3", 9.2)
+    convert_directory(cfg, progress=False)
+    return cfg
+
+
 def run_script(script: str, *args, cwd: Path = REPO, env: dict | None = None, timeout: float = 600):
     """Run one of the top-level scripts as a user would."""
     full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}

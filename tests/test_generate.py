@@ -8,8 +8,8 @@ import pytest
 from scipy.io import wavfile
 
 from musicgen.config import BlockSpec, GenerateConfig, ModelConfig
-from musicgen.generate.generation import (generate, generation_network, load_generator, reference_generate,
-                                          stateful_generate)
+from musicgen.generate.generation import (continue_by_reprediction, continue_deterministic, fastest_engine, generate,
+                                          load_generator)
 from musicgen.generate.song_files import write_song
 from musicgen.models.blas_network import BlasNetwork
 from musicgen.models.model import build_model
@@ -17,7 +17,6 @@ from musicgen.train.checkpoint import list_weight_files, read_checkpoint
 from musicgen.train.loop import train
 
 from helpers import DOWN, ENTER, REPO, run_in_pty, run_script, train_config
-
 
 
 @pytest.fixture(scope="module")
@@ -51,15 +50,15 @@ def test_stateful_generation_equals_growing_sequence_reprediction(cell, layers, 
     seeds = rng.normal(size=(3, 6, 100)).astype(np.float32)
     # 9 steps are run one by one; 54 run on the folded feedback matrix (BLAS engine).
     for n_blocks in (15, 60):
-        fast = stateful_generate(network(3), seeds, n_blocks)
-        slow = reference_generate(full, seeds, n_blocks)
+        fast = continue_deterministic(network(3), seeds, n_blocks)
+        slow = continue_by_reprediction(full, seeds, n_blocks)
         assert fast.shape == slow.shape == (3, n_blocks, 100)
         assert slow[:, -10:].std(axis=1).mean() > 1e-3  # still moving: a fixed point would prove little
         np.testing.assert_allclose(fast, slow, rtol=1e-4, atol=1e-4)
     # A batch of songs is the same as each song on its own, and a second song starts afresh.
     single = network(1)
-    np.testing.assert_allclose(stateful_generate(single, seeds[1:2], 60)[0], fast[1], rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(stateful_generate(single, seeds[1:2], 60)[0], fast[1], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(continue_deterministic(single, seeds[1:2], 60)[0], fast[1], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(continue_deterministic(single, seeds[1:2], 60)[0], fast[1], rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.slow
@@ -121,7 +120,7 @@ def test_wav_is_nan_free_and_clipped_not_wrapped(weights, small_data, tmp_path):
     decode.set_weights([kernel * 0, bias])
     from musicgen.generate.generation import features_to_audio
 
-    out = stateful_generate(generation_network(model), np.zeros((1, 8, 2000), np.float32), 10)
+    out = continue_deterministic(fastest_engine(model), np.zeros((1, 8, 2000), np.float32), 10)
     audio = features_to_audio(out[0], ckpt)
     path = write_song(tmp_path, audio, 8000)
     _, pcm = wavfile.read(path)
@@ -173,15 +172,11 @@ def test_bad_inputs_are_one_line_errors(weights, small_data, tmp_path):
 
 @pytest.mark.slow
 def test_overlapping_blocks_train_generate_and_refuse_the_other_kind_of_data(small_data, tmp_path):
-    from musicgen.data.convert import convert_directory
     from musicgen.errors import WeightsError
 
-    from helpers import music_excerpt, small_config
+    from helpers import converted_minuet
 
-    cfg = small_config(tmp_path, overlap=True)
-    cfg.input_dir.mkdir()
-    music_excerpt(cfg.input_dir / "minuet.mp3", 9.2)
-    convert_directory(cfg, progress=False)
+    cfg = converted_minuet(tmp_path, overlap=True)
     train(train_config(cfg.output_prefix, tmp_path / "w", n_iter=1, n_epochs=1), ModelConfig(hidden=32), verbose=0)
     [weights] = list_weight_files(tmp_path / "w")
     model = read_checkpoint(weights).model

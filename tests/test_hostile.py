@@ -30,7 +30,7 @@ from musicgen.data.training_data import load_training_data
 from musicgen.errors import DatasetError, MusicGenError, WeightsError
 from musicgen.train.checkpoint import claim_weights_path, describe, list_weight_files, read_checkpoint
 
-from helpers import REPO, music_excerpt, run_script, small_config, train_config
+from helpers import REPO, converted_minuet, music_excerpt, run_script, small_config, train_config
 
 MUSIC = REPO / "datasets" / "training_data"
 
@@ -848,10 +848,7 @@ def test_every_json_reader_refuses_deep_huge_special_and_overlong_documents(weig
 
 @pytest.mark.parametrize("damage", DOC_DAMAGE, ids=list(DOC_DAMAGE))
 def test_a_damaged_wav_cache_key_is_decoded_again(tmp_path, damage):
-    cfg = small_config(tmp_path)
-    cfg.input_dir.mkdir()
-    music_excerpt(cfg.input_dir / "minuet.mp3", 9.2)
-    convert_directory(cfg, progress=False)
+    cfg = converted_minuet(tmp_path)
     before = np.load(f"{cfg.output_prefix}_x.npy")
     key = next((cfg.input_dir / "wave").glob("*.key"))
     key.unlink()
@@ -1168,10 +1165,7 @@ def test_a_full_stdout_is_named_and_the_outputs_are_still_written(tmp_path):
 
 @pytest.mark.slow
 def test_a_fifo_in_place_of_a_cached_wav_is_decoded_again_not_waited_on(tmp_path):
-    cfg = small_config(tmp_path)
-    cfg.input_dir.mkdir()
-    music_excerpt(cfg.input_dir / "minuet.mp3", 9.2)
-    convert_directory(cfg, progress=False)
+    cfg = converted_minuet(tmp_path)
     before = np.load(f"{cfg.output_prefix}_x.npy")
     wav = next((cfg.input_dir / "wave").glob("*.wav"))
     wav.unlink()

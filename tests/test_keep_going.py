@@ -14,7 +14,7 @@ from musicgen.audio.io import load_wav
 from musicgen.config import BlockSpec, GenerateConfig, ModelConfig
 from musicgen.evaluate.measures import loop_score, measure_window, timeline
 from musicgen.evaluate.report import load_reference
-from musicgen.generate.generation import Sampler, generate, sampled_generate, stateful_generate
+from musicgen.generate.generation import Sampler, continue_deterministic, continue_sampled, generate
 from musicgen.generate.song_files import read_song_info, song_info_path
 from musicgen.models.blas_network import BlasNetwork
 from musicgen.models.model import build_model, build_training_model
@@ -22,7 +22,6 @@ from musicgen.train.checkpoint import read_checkpoint
 from musicgen.train.loop import train
 
 from helpers import MUSIC, run_script, sox, train_config
-
 
 RATE = 22050
 BLOCK = RATE // 4
@@ -226,11 +225,11 @@ def test_blas_engine_keeps_the_prenet_dropout_on_when_generating(rng):
     assert network.prenet_rate == 0.5
     x = rng.normal(size=(1, 5, 20)).astype(np.float32)
     sampler = Sampler(cfg, 1.0, rng)
-    with_dropout = sampled_generate(network, x, 12, sampler)
-    again = sampled_generate(network, x, 12, sampler)
+    with_dropout = continue_sampled(network, x, 12, sampler)
+    again = continue_sampled(network, x, 12, sampler)
     network.prenet_rate = 0.0
-    without = sampled_generate(network, x, 12, sampler)
-    np.testing.assert_allclose(without, stateful_generate(network, x, 12), rtol=1e-5, atol=1e-5)
+    without = continue_sampled(network, x, 12, sampler)
+    np.testing.assert_allclose(without, continue_deterministic(network, x, 12), rtol=1e-5, atol=1e-5)
     assert with_dropout.shape == without.shape == (1, 12, 20)
     assert np.abs(with_dropout - without).max() > 1e-3 and np.abs(with_dropout - again).max() > 1e-3
 
@@ -332,5 +331,5 @@ def test_sampled_generation_on_the_keras_engine_matches_the_blas_one(rng):
         [rng.normal(0, 0.3, size=(16, 20)).astype(np.float32), np.zeros(20, np.float32)])
     x = rng.normal(size=(2, 5, 20)).astype(np.float32)
     sampler = Sampler(cfg, 1.0, rng)  # an "mse" network: the outputs are the blocks
-    on_keras = sampled_generate(model, x, 14, sampler)
-    np.testing.assert_allclose(on_keras, stateful_generate(BlasNetwork(model), x, 14), rtol=1e-4, atol=1e-4)
+    on_keras = continue_sampled(model, x, 14, sampler)
+    np.testing.assert_allclose(on_keras, continue_deterministic(BlasNetwork(model), x, 14), rtol=1e-4, atol=1e-4)

@@ -15,7 +15,6 @@ from musicgen.data.npy_stream import NpyAppender
 
 from helpers import REPO, run_script
 
-
 COMMON = ["--hidden", "32", "-n", "1", "-e", "5", "-b", "2", "--lr", "0.01", "--seed", "7"]
 
 

@@ -16,7 +16,6 @@ from musicgen.train.loop import train
 
 from helpers import REPO, run_script, train_config
 
-
 TINY = dict(hidden=64)
 
 

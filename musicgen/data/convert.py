@@ -12,9 +12,7 @@ library; P_xmerged.wav then holds the first shard only. RUN is new for every
 conversion, so the shards of the dataset in use are never touched while a new one
 is written: it takes over when its info file is renamed into place, at the very end.
 
-Decoded WAVs are cached in the input folder's wave/ with a key file beside each
-(the source's size, modification time and the sample rate), so a replaced source is
-decoded again and two conversions at once cannot hand each other the wrong audio.
+Decoded WAVs are cached in the input folder's wave/ (wav_cache.py).
 
 One pass over the files: the next files decode (lame | sox) in worker threads
 while this one is cut into clips by `jobs` threads and streamed to disk in order, so
@@ -26,7 +24,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import hashlib
 import itertools
 import json
 import os
@@ -38,15 +35,15 @@ from pathlib import Path
 
 import numpy as np
 
-from musicgen.atomic import NAME_MAX, check_writable, raise_if_disk_full, temp_path, write_text_atomic
+from musicgen.atomic import NAME_MAX, check_writable, raise_if_disk_full, temp_path
 from musicgen.audio.blocks import OverlapAdd, blocks_to_features, features_to_blocks, frame
-from musicgen.audio.io import WavWriter, decode_to_wav, from_int16, read_wav
+from musicgen.audio.io import WavWriter, from_int16
 from musicgen.cli.progress import Progress
 from musicgen.config import AUDIO_SUFFIXES, MAX_CLIP_BLOCKS, AudioConfig, ConvertConfig
 from musicgen.data.npy_stream import NpyAppender, RunningStats
 from musicgen.data.training_data import fingerprint
-from musicgen.errors import AudioDecodeError, DatasetError, MusicGenError, OutputError
-from musicgen.schema import load_json
+from musicgen.data.wav_cache import cache_names, cached_samples
+from musicgen.errors import AudioDecodeError, DatasetError, OutputError
 from musicgen.signals import signals_deferred
 
 
@@ -98,70 +95,10 @@ def find_audio_files(input_dir: Path, max_files: int) -> list[Path]:
     return files[:max_files]
 
 
-CACHE_NAME_BYTES = 200  # room left in the 255-byte name limit for the temporary-name prefix
-
-
-def _wav_names(files: list[Path]) -> dict[Path, str]:
-    """Cache names in wave/: the stem as in the original, the full name if two stems clash, and a
-    shortened name with a hash when the name would not fit the file system's limit."""
-    stems = [p.stem for p in files]
-    names = {}
-    for p in files:
-        base = p.stem if stems.count(p.stem) == 1 else p.name
-        # os.fsencode: a name need not be UTF-8 on Linux (Python keeps such bytes as surrogates).
-        if len(os.fsencode(base)) > CACHE_NAME_BYTES:
-            digest = hashlib.sha256(os.fsencode(p.name)).hexdigest()[:12]
-            base = os.fsdecode(os.fsencode(base)[:CACHE_NAME_BYTES - 13]) + "-" + digest
-        names[p] = base + ".wav"
-    return names
-
-
-def _cache_key(src: Path, sample_rate: int) -> dict:
-    st = src.stat()
-    return {"source": src.name, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sample_rate": sample_rate}
-
-
-def _key_path(wav: Path) -> Path:
-    return wav.with_suffix(".key")
-
-
-def _open_cached(wav: Path, key: dict) -> np.ndarray | None:
-    """The cached samples if the key file matches `key` and the WAV really is at its rate."""
-    try:
-        if load_json(_key_path(wav)) != key or not wav.is_file():
-            return None
-        rate, samples = read_wav(wav)
-    except (OSError, MusicGenError):
-        return None
-    return samples if rate == key["sample_rate"] else None
-
-
-def _decode_fresh(src: Path, wav: Path, key: dict) -> np.ndarray:
-    """Decode into the cache and open the result. Another conversion may replace the cached file
-    at any moment; a memory map keeps the file it opened, and a wrong rate is decoded again privately."""
-    decode_to_wav(src, wav, sample_rate=key["sample_rate"])
-    write_text_atomic(_key_path(wav), json.dumps(key))
-    rate, samples = read_wav(wav)
-    if rate == key["sample_rate"]:
-        return samples
-    private = temp_path(wav)
-    try:
-        decode_to_wav(src, private, sample_rate=key["sample_rate"])
-        return read_wav(private)[1]
-    finally:
-        private.unlink(missing_ok=True)
-
-
 def decode_source(src: Path, wav: Path, audio: AudioConfig) -> SourceFile | str:
     """Decode one file into the WAV cache and map it; return it, or the one-line reason to skip it."""
     try:
-        key = _cache_key(src, audio.block.sample_rate)
-    except OSError as exc:
-        return f"unreadable ({exc.strerror or exc})"
-    try:
-        samples = _open_cached(wav, key)
-        if samples is None:
-            samples = _decode_fresh(src, wav, key)
+        samples = cached_samples(src, wav, audio.block.sample_rate)
     except AudioDecodeError as exc:
         return str(exc).split(": ", 1)[-1] if ": " in str(exc) else str(exc)
     except OSError as exc:
@@ -334,7 +271,7 @@ def convert_directory(cfg: ConvertConfig, *, progress: bool = True) -> Conversio
     files = find_audio_files(cfg.input_dir, cfg.max_files)
     if not files:
         raise DatasetError(f"no audio files ({' '.join(AUDIO_SUFFIXES)}) in '{cfg.input_dir}'")
-    names = _wav_names(files)
+    names = cache_names(files)
     _check_output_names(cfg.output_prefix, cfg.shard_size)
     check_writable(cfg.output_prefix.parent)
     check_writable(cfg.wave_dir)

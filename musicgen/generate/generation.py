@@ -81,7 +81,7 @@ def _step_function(model):
     return step
 
 
-def generation_network(model, rng: np.random.Generator | None = None):
+def fastest_engine(model, rng: np.random.Generator | None = None):
     """What generates fastest here: the weights on numpy's BLAS on CPU, the stateful Keras model on GPU."""
     from musicgen.cli.runtime import gpu_present
 
@@ -115,11 +115,11 @@ class Sampler:
         return mean + self.temperature * np.exp(log_scale) * noise
 
 
-def stateful_generate(network, seeds: np.ndarray, n_blocks: int) -> np.ndarray:
+def continue_deterministic(network, seeds: np.ndarray, n_blocks: int) -> np.ndarray:
     """(K, T, D) normalised seeds -> (K, n_blocks, D) outputs; one step per block after the seed.
 
     `network` is a BlasNetwork or a stateful Keras model built for K songs, of a network that
-    draws no random numbers (else sampled_generate). The first T outputs are the network's
+    draws no random numbers (else continue_sampled). The first T outputs are the network's
     predictions over the seed, as in the original.
     """
     if isinstance(network, BlasNetwork):
@@ -149,8 +149,8 @@ def stateful_generate(network, seeds: np.ndarray, n_blocks: int) -> np.ndarray:
     return tf.concat(blocks, axis=1).numpy()
 
 
-def sampled_generate(network, seeds: np.ndarray, n_blocks: int, sampler: Sampler) -> np.ndarray:
-    """stateful_generate for networks that draw random numbers (ModelConfig.stochastic): pre-net
+def continue_sampled(network, seeds: np.ndarray, n_blocks: int, sampler: Sampler) -> np.ndarray:
+    """continue_deterministic for networks that draw random numbers (ModelConfig.stochastic): pre-net
     dropout stays on, and each block `sampler` draws is what is played and fed back."""
     if isinstance(network, BlasNetwork):
         network.reset(len(seeds))
@@ -179,7 +179,7 @@ def reset_states(model) -> None:
             layer.reset_state()
 
 
-def reference_generate(model, seeds: np.ndarray, n_blocks: int) -> np.ndarray:
+def continue_by_reprediction(model, seeds: np.ndarray, n_blocks: int) -> np.ndarray:
     """GRUV's method: predict over the whole growing sequence each time, keep the last output."""
     sequence = seeds
     out = model.predict(sequence, verbose=0)
@@ -217,14 +217,14 @@ def load_generator(weights: Path, batch_size: int):
     return ckpt, stateful_model(ckpt, batch_size)
 
 
-def render(network, ckpt: Checkpoint, seeds: np.ndarray, n_blocks: int, *, rng: np.random.Generator,
+def song_features(network, ckpt: Checkpoint, seeds: np.ndarray, n_blocks: int, *, rng: np.random.Generator,
            temperature: float = 1.0, echo: bool = True) -> np.ndarray:
     """(count, blocks, output) network output for normalised `seeds`: the echo over the seed first
     (unless not `echo`), n_blocks in all with it."""
     if ckpt.model.stochastic:
-        out = sampled_generate(network, seeds, n_blocks, Sampler(ckpt.model, temperature, rng))
+        out = continue_sampled(network, seeds, n_blocks, Sampler(ckpt.model, temperature, rng))
     else:
-        out = stateful_generate(network, seeds, n_blocks)
+        out = continue_deterministic(network, seeds, n_blocks)
     return out if echo else out[:, seeds.shape[1]:]
 
 
@@ -276,10 +276,10 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
     # generator seeded by --random-seed, so the same flags give the same song on CPU. (On GPU the
     # Keras model draws its dropout masks from TensorFlow's own generator.)
     rng = np.random.default_rng(None if cfg.random_seed is None else [cfg.random_seed, 1])
-    network = generation_network(stateful_model(ckpt, cfg.count), rng)
+    network = fastest_engine(stateful_model(ckpt, cfg.count), rng)
     check_writable(cfg.out_dir)  # before the songs are made: a read-only folder must not cost the wait
     temperature = ckpt.temperature if cfg.temperature is None else cfg.temperature
-    out = render(network, ckpt, seeds, n_blocks, rng=rng, temperature=temperature, echo=cfg.echo)
+    out = song_features(network, ckpt, seeds, n_blocks, rng=rng, temperature=temperature, echo=cfg.echo)
     rate = model.block.sample_rate
     echo_seconds = min(echo_blocks, n_blocks) * model.block.seconds if cfg.echo else 0.0
     songs = []

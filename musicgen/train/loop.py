@@ -238,6 +238,68 @@ def _progress_bar(train_cfg: TrainConfig):
     return TimedProgress() if train_cfg.minutes else keras.callbacks.ProgbarLogger()
 
 
+def _starting_point(train_cfg: TrainConfig, model_cfg: ModelConfig, data: TrainingData,
+                    resume: Path | Checkpoint | None) -> tuple[Checkpoint, ModelConfig, dict[str, list[float]]]:
+    """Where training starts: the parent weight file's network, statistics and history, or a new
+    network on the data's blocks with the data's statistics. The Checkpoint records this run's config."""
+    history: dict[str, list[float]] = {}
+    normalisation = train_cfg.normalisation
+    if resume is not None:
+        base = resume if isinstance(resume, Checkpoint) else read_checkpoint(resume)
+        name = Path(base.weights).name
+        # What the statistics really are: the parent's choice, not this command line's.
+        normalisation = base.training.get("normalisation")
+        if base.model.cell != model_cfg.cell:
+            script = "re_train_gru.py" if base.model.cell == "gru" else "re_train.py"
+            raise WeightsError(f"'{name}' holds a {base.model.label} network; use {script}")
+        _check_compatible(base.model, data, f"'{name}'")
+        model_cfg = base.model
+        history = {k: list(v) for k, v in base.history.items()}
+        base.parent = name
+    else:
+        # The data's blocks, in the representation asked for.
+        block = dataclasses.replace(data.block, representation=model_cfg.block.representation,
+                                    bands=model_cfg.block.bands)
+        model_cfg = dataclasses.replace(model_cfg, clip_blocks=data.clip_blocks, block=block)
+        mean, std = data.mean, data.std
+        if model_cfg.block.representation != "fft" and not data.block.overlap:
+            log.warning(f"note: --representation {model_cfg.block.representation} on hard-edged blocks gets a random "
+                        "phase per block when generating; convert with --overlap so that Griffin-Lim can rebuild it")
+        if model_cfg.block.representation != "fft":
+            mean, var = feature_stats(data.x, model_cfg.block)
+            std = std_from_variance(var)
+        base = Checkpoint(model=model_cfg, iteration=0, epoch=0, mean=mean,
+                          std=normalisation_std(std, train_cfg.normalisation))
+    # The whole run's config, as nanoGPT saves its own; the statistics' normalisation is the parent's.
+    base.training = {**{k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(train_cfg).items()},
+                     "normalisation": normalisation}
+    return base, model_cfg, history
+
+
+def _pipelines(data: TrainingData, base: Checkpoint, train_cfg: TrainConfig, strategy, failures: list):
+    """The training batches and the validation batches (None without --validation-split), normalised
+    with the starting point's statistics; reading errors are collected in `failures`."""
+    distributed = strategy.num_replicas_in_sync > 1
+    train_idx, val_idx = split_indices(data.x.shape[0], train_cfg.validation_split)
+    if distributed and (len(train_idx) < train_cfg.n_batch or 0 < len(val_idx) < train_cfg.n_batch):
+        raise DatasetError(f"with --strategy {train_cfg.strategy} every batch must be full, but the "
+                           f"{len(train_idx)} training / {len(val_idx)} validation clips do not fill a batch of "
+                           f"{train_cfg.n_batch}; lower -b or change --validation-split")
+    # Workers split every epoch's batches between them, so they must all shuffle alike. A short
+    # last batch would be split unevenly between replicas, which weighs its clips differently
+    # (and Keras cannot evaluate a replica left empty); it is dropped instead, a different
+    # remainder each epoch as the order is shuffled.
+    shuffle_seed = 0 if train_cfg.seed is None and train_cfg.strategy == "multiworker" else train_cfg.seed
+
+    def batches(indices, shuffle):
+        return shard_by_data(make_batches(data, indices, train_cfg.n_batch, mean=base.mean, std=base.std,
+                                          shuffle=shuffle, seed=shuffle_seed if shuffle else None,
+                                          drop_remainder=distributed, block=base.model.block, failures=failures),
+                             strategy)
+
+    return batches(train_idx, True), (batches(val_idx, False) if len(val_idx) else None)
+
+
 def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | Checkpoint | None = None,
           verbose: int | str = "auto", report: Callable[[str], None] = log.info) -> TrainResult:
     """Train for n_iter iterations of n_epochs epochs, checkpointing after each iteration.
@@ -259,38 +321,8 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | Chec
         check_writable(train_cfg.weights_dir)
         remove_orphan_companions(train_cfg.weights_dir)
         check_writable(train_cfg.img_dir)
-    history: dict[str, list[float]] = {}
-    normalisation = train_cfg.normalisation
-    if resume is not None:
-        base = resume if isinstance(resume, Checkpoint) else read_checkpoint(resume)
-        resume = base.weights
-        # What the statistics really are: the parent's choice, not this command line's.
-        normalisation = base.training.get("normalisation")
-        if base.model.cell != model_cfg.cell:
-            script = "re_train_gru.py" if base.model.cell == "gru" else "re_train.py"
-            raise WeightsError(f"'{Path(resume).name}' holds a {base.model.label} network; use {script}")
-        _check_compatible(base.model, data, f"'{Path(resume).name}'")
-        model_cfg = base.model
-        history = {k: list(v) for k, v in base.history.items()}
-        base.parent = Path(resume).name
-    else:
-        # The data's blocks, in the representation asked for.
-        block = dataclasses.replace(data.block, representation=model_cfg.block.representation,
-                                    bands=model_cfg.block.bands)
-        model_cfg = dataclasses.replace(model_cfg, clip_blocks=data.clip_blocks, block=block)
-        mean, std = data.mean, data.std
-        if model_cfg.block.representation != "fft" and not data.block.overlap:
-            log.warning(f"note: --representation {model_cfg.block.representation} on hard-edged blocks gets a random "
-                        "phase per block when generating; convert with --overlap so that Griffin-Lim can rebuild it")
-        if model_cfg.block.representation != "fft":
-            mean, var = feature_stats(data.x, model_cfg.block)
-            std = std_from_variance(var)
-        base = Checkpoint(model=model_cfg, iteration=0, epoch=0, mean=mean,
-                          std=normalisation_std(std, train_cfg.normalisation))
-    # The whole run's config, as nanoGPT saves its own; the statistics' normalisation is the parent's.
-    base.training = {**{k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(train_cfg).items()},
-                     "normalisation": normalisation}
-
+    base, model_cfg, history = _starting_point(train_cfg, model_cfg, data, resume)
+    resume = base.weights if resume is not None else None
     _check_within_limits(base, train_cfg)
     require_memory(training_bytes(model_cfg, min(train_cfg.n_batch, data.x.shape[0])), "training this network",
                    "lower --hidden, --layers or -b")
@@ -308,24 +340,8 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | Chec
     if chief:
         plot_model_diagram(network, train_cfg.img_dir / f"{model_cfg.cell}_model_plot.png")
 
-    train_idx, val_idx = split_indices(data.x.shape[0], train_cfg.validation_split)
-    # Workers split every epoch's batches between them, so they must all shuffle alike. A short
-    # last batch would be split unevenly between replicas, which weighs its clips differently
-    # (and Keras cannot evaluate a replica left empty); it is dropped instead, a different
-    # remainder each epoch as the order is shuffled.
-    shuffle_seed = 0 if train_cfg.seed is None and train_cfg.strategy == "multiworker" else train_cfg.seed
     failures: list[DatasetError] = []
-    batches = shard_by_data(make_batches(data, train_idx, train_cfg.n_batch, mean=base.mean, std=base.std,
-                                         shuffle=True, seed=shuffle_seed, drop_remainder=distributed,
-                                         block=model_cfg.block, failures=failures), strategy)
-    if distributed and (len(train_idx) < train_cfg.n_batch or 0 < len(val_idx) < train_cfg.n_batch):
-        raise DatasetError(f"with --strategy {train_cfg.strategy} every batch must be full, but the "
-                           f"{len(train_idx)} training / {len(val_idx)} validation clips do not fill a batch of "
-                           f"{train_cfg.n_batch}; lower -b or change --validation-split")
-    val = (shard_by_data(make_batches(data, val_idx, train_cfg.n_batch, mean=base.mean, std=base.std,
-                                      shuffle=False, seed=None, drop_remainder=distributed,
-                                      block=model_cfg.block, failures=failures), strategy)
-           if len(val_idx) else None)
+    batches, val = _pipelines(data, base, train_cfg, strategy, failures)
 
     previewer = Previewer(data, train_cfg.data_prefix, train_cfg.preview_seconds) \
         if chief and train_cfg.preview_seconds else None

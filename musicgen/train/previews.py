@@ -33,15 +33,15 @@ class Previewer:
     def __call__(self, ckpt: Checkpoint) -> dict:
         """Generate, write and judge the preview of the checkpoint just saved (ckpt.weights)."""
         from musicgen.evaluate.measures import measure_window
-        from musicgen.generate.generation import (features_to_audio, generation_network, normalised_seeds, render,
+        from musicgen.generate.generation import (fastest_engine, features_to_audio, normalised_seeds, song_features,
                                                   stateful_model)
 
         model = ckpt.model
         rng = np.random.default_rng(PREVIEW_RANDOM_SEED)
         seeds = normalised_seeds(self.data.x.read_finite([PREVIEW_CLIP]), ckpt)
         blocks = max(1, model.block.blocks_in(self.seconds))
-        network = generation_network(stateful_model(ckpt, 1), rng)
-        out = render(network, ckpt, seeds, seeds.shape[1] + blocks, rng=rng, echo=False,
+        network = fastest_engine(stateful_model(ckpt, 1), rng)
+        out = song_features(network, ckpt, seeds, seeds.shape[1] + blocks, rng=rng, echo=False,
                      temperature=ckpt.temperature)
         audio = features_to_audio(out[0], ckpt, rng)
         path = companion(ckpt.weights, PREVIEW_SUFFIX)
