@@ -754,6 +754,8 @@ from musicgen.errors import MusicGenError
 from musicgen.data.training_data import load_training_data
 
 
+HOSTILE_NUMBERS = [1e300, -1e300, 1e-300, 3.5e38, -1e20, float("nan"), float("inf")]
+HOSTILE = HOSTILE_NUMBERS + [0, -1, 2**63, "x", "", [], {}, None, True, [[[1]]], "__BIG__", "__DEEP__"]
 data, weights, work, seed = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
 rng = np.random.default_rng(seed)
 sidecar = weights.with_name(weights.name.replace(".weights.h5", ".json"))
@@ -768,7 +770,26 @@ for trial in range(int(sys.argv[5])):
     shutil.copy(sidecar, case / sidecar.name)
     victim = case / targets[rng.integers(len(targets))].name
     raw = bytearray(victim.read_bytes())
-    if rng.random() < 0.3:
+    if victim.suffix == ".json" and rng.random() < 0.5:
+        # A value of the right file, replaced by one that parses and breaks something else.
+        doc = json.loads(raw)
+        spots = []
+        def walk(node):
+            for key in (range(len(node)) if isinstance(node, list) else list(node)):
+                spots.append((node, key))
+                if isinstance(node[key], (dict, list)):
+                    walk(node[key])
+        walk(doc)
+        node, key = spots[rng.integers(len(spots))]
+        node[key] = HOSTILE[rng.integers(len(HOSTILE))]
+        raw = json.dumps(doc).replace('"__BIG__"', "9" * 5000).replace('"__DEEP__"', "[" * 100000 + "]" * 100000)
+        raw = bytearray(raw.encode())
+    elif victim.name.endswith("_mean.npy") and rng.random() < 0.5:
+        vector = np.load(victim).astype(np.float64)
+        vector[rng.integers(len(vector))] = HOSTILE_NUMBERS[rng.integers(len(HOSTILE_NUMBERS))]
+        np.save(victim, vector)
+        raw = bytearray(victim.read_bytes())
+    elif rng.random() < 0.3:
         raw = raw[: rng.integers(len(raw))]
     else:
         span = min(len(raw), 400) if victim.suffix == ".npy" else len(raw)
@@ -777,8 +798,8 @@ for trial in range(int(sys.argv[5])):
     victim.write_bytes(bytes(raw))
     try:
         d = load_training_data(case / data.name)
-        d.x.read(np.arange(len(d.x)))
-        d.y.read(np.arange(len(d.y)))
+        d.x.read_finite(np.arange(len(d.x)))
+        d.y.read_finite(np.arange(len(d.y)))
         ckpt = read_checkpoint(case / weights.name)
         describe(case / weights.name)
         outcomes["ok"] += 1
