@@ -26,6 +26,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -89,6 +90,23 @@ def baseline_seconds(name: str, preset: Path, out: Path, args) -> float:
     return float(np.mean(per_epoch)) * total
 
 
+def reference_folder(name: str, prefix: Path) -> Path:
+    """The dataset's WAV cache, which the songs are judged against, at the rate its tensors were made at.
+
+    The cache holds whatever rate the folder was last converted at: after a conversion at 8 kHz the
+    piano measured 28x flatter than itself as a reference, and good songs failed."""
+    import wave
+
+    folder = REPO / DATASETS[name] / "wave"
+    rate = json.loads(Path(f"{prefix}_info.json").read_text())["sample_rate"]
+    stale = [p.name for p in sorted(folder.glob("*.wav")) if wave.open(str(p)).getframerate() != rate]
+    if stale:  # decoded again at the data's rate, by a conversion whose tensors are thrown away
+        with tempfile.TemporaryDirectory() as tmp:
+            run(["convert_directory.py", "-q", "--input", DATASETS[name], "--output", str(Path(tmp) / "np"),
+                 "--sample-rate", str(rate)])
+    return folder
+
+
 def judge(name: str, weights: Path, args, out: Path) -> dict:
     """Generate and measure the songs of one trained network."""
     from musicgen.audio.io import load_wav
@@ -103,7 +121,7 @@ def judge(name: str, weights: Path, args, out: Path) -> dict:
                "--out-dir", str(songs_dir),
                *([] if args.temperature is None else ["--temperature", str(args.temperature)])])
     paths = [Path(line.split()[1]) for line in log.splitlines() if line.startswith("wrote ")]
-    reference = load_reference([REPO / DATASETS[name] / "wave"])
+    reference = load_reference([reference_folder(name, prefix)])
     results = []
     for path in paths:
         info = read_song_info(path)
