@@ -1,7 +1,6 @@
 #!/usr/bin/env python3
 """Step 5: measure how music-like generated songs are, against the training music."""
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -10,19 +9,12 @@ if __name__ == "__main__":  # Ctrl-C from here on ends in "interrupted", even wh
 
     interrupt_quietly_while_starting()
 
-from musicgen.cli.args import ArgumentParser, float_in, parse_with_preset, run_script  # noqa: E402
-from musicgen.config import ConvertConfig  # noqa: E402
-
-
-def png_path(text: str) -> Path:
-    """argparse type: a path ending in .png."""
-    if not text.lower().endswith(".png"):
-        raise argparse.ArgumentTypeError(f"the plot is a PNG: the name must end in .png, got '{text}'")
-    return Path(text)
+from musicgen.cli.args import ArgumentParser, add_options, config_from, parse_with_preset, run_script  # noqa: E402
+from musicgen.config import EvaluateConfig  # noqa: E402
 
 
 def build_parser():
-    """The flags."""
+    """The flags, from EvaluateConfig."""
     p = ArgumentParser(
         description="Compare generated songs with the training music: loudness, spectral flatness and "
         "centroid, log-mel distance (white noise and silence as reference points), clicks at the block "
@@ -32,16 +24,7 @@ def build_parser():
         "sidecar says where that ends), with a timeline of 10 s windows saying where it is still music.",
     )
     p.add_argument("songs", nargs="+", type=Path, metavar="SONG.wav", help="songs to evaluate")
-    p.add_argument("--reference", nargs="+", type=Path, default=[ConvertConfig().wave_dir],
-                   metavar="DIR_OR_FILES", help="the training music: folders of audio files, or files")
-    p.add_argument("--plot", type=png_path, default=None, metavar="FILE.png",
-                   help="write a PNG comparing spectra and spectrograms here (its folder is created)")
-    p.add_argument("--block-seconds", type=float_in(0, 60, low_open=True), default=None,
-                   help="length of a generated block, for the seam-click and loop measures (default: from the "
-                   "song's sidecar, else 0.25)")
-    p.add_argument("--whole", action="store_true",
-                   help="measure the whole file, the echo of the seed included (default: only what follows it)")
-    p.add_argument("--json", action="store_true", help="print the table as JSON instead")
+    add_options(p, EvaluateConfig)
     return p
 
 
@@ -49,11 +32,12 @@ def main(argv=None):
     args = parse_with_preset(build_parser(), argv)
     from musicgen.evaluate.report import evaluate_songs, format_json, format_table
 
-    report = evaluate_songs(args.songs, args.reference, block_seconds=args.block_seconds, whole=args.whole,
-                            plot=args.plot)
-    print(format_json(report) if args.json else format_table(report))
-    if args.plot is not None and not args.json:
-        print(f"plot: {args.plot}")
+    cfg = config_from(EvaluateConfig, args)
+    report = evaluate_songs(args.songs, list(cfg.reference), block_seconds=cfg.block_seconds, whole=cfg.whole,
+                            plot=cfg.plot)
+    print(format_json(report) if cfg.json else format_table(report))
+    if cfg.plot is not None and not cfg.json:
+        print(f"plot: {cfg.plot}")
     return 0
 
 

@@ -55,6 +55,8 @@ class Option:
     metavar: str | None = None
     negate: bool = False  # a true-by-default switch that the flag turns off (--no-echo)
     stage: str | None = None  # for settings two scripts share a dataclass for: "convert" or "train" sets it
+    nargs: str | None = None  # "+": the flag takes one or more values (the field's default is a tuple)
+    suffix: str | None = None  # a path that must end so (".png")
 
 
 def option(default, *flags: str, help: str, **how):
@@ -300,3 +302,21 @@ class GenerateConfig:
         help="for networks trained with --output gaussian: scale of the sampled spread (0: the mean alone, "
         "deterministic; default: the one the network was trained to be drawn at, 1 unless its preset says); other "
         "networks ignore it")
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """How evaluate.py measures songs (the songs themselves are its positional arguments)."""
+
+    reference: tuple[Path, ...] = option((Path("datasets/training_data/wave"),), "--reference", kind=Path,
+                                         nargs="+", metavar="DIR_OR_FILES",
+                                         help="the training music: folders of audio files, or files")
+    plot: Path | None = option(None, "--plot", kind=Path, suffix=".png", metavar="FILE.png",
+                               help="write a PNG comparing spectra and spectrograms here (its folder is created)")
+    block_seconds: float | None = option(None, "--block-seconds", kind=float, low=0, high=60, low_open=True,
+                                         help="length of a generated block, for the seam-click and loop measures "
+                                         "(default: from the song's sidecar, else 0.25)")
+    whole: bool = option(False, "--whole", help="measure the whole file, the echo of the seed included (default: "
+                         "only what follows it)")
+    json: bool = option(False, "--json", help="print the table as JSON instead")
+

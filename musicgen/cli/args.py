@@ -28,6 +28,8 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         if "(default" in text or switch or action.default is None or action.default == argparse.SUPPRESS \
                 or not action.option_strings:
             return text
+        if isinstance(action.default, (list, tuple)):  # as typed: the values, not a Python list of paths
+            return f"{text} (default: {' '.join(map(str, action.default))})"
         return super()._get_help_string(action)
 
 
@@ -60,6 +62,16 @@ def int_in(low: int, high: int):
 
     parse.__name__ = "whole number"
     parse.bounds = (low, high, False, False)  # what docs/CLI.md's range table is checked against
+    return parse
+
+
+def path_ending(suffix: str):
+    """argparse type: a path whose name ends in `suffix` (any case)."""
+    def parse(text: str) -> Path:
+        if not text.lower().endswith(suffix):
+            raise argparse.ArgumentTypeError(f"the name must end in {suffix}, got '{text}'")
+        return Path(text)
+
     return parse
 
 
@@ -98,11 +110,15 @@ def add_options(parser: argparse.ArgumentParser, cls, *, stage: str | None = Non
         elif isinstance(f.default, bool):
             parser.add_argument(*opt.flags, action="store_true", **kwargs)
         else:
+            if opt.nargs:
+                kwargs.update(nargs=opt.nargs, default=list(kwargs["default"]))
             parser.add_argument(*opt.flags, type=_value_type(opt, f.default), choices=opt.choices,
                                 metavar=opt.metavar, **kwargs)
 
 
 def _value_type(opt, default):
+    if opt.suffix:
+        return path_ending(opt.suffix)
     kind = opt.kind or type(default)
     if kind is int and opt.low is not None:
         return int_in(int(opt.low), int(opt.high))
