@@ -197,9 +197,8 @@ def main(argv=None) -> int:
         print(summary_row(label, result, train_s), flush=True)
         for song in result["songs"]:
             t = song["tail"]
-            failed = [k for k, ok in t["tests"].items() if not ok]
             print(f"    {Path(song['song']).name} (seed clip {song['seed_clip']}): last {args.tail:.0f} s "
-                  f"{'ALIVE' if t['alive'] else 'not alive (' + ', '.join(failed) + ')'}; music for "
+                  f"{'ALIVE' if t['alive'] else 'not alive (' + ', '.join(t['failed']) + ')'}; music for "
                   f"{song['alive_seconds']:.0f} of {song['free_seconds']:.0f} s after the seed; change "
                   f"{100 * t['change_share']:.0f}%, loop {t['loop']:.2f}, {t['rms_db_vs_train']:+.1f} dB, "
                   f"flatness {t['flatness_ratio']:.1f}x, nearest excerpt {t['nearest_excerpt_db']:.1f} dB", flush=True)

@@ -141,7 +141,8 @@ def config_from(cls, args: argparse.Namespace, **given):
 
 def run_script(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
     """Call a script's main; user errors and failing disks become one line on stderr and exit
-    code 1. SIGTERM is handled like Ctrl-C, so a killed run cleans up its temporary files too."""
+    code 1. SIGTERM is handled like Ctrl-C, so a killed run cleans up its temporary files too; once
+    main is done both are ignored, so the exit code stands. For scripts only: it owns the signals."""
     # A file name need not be UTF-8 (Linux allows any bytes); printed, its odd bytes show as \xe9
     # instead of ending the run in a UnicodeEncodeError.
     for stream in (sys.stdout, sys.stderr):

@@ -315,9 +315,14 @@ class WindowMeasures:
         """Every test passes: the window is still music."""
         return all(self.tests.values())
 
+    @property
+    def failed(self) -> list[str]:
+        """The names of the tests it fails, in order."""
+        return [name for name, ok in self.tests.items() if not ok]
+
     def as_dict(self) -> dict:
-        """Plain JSON-ready values, with the tests and the verdict."""
-        return {**asdict(self), "tests": self.tests, "alive": self.alive}
+        """Plain JSON-ready values, with the tests, the failed ones and the verdict."""
+        return {**asdict(self), "tests": self.tests, "failed": self.failed, "alive": self.alive}
 
 
 def measure_window(samples: np.ndarray, rate: int, start: float, end: float, reference: Reference, *,

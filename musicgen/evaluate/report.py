@@ -176,10 +176,9 @@ def format_timeline(name: str, start: float, windows: list[WindowMeasures]) -> s
             f"{FLATNESS_TOLERANCE:g}x flatness, moves >= {100 * MOVE_SHARE:.0f}% of the music's change, "
             f"loop < {LOOP_LIMIT}, no copy):"]
     for w in windows:
-        failed = [k for k, ok in w.tests.items() if not ok]
         rows.append(f"  {w.start:6.1f}-{w.end:6.1f} s  {w.rms_db_vs_train:+5.1f} dB  flatness {w.flatness_ratio:5.1f}x  "
                     f"change {100 * w.change_share:4.0f}%  loop {w.loop:5.2f}  nearest {w.nearest_excerpt_db:5.1f} dB  "
-                    + ("music" if w.alive else "not music (" + ", ".join(failed) + ")"))
+                    + ("music" if w.alive else "not music (" + ", ".join(w.failed) + ")"))
     total = sum(w.end - w.start for w in windows)
     rows.append(f"  music for {music_seconds(windows):.0f} of {total:.0f} seconds {since}")
     return "\n".join(rows)
