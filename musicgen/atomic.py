@@ -83,6 +83,15 @@ def remove_stale_temps(folder: Path) -> list[Path]:
 DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
 
 
+def require_space(path: Path, size: int = 0) -> None:
+    """OSError(ENOSPC) naming `path`, the file about to be written, unless its folder has `size` bytes
+    free and 1 MiB beside them: for writers that cannot report a full disk themselves (HDF5 crashes
+    the process on a failed write; sox exits 0 with its output cut short)."""
+    space = os.statvfs(Path(path).parent)
+    if space.f_bavail * space.f_frsize < size + (1 << 20):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+
 def raise_if_disk_full(exc: BaseException, folder: Path | str, consequence: str = "") -> None:
     """Raise the one-line OutputError for `exc` if it says the disk is full or read-only (naming the
     file, else `folder`, and what became of the outputs); return for any other error."""

@@ -3,7 +3,6 @@ samples, float samples written as 16-bit WAV (streamed or whole) and songs encod
 
 from __future__ import annotations
 
-import errno
 import os
 import tempfile
 import warnings
@@ -13,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from scipy.io import wavfile
 
-from musicgen.atomic import temp_path, write_atomic
+from musicgen.atomic import require_space, temp_path, write_atomic
 from musicgen.audio.tools import ReaderStoppedError, run_pipe, run_tool
 from musicgen.errors import AudioDecodeError
 
@@ -39,7 +38,7 @@ def decode_to_wav(src: Path, dst: Path, *, sample_rate: int) -> None:
                 run_pipe(["lame", "--decode", "--quiet", src, "-"],
                          ["sox", "-V1", "-R", "-t", "wav", "-", *to_mono], what=src.name)
             except ReaderStoppedError:
-                _raise_if_no_space(dst)
+                require_space(dst)
                 raise
         else:
             run_tool(["sox", "-V1", "-R", src, *to_mono], what=src.name)
@@ -47,14 +46,6 @@ def decode_to_wav(src: Path, dst: Path, *, sample_rate: int) -> None:
         os.replace(part, dst)
     finally:
         part.unlink(missing_ok=True)
-
-
-def _raise_if_no_space(path: Path) -> None:
-    """OSError(ENOSPC) naming `path` (the file that was to be written) if its file system has (next
-    to) no room left."""
-    space = os.statvfs(Path(path).parent)
-    if space.f_bavail * space.f_frsize < 1 << 20:
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
 
 def _check_complete(path: Path, name: Path) -> None:
@@ -68,9 +59,9 @@ def _check_complete(path: Path, name: Path) -> None:
     size = os.path.getsize(path)
     if needed is not None and size >= needed + 44:  # 44: the smallest WAV header
         if needed == 0:  # no audio (a source that decodes to nothing) or no room to write any
-            _raise_if_no_space(name)
+            require_space(name)
         return
-    _raise_if_no_space(name)
+    require_space(name)
     raise AudioDecodeError(f"sox wrote an incomplete WAV ({size} bytes)")
 
 

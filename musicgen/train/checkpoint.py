@@ -9,7 +9,6 @@ weights/LSTM_NP_Weights_Iter-15.png          the loss plot
 from __future__ import annotations
 
 import dataclasses
-import errno
 import hashlib
 import json
 import os
@@ -22,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from musicgen import schema
-from musicgen.atomic import temp_path, write_atomic
+from musicgen.atomic import require_space, temp_path, write_atomic
 from musicgen.config import (CELL_NAMES, MAX_CLIP_BLOCKS, MAX_ITERATION, MAX_STAT, MAX_TEMPERATURE, MIN_STD, BlockSpec,
                              ModelConfig)
 from musicgen.errors import WeightsError
@@ -127,21 +126,12 @@ def weights_file_bytes(model) -> int:
     return int(data * 1.01) + (64 << 10)
 
 
-def require_space(path: Path, size: int) -> None:
-    """OSError(ENOSPC) naming `path` unless its folder has `size` bytes free (and 1 MiB beside them
-    for the sidecar and plots). HDF5 does not survive a write that fails for lack of space: h5py
-    leaves objects that crash the process when freed, so a full disk must be found before it."""
-    space = os.statvfs(Path(path).parent)
-    if space.f_bavail * space.f_frsize < size + (1 << 20):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-
-
 def save_checkpoint(model, ckpt: Checkpoint, path: Path) -> Path:
     """Write weights and sidecar into the claimed `path` so that a kill at any moment leaves
     older files intact; the sidecar records the weights' digest and lands first, so a listed
     weight file always has its config."""
     part = temp_path(path)
-    require_space(path, weights_file_bytes(model))
+    require_space(path, weights_file_bytes(model))  # h5py leaves objects that crash when a write fails
     try:
         model.save_weights(part)
         ckpt.digest = file_digest(part)
