@@ -64,7 +64,7 @@ def child(variant: str, cell: str, batch: int, epochs: int) -> dict:
             compile_model(model, 1e-3, jit=use_xla(precision, distributed=False))
     else:
         model = original_model(cfg)
-    batches = make_batches(data, np.arange(data.x.shape[0]), batch, mean=data.mean, std=data.std, shuffle=True,
+    batches = make_batches(data, np.arange(data.clips), batch, mean=data.mean, std=data.std, shuffle=True,
                            seed=0)
     import keras
 
@@ -81,7 +81,7 @@ def child(variant: str, cell: str, batch: int, epochs: int) -> dict:
     model.fit(batches, epochs=epochs, verbose=0, shuffle=False, callbacks=[EpochTimer()])
     # The best epoch: this 2-core machine shares its cores, and slow epochs measure the neighbours.
     wall = min(times)
-    blocks = data.x.shape[0] * data.clip_blocks
+    blocks = data.clips * data.clip_blocks
     return {"variant": variant, "cell": cell, "batch": batch, "blocks_per_s": blocks / wall,
             "gflops": blocks * flops_per_block(cfg) / wall / 1e9,
             "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}

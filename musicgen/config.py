@@ -24,6 +24,9 @@ MAX_COUNT = 256  # songs per generate.py run (one batch)
 MAX_TEMPERATURE = 10.0  # scale of a gaussian output's sampled spread
 
 REPRESENTATIONS = ("fft", "logmag", "logmel")
+# What a dataset's tensors hold: GRUV's FFT values (X and Y files, float32), or each block's log
+# magnitudes at 16 bits in one file whose clips carry one block more, Y being X one block later.
+STORES = ("fft", "logmag")
 MAX_BANDS = 4096
 # Per-feature statistics (a dataset's mean and variance, a weight file's mean and std) are used in
 # float32: within these bounds (x - mean) / std and y * std + mean stay finite there. Our own std
@@ -141,6 +144,10 @@ class AudioConfig:
     block: BlockSpec = BlockSpec()
     clip_len: float = option(10.0, "--clip-len", metavar="SECONDS", help="seconds of audio per training clip",
                              low=0, high=600, low_open=True)
+    store: str = option("fft", "--store", choices=STORES,
+                        help="what the tensors hold: fft, GRUV's FFT values as float32 in an X and a Y file (the "
+                        "original's); logmag, each block's log magnitudes as float16 in one file that Y is read from "
+                        "(1/16 of the bytes; for --representation logmag and logmel networks only)")
 
     @property
     def clip_blocks(self) -> int:

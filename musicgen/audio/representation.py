@@ -1,7 +1,8 @@
 """What a network sees of each block: GRUV's FFT values, or their log magnitudes per bin or per band.
 
-The training tensors always hold GRUV's features (real parts, then imaginary parts, of each
-block's FFT). A network with representation "fft" learns those as they are. One with "logmag"
+The training tensors hold GRUV's features (real parts, then imaginary parts, of each block's
+FFT), or, converted with --store logmag, the log magnitudes below. A network with representation
+"fft" learns GRUV's features as they are. One with "logmag"
 learns log(|FFT| + LOG_FLOOR) of the non-negative-frequency bins instead: a block's phase is
 close to unpredictable, and mean squared error on values of unknown sign pulls them towards
 zero, which makes the quiet, static endings of GRUV's songs. "logmel" averages those magnitudes
@@ -88,24 +89,54 @@ def from_fft_features(features: np.ndarray, block: BlockSpec) -> np.ndarray:
     features = np.asarray(features, dtype=np.float32)
     if block.representation == "fft":
         return features
-    n = features.shape[-1] // 2
-    bins = n // 2 + 1
-    magnitude = np.hypot(features[..., :bins], features[..., n: n + bins])
+    magnitude = _magnitudes(features)
     if block.representation == "logmel":
-        # The RMS of each band's magnitudes, not their mean: spread back over the bins, it keeps the
-        # block's energy (the mean of a peaky band lost 3-6 dB on the bundled piano).
-        magnitude = np.sqrt(np.square(magnitude) @ mel_filterbank(block).T)
+        magnitude = _band_magnitudes(magnitude, block)
     return np.log(magnitude + LOG_FLOOR).astype(np.float32)
 
 
-def feature_stats(x, block: BlockSpec, *, rows_per_read: int = 4) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and variance of `block.representation` over every block of a ClipArray.
+def log_magnitudes(features: np.ndarray) -> np.ndarray:
+    """(..., 2*block_size) GRUV features -> (..., bins) float32 log(|FFT| + LOG_FLOOR): what a "logmag"
+    dataset stores (convert_directory.py --store logmag)."""
+    return np.log(_magnitudes(np.asarray(features, dtype=np.float32)) + LOG_FLOOR).astype(np.float32)
 
-    GRUV's own features need not come here: convert_directory.py wrote their statistics.
+
+def from_log_magnitudes(values: np.ndarray, block: BlockSpec) -> np.ndarray:
+    """(..., bins) log magnitudes -> (..., feature_dim) float32 values of a "logmag" or "logmel" `block`."""
+    values = np.asarray(values, dtype=np.float32)
+    if block.representation == "logmag":
+        return values
+    if block.representation != "logmel":
+        raise ValueError(f"log magnitudes cannot give {block.representation} values")
+    magnitude = np.maximum(np.exp(values) - np.float32(LOG_FLOOR), 0.0)
+    return np.log(_band_magnitudes(magnitude, block) + LOG_FLOOR).astype(np.float32)
+
+
+def _magnitudes(features: np.ndarray) -> np.ndarray:
+    n = features.shape[-1] // 2
+    bins = n // 2 + 1
+    return np.hypot(features[..., :bins], features[..., n: n + bins])
+
+
+def _band_magnitudes(magnitude: np.ndarray, block: BlockSpec) -> np.ndarray:
+    # The RMS of each band's magnitudes, not their mean: spread back over the bins, it keeps the
+    # block's energy (the mean of a peaky band lost 3-6 dB on the bundled piano).
+    return np.sqrt(np.square(magnitude) @ mel_filterbank(block).T)
+
+
+def from_stored(values: np.ndarray, store: str, block: BlockSpec) -> np.ndarray:
+    """Values as a dataset of `store` holds them ("fft" or "logmag") -> float32 values of `block`."""
+    return from_fft_features(values, block) if store == "fft" else from_log_magnitudes(values, block)
+
+
+def feature_stats(data, block: BlockSpec, *, rows_per_read: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and variance of `block.representation` over every input block of a TrainingData.
+
+    The values a dataset stores need not come here: convert_directory.py wrote their statistics.
     """
     stats = RunningStats(block.feature_dim)
-    for start in range(0, x.shape[0], rows_per_read):
-        values = from_fft_features(x.read_finite(np.arange(start, min(start + rows_per_read, x.shape[0]))), block)
+    for start in range(0, data.clips, rows_per_read):
+        values = data.inputs(np.arange(start, min(start + rows_per_read, data.clips)), block)
         stats.update(values.reshape(-1, values.shape[-1]))
     return stats.mean.astype(np.float32), stats.variance.astype(np.float32)
 

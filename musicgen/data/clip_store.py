@@ -10,9 +10,11 @@ import numpy as np
 
 from musicgen.errors import DatasetError
 
-# The only layout convert_directory.py writes; any other header (an object dtype above all,
-# whose bytes would become pointers) is refused before a byte of data is read.
+# The layouts convert_directory.py writes (float32 FFT values, float16 log magnitudes); any other
+# header (an object dtype above all, whose bytes would become pointers) is refused before a byte of
+# data is read.
 CLIP_DTYPE = np.dtype("<f4")
+STORE_DTYPES = {"fft": CLIP_DTYPE, "logmag": np.dtype("<f2")}
 CLIP_RANK = 3
 
 
@@ -32,12 +34,12 @@ def npy_layout(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
     return tuple(shape), dtype, offset
 
 
-def check_clip_file(path: Path) -> tuple[tuple[int, ...], int]:
-    """(shape, data offset) of a clip tensor; DatasetError unless it is float32 (clips, blocks, features)
-    and the file holds every byte its header promises."""
-    shape, dtype, offset = npy_layout(path)
-    if dtype != CLIP_DTYPE:
-        raise DatasetError(f"'{path}' holds {dtype} values, not float32; re-run convert_directory.py")
+def check_clip_file(path: Path, dtype: np.dtype = CLIP_DTYPE) -> tuple[tuple[int, ...], int]:
+    """(shape, data offset) of a clip tensor; DatasetError unless it is (clips, blocks, features) of
+    `dtype` and the file holds every byte its header promises."""
+    shape, found, offset = npy_layout(path)
+    if found != dtype:
+        raise DatasetError(f"'{path}' holds {found} values, not {dtype.name}; re-run convert_directory.py")
     if len(shape) != CLIP_RANK or any(s < 0 for s in shape):
         raise DatasetError(f"'{path}' has shape {shape}, not (clips, blocks, features); "
                            "re-run convert_directory.py")
@@ -56,20 +58,20 @@ def check_npy_size(path: Path, shape: tuple[int, ...], dtype: np.dtype, offset: 
 
 
 class ClipArray:
-    """Read-only (clips, *row) float32 array over .npy files; rows are fetched with plain file reads.
+    """Read-only (clips, *row) array of `dtype` over .npy files; rows are fetched with plain file reads.
 
     A memory map would leave every page it touched mapped into the process, so
     resident memory would grow with the dataset; file reads go through the page
     cache, which the kernel can drop. Only headers are read when opening.
     """
 
-    def __init__(self, paths: list[Path]):
+    def __init__(self, paths: list[Path], dtype: np.dtype = CLIP_DTYPE):
         if not paths:
             raise DatasetError("no tensor files given")
         self.paths = [Path(p) for p in paths]
-        layouts = [check_clip_file(p) for p in self.paths]
+        layouts = [check_clip_file(p, dtype) for p in self.paths]
         row_shape = layouts[0][0][1:]
-        self.dtype = CLIP_DTYPE
+        self.dtype = dtype
         for path, (shape, _) in zip(self.paths, layouts):
             if shape[1:] != row_shape:
                 raise DatasetError(f"'{path}' holds rows of {shape[1:]}, unlike "

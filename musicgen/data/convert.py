@@ -4,7 +4,11 @@ Outputs, for prefix P (default datasets/np_array):
   P_x.npy, P_y.npy        float32 (clips, clip_blocks, 2*block_size); Y is X one block later
   P_mean.npy, P_var.npy   per-feature mean and variance of X (float32)
   P_xmerged.wav           X turned back into audio, to hear what the network sees
-  P_info.json             sample rate, block size, overlap and the files the clips came from
+  P_info.json             sample rate, block size, overlap, store and the files the clips came from
+
+With --store logmag there is no P_y.npy: P_x.npy holds float16 log magnitudes (clips,
+clip_blocks + 1, block_size/2 + 1), and readers take X and Y from it (TrainingData.pairs);
+the statistics are those of the log magnitudes.
 
 With a shard size, X and Y go to P_x-RUN-00000.npy, P_y-RUN-00000.npy, ... of at most
 that many clips each (P_info.json lists them), so no single file grows with the
@@ -38,8 +42,10 @@ import numpy as np
 from musicgen.atomic import NAME_MAX, check_writable, raise_if_disk_full, temp_path
 from musicgen.audio.blocks import OverlapAdd, blocks_to_features, features_to_blocks, frame
 from musicgen.audio.io import WavWriter, from_int16
+from musicgen.audio.representation import log_magnitudes
 from musicgen.cli.progress import Progress
 from musicgen.config import AUDIO_SUFFIXES, MAX_CLIP_BLOCKS, AudioConfig, ConvertConfig
+from musicgen.data.clip_store import STORE_DTYPES
 from musicgen.data.npy_stream import NpyAppender, RunningStats
 from musicgen.data.training_data import fingerprint
 from musicgen.data.wav_cache import cache_names, cached_samples
@@ -68,6 +74,7 @@ class ConversionSummary:
     seconds: float = 0.0
     clips: int = 0
     x_shape: tuple[int, ...] = ()
+    store: str = "fft"
     outputs: list[Path] = field(default_factory=list)
     wall_seconds: float = 0.0
 
@@ -76,7 +83,8 @@ class ConversionSummary:
         out = [
             f"files converted: {len(self.used)}, skipped: {len(self.skipped)}",
             f"audio decoded: {self.decoded_seconds:.1f} s; used: {self.seconds:.1f} s in {self.clips} clips",
-            f"tensor shape X = Y = {self.x_shape} (float32)",
+            f"tensor shape X = Y = {self.x_shape} (float32)" if self.store == "fft" else
+            f"tensor shape {self.x_shape} (float16 log magnitudes; X and Y are read from it)",
         ]
         out += [f"  skipped {name}: {reason}" for name, reason in self.skipped]
         out += [f"wrote {p}" for p in self.outputs]
@@ -128,40 +136,50 @@ class _TensorWriter:
     """
 
     def __init__(self, prefix: Path, audio: AudioConfig, shard_size: int = 0):
-        self.row = (audio.clip_blocks, audio.block.fft_dim)
+        self.store = audio.store
+        self.fft = audio.store == "fft"
+        # Log magnitudes keep the clip's last block too: it is the last block of Y.
+        self.row = ((audio.clip_blocks, audio.block.fft_dim) if self.fft
+                    else (audio.clip_blocks + 1, audio.block.bins))
         self.prefix, self.shard_size = prefix, shard_size
         self.run = secrets.token_hex(4)
         self.started = time.time()
-        self.closed: list[tuple[NpyAppender, NpyAppender]] = []
+        self.closed: list[list[NpyAppender]] = []
         self.clips = 0
         self.merged_path = Path(f"{prefix}_xmerged.wav")
         self.merged_part = temp_path(self.merged_path)
         self._open_shard()
         self.merged = WavWriter(self.merged_part, audio.block.sample_rate)
         self.merged_blocks = OverlapAdd(audio.block)
-        self.stats = RunningStats(audio.block.fft_dim)
+        self.stats = RunningStats(self.row[1])
 
     def _name(self, kind: str) -> Path:
         suffix = f"-{self.run}-{len(self.closed):05d}" if self.shard_size else ""
         return Path(f"{self.prefix}_{kind}{suffix}.npy")
 
     def _open_shard(self) -> None:
-        self.x = NpyAppender(self._name("x"), self.row)
-        self.y = NpyAppender(self._name("y"), self.row)
+        dtype = STORE_DTYPES[self.store]
+        self.files = [NpyAppender(self._name(kind), self.row, dtype) for kind in (("x", "y") if self.fft else ("x",))]
 
     def _close_shard(self) -> None:
-        self.x.finish()
-        self.y.finish()
-        self.closed.append((self.x, self.y))
+        for appender in self.files:
+            appender.finish()
+        self.closed.append(self.files)
 
     def add(self, feats: np.ndarray) -> None:
-        """Store one clip's clip_blocks + 1 feature rows as an X and a Y row."""
-        if self.shard_size and self.x.rows == self.shard_size:
+        """Store one clip's clip_blocks + 1 feature rows as an X and a Y row (or one row of log magnitudes)."""
+        if self.shard_size and self.files[0].rows == self.shard_size:
             self._close_shard()
             self._open_shard()
-        self.x.append(feats[None, :-1])
-        self.y.append(feats[None, 1:])
-        self.stats.update(feats[:-1])
+        if self.fft:
+            self.files[0].append(feats[None, :-1])
+            self.files[1].append(feats[None, 1:])
+            self.stats.update(feats[:-1])
+        else:
+            # The statistics of the values as stored, float16 rounding and all.
+            values = log_magnitudes(feats).astype(STORE_DTYPES[self.store]).astype(np.float32)
+            self.files[0].append(values[None])
+            self.stats.update(values[:-1])
         self.clips += 1
         if not self.closed:
             self.merged.write(self.merged_blocks.push(features_to_blocks(feats[:-1])))
@@ -172,7 +190,8 @@ class _TensorWriter:
         self.merged.close()
         self._close_shard()
         if self.shard_size:
-            info = {**info, "shards": [{"x": x.path.name, "y": y.path.name, "clips": x.rows} for x, y in self.closed]}
+            info = {**info, "shards": [{**{kind: f.path.name for kind, f in zip("xy", files)}, "clips": files[0].rows}
+                                       for files in self.closed]}
         stats = [(Path(f"{self.prefix}_mean.npy"), self.stats.mean),
                  (Path(f"{self.prefix}_var.npy"), self.stats.variance)]
         staged = [temp_path(path) for path, _ in stats]
@@ -181,7 +200,7 @@ class _TensorWriter:
                 np.save(part, values.astype(np.float32))
             # The fixed names (PREFIX_x.npy, PREFIX_mean.npy, ...) are replaced one by one; the info file,
             # renamed last, says which contents belong together, so a kill between two renames is caught.
-            pieces = [(f.path, f.part) for pair in self.closed for f in pair if not self.shard_size]
+            pieces = [(f.path, f.part) for files in self.closed for f in files if not self.shard_size]
             pieces += [(path, part) for part, (path, _) in zip(staged, stats)]
             info = {**info, "fingerprints": {path.name: fingerprint(part) for path, part in pieces}}
             info_part = temp_path(Path(f"{self.prefix}_info.json"))
@@ -189,7 +208,7 @@ class _TensorWriter:
             info_part.write_text(json.dumps(info, indent=1))
             # Renames only from here on: a Ctrl-C or SIGTERM waits until the dataset is whole.
             with signals_deferred():
-                done = [path for pair in self.closed for path in (pair[0].commit(), pair[1].commit())]
+                done = [f.commit() for files in self.closed for f in files]
                 for part, (path, _) in zip(staged, stats):
                     part.replace(path)
                     done.append(path)
@@ -204,7 +223,12 @@ class _TensorWriter:
     def _remove_replaced_shards(self, info: dict) -> None:
         """Delete shards the new info file does not list: an earlier conversion's (or a killed one's).
         Files newer than this run are left alone: they belong to a conversion running beside it."""
-        listed = {s[kind] for s in info.get("shards", []) for kind in ("x", "y")}
+        listed = {s[kind] for s in info.get("shards", []) for kind in ("x", "y") if kind in s}
+        if not self.fft:  # the Y file of the GRUV dataset this one replaced
+            stale_y = Path(f"{self.prefix}_y.npy")
+            with contextlib.suppress(OSError):
+                if stale_y.stat().st_mtime < self.started:
+                    stale_y.unlink()
         for kind in ("x", "y"):
             for stale in self.prefix.parent.glob(f"{self.prefix.name}_{kind}-*.npy"):
                 try:
@@ -220,9 +244,9 @@ class _TensorWriter:
         """
         with contextlib.suppress(OSError):
             self.merged.close()
-        for x, y in [*self.closed, (self.x, self.y)]:
-            x.abort()
-            y.abort()
+        for files in [*self.closed, self.files]:
+            for appender in files:
+                appender.abort()
         self.merged_part.unlink(missing_ok=True)
 
 
@@ -302,9 +326,9 @@ def convert_directory(cfg: ConvertConfig, *, progress: bool = True) -> Conversio
             raise DatasetError(f"no usable audio in '{cfg.input_dir}' ({reasons})")
         decoder.shutdown()
         framer.shutdown()
-        summary.x_shape = (writer.clips, *writer.row)
+        summary.x_shape, summary.store = (writer.clips, *writer.row), audio.store
         summary.outputs = writer.commit({
-            **audio.block.to_doc(), "clip_blocks": audio.clip_blocks, "clips": summary.x_shape[0],
+            **audio.block.to_doc(), "store": audio.store, "clip_blocks": audio.clip_blocks, "clips": summary.x_shape[0],
             "sources": [f.path.name for f in summary.used],
         })
     except BaseException as exc:

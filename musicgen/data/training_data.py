@@ -11,25 +11,58 @@ from pathlib import Path
 import numpy as np
 
 from musicgen import schema
-from musicgen.config import MAX_BLOCK_SIZE, MAX_CLIP_BLOCKS, MAX_STAT, MIN_STD, NORMALISATIONS, BlockSpec
-from musicgen.data.clip_store import ClipArray, check_npy_size, npy_layout
+from musicgen.config import MAX_BLOCK_SIZE, MAX_CLIP_BLOCKS, MAX_STAT, MIN_STD, NORMALISATIONS, STORES, BlockSpec
+from musicgen.data.clip_store import STORE_DTYPES, ClipArray, check_npy_size, npy_layout
 from musicgen.errors import DatasetError
 
 
 @dataclass
 class TrainingData:
-    """X/Y tensors on disk (one file each, or shards) and their per-feature statistics."""
+    """A converted dataset's tensors on disk (one file each, or shards) and their per-feature statistics.
+
+    With store "fft" (GRUV's) `x` and `y` hold FFT values, Y being X one block later; with "logmag"
+    `x` holds log magnitudes of clips one block longer, X their first clip_blocks blocks and Y their
+    last, and `y` is None.
+    """
 
     x: ClipArray
-    y: ClipArray
-    mean: np.ndarray
+    y: ClipArray | None
+    mean: np.ndarray  # of the stored values
     std: np.ndarray
     block: BlockSpec  # the blocks the tensors hold: the info file's
+    store: str = "fft"
 
     @property
     def clip_blocks(self) -> int:
         """Time steps per clip."""
-        return self.x.shape[1]
+        return self.x.shape[1] - (self.y is None)
+
+    @property
+    def clips(self) -> int:
+        """Clips in the dataset."""
+        return self.x.shape[0]
+
+    def inputs(self, rows, block: BlockSpec) -> np.ndarray:
+        """The X clips `rows` as float32 values of `block`'s representation (not normalised)."""
+        from musicgen.audio.representation import from_stored
+
+        values = self.x.read_finite(rows)
+        return from_stored(values if self.y is not None else values[:, :-1], self.store, block)
+
+    def pairs(self, rows, block: BlockSpec, mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(X, Y) of clips `rows` as float32 values of `block`'s representation, normalised by `mean`, `std`."""
+        from musicgen.audio.representation import from_stored
+
+        def normalised(values):
+            values = from_stored(values, self.store, block)
+            values -= mean
+            values /= std
+            return values
+
+        if self.y is not None:
+            return normalised(self.x.read_finite(rows)), normalised(self.y.read_finite(rows))
+        values = normalised(self.x.read_finite(rows))  # clips one block longer: X and Y overlap
+        return values[:, :-1], values[:, 1:]
 
 
 def std_from_variance(var: np.ndarray) -> np.ndarray:
@@ -44,6 +77,14 @@ def representation_mismatch(model_cfg, data: TrainingData) -> str | None:
     if model_cfg.block.as_fft() == data.block:
         return None
     return f"works on {model_cfg.block.describe()} but the data has {data.block.describe()}"
+
+
+def store_mismatch(block: BlockSpec, data: TrainingData) -> str | None:
+    """Why `data` cannot give the values of `block`'s representation; None if it can."""
+    if data.store == "logmag" and block.representation == "fft":
+        return ("learns GRUV's FFT values, but the data holds log magnitudes only (converted with --store logmag); "
+                "convert without --store logmag")
+    return None
 
 
 def normalisation_std(std: np.ndarray, mode: str) -> np.ndarray:
@@ -69,15 +110,18 @@ def read_info(prefix: Path) -> dict:
     try:
         doc = schema.load_json_object(info_path)
         # Info files from before the block size was recorded: the tensors' shape says it (below).
-        info = {"block": schema.get_block(doc, block_size=BlockSpec().block_size)}
+        info = {"block": schema.get_block(doc, block_size=BlockSpec().block_size),
+                "store": schema.get_choice(doc, "store", STORES, "fft")}
         if info["block"].representation != "fft":
             raise schema.SchemaError("'representation' of training tensors must be fft (GRUV's values)")
+        if info["store"] != "fft" and "block_size" not in doc:
+            raise schema.SchemaError(f"'block_size' is needed with store {info['store']}")
         for key, high in (("block_size", MAX_BLOCK_SIZE), ("clip_blocks", MAX_CLIP_BLOCKS),
                           ("clips", 2**62)):
             if key in doc:
                 info[key] = schema.get_int(doc, key, 1 if key != "clips" else 0, high)
         if "shards" in doc:
-            info["shards"] = [_shard(s, k) for k, s in enumerate(schema.get_list(doc, "shards"))]
+            info["shards"] = [_shard(s, k, y=info["store"] == "fft") for k, s in enumerate(schema.get_list(doc, "shards"))]
         if "fingerprints" in doc:
             info["fingerprints"] = {schema.plain_file_name(name, "fingerprints"):
                                     schema.sha256_hex(value, f"fingerprints.{name}")
@@ -89,22 +133,25 @@ def read_info(prefix: Path) -> dict:
         raise DatasetError(f"'{info_path}' is damaged: {exc}; re-run convert_directory.py") from None
 
 
-def _shard(entry, k: int) -> dict:
+def _shard(entry, k: int, *, y: bool) -> dict:
     if not isinstance(entry, dict):
         raise schema.SchemaError(f"'shards[{k}]' must be an object")
-    return {"x": schema.plain_file_name(entry.get("x"), f"shards[{k}].x"),
-            "y": schema.plain_file_name(entry.get("y"), f"shards[{k}].y"),
-            "clips": schema.get_int(entry, "clips", 0, 2**62)}
+    shard = {"x": schema.plain_file_name(entry.get("x"), f"shards[{k}].x"),
+             "clips": schema.get_int(entry, "clips", 0, 2**62)}
+    if y:
+        shard["y"] = schema.plain_file_name(entry.get("y"), f"shards[{k}].y")
+    return shard
 
 
 def tensor_files(prefix: Path, info: dict) -> tuple[list[Path], list[Path]]:
     """The X and Y files of a converted dataset: PREFIX_x/_y.npy, or the shards its info file lists
-    (always beside it: read_info refuses names with a folder part)."""
+    (always beside it: read_info refuses names with a folder part). A "logmag" dataset has no Y files."""
+    with_y = info.get("store", "fft") == "fft"
     shards = info.get("shards")
     if not shards:
-        return [Path(f"{prefix}_x.npy")], [Path(f"{prefix}_y.npy")]
+        return [Path(f"{prefix}_x.npy")], [Path(f"{prefix}_y.npy")] if with_y else []
     folder = Path(prefix).parent
-    return [folder / s["x"] for s in shards], [folder / s["y"] for s in shards]
+    return [folder / s["x"] for s in shards], [folder / s["y"] for s in shards] if with_y else []
 
 
 FINGERPRINT_BYTES = 1 << 20
@@ -133,7 +180,10 @@ def _check_against_info(prefix: Path, x: ClipArray, info: dict) -> None:
         if not same:
             raise DatasetError(f"'{folder / name}' is not the file '{prefix}_info.json' was written with (a "
                                "conversion was killed while replacing this dataset); re-run convert_directory.py")
-    expected = {"clips": x.shape[0], "clip_blocks": x.shape[1], "block_size": x.shape[2] // 2}
+    fft = info.get("store", "fft") == "fft"
+    expected = {"clips": x.shape[0], "clip_blocks": x.shape[1] - (not fft)}
+    if fft:
+        expected["block_size"] = x.shape[2] // 2
     wrong = [f"{k} {info[k]} in the info file but {v} in the tensors" for k, v in expected.items()
              if k in info and info[k] != v]
     for k, shard in enumerate(info.get("shards", [])):
@@ -155,19 +205,26 @@ def load_training_data(prefix: Path) -> TrainingData:
     if missing:
         raise DatasetError(f"training data missing ({', '.join(missing[:4])}"
                            f"{', ...' if len(missing) > 4 else ''}); run convert_directory.py first")
-    x, y = ClipArray(x_files), ClipArray(y_files)
+    store = info.get("store", "fft")
+    x = ClipArray(x_files, STORE_DTYPES[store])
+    y = ClipArray(y_files, STORE_DTYPES[store]) if y_files else None
     mean = _read_stats(stats["mean"], low=-MAX_STAT, high=MAX_STAT)
     var = _read_stats(stats["var"], low=0.0, high=MAX_STAT**2)
-    if x.shape != y.shape or x.shape[2] % 2 or mean.shape != (x.shape[2],) or var.shape != (x.shape[2],):
-        raise DatasetError(f"inconsistent training data at '{prefix}': X {x.shape}, Y {y.shape}, "
+    # A "logmag" dataset's info file says its block size; GRUV's tensors say it by their width.
+    dim = x.shape[2] if store == "fft" else info["block"].bins
+    if ((y is not None and x.shape != y.shape) or (store == "fft" and dim % 2) or x.shape[2] != dim
+            or (store != "fft" and x.shape[1] < 2) or mean.shape != (dim,) or var.shape != (dim,)):
+        raise DatasetError(f"inconsistent training data at '{prefix}': X {x.shape}, Y {y.shape if y else None}, "
                            f"mean {mean.shape}; re-run convert_directory.py")
     _check_against_info(prefix, x, info)
     if x.shape[0] == 0:
         raise DatasetError(f"'{x_files[0]}' holds no clips; add music and re-run convert_directory.py")
     # Tensors converted before the info file existed are GRUV's blocks at the default rate. The info
     # file's block size, where it has one, equals the tensors' (checked above).
-    block = dataclasses.replace(info.get("block", BlockSpec()), block_size=x.shape[2] // 2)
-    return TrainingData(x=x, y=y, mean=mean, std=std_from_variance(var), block=block)
+    block = info.get("block", BlockSpec())
+    if store == "fft":
+        block = dataclasses.replace(block, block_size=x.shape[2] // 2)
+    return TrainingData(x=x, y=y, mean=mean, std=std_from_variance(var), block=block, store=store)
 
 
 def _read_stats(path: Path, *, low: float, high: float) -> np.ndarray:
@@ -199,7 +256,7 @@ def make_batches(data: TrainingData, indices: np.ndarray, batch_size: int, *, me
                  std: np.ndarray, shuffle: bool, seed: int | None, drop_remainder: bool = False,
                  block: BlockSpec | None = None, failures: list | None = None):
     """A tf.data pipeline of normalised (x, y) batches read from the tensor files, in the network's
-    `block`'s representation (audio/representation.py; default: GRUV's FFT values).
+    `block`'s representation (audio/representation.py; default: the data's own blocks).
 
     Only clip indices are shuffled; each batch is read from the files when needed and the
     next one is prepared while the current one trains, so memory stays flat in dataset size.
@@ -208,25 +265,17 @@ def make_batches(data: TrainingData, indices: np.ndarray, batch_size: int, *, me
     """
     import tensorflow as tf
 
-    from musicgen.audio.representation import from_fft_features
-
     shape = (None, data.clip_blocks, len(mean))
     block = block or data.block
 
     def load(idx):
         idx = np.sort(idx)  # sorted reads walk the files front to back
         try:
-            x = from_fft_features(data.x.read_finite(idx), block)
-            y = from_fft_features(data.y.read_finite(idx), block)
+            return data.pairs(idx, block, mean, std)
         except DatasetError as exc:
             if failures is not None:
                 failures.append(exc)
             raise
-        x -= mean
-        x /= std
-        y -= mean
-        y /= std
-        return x, y
 
     def load_tf(idx):
         x, y = tf.numpy_function(load, [idx], (tf.float32, tf.float32), stateful=False)

@@ -17,7 +17,7 @@ import numpy as np
 from musicgen.atomic import check_writable
 from musicgen.audio.representation import from_fft_features, to_signal
 from musicgen.config import ORIGINAL_SONG_BLOCKS, GenerateConfig
-from musicgen.data.training_data import load_training_data, representation_mismatch
+from musicgen.data.training_data import load_training_data, representation_mismatch, store_mismatch
 from musicgen.errors import DatasetError, WeightsError
 from musicgen.memory import generation_bytes, require_memory
 from musicgen.models.blas_network import BlasNetwork
@@ -228,10 +228,10 @@ def song_features(network, ckpt: Checkpoint, seeds: np.ndarray, n_blocks: int, *
     return out if echo else out[:, seeds.shape[1]:]
 
 
-def normalised_seeds(features: np.ndarray, ckpt: Checkpoint) -> np.ndarray:
-    """GRUV features (count, blocks, 2*block_size) -> what the network of `ckpt` takes: its representation,
-    normalised by its statistics, float32."""
-    return ((from_fft_features(features, ckpt.model.block) - ckpt.mean) / ckpt.std).astype(np.float32)
+def normalised_seeds(values: np.ndarray, ckpt: Checkpoint) -> np.ndarray:
+    """Seed clips (count, blocks, feature_dim) in the representation of `ckpt`'s network -> what the
+    network takes: normalised by its statistics, float32."""
+    return ((values - ckpt.mean) / ckpt.std).astype(np.float32)
 
 
 def _seeds(ckpt: Checkpoint, weights: Path, cfg: GenerateConfig) -> tuple[np.ndarray, list[int | None], list[str]]:
@@ -241,17 +241,18 @@ def _seeds(ckpt: Checkpoint, weights: Path, cfg: GenerateConfig) -> tuple[np.nda
         from musicgen.generate.priming import prime_features
 
         features = prime_features(cfg.prime, cfg.prime_start, model)[None].repeat(cfg.count, axis=0)
+        values = from_fft_features(features, model.block)
         where = f"{Path(cfg.prime).name} from {cfg.prime_start:g} s"
         indices, words = [None] * cfg.count, [where] * cfg.count
     else:
         data = load_training_data(cfg.data_prefix)
-        mismatch = representation_mismatch(model, data)
+        mismatch = representation_mismatch(model, data) or store_mismatch(model.block, data)
         if mismatch:
             raise WeightsError(f"'{Path(weights).name}' {mismatch} ('{cfg.data_prefix}'); pass the matching --data")
-        indices = pick_seeds(data.x.shape[0], cfg.count, cfg.seed_index, cfg.random_seed)
-        features = data.x.read_finite(indices)
+        indices = pick_seeds(data.clips, cfg.count, cfg.seed_index, cfg.random_seed)
+        values = data.inputs(indices, model.block)
         words = [f"seed clip {i}" for i in indices]
-    return normalised_seeds(features, ckpt), indices, words
+    return normalised_seeds(values, ckpt), indices, words
 
 
 def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:

@@ -20,7 +20,7 @@ from musicgen.atomic import check_writable, write_text_atomic
 from musicgen.audio.representation import feature_stats
 from musicgen.config import MAX_ITERATION, ModelConfig, TrainConfig
 from musicgen.data.training_data import (TrainingData, load_training_data, make_batches, normalisation_std,
-                                         representation_mismatch, split_indices, std_from_variance)
+                                         representation_mismatch, split_indices, std_from_variance, store_mismatch)
 from musicgen.errors import DatasetError, OutputError, TrainingError, WeightsError
 from musicgen.memory import require_memory, training_bytes
 from musicgen.models.model import build_training_model, compile_model
@@ -52,6 +52,9 @@ def _check_compatible(model_cfg: ModelConfig, data: TrainingData, source: str) -
     if mismatch:
         flags = f"--block-size {model_cfg.block.block_size}" + (" --overlap" if model_cfg.block.overlap else "")
         raise WeightsError(f"{source} {mismatch}; convert with {flags} or train a new model")
+    mismatch = store_mismatch(model_cfg.block, data)
+    if mismatch:
+        raise WeightsError(f"{source} {mismatch}")
 
 
 class _Saver:
@@ -260,13 +263,17 @@ def _starting_point(train_cfg: TrainConfig, model_cfg: ModelConfig, data: Traini
         # The data's blocks, in the representation asked for.
         block = dataclasses.replace(data.block, representation=model_cfg.block.representation,
                                     bands=model_cfg.block.bands)
+        mismatch = store_mismatch(block, data)
+        if mismatch:
+            raise DatasetError(f"--representation {block.representation} {mismatch}, or train --representation "
+                               "logmag or logmel")
         model_cfg = dataclasses.replace(model_cfg, clip_blocks=data.clip_blocks, block=block)
         mean, std = data.mean, data.std
         if model_cfg.block.representation != "fft" and not data.block.overlap:
             log.warning(f"note: --representation {model_cfg.block.representation} on hard-edged blocks gets a random "
                         "phase per block when generating; convert with --overlap so that Griffin-Lim can rebuild it")
-        if model_cfg.block.representation != "fft":
-            mean, var = feature_stats(data.x, model_cfg.block)
+        if model_cfg.block.representation != data.store:  # the stored values have their statistics
+            mean, var = feature_stats(data, model_cfg.block)
             std = std_from_variance(var)
         base = Checkpoint(model=model_cfg, iteration=0, epoch=0, mean=mean,
                           std=normalisation_std(std, train_cfg.normalisation))
@@ -280,7 +287,7 @@ def _pipelines(data: TrainingData, base: Checkpoint, train_cfg: TrainConfig, str
     """The training batches and the validation batches (None without --validation-split), normalised
     with the starting point's statistics; reading errors are collected in `failures`."""
     distributed = strategy.num_replicas_in_sync > 1
-    train_idx, val_idx = split_indices(data.x.shape[0], train_cfg.validation_split)
+    train_idx, val_idx = split_indices(data.clips, train_cfg.validation_split)
     if distributed and (len(train_idx) < train_cfg.n_batch or 0 < len(val_idx) < train_cfg.n_batch):
         raise DatasetError(f"with --strategy {train_cfg.strategy} every batch must be full, but the "
                            f"{len(train_idx)} training / {len(val_idx)} validation clips do not fill a batch of "
@@ -324,7 +331,7 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | Chec
     base, model_cfg, history = _starting_point(train_cfg, model_cfg, data, resume)
     resume = base.weights if resume is not None else None
     _check_within_limits(base, train_cfg)
-    require_memory(training_bytes(model_cfg, min(train_cfg.n_batch, data.x.shape[0])), "training this network",
+    require_memory(training_bytes(model_cfg, min(train_cfg.n_batch, data.clips)), "training this network",
                    "lower --hidden, --layers or -b")
     if train_cfg.seed is not None:
         keras.utils.set_random_seed(train_cfg.seed)
