@@ -5,6 +5,8 @@ Every measurement runs in a fresh child process (peak RSS is per process) on a
 library made of N copies of the bundled mp3s, with the WAV cache cleared first.
   ours      musicgen.data.convert (lame/sox decode, float32 FFT clips streamed to .npy), --jobs 0 (all cores)
   ours-jobs1  the same with --jobs 1: one file decoding and one clip framing at a time
+  overlap   ours with --overlap: the main job's blocks as GRUV's float32 FFT values (X and Y)
+  compact   ours with --overlap --store logmag: the same blocks as float16 log magnitudes, one file
   original  the original pipeline: lame -a -m m re-encodes each mp3 as a mono mp3
             (the tmp/ folder of the original README), lame --decode makes the WAV,
             then Python lists of float64 blocks and np.zeros float64 tensors
@@ -29,10 +31,13 @@ from pathlib import Path
 import numpy as np
 
 from musicgen.audio.io import decode_to_wav, read_wav
-from musicgen.config import AudioConfig, ConvertConfig
+from musicgen.config import AudioConfig, BlockSpec, ConvertConfig
 from musicgen.data.convert import convert_directory, find_audio_files
 
 from common import REPO, run_child, write_results
+
+
+OURS = ("ours", "ours-jobs1", "overlap", "compact")
 
 
 def make_library(root: Path, copies: int) -> Path:
@@ -114,8 +119,10 @@ def child(mode: str, lib: Path, out: Path) -> dict:
     shutil.rmtree(lib / "tmp", ignore_errors=True)
     cpu_before = cpu_seconds()
     start = time.perf_counter()
-    if mode in ("ours", "ours-jobs1"):
-        summary = convert_directory(ConvertConfig(input_dir=lib, output_prefix=out, max_files=10_000,
+    if mode in OURS:
+        if mode in ("overlap", "compact"):
+            audio = AudioConfig(block=BlockSpec(overlap=True), store="logmag" if mode == "compact" else "fft")
+        summary = convert_directory(ConvertConfig(input_dir=lib, output_prefix=out, max_files=10_000, audio=audio,
                                                   jobs=1 if mode == "ours-jobs1" else 0), progress=False)
         seconds = summary.decoded_seconds
     elif mode in ("original", "orig-tensors"):
@@ -125,7 +132,9 @@ def child(mode: str, lib: Path, out: Path) -> dict:
     wall = time.perf_counter() - start
     cpu = cpu_seconds() - cpu_before
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"mode": mode, "audio_s": seconds, "wall_s": wall, "cpu_s": cpu, "peak_mb": peak_mb}
+    tensors = sum(f.stat().st_size for f in out.parent.glob(f"{out.name}_[xy]*.npy"))
+    return {"mode": mode, "audio_s": seconds, "wall_s": wall, "cpu_s": cpu, "peak_mb": peak_mb,
+            "tensor_gb_per_hour": tensors / 1e9 * 3600 / seconds}
 
 
 def cpu_seconds() -> float:
@@ -154,7 +163,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(dir=REPO / "bench") as tmp:
         for size in args.sizes:
             lib = make_library(Path(tmp), size)
-            modes = ["decode", "ours", "ours-jobs1"]
+            modes = ["decode", *OURS]
             if size <= args.original_max:
                 modes += ["original", "orig-tensors"]
             for mode in modes:
@@ -163,7 +172,7 @@ def main() -> int:
                 rows.append(r)
                 print(f"{size:>3}x {mode:<12} {r['audio_s']:8.1f} s audio  {r['wall_s']:7.2f} s wall  "
                       f"{r['cpu_s']:7.2f} s CPU  {r['audio_s'] / r['wall_s']:7.1f} x real time  "
-                      f"peak {r['peak_mb']:7.0f} MB", flush=True)
+                      f"peak {r['peak_mb']:7.0f} MB  tensors {r['tensor_gb_per_hour']:5.2f} GB/hour", flush=True)
             for f in Path(tmp).glob(f"out{size}_*"):
                 f.unlink()
             shutil.rmtree(lib)
@@ -177,6 +186,9 @@ def main() -> int:
                 f"  all cores vs --jobs 1 {jobs1['wall_s'] / ours['wall_s']:.2f}x (at most "
                 f"{jobs1['wall_s'] / (ours['cpu_s'] / cores):.2f}x on {cores} cores: --jobs 1 keeps "
                 f"{jobs1['cpu_s'] / jobs1['wall_s']:.2f} cores busy)")
+        compact, overlap = by[(size, "compact")], by[(size, "overlap")]
+        line += (f"  tensor bytes compact/overlap {compact['tensor_gb_per_hour'] / overlap['tensor_gb_per_hour']:.3f}"
+                 f" (speed {overlap['wall_s'] / compact['wall_s']:.2f}x)")
         if (size, "original") in by:
             orig, tens = by[(size, "original")], by[(size, "orig-tensors")]
             line += (f"  throughput ours/original {orig['wall_s'] / ours['wall_s']:.1f}x"
