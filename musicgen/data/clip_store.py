@@ -91,7 +91,7 @@ class ClipArray:
         if len(rows) and (rows.min() < 0 or rows.max() >= len(self)):
             raise IndexError(f"clip index out of range 0..{len(self) - 1}")
         out = np.empty((len(rows), *self.shape[1:]), dtype=self.dtype)
-        shard_of = np.searchsorted(self.starts, rows, side="right") - 1
+        shard_of = self._shards_of(rows)
         for shard in np.unique(shard_of):
             picks = np.flatnonzero(shard_of == shard)
             with open(self.paths[shard], "rb", buffering=0) as handle:
@@ -111,10 +111,14 @@ class ClipArray:
         finite = np.isfinite(values).reshape(len(rows), -1).all(axis=1)
         if not finite.all():
             row = int(rows[np.flatnonzero(~finite)[0]])
-            shard = int(np.searchsorted(self.starts, row, side="right") - 1)
+            shard = int(self._shards_of(row))
             raise DatasetError(f"'{self.paths[shard]}' clip {row - int(self.starts[shard])} holds NaN or "
                                "infinite values; re-run convert_directory.py")
         return values
+
+    def _shards_of(self, rows):
+        """The shard (index into self.paths) that holds each row."""
+        return np.searchsorted(self.starts, rows, side="right") - 1
 
     def __getitem__(self, index) -> np.ndarray:
         if isinstance(index, (int, np.integer)):
