@@ -36,7 +36,6 @@ from musicgen.data.convert import convert_directory, find_audio_files
 
 from common import REPO, run_child, write_results
 
-
 OURS = ("ours", "ours-jobs1", "overlap", "compact")
 
 

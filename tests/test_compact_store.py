@@ -33,6 +33,14 @@ def both(tmp_path_factory):
     return fft.output_prefix, compact.output_prefix
 
 
+def copied(prefix: Path, folder: Path) -> Path:
+    """A copy of the dataset at `prefix` in `folder` (to damage); its prefix there."""
+    folder.mkdir()
+    for path in prefix.parent.glob(f"{prefix.name}_*"):
+        (folder / path.name).write_bytes(path.read_bytes())
+    return folder / prefix.name
+
+
 def tensor_bytes(prefix: Path) -> int:
     return sum(p.stat().st_size for p in prefix.parent.glob(f"{prefix.name}_[xy]*.npy"))
 
@@ -111,30 +119,25 @@ def test_a_network_of_fft_values_is_refused_in_one_line(both, tmp_path):
     ({"block_size": None}, "block_size"),
 ])
 def test_a_damaged_compact_info_file_is_refused(both, tmp_path, damage, message):
-    _, compact = both
-    folder = tmp_path / "copy"
-    folder.mkdir()
-    for path in compact.parent.glob(f"{compact.name}_*"):
-        (folder / path.name).write_bytes(path.read_bytes())
-    info_path = folder / f"{compact.name}_info.json"
+    prefix = copied(both[1], tmp_path / "copy")
+    info_path = Path(f"{prefix}_info.json")
     info = json.loads(info_path.read_text())
     for key, value in damage.items():
-        info.pop(key) if value is None else info.__setitem__(key, value)
+        if value is None:
+            del info[key]
+        else:
+            info[key] = value
     info_path.write_text(json.dumps(info))
     with pytest.raises(DatasetError, match=message):
-        load_training_data(folder / compact.name)
+        load_training_data(prefix)
 
 
 def test_a_float32_file_where_float16_belongs_is_refused(both, tmp_path):
-    _, compact = both
-    folder = tmp_path / "copy"
-    folder.mkdir()
-    for path in compact.parent.glob(f"{compact.name}_*"):
-        (folder / path.name).write_bytes(path.read_bytes())
-    x = folder / f"{compact.name}_x.npy"
+    prefix = copied(both[1], tmp_path / "copy")
+    x = Path(f"{prefix}_x.npy")
     np.save(x, np.load(x).astype(np.float32))
     with pytest.raises(DatasetError, match="float16"):
-        load_training_data(folder / compact.name)
+        load_training_data(prefix)
 
 
 def test_converting_over_gruvs_dataset_removes_its_y_file(both, tmp_path):

@@ -137,7 +137,6 @@ class _TensorWriter:
 
     def __init__(self, prefix: Path, audio: AudioConfig, shard_size: int = 0):
         self.store = audio.store
-        self.fft = audio.store == "fft"
         # Log magnitudes keep the clip's last block too: it is the last block of Y.
         self.row = ((audio.clip_blocks, audio.block.fft_dim) if self.fft
                     else (audio.clip_blocks + 1, audio.block.bins))
@@ -152,6 +151,11 @@ class _TensorWriter:
         self.merged = WavWriter(self.merged_part, audio.block.sample_rate)
         self.merged_blocks = OverlapAdd(audio.block)
         self.stats = RunningStats(self.row[1])
+
+    @property
+    def fft(self) -> bool:
+        """GRUV's layout: an X and a Y file of float32 FFT values."""
+        return self.store == "fft"
 
     def _name(self, kind: str) -> Path:
         suffix = f"-{self.run}-{len(self.closed):05d}" if self.shard_size else ""
@@ -176,10 +180,9 @@ class _TensorWriter:
             self.files[1].append(feats[None, 1:])
             self.stats.update(feats[:-1])
         else:
-            # The statistics of the values as stored, float16 rounding and all.
-            values = log_magnitudes(feats).astype(STORE_DTYPES[self.store]).astype(np.float32)
-            self.files[0].append(values[None])
-            self.stats.update(values[:-1])
+            stored = log_magnitudes(feats).astype(STORE_DTYPES[self.store])
+            self.files[0].append(stored[None])
+            self.stats.update(stored[:-1].astype(np.float32))  # the values as stored, float16 rounding and all
         self.clips += 1
         if not self.closed:
             self.merged.write(self.merged_blocks.push(features_to_blocks(feats[:-1])))
@@ -221,8 +224,9 @@ class _TensorWriter:
         return done
 
     def _remove_replaced_shards(self, info: dict) -> None:
-        """Delete shards the new info file does not list: an earlier conversion's (or a killed one's).
-        Files newer than this run are left alone: they belong to a conversion running beside it."""
+        """Delete shards the new info file does not list: an earlier conversion's (or a killed one's), and
+        the Y file of a GRUV dataset that a "logmag" one replaced. Files newer than this run are left
+        alone: they belong to a conversion running beside it."""
         listed = {s[kind] for s in info.get("shards", []) for kind in ("x", "y") if kind in s}
         if not self.fft:  # the Y file of the GRUV dataset this one replaced
             stale_y = Path(f"{self.prefix}_y.npy")

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from musicgen import schema
+from musicgen.audio.representation import from_stored
 from musicgen.config import MAX_BLOCK_SIZE, MAX_CLIP_BLOCKS, MAX_STAT, MIN_STD, NORMALISATIONS, STORES, BlockSpec
 from musicgen.data.clip_store import STORE_DTYPES, ClipArray, check_npy_size, npy_layout
 from musicgen.errors import DatasetError
@@ -44,15 +45,11 @@ class TrainingData:
 
     def inputs(self, rows, block: BlockSpec) -> np.ndarray:
         """The X clips `rows` as float32 values of `block`'s representation (not normalised)."""
-        from musicgen.audio.representation import from_stored
-
         values = self.x.read_finite(rows)
         return from_stored(values if self.y is not None else values[:, :-1], self.store, block)
 
     def pairs(self, rows, block: BlockSpec, mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(X, Y) of clips `rows` as float32 values of `block`'s representation, normalised by `mean`, `std`."""
-        from musicgen.audio.representation import from_stored
-
         def normalised(values):
             values = from_stored(values, self.store, block)
             values -= mean
@@ -102,11 +99,11 @@ def normalisation_std(std: np.ndarray, mode: str) -> np.ndarray:
 
 
 def read_info(prefix: Path) -> dict:
-    """PREFIX_info.json as written by convert_directory.py, every value checked; empty for tensors
-    converted before it existed. DatasetError naming the key if a value is off."""
+    """PREFIX_info.json as written by convert_directory.py, every value checked; only GRUV's store for
+    tensors converted before it existed. DatasetError naming the key if a value is off."""
     info_path = Path(f"{prefix}_info.json")
     if not os.path.lexists(info_path):  # anything else at the name (a FIFO, a folder) is refused below
-        return {}
+        return {"store": "fft"}
     try:
         doc = schema.load_json_object(info_path)
         # Info files from before the block size was recorded: the tensors' shape says it (below).
@@ -146,7 +143,7 @@ def _shard(entry, k: int, *, y: bool) -> dict:
 def tensor_files(prefix: Path, info: dict) -> tuple[list[Path], list[Path]]:
     """The X and Y files of a converted dataset: PREFIX_x/_y.npy, or the shards its info file lists
     (always beside it: read_info refuses names with a folder part). A "logmag" dataset has no Y files."""
-    with_y = info.get("store", "fft") == "fft"
+    with_y = info["store"] == "fft"
     shards = info.get("shards")
     if not shards:
         return [Path(f"{prefix}_x.npy")], [Path(f"{prefix}_y.npy")] if with_y else []
@@ -180,7 +177,7 @@ def _check_against_info(prefix: Path, x: ClipArray, info: dict) -> None:
         if not same:
             raise DatasetError(f"'{folder / name}' is not the file '{prefix}_info.json' was written with (a "
                                "conversion was killed while replacing this dataset); re-run convert_directory.py")
-    fft = info.get("store", "fft") == "fft"
+    fft = info["store"] == "fft"
     expected = {"clips": x.shape[0], "clip_blocks": x.shape[1] - (not fft)}
     if fft:
         expected["block_size"] = x.shape[2] // 2
@@ -205,7 +202,7 @@ def load_training_data(prefix: Path) -> TrainingData:
     if missing:
         raise DatasetError(f"training data missing ({', '.join(missing[:4])}"
                            f"{', ...' if len(missing) > 4 else ''}); run convert_directory.py first")
-    store = info.get("store", "fft")
+    store = info["store"]
     x = ClipArray(x_files, STORE_DTYPES[store])
     y = ClipArray(y_files, STORE_DTYPES[store]) if y_files else None
     mean = _read_stats(stats["mean"], low=-MAX_STAT, high=MAX_STAT)
