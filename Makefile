@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: setup system-deps venv demo test test-fast bench dataset recorded clean-outputs
+.PHONY: setup system-deps venv demo test test-fast bench dataset recorded library clean-outputs
 
 setup: system-deps venv
 
@@ -46,3 +46,10 @@ dataset:
 # packages: apt-get download + dpkg-deb, no game installed. Not committed; needs apt-get and sox.
 recorded:
 	python3 datasets/make_recorded_dataset.py
+
+# The hour-long library (datasets/library: Bach chorales and string quartets from music21's corpus,
+# rendered by FluidSynth). Not committed; installs fluidsynth and the soundfont, and music21 into .venv.
+library: setup
+	@scripts/install_system_deps.sh --renderer
+	$(PY) -m pip install --quiet music21
+	$(PY) datasets/make_library.py

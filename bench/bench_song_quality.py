@@ -109,19 +109,24 @@ def reference_folder(name: str, prefix: Path) -> Path:
 
 def judge(name: str, weights: Path, args, out: Path) -> dict:
     """Generate and measure the songs of one trained network."""
+    prefix = data_prefix(out, name, args)
+    log = run(["generate.py", "--weights", str(weights), "--data", str(prefix), "--count", str(args.songs),
+               "--seconds", str(args.seconds + args.clip_len), "--random-seed", str(args.random_seed),
+               "--out-dir", str(out / f"{name}_songs"),
+               *([] if args.temperature is None else ["--temperature", str(args.temperature)])])
+    paths = [Path(line.split()[1]) for line in log.splitlines() if line.startswith("wrote ")]
+    return {"dataset": name, "weights": str(weights), "songs": judge_songs(paths, [reference_folder(name, prefix)],
+                                                                          args.tail)}
+
+
+def judge_songs(paths: list[Path], reference: list[Path], tail_seconds: float) -> list[dict]:
+    """Each song's free-running part against the reference music: 10 s windows and the last `tail_seconds`."""
     from musicgen.audio.io import load_wav
     from musicgen.evaluate.measures import measure_window, timeline
     from musicgen.evaluate.report import load_reference, sidecar_times
     from musicgen.generate.song_files import read_song_info
 
-    prefix = data_prefix(out, name, args)
-    songs_dir = out / f"{name}_songs"
-    log = run(["generate.py", "--weights", str(weights), "--data", str(prefix), "--count", str(args.songs),
-               "--seconds", str(args.seconds + args.clip_len), "--random-seed", str(args.random_seed),
-               "--out-dir", str(songs_dir),
-               *([] if args.temperature is None else ["--temperature", str(args.temperature)])])
-    paths = [Path(line.split()[1]) for line in log.splitlines() if line.startswith("wrote ")]
-    reference = load_reference([reference_folder(name, prefix)])
+    music = load_reference(reference)
     results = []
     for path in paths:
         info = read_song_info(path)
@@ -129,13 +134,13 @@ def judge(name: str, weights: Path, args, out: Path) -> dict:
         echo, hop = sidecar_times(path)
         block = round(hop * rate)
         total = len(samples) / rate
-        windows = timeline(samples, rate, echo, reference, block_size=block)
-        tail = measure_window(samples, rate, max(echo, total - args.tail), total, reference, block_size=block)
-        alive_s = sum(w.end - w.start for w in windows if w.alive)
+        windows = timeline(samples, rate, echo, music, block_size=block)
+        tail = measure_window(samples, rate, max(echo, total - tail_seconds), total, music, block_size=block)
         results.append({"song": str(path), "seed_clip": info["seed_clip"], "tail": tail.as_dict(),
-                        "windows": [w.as_dict() for w in windows], "alive_seconds": alive_s,
+                        "windows": [w.as_dict() for w in windows],
+                        "alive_seconds": sum(w.end - w.start for w in windows if w.alive),
                         "free_seconds": total - echo})
-    return {"dataset": name, "weights": str(weights), "songs": results}
+    return results
 
 
 def summary_row(label: str, result: dict, train_s: float | None) -> str:

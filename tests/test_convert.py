@@ -76,6 +76,18 @@ def test_xmerged_plays_back_the_clips(library):
     assert len(merged) == summary.clips * cfg.audio.clip_blocks * cfg.audio.block.block_size
 
 
+def test_xmerged_stops_at_merged_seconds_of_clips(library, monkeypatch):
+    import musicgen.data.convert as convert
+
+    monkeypatch.setattr(convert, "MERGED_SECONDS", 2.0)  # 1 s clips: the first two of the five
+    cfg = small_config(library)
+    summary = convert_directory(cfg, progress=False)
+    _, merged = wavfile.read(f"{cfg.output_prefix}_xmerged.wav")
+    assert summary.clips == 5
+    assert len(merged) == 2 * cfg.audio.clip_blocks * cfg.audio.block.block_size
+    assert load(cfg.output_prefix)["x"].shape[0] == 5  # the tensors keep every clip
+
+
 def test_overlap_writes_windowed_half_hop_blocks_that_play_back_seamlessly(library):
     cfg = small_config(library, overlap=True)
     summary = convert_directory(cfg, progress=False)

@@ -3,7 +3,8 @@
 Outputs, for prefix P (default datasets/np_array):
   P_x.npy, P_y.npy        float32 (clips, clip_blocks, 2*block_size); Y is X one block later
   P_mean.npy, P_var.npy   per-feature mean and variance of X (float32)
-  P_xmerged.wav           X turned back into audio, to hear what the network sees
+  P_xmerged.wav           X turned back into audio, to hear what the network sees (the first
+                          MERGED_SECONDS of clips: a fixed size, whatever the library's)
   P_info.json             sample rate, block size, overlap, store and the files the clips came from
 
 With --store logmag there is no P_y.npy: P_x.npy holds float16 log magnitudes (clips,
@@ -12,7 +13,7 @@ the statistics are those of the log magnitudes.
 
 With a shard size, X and Y go to P_x-RUN-00000.npy, P_y-RUN-00000.npy, ... of at most
 that many clips each (P_info.json lists them), so no single file grows with the
-library; P_xmerged.wav then holds the first shard only. RUN is new for every
+library; P_xmerged.wav then holds the first shard at most. RUN is new for every
 conversion, so the shards of the dataset in use are never touched while a new one
 is written: it takes over when its info file is renamed into place, at the very end.
 
@@ -128,6 +129,11 @@ def clip_features(samples: np.ndarray, clip: int, audio: AudioConfig) -> np.ndar
     return blocks_to_features(frame(segment, audio.clip_blocks + 1, audio.block))
 
 
+# Ten minutes of clips are enough to hear what the network sees and to judge previews against; an
+# hour library's whole audio would add 0.32 GB to the 0.31 GB of its compact tensors.
+MERGED_SECONDS = 600.0
+
+
 class _TensorWriter:
     """The outputs of a conversion, written as clips arrive (X and Y in shards if asked).
 
@@ -145,6 +151,7 @@ class _TensorWriter:
         self.started = time.time()
         self.closed: list[list[NpyAppender]] = []
         self.clips = 0
+        self.merged_clips = max(1, int(MERGED_SECONDS // audio.clip_len))
         self.merged_path = Path(f"{prefix}_xmerged.wav")
         self.merged_part = temp_path(self.merged_path)
         self._open_shard()
@@ -183,9 +190,9 @@ class _TensorWriter:
             stored = log_magnitudes(feats).astype(STORE_DTYPES[self.store])
             self.files[0].append(stored[None])
             self.stats.update(stored[:-1].astype(np.float32))  # the values as stored, float16 rounding and all
-        self.clips += 1
-        if not self.closed:
+        if not self.closed and self.clips < self.merged_clips:
             self.merged.write(self.merged_blocks.push(features_to_blocks(feats[:-1])))
+        self.clips += 1
 
     def commit(self, info: dict) -> list[Path]:
         """Move every output into place, the info file last; then remove the shards it replaced."""
