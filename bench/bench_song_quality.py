@@ -52,7 +52,8 @@ def run(argv: list[str]) -> str:
 def data_prefix(out: Path, name: str, args) -> Path:
     """Where one dataset's tensors go: hard-edged and overlapping blocks, and clip lengths, side by side."""
     clips = "" if args.clip_len == 10.0 else f"_clip{args.clip_len:g}"
-    return out.parent / "data" / f"{name}{'_overlap' if args.overlap else ''}{clips}"
+    store = "" if args.store == "fft" else f"_{args.store}"
+    return out.parent / "data" / f"{name}{'_overlap' if args.overlap else ''}{clips}{store}"
 
 
 def train(name: str, script: str, preset: Path | None, extra: list[str], out: Path, args) -> dict:
@@ -61,7 +62,7 @@ def train(name: str, script: str, preset: Path | None, extra: list[str], out: Pa
     prefix = data_prefix(out, name, args)
     if not Path(f"{prefix}_info.json").is_file():
         run(["convert_directory.py", "-q", "--input", DATASETS[name], "--output", str(prefix),
-             "--clip-len", str(args.clip_len), *(["--overlap"] if args.overlap else [])])
+             "--clip-len", str(args.clip_len), "--store", args.store, *(["--overlap"] if args.overlap else [])])
     weights_dir = out / f"{name}_weights"
     start = time.perf_counter()
     log = run([script, *(["--config", str(preset)] if preset else []), "--data", str(prefix),
@@ -168,6 +169,8 @@ def main(argv=None) -> int:
     p.add_argument("--label", default=None, help="name of this row (default: the preset's name)")
     p.add_argument("--datasets", nargs="+", choices=sorted(DATASETS), default=["piano", "ensemble"])
     p.add_argument("--overlap", action="store_true", help="convert with --overlap (windowed, half-overlapping blocks)")
+    p.add_argument("--store", choices=("fft", "logmag"), default="fft",
+                   help="convert with this --store (logmag: the compact float16 log magnitudes of the main job)")
     p.add_argument("--songs", type=int, default=4, help="songs per dataset, each from its own seed clip")
     p.add_argument("--clip-len", type=float, default=10.0, help="convert with this --clip-len (the seed's length)")
     p.add_argument("--seconds", type=float, default=60.0, help="new music after the seed's echo")
