@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from musicgen.config import STORES
+
 from common import REPO, RESULTS
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -169,7 +171,7 @@ def main(argv=None) -> int:
     p.add_argument("--label", default=None, help="name of this row (default: the preset's name)")
     p.add_argument("--datasets", nargs="+", choices=sorted(DATASETS), default=["piano", "ensemble"])
     p.add_argument("--overlap", action="store_true", help="convert with --overlap (windowed, half-overlapping blocks)")
-    p.add_argument("--store", choices=("fft", "logmag"), default="fft",
+    p.add_argument("--store", choices=STORES, default="fft",
                    help="convert with this --store (logmag: the compact float16 log magnitudes of the main job)")
     p.add_argument("--songs", type=int, default=4, help="songs per dataset, each from its own seed clip")
     p.add_argument("--clip-len", type=float, default=10.0, help="convert with this --clip-len (the seed's length)")
