@@ -17,6 +17,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import wave
 from pathlib import Path
 
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
@@ -230,24 +231,33 @@ def midi_file(piece: dict) -> bytes:
     return header + b"MTrk" + struct.pack(">I", len(track)) + track
 
 
-def run(argv: list[str]) -> None:
-    """Run a tool; stop with its stderr if it fails."""
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+def run(argv: list[str], timeout: float | None = None) -> None:
+    """Run a tool; stop with its stderr if it fails (subprocess.TimeoutExpired past `timeout` seconds)."""
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=timeout)
     if proc.returncode != 0:
         sys.exit(f"{argv[0]} failed: {proc.stderr.strip()}")
 
 
-def render(piece: dict, out_dir: Path, tmp: Path) -> Path:
-    """MIDI -> FluidSynth WAV -> sox peak-normalised WAV -> lame mp3."""
-    mid = tmp / "piece.mid"
-    mid.write_bytes(midi_file(piece))
+def midi_to_mp3(mid: Path, out: Path, tmp: Path, tags: tuple[str, str, str], timeout: float | None = None) -> float:
+    """MIDI -> FluidSynth WAV -> sox trimmed, peak-normalised WAV -> lame mp3 tagged (title, artist,
+    comment); the seconds of music. FluidSynth gets `timeout` seconds (subprocess.TimeoutExpired)."""
     raw, norm = tmp / "raw.wav", tmp / "norm.wav"
-    run(["fluidsynth", "-ni", "-g", "0.6", "-r", "44100", "-F", str(raw), str(SOUNDFONT), str(mid)])
+    run(["fluidsynth", "-ni", "-g", "0.6", "-r", "44100", "-F", str(raw), str(SOUNDFONT), str(mid)], timeout=timeout)
     run(["sox", str(raw), str(norm), "silence", "1", "0.01", "0.1%", "reverse", "silence", "1", "0.01",
          "0.1%", "reverse", "gain", "-n", "-1"])
+    title, artist, comment = tags
+    run(["lame", "--quiet", "-b", "128", "--tt", title, "--ta", artist, "--tc", comment, str(norm), str(out)])
+    with wave.open(str(norm)) as w:
+        return w.getnframes() / w.getframerate()
+
+
+def render(piece: dict, out_dir: Path, tmp: Path) -> Path:
+    """One piece's MIDI file, rendered to OUT_DIR/<file>.mp3."""
+    mid = tmp / "piece.mid"
+    mid.write_bytes(midi_file(piece))
     out = out_dir / piece["file"]
-    run(["lame", "--quiet", "-b", "128", "--tt", piece["title"], "--ta", piece["composer"],
-         "--tc", "public-domain work; rendering CC0; FluidR3_GM soundfont (MIT)", str(norm), str(out)])
+    midi_to_mp3(mid, out, tmp, (piece["title"], piece["composer"],
+                                "public-domain work; rendering CC0; FluidR3_GM soundfont (MIT)"))
     return out
 
 

@@ -22,7 +22,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+from make_default_dataset import SOUNDFONT, midi_to_mp3
+
 ORGAN, VIOLIN, VIOLA, CELLO = 19, 40, 41, 42  # General MIDI programs (0-based)
 
 
@@ -41,13 +42,6 @@ STYLES = {
     "quartet": Style(("haydn", "mozart", "beethoven"), r"^(haydn|mozart|beethoven)/[^/]+/movement\d\.mxl$",
                      (VIOLIN, VIOLIN, VIOLA, CELLO), 120),
 }
-
-
-def run(argv: list[str], timeout: float | None = None) -> None:
-    """Run a tool; exit with its message if it fails."""
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=timeout)
-    if proc.returncode != 0:
-        sys.exit(f"{argv[0]} failed: {(proc.stderr or proc.stdout).strip()[-500:]}")
 
 
 def corpus_works(style: Style) -> list[str]:
@@ -86,25 +80,6 @@ def write_midi(work: str, style: Style, midi: Path) -> tuple[str, float] | None:
     return str(title), max(entry["endTimeSeconds"] for entry in score.secondsMap)
 
 
-def render(midi: Path, mp3: Path, tmp: Path, title: str, composer: str, expected: float) -> float | None:
-    """MIDI -> FluidSynth WAV -> trimmed, peak-normalised WAV -> 128 kbit/s mp3; the seconds of music, or
-    None when FluidSynth does not finish within the piece's own length (it renders some well-formed
-    files forever, e.g. Haydn's Op. 1 No. 1 minuet; it renders a real piece tens of times faster)."""
-    raw, norm = tmp / "raw.wav", tmp / "norm.wav"
-    try:
-        run(["fluidsynth", "-ni", "-g", "0.6", "-r", "44100", "-F", str(raw), str(SOUNDFONT), str(midi)],
-            timeout=30 + expected)
-    except subprocess.TimeoutExpired:
-        raw.unlink(missing_ok=True)
-        return None
-    run(["sox", str(raw), str(norm), "silence", "1", "0.01", "0.1%", "reverse", "silence", "1", "0.01",
-         "0.1%", "reverse", "gain", "-n", "-1"])
-    seconds = float(subprocess.run(["soxi", "-D", str(norm)], capture_output=True, text=True, check=True).stdout)
-    run(["lame", "--quiet", "-b", "128", "--tt", title, "--ta", composer,
-         "--tc", "public-domain work (music21 corpus); FluidR3_GM soundfont (MIT)", str(norm), str(mp3)])
-    return seconds
-
-
 def build_style(name: str, style: Style, out: Path, minutes: float, tmp: Path) -> list[tuple[str, str, str, float]]:
     """Render the style's works in order until it holds `minutes` of music; (file, work, title, seconds) each."""
     rows, total = [], 0.0
@@ -117,11 +92,17 @@ def build_style(name: str, style: Style, out: Path, minutes: float, tmp: Path) -
         if written is None:
             print(f"skipped {work}: music21 cannot write it as MIDI", file=sys.stderr)
             continue
-        seconds = render(tmp / "piece.mid", mp3, tmp, written[0], work.split("/")[0].capitalize(), written[1])
-        if seconds is None:
+        title, expected = written
+        tags = (title, work.split("/")[0].capitalize(),
+                "public-domain work (music21 corpus); FluidR3_GM soundfont (MIT)")
+        try:
+            # FluidSynth renders some well-formed files forever (Haydn's Op. 1 No. 1 minuet wrote 4.6 GB);
+            # a real piece takes a small fraction of its own length.
+            seconds = midi_to_mp3(tmp / "piece.mid", mp3, tmp, tags, timeout=30 + expected)
+        except subprocess.TimeoutExpired:
             print(f"skipped {work}: FluidSynth did not finish it", file=sys.stderr)
             continue
-        rows.append((mp3.name, work, written[0], seconds))
+        rows.append((mp3.name, work, title, seconds))
         total += seconds
         print(f"{mp3}  {seconds:6.1f} s  ({name}: {total / 60:.1f} of {minutes:g} min)", flush=True)
     if total < 60 * minutes:
