@@ -2,14 +2,14 @@
 """Step 4: generate songs from a trained LSTM or GRU weight file."""
 
 import sys
-from pathlib import Path
 
 if __name__ == "__main__":  # Ctrl-C from here on ends in "interrupted", even while the rest imports
     from musicgen.signals import interrupt_quietly_while_starting
 
     interrupt_quietly_while_starting()
 
-from musicgen.cli.args import ArgumentParser, add_options, config_from, parse_with_preset, run_script  # noqa: E402
+from musicgen.cli.args import (ArgumentParser, add_options, add_weights_flag, config_from,  # noqa: E402
+                               parse_with_preset, run_script)
 from musicgen.config import GenerateConfig  # noqa: E402
 
 
@@ -21,19 +21,17 @@ def build_parser():
         "(N one more than the highest there) with a waveform/spectrogram PNG beside it.",
         tensorflow=True,
     )
-    p.add_argument("--weights", type=Path, default=None, metavar="PATH",
-                   help="weight file to generate from (default: arrow-key menu of WEIGHTS_DIR)")
+    add_weights_flag(p, "weight file to generate from")
     add_options(p, GenerateConfig)
     return p
 
 
 def main(argv=None):
     args = parse_with_preset(build_parser(), argv)
-    from musicgen.train.checkpoint import list_weight_files
+    from musicgen.cli.menu import weights_or_menu
     from musicgen.generate.generation import generate
-    from musicgen.cli.menu import choose_weights
 
-    weights = args.weights or choose_weights(list_weight_files(args.weights_dir), purpose="generate from")
+    weights = weights_or_menu(args.weights, args.weights_dir, purpose="generate from")
     for song in generate(weights, config_from(GenerateConfig, args)):
         print(f"wrote {song.path} ({song.seconds:.2f} s, {song.seed}) and {song.plot}")
     return 0

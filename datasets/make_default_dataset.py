@@ -17,6 +17,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 import wave
 from pathlib import Path
 
@@ -231,18 +232,49 @@ def midi_file(piece: dict) -> bytes:
     return header + b"MTrk" + struct.pack(">I", len(track)) + track
 
 
-def run(argv: list[str], timeout: float | None = None) -> None:
-    """Run a tool; stop with its stderr if it fails (subprocess.TimeoutExpired past `timeout` seconds)."""
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=timeout)
+RENDER_RATE = 44100
+
+
+class RenderTooLong(Exception):
+    """FluidSynth went on rendering past the longest the piece can be (it renders some files forever)."""
+
+
+def run(argv: list[str]) -> None:
+    """Run a tool; stop with its stderr if it fails."""
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         sys.exit(f"{argv[0]} failed: {proc.stderr.strip()}")
 
 
-def midi_to_mp3(mid: Path, out: Path, tmp: Path, tags: tuple[str, str, str], timeout: float | None = None) -> float:
+def fluidsynth(mid: Path, raw: Path, max_seconds: float | None) -> None:
+    """Render `mid` to a 16-bit stereo WAV; RenderTooLong as soon as it holds more than `max_seconds`.
+
+    The guard watches the file, not the clock: FluidSynth renders ~100x faster than real time, so a
+    runaway render is caught in seconds rather than after the piece's own length."""
+    argv = ["fluidsynth", "-ni", "-g", "0.6", "-r", str(RENDER_RATE), "-F", str(raw), str(SOUNDFONT), str(mid)]
+    limit = None if max_seconds is None else 44 + max_seconds * RENDER_RATE * 4
+    raw.unlink(missing_ok=True)  # the last piece's render would trip the guard before FluidSynth starts
+    with open(raw.with_suffix(".log"), "w+") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            while proc.poll() is None:
+                if limit is not None and raw.exists() and raw.stat().st_size > limit:
+                    raise RenderTooLong(f"FluidSynth renders it past {max_seconds:.0f} s")
+                time.sleep(0.2)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        if proc.returncode != 0:
+            log.seek(0)
+            sys.exit(f"fluidsynth failed: {log.read().strip()}")
+
+
+def midi_to_mp3(mid: Path, out: Path, tmp: Path, tags: tuple[str, str, str], max_seconds: float | None = None) -> float:
     """MIDI -> FluidSynth WAV -> sox trimmed, peak-normalised WAV -> lame mp3 tagged (title, artist,
-    comment); the seconds of music. FluidSynth gets `timeout` seconds (subprocess.TimeoutExpired)."""
+    comment); the seconds of music. RenderTooLong if FluidSynth renders more than `max_seconds`."""
     raw, norm = tmp / "raw.wav", tmp / "norm.wav"
-    run(["fluidsynth", "-ni", "-g", "0.6", "-r", "44100", "-F", str(raw), str(SOUNDFONT), str(mid)], timeout=timeout)
+    fluidsynth(mid, raw, max_seconds)
     run(["sox", str(raw), str(norm), "silence", "1", "0.01", "0.1%", "reverse", "silence", "1", "0.01",
          "0.1%", "reverse", "gain", "-n", "-1"])
     title, artist, comment = tags

@@ -61,6 +61,18 @@ class Option:
     nargs: str | None = None  # "+": the flag takes one or more values (the field's default is a tuple)
     suffix: str | None = None  # a path that must end so (".png")
 
+    def inside(self, value: float) -> bool:
+        """Whether a number is in the declared range (any number, where none is declared)."""
+        above = self.low is None or (value > self.low if self.low_open else value >= self.low)
+        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
+        return above and below
+
+    def span(self, whole: bool) -> str:
+        """The range as messages write it: 1..64 for whole numbers, [0, 1) otherwise."""
+        if whole:
+            return f"{int(self.low)}..{int(self.high)}"
+        return f"{'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+
 
 def option(default, *flags: str, help: str, **how):
     """A dataclass field with `default` that a user sets with `flags` (see Option for `how`)."""

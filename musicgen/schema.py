@@ -95,11 +95,8 @@ def get_option(doc: dict, cls, name: str, default=REQUIRED):
         return get_choice(doc, name, how.choices, default)
     getter = get_int if isinstance(declared.default, int) else get_float
     value = getter(doc, name, -math.inf, math.inf, default)
-    low, high = how.low, how.high
-    if (low is not None and (value < low or (how.low_open and value == low))) or \
-            (high is not None and (value > high or (how.high_open and value == high))):
-        span = f"{'(' if how.low_open else '['}{low:g}, {high:g}{')' if how.high_open else ']'}"
-        raise SchemaError(f"'{name}' = {value} is outside {span}")
+    if not how.inside(value):
+        raise SchemaError(f"'{name}' = {value} is outside {how.span(getter is get_int)}")
     return value
 
 

@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from musicgen.cli.args import is_switch
 from musicgen.cli.train_args import build_parser as train_parser
 
 from helpers import REPO, script_parser
@@ -49,7 +50,7 @@ def flag_rows(script: str) -> dict[str, str]:
 
 
 def options(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
-    return {s: a for a in parser._actions for s in a.option_strings if s not in ("-h", "--help")}
+    return {s: a for a in parser.options for s in a.option_strings if s not in ("-h", "--help")}
 
 
 @pytest.mark.parametrize("script", SECTIONS.values())
@@ -59,8 +60,7 @@ def test_the_cli_doc_lists_every_flag_with_its_default(script):
                                             f"--help-only {set(actions) - set(documented)}"
     for flag, said in documented.items():
         action = actions[flag]
-        switch = isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction))
-        if action.default is None or switch:
+        if action.default is None or is_switch(action):
             if flag != "--seconds":  # the table gives the original's length, which --seconds defaults to
                 assert said in NOT_GIVEN, f"{script} {flag}: docs/CLI.md says {said!r}, --help says not given"
         elif isinstance(action.default, (int, float)):

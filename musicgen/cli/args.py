@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from musicgen.cli.runtime import limit_malloc_arenas, quiet_tensorflow
+from musicgen.config import Option
 from musicgen.errors import MusicGenError
 from musicgen.schema import SchemaError, load_toml
 from musicgen.signals import interrupts_ignored, interrupts_raise
@@ -24,8 +25,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action):
         text = action.help or ""
-        switch = isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction))
-        if "(default" in text or switch or action.default is None or action.default == argparse.SUPPRESS \
+        if "(default" in text or is_switch(action) or action.default is None or action.default == argparse.SUPPRESS \
                 or not action.option_strings:
             return text
         if isinstance(action.default, (list, tuple)):  # as typed: the values, not a Python list of paths
@@ -40,28 +40,50 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def __init__(self, *args, tensorflow: bool = False, **kwargs):
         kwargs.setdefault("formatter_class", HelpFormatter)
+        self.options: list[argparse.Action] = []  # every flag added, in order (argparse keeps its own list private)
         super().__init__(*args, **kwargs)
         if tensorflow:
             self.add_argument("--verbose", action="store_true",
                               help="show TensorFlow's own start-up and device lines (hidden otherwise)")
 
+    def add_argument(self, *args, **kwargs) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        self.options.append(action)
+        return action
+
+    def has_flag(self, flag: str) -> bool:
+        return any(flag in action.option_strings for action in self.options)
+
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see --help)\n")
 
 
-def int_in(low: int, high: int):
-    """argparse type: a whole number in [low, high]."""
-    def parse(text: str) -> int:
+def is_switch(action: argparse.Action) -> bool:
+    """A store_true or store_false flag: it takes no value and sets True or False."""
+    return action.nargs == 0 and isinstance(action.const, bool)
+
+
+def add_weights_flag(parser: ArgumentParser, what: str) -> None:
+    """`--weights PATH`, which replaces the arrow-key menu that picks a weight file."""
+    parser.add_argument("--weights", type=Path, default=None, metavar="PATH",
+                        help=f"{what} (default: arrow-key menu of WEIGHTS_DIR)")
+
+
+def number_in(opt: Option, kind: type):
+    """argparse type: a number of `kind` (int or float) in the range `opt` declares."""
+    whole = kind is int
+
+    def parse(text: str):
         try:
-            value = int(text)
+            value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be in {low}..{high}, got {value}")
+            raise argparse.ArgumentTypeError(f"expected a {parse.__name__}, got '{text}'") from None
+        if not opt.inside(value):
+            raise argparse.ArgumentTypeError(f"must be in {opt.span(whole)}, got {text}")
         return value
 
-    parse.__name__ = "whole number"
-    parse.bounds = (low, high, False, False)  # what docs/CLI.md's range table is checked against
+    parse.__name__ = "whole number" if whole else "number"
+    parse.bounds = (opt.low, opt.high, opt.low_open, opt.high_open)  # what docs/CLI.md's range table is checked against
     return parse
 
 
@@ -72,24 +94,6 @@ def path_ending(suffix: str):
             raise argparse.ArgumentTypeError(f"the name must end in {suffix}, got '{text}'")
         return Path(text)
 
-    return parse
-
-
-def float_in(low: float, high: float, *, low_open: bool = False, high_open: bool = False):
-    """argparse type: a number in [low, high], without `low` (low_open) or `high` (high_open)."""
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
-        inside = (low < value if low_open else low <= value) and (value < high if high_open else value <= high)
-        if not inside:
-            raise argparse.ArgumentTypeError(f"must be in {'(' if low_open else '['}{low:g}, {high:g}"
-                                             f"{')' if high_open else ']'}, got {text}")
-        return value
-
-    parse.__name__ = "number"
-    parse.bounds = (low, high, low_open, high_open)
     return parse
 
 
@@ -120,10 +124,8 @@ def _value_type(opt, default):
     if opt.suffix:
         return path_ending(opt.suffix)
     kind = opt.kind or type(default)
-    if kind is int and opt.low is not None:
-        return int_in(int(opt.low), int(opt.high))
-    if kind is float and opt.low is not None:
-        return float_in(opt.low, opt.high, low_open=opt.low_open, high_open=opt.high_open)
+    if kind in (int, float) and opt.low is not None:
+        return number_in(opt, kind)
     return None if kind is str else kind
 
 
@@ -233,15 +235,15 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def add_preset_flag(parser: argparse.ArgumentParser) -> None:
+def add_preset_flag(parser: ArgumentParser) -> None:
     """`--config FILE.toml`, which parse_with_preset reads (added once)."""
-    if "--config" in parser._option_string_actions:
+    if parser.has_flag("--config"):
         return
     parser.add_argument("--config", type=Path, default=None, metavar="FILE.toml",
                         help="preset of flag values (see config/); flags given here override it")
 
 
-def parse_with_preset(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+def parse_with_preset(parser: ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
     """Parse flags after applying `--config FILE.toml` (flag values by name) as new defaults.
 
     Flags on the command line still win over the preset.
@@ -265,7 +267,8 @@ def parse_with_preset(parser: argparse.ArgumentParser, argv: list[str] | None) -
             action = known[key]
             if action.dest in values:
                 parser.error(f"preset '{first.config}' sets {action.dest} twice ({key})")
-            if key != action.dest and isinstance(action, argparse._StoreFalseAction) and isinstance(value, bool):
+            if key != action.dest and is_switch(action) and action.const is False \
+                    and isinstance(value, bool):
                 value = not value  # no_echo = true means echo off
             # Values go through each flag's own type check, as if typed on the command line.
             values[action.dest] = _convert(parser, action, value)
@@ -273,11 +276,11 @@ def parse_with_preset(parser: argparse.ArgumentParser, argv: list[str] | None) -
     return parser.parse_args(argv)
 
 
-def _preset_names(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+def _preset_names(parser: ArgumentParser) -> dict[str, argparse.Action]:
     """What a preset may call each flag: its long name with '-' written '_' (n_iter, no_echo, data) or
     the setting's own name in config.py (data_prefix, echo)."""
     names = {}
-    for action in parser._actions:
+    for action in parser.options:
         if action.dest in ("help", "config"):
             continue
         names[action.dest] = action
@@ -298,7 +301,7 @@ def _convert(parser: argparse.ArgumentParser, action: argparse.Action, value):
 
 
 def _convert_one(parser: argparse.ArgumentParser, action: argparse.Action, value):
-    switch = isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction))
+    switch = is_switch(action)
     if switch != isinstance(value, bool) or not isinstance(value, (str, int, float, bool)):
         wanted = "true or false" if switch else "a single number or word"
         parser.error(f"preset value {action.dest} = {value!r}: expected {wanted}")

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from musicgen.errors import WeightsError
-from musicgen.train.checkpoint import describe
+from musicgen.train.checkpoint import describe, list_weight_files
 
 
 def has_terminal() -> bool:
@@ -29,3 +29,8 @@ def choose_weights(files: list[Path], *, purpose: str, flag_hint: str = "--weigh
     if not answer:
         raise WeightsError("no weight file chosen")
     return Path(answer["weights"])
+
+
+def weights_or_menu(given: Path | None, folder: Path, *, purpose: str, label: str | None = None) -> Path:
+    """The --weights file when given, else the one picked from `folder`'s weight files (only `label`'s cell)."""
+    return given or choose_weights(list_weight_files(folder, label), purpose=purpose)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from musicgen.cli.args import ArgumentParser, add_options, config_from, parse_with_preset
+from musicgen.cli.args import ArgumentParser, add_options, add_weights_flag, config_from, parse_with_preset
 from musicgen.config import CELL_NAMES, BlockSpec, ModelConfig, TrainConfig
 
 SHAPE = ("hidden", "layers")  # a resumed network's shape comes from its weight file
@@ -26,17 +25,16 @@ def build_parser(cell: str, resume: bool) -> argparse.ArgumentParser:
     add_options(p, ModelConfig, defaults=dict.fromkeys(SHAPE) if resume else None, help_suffix=notes)
     add_options(p, BlockSpec, stage="train", help_suffix=notes)
     if resume:
-        p.add_argument("--weights", type=Path, default=None, metavar="PATH",
-                       help=f"{label} weight file to continue from (default: arrow-key menu)")
+        add_weights_flag(p, f"{label} weight file to continue from")
     return p
 
 
 def main(argv: list[str] | None, *, cell: str, resume: bool) -> int:
     """Parse flags, pick the starting weights if resuming, run the training loop."""
     args = parse_with_preset(build_parser(cell, resume), argv)
-    from musicgen.cli.menu import choose_weights
+    from musicgen.cli.menu import weights_or_menu
     from musicgen.errors import WeightsError
-    from musicgen.train.checkpoint import list_weight_files, read_checkpoint
+    from musicgen.train.checkpoint import read_checkpoint
     from musicgen.train.loop import train
 
     train_cfg = config_from(TrainConfig, args)
@@ -44,8 +42,7 @@ def main(argv: list[str] | None, *, cell: str, resume: bool) -> int:
     model_cfg = config_from(ModelConfig, args, cell=cell, block=config_from(BlockSpec, args))
     if resume:
         label = CELL_NAMES[cell]
-        start = args.weights or choose_weights(list_weight_files(args.weights_dir, label),
-                                               purpose=f"continue training ({label})")
+        start = weights_or_menu(args.weights, args.weights_dir, purpose=f"continue training ({label})", label=label)
         start = read_checkpoint(start)  # read once; training takes it as it is
         saved = start.model
         for flag in SHAPE:

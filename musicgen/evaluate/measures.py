@@ -63,9 +63,28 @@ class SignalMeasures:
         return asdict(self)
 
 
+class NamedTests:
+    """A verdict made of named tests: it passes when every one of them does."""
+
+    @property
+    def tests(self) -> dict[str, bool]:
+        raise NotImplementedError
+
+    @property
+    def passed(self) -> bool:
+        """Every test passes."""
+        return all(self.tests.values())
+
+    @property
+    def failed(self) -> list[str]:
+        """The names of the tests it fails, in order."""
+        return [name for name, ok in self.tests.items() if not ok]
+
+
 @dataclass
-class Verdict:
-    """Whether a song passes each music-likeness test, and why."""
+class Verdict(NamedTests):
+    """Whether a whole song is music-like: as loud and as tonal as the training music, and nearer it
+    than noise or silence are."""
 
     loudness_ok: bool
     flatness_ok: bool
@@ -73,9 +92,13 @@ class Verdict:
     closer_than_silence: bool
 
     @property
+    def tests(self) -> dict[str, bool]:
+        return {"loud": self.loudness_ok, "tonal": self.flatness_ok, "nearer than noise": self.closer_than_noise,
+                "nearer than silence": self.closer_than_silence}
+
+    @property
     def music_like(self) -> bool:
-        """All four tests pass."""
-        return self.loudness_ok and self.flatness_ok and self.closer_than_noise and self.closer_than_silence
+        return self.passed
 
 
 def to_analysis_rate(samples: np.ndarray, rate: int) -> np.ndarray:
@@ -288,7 +311,7 @@ def verdict(song: SignalMeasures, reference: Reference, noise: SignalMeasures, s
 
 
 @dataclass
-class WindowMeasures:
+class WindowMeasures(NamedTests):
     """One stretch of a song, judged by the "still music" tests."""
 
     start: float  # seconds into the song
@@ -313,12 +336,7 @@ class WindowMeasures:
     @property
     def alive(self) -> bool:
         """Every test passes: the window is still music."""
-        return all(self.tests.values())
-
-    @property
-    def failed(self) -> list[str]:
-        """The names of the tests it fails, in order."""
-        return [name for name, ok in self.tests.items() if not ok]
+        return self.passed
 
     def as_dict(self) -> dict:
         """Plain JSON-ready values, with the tests, the failed ones and the verdict."""

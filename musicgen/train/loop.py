@@ -82,7 +82,17 @@ class _Saver:
     def _save(self, iteration: int, epoch: int, history: dict[str, list[float]]) -> Path:
         ckpt = dataclasses.replace(self.base, iteration=iteration, epoch=epoch,
                                    history={k: list(v) for k, v in history.items()})
-        path = claim_weights_path(self.cfg.weights_dir, self.model_cfg.label, iteration)
+        path = self._write_weights(ckpt, claim_weights_path(self.cfg.weights_dir, self.model_cfg.label, iteration))
+        self._write_loss(path, history, iteration)
+        if self.previewer is not None:
+            self._preview(path, ckpt, iteration)
+        self._retire_previous()
+        self.previous = (iteration, path)
+        self.last = path
+        return path
+
+    def _write_weights(self, ckpt: Checkpoint, path: Path) -> Path:
+        """The weights and sidecar at the claimed `path`; OutputError (the last checkpoint kept) if the disk refuses."""
         try:
             save_checkpoint(self.model, ckpt, path)
         except BaseException as exc:
@@ -95,23 +105,30 @@ class _Saver:
                 raise OutputError(f"cannot write checkpoint '{path}': {first}; the previous checkpoint "
                                   "is kept") from None
             raise
+        return path
+
+    def _write_loss(self, path: Path, history: dict[str, list[float]], iteration: int) -> None:
+        """The loss history beside the weights, as CSV and as a plot."""
         write_text_atomic(companion(path, ".loss.csv"), _history_csv(history))
         title = f"{self.model_cfg.label} {self.model_cfg.hidden}x{self.model_cfg.layers}, iteration {iteration}"
         plot_loss(history, companion(path, ".png"), title, epochs_per_iter=self.cfg.n_epochs,
                   ylabel=_loss_label(self.model_cfg))
-        if self.previewer is not None:
-            preview = self.previewer(ckpt)  # save_checkpoint set its weights path and digest
-            record_preview(path, preview)
-            self.verdict = preview_verdict(preview)
-            if self.cfg.tensorboard is not None:
-                log_preview_audio(self.cfg.tensorboard, companion(path, PREVIEW_SUFFIX), iteration)
-        if self.previous is not None:
-            prev_iter, prev_path = self.previous
-            if not (self.cfg.keep_every and prev_iter % self.cfg.keep_every == 0):
-                _remove_checkpoint(prev_path)
-        self.previous = (iteration, path)
-        self.last = path
-        return path
+
+    def _preview(self, path: Path, ckpt: Checkpoint, iteration: int) -> None:
+        """A short song from the new weights beside them, its verdict in the sidecar (and TensorBoard)."""
+        preview = self.previewer(ckpt)  # save_checkpoint set its weights path and digest
+        record_preview(path, preview)
+        self.verdict = preview_verdict(preview)
+        if self.cfg.tensorboard is not None:
+            log_preview_audio(self.cfg.tensorboard, companion(path, PREVIEW_SUFFIX), iteration)
+
+    def _retire_previous(self) -> None:
+        """Remove this run's previous checkpoint, unless --keep-every keeps it."""
+        if self.previous is None:
+            return
+        prev_iter, prev_path = self.previous
+        if not (self.cfg.keep_every and prev_iter % self.cfg.keep_every == 0):
+            _remove_checkpoint(prev_path)
 
 
 def _loss_label(cfg: ModelConfig) -> str:
