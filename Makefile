@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: setup system-deps venv demo test test-fast bench dataset recorded library clean-outputs
+.PHONY: setup system-deps venv demo test test-fast bench bench-library dataset recorded library clean-outputs
 
 setup: system-deps venv
 
@@ -36,6 +36,10 @@ bench: setup
 	$(PY) bench/bench_convert.py
 	$(PY) bench/bench_train.py
 	$(PY) bench/bench_generate.py
+
+# The hour-long library in one run (about 75 minutes on 2 cores): disk, conversion, --minutes 60 training, songs.
+bench-library: library
+	$(PY) bench/bench_library.py
 
 # Re-render the bundled datasets (needs fluidsynth and fluid-soundfont-gm as well).
 dataset:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench_song_quality import judge_songs
+from bench_song_quality import TAILS_HEADING, judge_songs, tails_cells, tails_summary
 from common import REPO, RESULTS, run_child, write_results
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -89,7 +89,7 @@ def train(prefix: Path, minutes: float, out: Path, args) -> dict:
         sys.exit(f"train.py failed:\n{text[-2000:]}")
     done = [line[len("done: "):] for line in text.splitlines() if line.startswith("done: ")]
     music = [float(m[1]) for m in re.finditer(r"^iteration .* after ([\d.]+) min, preview: music ", text, re.M)]
-    losses = [float(m[1]) for m in re.finditer(r"^iteration \d+/\d+: loss ([\d.]+)", text, re.M)]
+    losses = [float(m[1]) for m in re.finditer(r"^iteration \d+/\d+: loss (-?[\d.]+|nan)", text, re.M)]
     unit = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
     epochs = [(int(m[1]), float(m[2]) * unit[m[3]])
               for m in re.finditer(r"^(\d+)/\1 - \S+ - ([\d.]+)(ms|us|s)/step", text, re.M)]
@@ -121,20 +121,8 @@ def songs(weights: str, prefix: Path, primes: list[Path], out: Path, args) -> li
     return paths
 
 
-def summary(judged: list[dict]) -> dict:
-    """Tails still music, seconds of music, and the medians of the last window's measures."""
-    tails = [s["tail"] for s in judged]
-    med = {k: float(np.median([t[k] for t in tails]))
-           for k in ("rms_db_vs_train", "flatness_ratio", "change_share", "loop", "nearest_excerpt_db")}
-    return {"alive": sum(t["alive"] for t in tails), "songs": len(tails),
-            "alive_seconds": sum(s["alive_seconds"] for s in judged),
-            "free_seconds": sum(s["free_seconds"] for s in judged), **med}
-
-
-def row(run: str, style: str, s: dict, small_copy_db: float) -> str:
-    return (f"{run:6} {style:8} {s['alive']:>2}/{s['songs']:<2} {s['alive_seconds']:5.0f}/{s['free_seconds']:<4.0f} "
-            f"{100 * s['change_share']:6.0f}% {s['rms_db_vs_train']:+6.1f} {s['flatness_ratio']:6.1f}x "
-            f"{s['loop']:5.2f} {s['nearest_excerpt_db']:8.1f} {small_copy_db:9.1f}")
+def row(run: str, style: str, s: dict) -> str:
+    return f"{run:6} {style:8} {tails_cells(s)} {s['nearest_vs_small_db']:9.1f}"
 
 
 def main(argv=None) -> int:
@@ -191,8 +179,7 @@ def main(argv=None) -> int:
           f"ms a step hour/small: {tr['hour']['ms_per_step'] / tr['small']['ms_per_step']:.2f}x")
 
     need = args.prime_start + args.clip_len + 1.0
-    print(f"\n{'net':6} {'style':8} {'tails':5} {'music s':>10} {'change':>7} {'loud':>6} {'flat':>7} {'loop':>5} "
-          f"{'copy dB':>8} {'vs small':>9}")
+    print(f"\n{'net':6} {'style':8} {TAILS_HEADING} {'vs small':>9}")
     for style, files in styles.items():
         primes = spread(files, args.songs, need)
         own = {"hour": [mp3 for mp3, _ in files], "small": small[style]}
@@ -201,10 +188,10 @@ def main(argv=None) -> int:
                           args.out / f"{name}_songs_{style}", args)
             judged = judge_songs(paths, own[name], args.tail)
             against_small = judged if name == "small" else judge_songs(paths, small[style], args.tail)
-            s = summary(judged)
+            s = tails_summary(judged)
             s["nearest_vs_small_db"] = float(np.median([j["tail"]["nearest_excerpt_db"] for j in against_small]))
             results["songs"][f"{name}_{style}"] = {"summary": s, "songs": judged, "primes": list(map(str, primes))}
-            print(row(name, style, s, s["nearest_vs_small_db"]), flush=True)
+            print(row(name, style, s), flush=True)
     results["peak_mb_self"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"results: {write_results('library', results)}")
     return 0

@@ -146,22 +146,34 @@ def judge_songs(paths: list[Path], reference: list[Path], tail_seconds: float) -
     return results
 
 
+def tails_summary(songs: list[dict]) -> dict:
+    """Of judge_songs' results: tails still music, seconds of music, and the medians of the tails' measures."""
+    tails = [s["tail"] for s in songs]
+    medians = {k: float(np.median([t[k] for t in tails]))
+               for k in ("rms_db_vs_train", "flatness_ratio", "change_share", "loop", "nearest_excerpt_db")}
+    return {"alive": sum(t["alive"] for t in tails), "songs": len(tails),
+            "alive_seconds": sum(s["alive_seconds"] for s in songs),
+            "free_seconds": sum(s["free_seconds"] for s in songs), **medians}
+
+
+TAILS_HEADING = f"{'tails':5} {'alive s':>12} {'change':>8} {'loud dB':>7} {'flat':>7} {'loop':>6} {'copy dB':>7}"
+
+
+def tails_cells(s: dict) -> str:
+    """tails_summary as the cells under TAILS_HEADING."""
+    return (f"{s['alive']:>2}/{s['songs']:<2} {s['alive_seconds']:6.0f}/{s['free_seconds']:<5.0f} "
+            f"{100 * s['change_share']:7.0f}% {s['rms_db_vs_train']:+7.1f} {s['flatness_ratio']:6.1f}x "
+            f"{s['loop']:6.2f} {s['nearest_excerpt_db']:7.1f}")
+
+
 def summary_row(label: str, result: dict, train_s: float | None) -> str:
     """One line of the table: verdicts of the last TAIL seconds, seconds of music, medians, training time."""
-    tails = [s["tail"] for s in result["songs"]]
-    alive = sum(t["alive"] for t in tails)
-    med = {k: float(np.median([t[k] for t in tails])) for k in ("rms_db_vs_train", "flatness_ratio",
-                                                                "change_share", "loop", "nearest_excerpt_db")}
-    seconds = sum(s["alive_seconds"] for s in result["songs"])
-    free = sum(s["free_seconds"] for s in result["songs"])
     train = f"{train_s / 60:6.1f}" if train_s is not None else f"{'-':>6}"
     first = result.get("first_music_minutes")
     first = f"{first:6.1f}" if first is not None else f"{'-':>6}"
     base = result.get("baseline_seconds")
     ratio = f"{train_s / base:6.2f}" if base and train_s is not None else f"{'-':>6}"
-    return (f"{label[:22]:22} {result['dataset']:10} {alive:>2}/{len(tails):<2} {seconds:6.0f}/{free:<5.0f} "
-            f"{100 * med['change_share']:7.0f}% {med['rms_db_vs_train']:+7.1f} {med['flatness_ratio']:6.1f}x "
-            f"{med['loop']:6.2f} {med['nearest_excerpt_db']:7.1f} {train} {first} {ratio}")
+    return f"{label[:22]:22} {result['dataset']:10} {tails_cells(tails_summary(result['songs']))} {train} {first} {ratio}"
 
 
 def main(argv=None) -> int:
@@ -191,8 +203,7 @@ def main(argv=None) -> int:
     label = args.label or (args.config.stem if args.config else "defaults")
     out = args.out / label
     out.mkdir(parents=True, exist_ok=True)
-    print(f"{'method':22} {'dataset':10} {'tails':5} {'alive s':>12} {'change':>8} {'loud dB':>7} "
-          f"{'flat':>7} {'loop':>6} {'copy dB':>7} {'train min':>6} {'music at':>6} {'ratio':>6}")
+    print(f"{'method':22} {'dataset':10} {TAILS_HEADING} {'train min':>6} {'music at':>6} {'ratio':>6}")
     everything = []
     for k, name in enumerate(args.datasets):
         trained = {"weights": args.weights[k], "train_seconds": None, "first_music_minutes": None} if args.weights \

@@ -76,16 +76,23 @@ def test_xmerged_plays_back_the_clips(library):
     assert len(merged) == summary.clips * cfg.audio.clip_blocks * cfg.audio.block.block_size
 
 
-def test_xmerged_stops_at_merged_seconds_of_clips(library, monkeypatch):
+def test_xmerged_spreads_its_merged_seconds_over_the_whole_library(library, monkeypatch):
     import musicgen.data.convert as convert
+    from musicgen.audio.blocks import features_to_blocks
+    from musicgen.audio.io import to_int16
 
-    monkeypatch.setattr(convert, "MERGED_SECONDS", 2.0)  # 1 s clips: the first two of the five
+    monkeypatch.setattr(convert, "MERGED_SECONDS", 2.0)  # 1 s clips: room for two of the five
     cfg = small_config(library)
     summary = convert_directory(cfg, progress=False)
     _, merged = wavfile.read(f"{cfg.output_prefix}_xmerged.wav")
-    assert summary.clips == 5
-    assert len(merged) == 2 * cfg.audio.clip_blocks * cfg.audio.block.block_size
-    assert load(cfg.output_prefix)["x"].shape[0] == 5  # the tensors keep every clip
+    x = load(cfg.output_prefix)["x"]
+    assert summary.clips == 5 and x.shape[0] == 5  # the tensors keep every clip
+    n = cfg.audio.clip_blocks * cfg.audio.block.block_size
+    assert len(merged) == 2 * n
+    for k, clip in enumerate((0, 4)):  # the first clip and the last, not the first two
+        expected = to_int16(features_to_blocks(x[clip]).reshape(-1)).astype(int)
+        assert np.abs(merged[k * n:(k + 1) * n].astype(int) - expected).max() <= 1
+    assert not list(cfg.output_prefix.parent.glob("*.pcm"))  # the scratch file is gone
 
 
 def test_overlap_writes_windowed_half_hop_blocks_that_play_back_seamlessly(library):

@@ -95,6 +95,10 @@ class WavWriter:
         """Append float samples in [-1, 1]; values beyond are clipped."""
         self._handle.writeframes(to_int16(samples).astype("<i2").tobytes())
 
+    def write_pcm(self, pcm: bytes) -> None:
+        """Append samples already 16-bit little-endian."""
+        self._handle.writeframes(pcm)
+
     def close(self) -> None:
         """Finish the header and close the file."""
         self._handle.close()

@@ -3,8 +3,8 @@
 Outputs, for prefix P (default datasets/np_array):
   P_x.npy, P_y.npy        float32 (clips, clip_blocks, 2*block_size); Y is X one block later
   P_mean.npy, P_var.npy   per-feature mean and variance of X (float32)
-  P_xmerged.wav           X turned back into audio, to hear what the network sees (the first
-                          MERGED_SECONDS of clips: a fixed size, whatever the library's)
+  P_xmerged.wav           X turned back into audio, to hear what the network sees (at most
+                          MERGED_SECONDS of clips spread evenly over the library: a fixed size)
   P_info.json             sample rate, block size, overlap, store and the files the clips came from
 
 With --store logmag there is no P_y.npy: P_x.npy holds float16 log magnitudes (clips,
@@ -13,7 +13,7 @@ the statistics are those of the log magnitudes.
 
 With a shard size, X and Y go to P_x-RUN-00000.npy, P_y-RUN-00000.npy, ... of at most
 that many clips each (P_info.json lists them), so no single file grows with the
-library; P_xmerged.wav then holds the first shard at most. RUN is new for every
+library. RUN is new for every
 conversion, so the shards of the dataset in use are never touched while a new one
 is written: it takes over when its info file is renamed into place, at the very end.
 
@@ -42,7 +42,7 @@ import numpy as np
 
 from musicgen.atomic import NAME_MAX, check_writable, raise_if_disk_full, temp_path
 from musicgen.audio.blocks import OverlapAdd, blocks_to_features, features_to_blocks, frame
-from musicgen.audio.io import WavWriter, from_int16
+from musicgen.audio.io import WavWriter, from_int16, to_int16
 from musicgen.audio.representation import log_magnitudes
 from musicgen.cli.progress import Progress
 from musicgen.config import AUDIO_SUFFIXES, MAX_CLIP_BLOCKS, AudioConfig, ConvertConfig
@@ -134,6 +134,48 @@ def clip_features(samples: np.ndarray, clip: int, audio: AudioConfig) -> np.ndar
 MERGED_SECONDS = 600.0
 
 
+class _MergedClips:
+    """The audio of PREFIX_xmerged.wav: every clip while they fit in `capacity`, then every stride-th
+    clip, the stride doubling (and every other kept clip dropped) whenever they would not. So its
+    length stays fixed and it holds the whole library's music, not only its first folder's: previews
+    are judged against it. The kept audio waits in a scratch file, so memory stays flat too."""
+
+    def __init__(self, path: Path, audio: AudioConfig):
+        self.capacity = max(1, int(MERGED_SECONDS // audio.clip_len))
+        self.rate, self.stride, self.seen = audio.block.sample_rate, 1, 0
+        self.kept: list[tuple[int, int, int]] = []  # (clip index, byte offset, bytes) in the scratch file
+        self.blocks = OverlapAdd(audio.block)
+        self.scratch_path = temp_path(path.with_name(path.name + ".pcm"))
+        self.scratch = open(self.scratch_path, "w+b")
+
+    def add(self, feats: np.ndarray) -> None:
+        """Offer one clip's feature rows (the clip's blocks and the next one)."""
+        index, self.seen = self.seen, self.seen + 1
+        if index % self.stride:
+            return
+        # Consecutive kept clips join by overlap-add, as the blocks of one file do.
+        pcm = to_int16(self.blocks.push(features_to_blocks(feats[:-1]))).astype("<i2").tobytes()
+        self.kept.append((index, self.scratch.seek(0, os.SEEK_END), len(pcm)))
+        self.scratch.write(pcm)
+        if len(self.kept) > self.capacity:
+            self.stride *= 2
+            self.kept = [k for k in self.kept if k[0] % self.stride == 0]
+
+    def write(self, part: Path) -> None:
+        """The kept clips in their order, then the last block's fading end, as a 16-bit WAV."""
+        with WavWriter(part, self.rate) as wav:
+            for _, offset, size in self.kept:
+                self.scratch.seek(offset)
+                wav.write_pcm(self.scratch.read(size))
+            wav.write(self.blocks.flush())
+        self.close()
+
+    def close(self) -> None:
+        """Remove the scratch file."""
+        self.scratch.close()
+        self.scratch_path.unlink(missing_ok=True)
+
+
 class _TensorWriter:
     """The outputs of a conversion, written as clips arrive (X and Y in shards if asked).
 
@@ -151,12 +193,10 @@ class _TensorWriter:
         self.started = time.time()
         self.closed: list[list[NpyAppender]] = []
         self.clips = 0
-        self.merged_clips = max(1, int(MERGED_SECONDS // audio.clip_len))
         self.merged_path = Path(f"{prefix}_xmerged.wav")
         self.merged_part = temp_path(self.merged_path)
         self._open_shard()
-        self.merged = WavWriter(self.merged_part, audio.block.sample_rate)
-        self.merged_blocks = OverlapAdd(audio.block)
+        self.merged = _MergedClips(self.merged_path, audio)
         self.stats = RunningStats(self.row[1])
 
     @property
@@ -190,14 +230,12 @@ class _TensorWriter:
             stored = log_magnitudes(feats).astype(STORE_DTYPES[self.store])
             self.files[0].append(stored[None])
             self.stats.update(stored[:-1].astype(np.float32))  # the values as stored, float16 rounding and all
-        if not self.closed and self.clips < self.merged_clips:
-            self.merged.write(self.merged_blocks.push(features_to_blocks(feats[:-1])))
+        self.merged.add(feats)
         self.clips += 1
 
     def commit(self, info: dict) -> list[Path]:
         """Move every output into place, the info file last; then remove the shards it replaced."""
-        self.merged.write(self.merged_blocks.flush())
-        self.merged.close()
+        self.merged.write(self.merged_part)
         self._close_shard()
         if self.shard_size:
             info = {**info, "shards": [{**{kind: f.path.name for kind, f in zip("xy", files)}, "clips": files[0].rows}
