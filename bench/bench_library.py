@@ -15,6 +15,7 @@ datasets), this bench
 
   .venv/bin/python bench/bench_library.py                    # about 75 minutes on 2 cores
   .venv/bin/python bench/bench_library.py --minutes 10 --small-minutes 1 --songs 2   # a quick look
+  .venv/bin/python bench/bench_library.py --lr-schedule cosine    # flags it does not know go to train.py
 """
 
 from __future__ import annotations
@@ -78,7 +79,8 @@ def train(prefix: Path, minutes: float, out: Path, args) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / "train.log"
     cmd = [sys.executable, "train.py", "--config", str(args.config), "--minutes", str(minutes),
-           "--data", str(prefix), "--weights-dir", str(out / "weights"), "--img-dir", str(out), "--seed", "0"]
+           "--data", str(prefix), "--weights-dir", str(out / "weights"), "--img-dir", str(out), "--seed", "0",
+           *args.train_flags]
     start = time.perf_counter()
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
@@ -139,7 +141,7 @@ def main(argv=None) -> int:
     p.add_argument("--tail", type=float, default=20.0, help="the last this many seconds are judged as one window")
     p.add_argument("--random-seed", type=int, default=1)
     p.add_argument("--out", type=Path, default=RESULTS / "library")
-    args = p.parse_args(argv)
+    args, args.train_flags = p.parse_known_args(argv)
     if not (args.library / "manifest.tsv").is_file():
         sys.exit(f"{args.library / 'manifest.tsv'} missing: run `make library` first")
     shutil.rmtree(args.out, ignore_errors=True)
@@ -147,7 +149,8 @@ def main(argv=None) -> int:
     styles = manifest(args.library)
     small = small_set(styles, args.out / "small_music", args.small_seconds)
     music = {"hour": args.library, "small": args.out / "small_music"}
-    results: dict = {"styles": {s: len(f) for s, f in styles.items()}, "convert": {}, "train": {}, "songs": {}}
+    results: dict = {"styles": {s: len(f) for s, f in styles.items()}, "train_flags": args.train_flags,
+                     "convert": {}, "train": {}, "songs": {}}
 
     print(f"{'set':6} {'layout':8} {'music min':>9} {'GB/hour':>8} {'x real time':>11} {'peak MB':>8}")
     for name in ("hour", "small"):
