@@ -264,6 +264,11 @@ class TrainConfig:
         0, "--early-stopping", low=0, high=100_000, metavar="EPOCHS",
         help="stop after this many epochs without improvement of the validation loss (the training loss without "
         "--validation-split); the epochs since the last checkpoint are saved; 0: never")
+    clipnorm: float = option(
+        0.0, "--clipnorm", metavar="N", low=0, high=1e6,
+        help="scale each update's gradients down to this global norm when they pass it, before RMSprop (0: never, "
+        "as the original); keeps a rare huge gradient, a block the Gaussian output called near-impossible, from "
+        "throwing a long run off")
     lr_schedule: str = option(
         "constant", "--lr-schedule", choices=LR_SCHEDULES,
         help=f"learning rate over the run: constant (the original's), plateau (halved after {PLATEAU_PATIENCE} "

@@ -57,6 +57,19 @@ def test_keep_every_keeps_milestones(small_data, tmp_path):
 
 
 @pytest.mark.slow
+def test_clipnorm_caps_each_update_and_the_weight_file_records_it(small_data, tmp_path):
+    def fall(**kw):
+        result = train(train_config(small_data, tmp_path / str(kw), n_iter=1, n_epochs=3, **kw), ModelConfig(**TINY),
+                       verbose=0)
+        return result.history["loss"][0] - result.history["loss"][-1], read_checkpoint(result.checkpoint)
+
+    free, _ = fall()
+    capped, ckpt = fall(clipnorm=1e-6)  # gradients scaled down to a millionth: RMSprop's steps all but vanish
+    assert free > 0 and abs(capped) < 0.1 * free, (free, capped)
+    assert ckpt.training["clipnorm"] == 1e-6
+
+
+@pytest.mark.slow
 def test_validation_split_records_validation_loss(small_data, tmp_path):
     result = train(train_config(small_data, tmp_path, n_iter=1, validation_split=0.25), ModelConfig(**TINY),
                    verbose=0)

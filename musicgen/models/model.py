@@ -110,9 +110,9 @@ def gaussian_nll(cfg: ModelConfig):
     return loss
 
 
-def compile_model(model, lr: float, cfg: ModelConfig | None = None, *, jit: bool = True) -> None:
+def compile_model(model, lr: float, cfg: ModelConfig | None = None, *, jit: bool = True, clipnorm: float = 0.0) -> None:
     """RMSprop with mean squared error (as the original) or the "gaussian" likelihood; no accuracy
-    metric for a regression.
+    metric for a regression. clipnorm > 0 caps the global norm of each update's gradients.
 
     jit=False for distributed training: XLA cannot reach variables mirrored on other devices.
     """
@@ -121,7 +121,8 @@ def compile_model(model, lr: float, cfg: ModelConfig | None = None, *, jit: bool
     loss = gaussian_nll(cfg) if cfg is not None and cfg.output == "gaussian" else "mean_squared_error"
     # XLA fuses the big matmuls with the loss and optimizer (bench/bench_train.py measures the gain).
     # Keras turns it off by itself where cuDNN layers run.
-    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=lr), loss=loss, jit_compile=jit)
+    optimizer = keras.optimizers.RMSprop(learning_rate=lr, global_clipnorm=clipnorm or None)
+    model.compile(optimizer=optimizer, loss=loss, jit_compile=jit)
 
 
 def count_params(cfg: ModelConfig) -> int:

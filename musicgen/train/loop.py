@@ -355,7 +355,8 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | Chec
     # The weights stay float32 either way, so the files are the same kind and generation reads them as ever.
     with strategy.scope(), precision_policy(train_cfg.precision):
         model, network = build_training_model(model_cfg, train_cfg.scheduled_sampling)
-        compile_model(model, train_cfg.lr, model_cfg, jit=use_xla(train_cfg.precision, distributed))
+        compile_model(model, train_cfg.lr, model_cfg, jit=use_xla(train_cfg.precision, distributed),
+                      clipnorm=train_cfg.clipnorm)
         fix_keras_multiworker(model, strategy)
         if resume is not None:
             load_weights(model, Path(resume), digest=base.digest)
