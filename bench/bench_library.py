@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import re
 import resource
 import shutil
 import subprocess
@@ -33,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench_song_quality import TAILS_HEADING, judge_songs, tails_cells, tails_summary
+from bench_song_quality import TAILS_HEADING, judge_songs, tails_cells, tails_summary, training_log
 from common import REPO, RESULTS, run_child, write_results
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -70,10 +69,6 @@ def convert(layout: str, music: Path, prefix: Path) -> dict:
     return run_child(str(REPO / "bench" / "bench_convert.py"), layout, music, prefix)
 
 
-def tensors_bytes(prefix: Path) -> int:
-    return sum(f.stat().st_size for f in prefix.parent.glob(f"{prefix.name}_*.npy"))
-
-
 def train(prefix: Path, minutes: float, out: Path, args) -> dict:
     """train.py with the preset for `minutes` in its own process: its weight file, peak MB and step figures."""
     out.mkdir(parents=True, exist_ok=True)
@@ -89,17 +84,13 @@ def train(prefix: Path, minutes: float, out: Path, args) -> dict:
     text = log_path.read_text()
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"train.py failed:\n{text[-2000:]}")
-    done = [line[len("done: "):] for line in text.splitlines() if line.startswith("done: ")]
-    music = [float(m[1]) for m in re.finditer(r"^iteration .* after ([\d.]+) min, preview: music ", text, re.M)]
-    losses = [float(m[1]) for m in re.finditer(r"^iteration \d+/\d+: loss (-?[\d.]+|nan)", text, re.M)]
-    unit = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
-    epochs = [(int(m[1]), float(m[2]) * unit[m[3]])
-              for m in re.finditer(r"^(\d+)/\1 - \S+ - ([\d.]+)(ms|us|s)/step", text, re.M)]
+    said = training_log(text)
+    epochs = said["epochs"]
     later = epochs[1:] or epochs  # the first epoch compiles the step
-    return {"weights": done[-1], "wall_s": wall, "peak_mb": usage.ru_maxrss / 1024,
+    return {"weights": said["weights"], "wall_s": wall, "peak_mb": usage.ru_maxrss / 1024,
             "updates": sum(n for n, _ in epochs), "epochs": len(epochs), "steps_per_epoch": epochs[0][0] if epochs else 0,
             "ms_per_step": 1e3 * float(np.mean([s for _, s in later])) if later else float("nan"),
-            "first_music_minutes": music[0] if music else None, "losses": losses}
+            "first_music_minutes": said["first_music_minutes"], "losses": said["losses"]}
 
 
 def spread(files: list[tuple[Path, float]], count: int, need: float) -> list[Path]:
@@ -158,7 +149,6 @@ def main(argv=None) -> int:
             prefix = args.out / "data" / f"{name}_{layout}"
             prefix.parent.mkdir(exist_ok=True)
             r = convert(layout, music[name], prefix)
-            r["bytes"] = tensors_bytes(prefix)
             results["convert"][f"{name}_{layout}"] = r
             print(f"{name:6} {layout:8} {r['audio_s'] / 60:9.1f} {r['tensor_gb_per_hour']:8.3f} "
                   f"{r['audio_s'] / r['wall_s']:11.0f} {r['peak_mb']:8.0f}", flush=True)
@@ -166,7 +156,7 @@ def main(argv=None) -> int:
                 for f in prefix.parent.glob(f"{prefix.name}_*"):
                     f.unlink()
     conv = results["convert"]
-    print(f"compact/overlap bytes: {conv['hour_compact']['bytes'] / max(1, conv['hour_overlap']['bytes']):.3f}; "
+    print(f"compact/overlap bytes: {conv['hour_compact']['tensor_gb_per_hour'] / conv['hour_overlap']['tensor_gb_per_hour']:.3f}; "
           f"conversion peak memory hour/small: {conv['hour_compact']['peak_mb'] / conv['small_compact']['peak_mb']:.2f}x")
 
     budgets = {"small": args.small_minutes, "hour": args.minutes}

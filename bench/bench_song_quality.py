@@ -58,6 +58,21 @@ def data_prefix(out: Path, name: str, args) -> Path:
     return out.parent / "data" / f"{name}{'_overlap' if args.overlap else ''}{clips}{store}"
 
 
+STEP_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
+
+
+def training_log(log: str) -> dict:
+    """What a training script's output says: the last weight file, each iteration's loss, the minutes to the
+    first checkpoint whose preview was music (None if none was), and each epoch's (steps, seconds a step)."""
+    done = [line[len("done: "):] for line in log.splitlines() if line.startswith("done: ")]
+    music = [float(m[1]) for m in re.finditer(r"^iteration .* after ([\d.]+) min, preview: music ", log, re.M)]
+    return {"weights": done[-1] if done else None,
+            "losses": [float(m[1]) for m in re.finditer(r"^iteration \d+/\d+: loss (-?[\d.]+|nan)", log, re.M)],
+            "first_music_minutes": music[0] if music else None,
+            "epochs": [(int(m[1]), float(m[2]) * STEP_UNITS[m[3]])
+                       for m in re.finditer(r"^(\d+)/\1 - \S+ - ([\d.]+)(ms|us|s)/step", log, re.M)]}
+
+
 def train(name: str, script: str, preset: Path | None, extra: list[str], out: Path, args) -> dict:
     """Convert (once) and train on one dataset: the weight file, the training seconds and the minutes to the
     first checkpoint whose preview was judged music (None if none was)."""
@@ -70,9 +85,8 @@ def train(name: str, script: str, preset: Path | None, extra: list[str], out: Pa
     log = run([script, *(["--config", str(preset)] if preset else []), "--data", str(prefix),
                "--weights-dir", str(weights_dir), "--img-dir", str(out), "--seed", "0", *extra])
     seconds = time.perf_counter() - start
-    done = [line[len("done: "):] for line in log.splitlines() if line.startswith("done: ")]
-    music = [float(m[1]) for m in re.finditer(r"^iteration .* after ([\d.]+) min, preview: music ", log, re.M)]
-    return {"weights": Path(done[-1]), "train_seconds": seconds, "first_music_minutes": music[0] if music else None}
+    said = training_log(log)
+    return {"weights": Path(said["weights"]), "train_seconds": seconds, "first_music_minutes": said["first_music_minutes"]}
 
 
 def baseline_seconds(name: str, preset: Path, out: Path, args) -> float:
@@ -87,8 +101,7 @@ def baseline_seconds(name: str, preset: Path, out: Path, args) -> float:
     log = run(["train.py", "--config", str(preset), "--data", str(prefix), "--weights-dir", str(out / "baseline"),
                "--img-dir", str(out / "baseline"), "--seed", "0", "-n", "1", "-e", str(epochs),
                "--preview-seconds", "0"])
-    steps = [(int(m[1]), float(m[2]) * (1e-3 if m[3] == "ms" else 1e-6 if m[3] == "us" else 1.0))
-             for m in re.finditer(r"^(\d+)/\1 - \S+ - ([\d.]+)(ms|us|s)/step", log, re.M)]
+    steps = training_log(log)["epochs"]
     per_epoch = [n * step for n, step in steps[1:]] or [n * step for n, step in steps]
     return float(np.mean(per_epoch)) * total
 

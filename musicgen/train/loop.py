@@ -82,7 +82,8 @@ class _Saver:
     def _save(self, iteration: int, epoch: int, history: dict[str, list[float]]) -> Path:
         ckpt = dataclasses.replace(self.base, iteration=iteration, epoch=epoch,
                                    history={k: list(v) for k, v in history.items()})
-        path = self._write_weights(ckpt, claim_weights_path(self.cfg.weights_dir, self.model_cfg.label, iteration))
+        path = claim_weights_path(self.cfg.weights_dir, self.model_cfg.label, iteration)
+        self._write_weights(ckpt, path)
         self._write_loss(path, history, iteration)
         if self.previewer is not None:
             self._preview(path, ckpt, iteration)
@@ -91,7 +92,7 @@ class _Saver:
         self.last = path
         return path
 
-    def _write_weights(self, ckpt: Checkpoint, path: Path) -> Path:
+    def _write_weights(self, ckpt: Checkpoint, path: Path) -> None:
         """The weights and sidecar at the claimed `path`; OutputError (the last checkpoint kept) if the disk refuses."""
         try:
             save_checkpoint(self.model, ckpt, path)
@@ -105,7 +106,6 @@ class _Saver:
                 raise OutputError(f"cannot write checkpoint '{path}': {first}; the previous checkpoint "
                                   "is kept") from None
             raise
-        return path
 
     def _write_loss(self, path: Path, history: dict[str, list[float]], iteration: int) -> None:
         """The loss history beside the weights, as CSV and as a plot."""
