@@ -678,6 +678,25 @@ def test_a_signal_at_any_moment_of_a_scripts_start_ends_in_interrupted(script, a
     assert interrupted >= 6  # most signals landed while the script was starting, or this proves little
 
 
+def test_an_interrupt_that_an_import_turned_into_an_import_error_still_ends_in_interrupted():
+    # A Ctrl-C landing inside a C extension's import comes out as an ImportError chained to the
+    # KeyboardInterrupt (seen as 'PyCapsule_Import could not import module "datetime"').
+    code = ("import sys\n"
+            "from musicgen.cli.args import run_script\n"
+            "def main(argv):\n"
+            "    try:\n"
+            "        raise KeyboardInterrupt\n"
+            "    except KeyboardInterrupt:\n"
+            "        raise ImportError('PyCapsule_Import could not import module \"datetime\"')\n"
+            "sys.exit(run_script(main, []))\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 130 and proc.stderr.strip().endswith("interrupted"), proc.stderr
+    assert "Traceback" not in proc.stderr
+    plain = subprocess.run([sys.executable, "-c", code.replace("KeyboardInterrupt", "ValueError")],
+                           cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert plain.returncode == 1 and "ImportError" in plain.stderr  # a real ImportError is not hidden
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("shards", [0, 20])
 def test_kills_during_conversion_leave_the_old_dataset_or_the_whole_new_one(kill_library, small_data, tmp_path,

@@ -195,6 +195,23 @@ def _report_errors(main, argv, prog: str) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if not _caused_by_interrupt(exc):
+            raise
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _caused_by_interrupt(exc: BaseException) -> bool:
+    """True when a Ctrl-C was turned into another error on its way up: a C extension's import
+    reports a KeyboardInterrupt that landed inside it as an ImportError chained to it."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 class _WatchedStream:
