@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from musicgen.config import STORES
+from musicgen.data.training_data import read_info
 
 from common import REPO, RESULTS
 
@@ -114,7 +115,7 @@ def reference_folder(name: str, prefix: Path) -> Path:
     import wave
 
     folder = REPO / DATASETS[name] / "wave"
-    rate = json.loads(Path(f"{prefix}_info.json").read_text())["sample_rate"]
+    rate = read_info(Path(prefix))["block"].sample_rate
     stale = [p.name for p in sorted(folder.glob("*.wav")) if wave.open(str(p)).getframerate() != rate]
     if stale:  # decoded again at the data's rate, by a conversion whose tensors are thrown away
         with tempfile.TemporaryDirectory() as tmp:

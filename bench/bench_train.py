@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from musicgen.cli.runtime import quiet_tensorflow
+from musicgen.train.checkpoint import WEIGHTS_SUFFIX, read_checkpoint
 
 from common import REPO, run_child, tf_matmul_gflops, write_results
 
@@ -97,8 +98,8 @@ def demo_final_loss(precision: str) -> float:
                                "--weights-dir", tmp, "--img-dir", tmp], capture_output=True, text=True, cwd=REPO)
         if proc.returncode != 0:
             raise SystemExit(proc.stderr[-2000:])
-        [sidecar] = Path(tmp).glob("*_Iter-*.json")
-        return json.loads(sidecar.read_text())["history"]["loss"][-1]
+        [weights] = Path(tmp).glob(f"*_Iter-*{WEIGHTS_SUFFIX}")
+        return read_checkpoint(weights).last_loss
 
 
 def main() -> int:
