@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import shutil
+import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 
 from musicgen.atomic import raise_if_disk_full, write_atomic
@@ -29,9 +31,10 @@ def _save_figure(plt, fig, path: Path) -> Path:
     return path
 
 
-def plot_loss(history: dict[str, list[float]], path: Path, title: str, *, epochs_per_iter: int,
+def plot_loss(history: dict[str, list[float]], path: Path, title: str, *, checkpoints: Sequence[int] = (),
               ylabel: str = "mean squared error (normalised FFT)") -> Path:
-    """Loss (and validation loss) against epoch, with iteration boundaries marked; saved as PNG."""
+    """Loss (and validation loss) against epoch, with the epochs after which a checkpoint was written
+    marked; saved as PNG."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     epochs = range(1, len(history.get("loss", [])) + 1)
@@ -39,9 +42,10 @@ def plot_loss(history: dict[str, list[float]], path: Path, title: str, *, epochs
     if history.get("val_loss"):
         ax.plot(range(1, len(history["val_loss"]) + 1), history["val_loss"], marker=".",
                 label="validation loss")
-    for boundary in range(epochs_per_iter, len(epochs) + 1, epochs_per_iter):
-        ax.axvline(boundary + 0.5, color="0.9", lw=0.8, zorder=0)
-    ax.set(xlabel="epoch", ylabel=ylabel, title=title)
+    for epoch in checkpoints:
+        ax.axvline(epoch + 0.5, color="0.6", lw=0.8, ls="--", zorder=0)
+    # Wrapped, since a long label (the Gaussian output's) is cut off at the figure's edge otherwise.
+    ax.set(xlabel="epoch", ylabel=textwrap.fill(ylabel, 36), title=title)
     losses = history.get("loss", [])
     if losses and min(losses) > 0 and max(losses) / min(losses) > 20:
         ax.set_yscale("log")  # only when the curve spans decades; otherwise it just hides the ticks

@@ -70,6 +70,7 @@ class _Saver:
         self.previous: tuple[int, Path] | None = None
         self.last: Path | None = None
         self.verdict = ""  # the last preview's, in words
+        self.checkpoint_epochs: list[int] = []  # this run's, marked on the loss plot
 
     def save(self, iteration: int, epoch: int, history: dict[str, list[float]]) -> Path | None:
         if not self.write:
@@ -84,6 +85,7 @@ class _Saver:
                                    history={k: list(v) for k, v in history.items()})
         path = claim_weights_path(self.cfg.weights_dir, self.model_cfg.label, iteration)
         self._write_weights(ckpt, path)
+        self.checkpoint_epochs.append(len(history.get("loss", [])))
         self._write_loss(path, history, iteration)
         if self.previewer is not None:
             self._preview(path, ckpt, iteration)
@@ -111,7 +113,7 @@ class _Saver:
         """The loss history beside the weights, as CSV and as a plot."""
         write_text_atomic(companion(path, ".loss.csv"), _history_csv(history))
         title = f"{self.model_cfg.label} {self.model_cfg.hidden}x{self.model_cfg.layers}, iteration {iteration}"
-        plot_loss(history, companion(path, ".png"), title, epochs_per_iter=self.cfg.n_epochs,
+        plot_loss(history, companion(path, ".png"), title, checkpoints=self.checkpoint_epochs,
                   ylabel=_loss_label(self.model_cfg))
 
     def _preview(self, path: Path, ckpt: Checkpoint, iteration: int) -> None:
