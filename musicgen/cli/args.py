@@ -192,10 +192,7 @@ def _report_errors(main, argv, prog: str) -> int:
         print(f"{prog}: error: out of memory; use smaller settings (see --help)",
               file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:
+    except BaseException as exc:  # a Ctrl-C, or another error that one turned into
         if not _caused_by_interrupt(exc):
             raise
         print(f"{prog}: interrupted", file=sys.stderr)
@@ -203,8 +200,8 @@ def _report_errors(main, argv, prog: str) -> int:
 
 
 def _caused_by_interrupt(exc: BaseException) -> bool:
-    """True when a Ctrl-C was turned into another error on its way up: a C extension's import
-    reports a KeyboardInterrupt that landed inside it as an ImportError chained to it."""
+    """True for a KeyboardInterrupt, or an error chained to one: a C extension's import reports a
+    Ctrl-C that landed inside it as an ImportError chained to the KeyboardInterrupt."""
     seen = set()
     while exc is not None and id(exc) not in seen:
         if isinstance(exc, KeyboardInterrupt):

@@ -85,7 +85,7 @@ class _Saver:
                                    history={k: list(v) for k, v in history.items()})
         path = claim_weights_path(self.cfg.weights_dir, self.model_cfg.label, iteration)
         self._write_weights(ckpt, path)
-        self.checkpoint_epochs.append(len(history.get("loss", [])))
+        self.checkpoint_epochs.append(epoch)
         self._write_loss(path, history, iteration)
         if self.previewer is not None:
             self._preview(path, ckpt, iteration)
