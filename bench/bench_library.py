@@ -16,12 +16,15 @@ datasets), this bench
   .venv/bin/python bench/bench_library.py                    # about 75 minutes on 2 cores
   .venv/bin/python bench/bench_library.py --minutes 10 --small-minutes 1 --songs 2   # a quick look
   .venv/bin/python bench/bench_library.py --lr-schedule cosine    # flags it does not know go to train.py
+  .venv/bin/python bench/bench_library.py --songs-only --label bound --bound 0   # the last run's networks,
+      # songs only (a few minutes): flags it does not know go to generate.py
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import resource
 import shutil
@@ -107,7 +110,7 @@ def songs(weights: str, prefix: Path, primes: list[Path], out: Path, args) -> li
         proc = subprocess.run([sys.executable, "generate.py", "--weights", weights, "--data", str(prefix),
                                "--prime", str(prime), "--prime-start", str(args.prime_start),
                                "--seconds", str(args.seconds + args.clip_len), "--random-seed", str(args.random_seed + k),
-                               "--out-dir", str(out)], cwd=REPO, capture_output=True, text=True)
+                               "--out-dir", str(out), *args.generate_flags], cwd=REPO, capture_output=True, text=True)
         if proc.returncode != 0:
             sys.exit(f"generate.py failed:\n{proc.stderr[-2000:]}")
         paths += [Path(line.split()[1]) for line in proc.stdout.splitlines() if line.startswith("wrote ")]
@@ -132,9 +135,15 @@ def main(argv=None) -> int:
     p.add_argument("--tail", type=float, default=20.0, help="the last this many seconds are judged as one window")
     p.add_argument("--random-seed", type=int, default=1)
     p.add_argument("--out", type=Path, default=RESULTS / "library")
-    args, args.train_flags = p.parse_known_args(argv)
+    p.add_argument("--songs-only", action="store_true",
+                   help="only generate and judge songs, from the last run's networks and data in --out")
+    p.add_argument("--label", default="", help="with --songs-only: the songs' folders end in _LABEL")
+    args, extra = p.parse_known_args(argv)
+    args.train_flags, args.generate_flags = ([], extra) if args.songs_only else (extra, [])
     if not (args.library / "manifest.tsv").is_file():
         sys.exit(f"{args.library / 'manifest.tsv'} missing: run `make library` first")
+    if args.songs_only:
+        return songs_only(args)
     shutil.rmtree(args.out, ignore_errors=True)
     args.out.mkdir(parents=True)
     styles = manifest(args.library)
@@ -171,22 +180,46 @@ def main(argv=None) -> int:
     print(f"training peak memory hour/small: {tr['hour']['peak_mb'] / tr['small']['peak_mb']:.2f}x; "
           f"ms a step hour/small: {tr['hour']['ms_per_step'] / tr['small']['ms_per_step']:.2f}x")
 
+    results["songs"] = judge_networks(styles, small, {name: tr[name]["weights"] for name in tr}, args)
+    results["peak_mb_self"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"results: {write_results('library', results)}")
+    return 0
+
+
+def judge_networks(styles: dict, small: dict[str, list[Path]], weights: dict[str, str], args) -> dict:
+    """Songs per style from each network (the small set's, the hour's), judged; a table row each."""
     need = args.prime_start + args.clip_len + 1.0
+    suffix = f"_{args.label}" if args.label else ""
     print(f"\n{'net':6} {'style':8} {TAILS_HEADING} {'vs small':>9}")
+    judged_songs = {}
     for style, files in styles.items():
         primes = spread(files, args.songs, need)
         own = {"hour": [mp3 for mp3, _ in files], "small": small[style]}
         for name in ("small", "hour"):
-            paths = songs(tr[name]["weights"], args.out / "data" / f"{name}_compact", primes,
-                          args.out / f"{name}_songs_{style}", args)
+            paths = songs(weights[name], args.out / "data" / f"{name}_compact", primes,
+                          args.out / f"{name}_songs_{style}{suffix}", args)
             judged = judge_songs(paths, own[name], args.tail)
             against_small = judged if name == "small" else judge_songs(paths, small[style], args.tail)
             s = tails_summary(judged)
             s["nearest_vs_small_db"] = float(np.median([j["tail"]["nearest_excerpt_db"] for j in against_small]))
-            results["songs"][f"{name}_{style}"] = {"summary": s, "songs": judged, "primes": list(map(str, primes))}
+            judged_songs[f"{name}_{style}"] = {"summary": s, "songs": judged, "primes": list(map(str, primes))}
             print(row(name, style, s), flush=True)
-    results["peak_mb_self"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"results: {write_results('library', results)}")
+    return judged_songs
+
+
+def songs_only(args) -> int:
+    """The last full run's two networks, songs generated again with args.generate_flags and judged."""
+    last = RESULTS / "library.json"
+    if not last.is_file():
+        sys.exit(f"{last} missing: run the bench once without --songs-only")
+    results = json.loads(last.read_text())
+    styles = manifest(args.library)
+    small_music = args.out / "small_music"
+    small = {style: sorted(small_music.glob(f"{style}_*.mp3")) for style in styles}
+    weights = {name: results["train"][name]["weights"] for name in ("small", "hour")}
+    songs_run = {"generate_flags": args.generate_flags, "weights": weights,
+                 "songs": judge_networks(styles, small, weights, args)}
+    print(f"results: {write_results('library_songs' + (f'_{args.label}' if args.label else ''), songs_run)}")
     return 0
 
 

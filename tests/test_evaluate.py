@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from scipy.io import wavfile
 
-from musicgen.evaluate.measures import (ANALYSIS_RATE, HOP, analyse_reference, change_summary, log_mel, nearest_excerpt,
-                                        power_spectrogram, rms_dbfs, seam_click_db, spectral_centroid, spectral_change,
-                                        spectral_flatness, to_analysis_rate)
+from musicgen.evaluate.measures import (ANALYSIS_RATE, CHUNK_FRAMES, FRAME, HOP, analyse_reference, change_summary,
+                                        log_mel, mel_profile, nearest_excerpt, power_chunks, power_spectrogram, rms_dbfs,
+                                        seam_click_db, spectral_centroid, spectral_change, spectral_flatness,
+                                        to_analysis_rate)
 
 from helpers import music_excerpt, run_script
 
@@ -100,6 +101,22 @@ def test_reference_measures_of_music():
     ref = analyse_reference(tone.astype(np.float32))
     assert ref.measures.flatness < 0.01
     assert 262 < ref.measures.centroid_hz < 1300
+
+
+def test_the_training_music_analysed_in_chunks_measures_what_it_measures_whole():
+    # Longer than two chunks of frames, with an odd tail: the chunks' frames must be exactly the whole's.
+    rng = np.random.default_rng(3)
+    t = np.arange((2 * CHUNK_FRAMES + 5) * HOP + FRAME + 100) / RATE
+    music = (np.sin(2 * np.pi * 330 * t) * np.exp(-t % 0.7 * 3) + 0.05 * rng.standard_normal(len(t))).astype(np.float32)
+    whole = power_spectrogram(music)
+    np.testing.assert_array_equal(np.concatenate(list(power_chunks(music))), whole)
+    ref = analyse_reference(music)
+    np.testing.assert_allclose(ref.mel, log_mel(whole), rtol=1e-6)
+    np.testing.assert_allclose(ref.profile, mel_profile(whole), rtol=1e-6, atol=1e-9)
+    assert ref.measures.flatness == pytest.approx(spectral_flatness(whole), rel=1e-9)
+    assert ref.measures.centroid_hz == pytest.approx(spectral_centroid(whole), rel=1e-9)
+    assert ref.measures.rms_dbfs == pytest.approx(10 * np.log10(np.mean(np.square(music, dtype=np.float64))), abs=1e-9)
+    assert len(list(power_chunks(music[:FRAME // 2]))) == 1  # shorter than a frame: one padded frame
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,9 @@ FRAME = 2048  # STFT frame (93 ms) and hop
 HOP = 512
 MEL_BANDS = 64
 POWER_FLOOR = 1e-10  # -100 dB re full scale: below 16-bit dither, so silence has a finite level
+# The training music is analysed this many frames (~48 s) at a time: ten minutes' spectrogram at once
+# took 800 MB, more than the training of the main job's network itself.
+CHUNK_FRAMES = 2048
 
 CHANGE_WINDOW_S = 1.0  # spectral change compares the mean spectra of consecutive windows this long
 END_SHARE = 0.25  # "at the end" is the last quarter of a song
@@ -112,6 +115,14 @@ def to_analysis_rate(samples: np.ndarray, rate: int) -> np.ndarray:
     return resample_poly(samples, ANALYSIS_RATE // g, rate // g).astype(np.float32)
 
 
+def power_chunks(samples: np.ndarray, frames: int = CHUNK_FRAMES):
+    """power_spectrogram(samples), `frames` frames at a time: the same frames, in a fixed amount of memory."""
+    total = max(1, (len(samples) - FRAME) // HOP + 1)
+    for first in range(0, total, frames):
+        last = min(total, first + frames)
+        yield power_spectrogram(samples[first * HOP: (last - 1) * HOP + FRAME])
+
+
 def power_spectrogram(samples: np.ndarray) -> np.ndarray:
     """(frames, FRAME//2+1) power of Hann-windowed frames, scaled so a full-scale sine peaks near 0 dB."""
     from numpy.lib.stride_tricks import sliding_window_view
@@ -139,20 +150,30 @@ def log_mel(power: np.ndarray) -> np.ndarray:
 
 def rms_dbfs(samples: np.ndarray) -> float:
     """RMS level in dB re full scale (a full-scale sine is -3 dB); silence is floored at -100 dB."""
-    mean_square = float(np.mean(np.square(samples, dtype=np.float64))) if len(samples) else 0.0
+    step = 1 << 20  # in pieces: the training music's float64 squares at once would be 100 MB
+    total = sum(float(np.square(samples[i:i + step], dtype=np.float64).sum()) for i in range(0, len(samples), step))
+    mean_square = total / len(samples) if len(samples) else 0.0
     return float(10.0 * np.log10(max(mean_square, POWER_FLOOR)))
 
 
-def spectral_flatness(power: np.ndarray) -> float:
-    """Mean over frames of geometric / arithmetic mean power (1: flat like noise, ->0: tonal)."""
+def frame_flatness(power: np.ndarray) -> np.ndarray:
+    """Each frame's geometric / arithmetic mean power (1: flat like noise, ->0: tonal)."""
     p = np.maximum(power, POWER_FLOOR)
-    return float(np.mean(np.exp(np.mean(np.log(p), axis=1)) / np.mean(p, axis=1)))
+    return np.exp(np.mean(np.log(p), axis=1)) / np.mean(p, axis=1)
+
+
+def spectral_flatness(power: np.ndarray) -> float:
+    """Mean over frames of frame_flatness."""
+    return float(np.mean(frame_flatness(power)))
 
 
 def spectral_centroid(power: np.ndarray) -> float:
     """Power-weighted mean frequency over the whole signal, in Hz."""
-    freqs = np.linspace(0.0, ANALYSIS_RATE / 2, power.shape[1])
-    total = power.sum(axis=0)
+    return _centroid(power.sum(axis=0))
+
+
+def _centroid(total: np.ndarray) -> float:
+    freqs = np.linspace(0.0, ANALYSIS_RATE / 2, len(total))
     return float((freqs * total).sum() / max(total.sum(), POWER_FLOOR))
 
 
@@ -244,19 +265,21 @@ class Reference:
     measures: SignalMeasures
     profile: np.ndarray
     mel: np.ndarray
-    samples: np.ndarray  # at ANALYSIS_RATE
 
 
 def analyse_reference(samples: np.ndarray) -> Reference:
-    """Measure the training music (ANALYSIS_RATE samples, files concatenated)."""
-    power = power_spectrogram(samples)
-    profile = mel_profile(power)
-    mel = log_mel(power)
+    """Measure the training music (ANALYSIS_RATE samples, files concatenated), a chunk of frames at a time."""
+    mels, total, flatness = [], np.zeros(FRAME // 2 + 1), 0.0
+    for power in power_chunks(samples):
+        mels.append(log_mel(power))
+        total += power.sum(axis=0)
+        flatness += float(frame_flatness(power).sum())
+    mel = np.concatenate(mels)
     measures = SignalMeasures(name="training music", seconds=len(samples) / ANALYSIS_RATE,
-                              rms_dbfs=rms_dbfs(samples), flatness=spectral_flatness(power),
-                              centroid_hz=spectral_centroid(power), mel_distance_db=0.0,
+                              rms_dbfs=rms_dbfs(samples), flatness=flatness / len(mel),
+                              centroid_hz=_centroid(total), mel_distance_db=0.0,
                               change_db=change_summary(mel)[0])
-    return Reference(measures=measures, profile=profile, mel=mel, samples=samples)
+    return Reference(measures=measures, profile=log_mel(total[None] / len(mel))[0], mel=mel)
 
 
 def measure(name: str, samples: np.ndarray, rate: int, reference: Reference, *,
