@@ -130,7 +130,8 @@ def judge(name: str, weights: Path, args, out: Path) -> dict:
     log = run(["generate.py", "--weights", str(weights), "--data", str(prefix), "--count", str(args.songs),
                "--seconds", str(args.seconds + args.clip_len), "--random-seed", str(args.random_seed),
                "--out-dir", str(out / f"{name}_songs"),
-               *([] if args.temperature is None else ["--temperature", str(args.temperature)])])
+               *([] if args.temperature is None else ["--temperature", str(args.temperature)]),
+               *([] if args.bound is None else ["--bound", str(args.bound)])])
     paths = [Path(line.split()[1]) for line in log.splitlines() if line.startswith("wrote ")]
     return {"dataset": name, "weights": str(weights), "songs": judge_songs(paths, [reference_folder(name, prefix)],
                                                                           args.tail)}
@@ -204,6 +205,7 @@ def main(argv=None) -> int:
     p.add_argument("--seconds", type=float, default=60.0, help="new music after the seed's echo")
     p.add_argument("--tail", type=float, default=20.0, help="the last this many seconds are judged as one window")
     p.add_argument("--temperature", type=float, default=None, help="generate.py's (default: the network's own)")
+    p.add_argument("--bound", type=float, default=None, help="generate.py's (default: the network's own)")
     p.add_argument("--random-seed", type=int, default=1)
     p.add_argument("--out", type=Path, default=RESULTS / "song_quality")
     p.add_argument("--weights", nargs="+", type=Path, default=None,

@@ -22,6 +22,7 @@ SEED_MAX = 2**32 - 1  # numpy's and Keras' seeds are unsigned 32-bit
 MAX_SECONDS = 3600.0  # one hour of audio per generated song
 MAX_COUNT = 256  # songs per generate.py run (one batch)
 MAX_TEMPERATURE = 10.0  # scale of a gaussian output's sampled spread
+MAX_BOUND = 1000.0  # spreads beyond the music's range a fed-back value may go (generate --bound)
 
 REPRESENTATIONS = ("fft", "logmag", "logmel")
 # What a dataset's tensors hold: GRUV's FFT values (X and Y files, float32), or each block's log
@@ -260,6 +261,11 @@ class TrainConfig:
         0.0, "--scheduled-sampling", metavar="F", low=0, high=1, high_open=True,
         help="share of input blocks replaced by the network's own predictions in training, as in generation (0: "
         "always the real blocks, as the original)")
+    carry_state: bool = option(
+        False, "--carry-state",
+        help="truncated backpropagation through time: the clips are read in order, -b stretches of the music side by "
+        "side, and each clip starts from the state the one before it left (reset every epoch), so training sees the "
+        "state as far into the music as songs run it (the original starts every clip from zero)")
     early_stopping: int = option(
         0, "--early-stopping", low=0, high=100_000, metavar="EPOCHS",
         help="stop after this many epochs without improvement of the validation loss (the training loss without "
@@ -283,6 +289,12 @@ class TrainConfig:
         1.0, "--temperature", metavar="T", low=0, high=MAX_TEMPERATURE,
         help="for --output gaussian: the scale of the sampled spread at which this network's songs are drawn, "
         "recorded in the weight file as generate.py's default and used by the previews")
+    bound: float | None = option(
+        None, "--bound", metavar="S", kind=float, low=0, high=MAX_BOUND,
+        help="keep each value a song plays and feeds back within the range the training music's own values of it "
+        "span, widened by S of its spreads (0: the music's range itself), so a song cannot run away to ever louder "
+        "blocks; recorded in the weight file as generate.py's default and used by the previews (default: no bound, "
+        "as the original)")
     minutes: float = option(
         0.0, "--minutes", low=0, high=10**6, metavar="M",
         help="train for M minutes of wall clock instead of n_iter x n_epochs epochs, with the n_iter checkpoints "
@@ -326,6 +338,11 @@ class GenerateConfig:
         help="for networks trained with --output gaussian: scale of the sampled spread (0: the mean alone, "
         "deterministic; default: the one the network was trained to be drawn at, 1 unless its preset says); other "
         "networks ignore it")
+    bound: float | None = option(
+        None, "--bound", metavar="S", kind=float, low=0, high=MAX_BOUND,
+        help="keep each value the song plays and feeds back within the training music's own range of it, widened by "
+        f"S of its spreads (default: the network's own, none unless its preset set one; --bound {MAX_BOUND:g} is "
+        "as good as none)")
 
 
 @dataclass(frozen=True)

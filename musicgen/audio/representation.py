@@ -129,16 +129,13 @@ def from_stored(values: np.ndarray, store: str, block: BlockSpec) -> np.ndarray:
     return from_fft_features(values, block) if store == "fft" else from_log_magnitudes(values, block)
 
 
-def feature_stats(data, block: BlockSpec, *, rows_per_read: int = 4) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and variance of `block.representation` over every input block of a TrainingData.
-
-    The values a dataset stores need not come here: convert_directory.py wrote their statistics.
-    """
+def feature_stats(data, block: BlockSpec, *, rows_per_read: int = 4) -> RunningStats:
+    """Per-feature mean, variance and range of `block.representation` over every input block of a TrainingData."""
     stats = RunningStats(block.feature_dim)
     for start in range(0, data.clips, rows_per_read):
         values = data.inputs(np.arange(start, min(start + rows_per_read, data.clips)), block)
         stats.update(values.reshape(-1, values.shape[-1]))
-    return stats.mean.astype(np.float32), stats.variance.astype(np.float32)
+    return stats
 
 
 def to_signal(values: np.ndarray, block: BlockSpec, *, rng: np.random.Generator | None = None,

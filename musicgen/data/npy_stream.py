@@ -77,12 +77,14 @@ class NpyAppender:
 
 
 class RunningStats:
-    """Per-feature mean and variance over many rows (Chan's parallel update)."""
+    """Per-feature mean and variance (Chan's parallel update), smallest and largest value over many rows."""
 
     def __init__(self, dim: int):
         self.count = 0
         self.mean = np.zeros(dim, dtype=np.float64)
         self.m2 = np.zeros(dim, dtype=np.float64)
+        self.low = np.full(dim, np.inf)
+        self.high = np.full(dim, -np.inf)
 
     def update(self, rows: np.ndarray) -> None:
         """Fold rows of shape (k, dim) into the statistics."""
@@ -98,6 +100,8 @@ class RunningStats:
         self.mean += delta * (k / total)
         self.m2 += m2_b + delta**2 * (self.count * k / total)
         self.count = total
+        self.low = np.minimum(self.low, rows.min(axis=0))
+        self.high = np.maximum(self.high, rows.max(axis=0))
 
     @property
     def variance(self) -> np.ndarray:

@@ -249,6 +249,14 @@ def split_indices(n: int, validation_split: float) -> tuple[np.ndarray, np.ndarr
     return np.arange(n - n_val), np.arange(n - n_val, n)
 
 
+def stream_order(indices: np.ndarray, batch_size: int) -> np.ndarray:
+    """`indices` as `batch_size` stretches read side by side: batch k holds the k-th clip of each stretch, so
+    row b of consecutive batches walks stretch b in order (what --carry-state needs). The last
+    len(indices) % batch_size clips are left out."""
+    length = len(indices) // batch_size
+    return np.asarray(indices[:length * batch_size]).reshape(batch_size, length).T.reshape(-1)
+
+
 def make_batches(data: TrainingData, indices: np.ndarray, batch_size: int, *, mean: np.ndarray,
                  std: np.ndarray, shuffle: bool, seed: int | None, drop_remainder: bool = False,
                  block: BlockSpec | None = None, failures: list | None = None):
@@ -262,11 +270,11 @@ def make_batches(data: TrainingData, indices: np.ndarray, batch_size: int, *, me
     """
     import tensorflow as tf
 
-    shape = (None, data.clip_blocks, len(mean))
+    shape = (batch_size if drop_remainder else None, data.clip_blocks, len(mean))
     block = block or data.block
 
     def load(idx):
-        idx = np.sort(idx)  # sorted reads walk the files front to back
+        idx = np.sort(idx)  # sorted reads walk the files front to back (stream_order's batches are sorted already)
         try:
             return data.pairs(idx, block, mean, std)
         except DatasetError as exc:

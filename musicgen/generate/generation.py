@@ -21,7 +21,7 @@ from musicgen.data.training_data import load_training_data, representation_misma
 from musicgen.errors import DatasetError, WeightsError
 from musicgen.memory import generation_bytes, require_memory
 from musicgen.models.blas_network import BlasNetwork
-from musicgen.models.model import build_model
+from musicgen.models.model import build_model, reset_states
 from musicgen.train.checkpoint import Checkpoint, load_weights, read_checkpoint
 
 
@@ -93,22 +93,29 @@ class Sampler:
 
     "mse" networks output the block itself. "gaussian" ones output a mean and a log-scale per
     value (models.model.gaussian_split): the block is the mean plus `temperature` times that scale in
-    Gaussian noise (temperature 0: the mean alone).
+    Gaussian noise (temperature 0: the mean alone). With `bounds` (lowest, highest normalised value,
+    Checkpoint.value_bounds) every value is kept within them.
     """
 
-    def __init__(self, cfg, temperature: float = 1.0, rng: np.random.Generator | None = None):
+    def __init__(self, cfg, temperature: float = 1.0, rng: np.random.Generator | None = None,
+                 bounds: tuple[np.ndarray, np.ndarray] | None = None):
         from musicgen.models.model import gaussian_layout
 
         self.layout, self.gaussian = gaussian_layout(cfg), cfg.output == "gaussian"
         self.temperature = float(temperature)
         self.rng = rng or np.random.default_rng()
+        self.bounds = bounds
 
     def __call__(self, out: np.ndarray) -> np.ndarray:
+        block = self._draw(np.asarray(out, dtype=np.float32))
+        return block if self.bounds is None else np.clip(block, *self.bounds)
+
+    def _draw(self, out: np.ndarray) -> np.ndarray:
         if not self.gaussian:
             return out
         from musicgen.models.model import gaussian_split
 
-        mean, log_scale = gaussian_split(np.asarray(out, dtype=np.float32), *self.layout, np)
+        mean, log_scale = gaussian_split(out, *self.layout, np)
         if not self.temperature:
             return mean
         noise = self.rng.standard_normal(mean.shape, dtype=np.float32)
@@ -150,8 +157,8 @@ def continue_deterministic(network, seeds: np.ndarray, n_blocks: int) -> np.ndar
 
 
 def continue_sampled(network, seeds: np.ndarray, n_blocks: int, sampler: Sampler) -> np.ndarray:
-    """continue_deterministic for networks that draw random numbers (ModelConfig.stochastic): pre-net
-    dropout stays on, and each block `sampler` draws is what is played and fed back."""
+    """continue_deterministic for networks that draw random numbers (ModelConfig.stochastic) or whose blocks are
+    bounded: pre-net dropout stays on, and each block `sampler` makes is what is played and fed back."""
     if isinstance(network, BlasNetwork):
         network.reset(len(seeds))
         step = network
@@ -170,13 +177,6 @@ def continue_sampled(network, seeds: np.ndarray, n_blocks: int, sampler: Sampler
         produced.append(last)
         count += 1
     return np.concatenate(produced, axis=1)
-
-
-def reset_states(model) -> None:
-    """Zero the recurrent state of every stateful layer, so the next song starts fresh."""
-    for layer in model.layers:
-        if getattr(layer, "stateful", False):
-            layer.reset_state()
 
 
 def continue_by_reprediction(model, seeds: np.ndarray, n_blocks: int) -> np.ndarray:
@@ -218,11 +218,12 @@ def load_generator(weights: Path, batch_size: int):
 
 
 def song_features(network, ckpt: Checkpoint, seeds: np.ndarray, n_blocks: int, *, rng: np.random.Generator,
-           temperature: float = 1.0, echo: bool = True) -> np.ndarray:
+                  temperature: float = 1.0, echo: bool = True, bound: float | None = None) -> np.ndarray:
     """(count, blocks, output) network output for normalised `seeds`: the echo over the seed first
-    (unless not `echo`), n_blocks in all with it."""
-    if ckpt.model.stochastic:
-        out = continue_sampled(network, seeds, n_blocks, Sampler(ckpt.model, temperature, rng))
+    (unless not `echo`), n_blocks in all with it; every block within `bound` (Checkpoint.value_bounds)."""
+    if ckpt.model.stochastic or bound is not None:
+        bounds = None if bound is None else ckpt.value_bounds(bound)
+        out = continue_sampled(network, seeds, n_blocks, Sampler(ckpt.model, temperature, rng, bounds))
     else:
         out = continue_deterministic(network, seeds, n_blocks)
     return out if echo else out[:, seeds.shape[1]:]
@@ -280,7 +281,8 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
     network = fastest_engine(stateful_model(ckpt, cfg.count), rng)
     check_writable(cfg.out_dir)  # before the songs are made: a read-only folder must not cost the wait
     temperature = ckpt.temperature if cfg.temperature is None else cfg.temperature
-    out = song_features(network, ckpt, seeds, n_blocks, rng=rng, temperature=temperature, echo=cfg.echo)
+    bound = ckpt.bound if cfg.bound is None else cfg.bound
+    out = song_features(network, ckpt, seeds, n_blocks, rng=rng, temperature=temperature, echo=cfg.echo, bound=bound)
     rate = model.block.sample_rate
     echo_seconds = min(echo_blocks, n_blocks) * model.block.seconds if cfg.echo else 0.0
     songs = []
@@ -292,7 +294,7 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
             "seed_clip": index, "data": None if cfg.prime else str(cfg.data_prefix),
             "prime": None if cfg.prime is None else str(cfg.prime), "prime_start": cfg.prime_start,
             "echo_seconds": echo_seconds, "seconds": len(audio) / rate, **model.block.to_doc(),
-            "temperature": temperature, "random_seed": cfg.random_seed, "format": cfg.song_format,
+            "temperature": temperature, "bound": bound, "random_seed": cfg.random_seed, "format": cfg.song_format,
         }
         title = f"{Path(weights).name}: {model.label} iteration {ckpt.iteration}, {word}"
         path = write_song(cfg.out_dir, audio, rate, info=info, song_format=cfg.song_format,

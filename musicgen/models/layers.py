@@ -6,6 +6,8 @@ matmul that re-reads the kernel per batch item, and Keras 3's TimeDistributed
 loops over the time steps.
 
 OwnPredictionMix: scheduled sampling's input mix, a weightless layer.
+
+CarriedState: the state a stateful recurrent layer holds, as tensors (--carry-state training).
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ class TimeDistributedDense(keras.layers.Dense):
     def call(self, inputs):
         shape = ops.shape(inputs)
         flat = ops.reshape(inputs, (-1, shape[-1]))
-        return ops.reshape(super().call(flat), (shape[0], shape[1], self.units))
+        # A static batch size stays static: a stateful layer's state has it, and its time loop must match.
+        batch = inputs.shape[0] if inputs.shape[0] is not None else shape[0]
+        return ops.reshape(super().call(flat), (batch, shape[1], self.units))
 
 
 @keras.saving.register_keras_serializable(package="musicgen")
@@ -61,3 +65,23 @@ class OwnPredictionMix(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "dim": self.dim, "gaussian": self.gaussian,
                 "paired": self.paired}
+
+
+@keras.saving.register_keras_serializable(package="musicgen")
+class CarriedState(keras.layers.Layer):
+    """The state a stateful recurrent layer holds now, as tensors: constants to the gradient, so
+    backpropagation stops at the start of each batch (truncated backpropagation through time).
+
+    Call it on the model's input (for ordering only). Weightless; the recurrent layer is held by
+    a function, not as a sublayer, so the weight file stays the plain network's.
+    """
+
+    def __init__(self, recurrent, **kwargs):
+        super().__init__(**kwargs)
+        self._states = lambda: recurrent.states
+
+    def call(self, inputs):
+        return [ops.stop_gradient(ops.convert_to_tensor(state)) for state in self._states()]
+
+    def compute_output_shape(self, inputs_shape):
+        return [tuple(state.shape) for state in self._states()]

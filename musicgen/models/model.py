@@ -33,12 +33,12 @@ class _Network:
         self.dense_out = TimeDistributedDense(cfg.output_dim, activation="linear", kernel_initializer="zeros",
                                               name="time_distributed_dense_out")
 
-    def __call__(self, x):
+    def __call__(self, x, initial_states=None):
         x = self.dense_in(x)
         if self.prenet is not None:
             x = self.prenet(x)
-        for layer in self.recurrent:
-            x = layer(x)
+        for k, layer in enumerate(self.recurrent):
+            x = layer(x) if initial_states is None else layer(x, initial_state=initial_states[k])
         return self.dense_out(x)
 
 
@@ -67,12 +67,25 @@ def build_training_model(cfg: ModelConfig, scheduled_sampling: float = 0.0, *, b
     single = keras.Model(inputs, outputs, name=f"{cfg.cell}_music")
     if not scheduled_sampling:
         return single, single
-    from musicgen.models.layers import OwnPredictionMix
+    from musicgen.models.layers import CarriedState, OwnPredictionMix
 
+    # A stateful network's two passes must both start from the state the last batch left: read
+    # once, before the first pass overwrites it (the second pass's is the one that stays).
+    start = None
+    if stateful:
+        start = [CarriedState(layer, name=f"carried_state_{k + 1}")(inputs) for k, layer in enumerate(net.recurrent)]
+    first = net(inputs, start) if stateful else outputs
     dim, paired = gaussian_layout(cfg)
     mixed = OwnPredictionMix(scheduled_sampling, dim, cfg.output == "gaussian", paired,
-                             name="scheduled_sampling")(inputs, outputs)
-    return keras.Model(inputs, net(mixed), name=f"{cfg.cell}_music_scheduled"), single
+                             name="scheduled_sampling")(inputs, first)
+    return keras.Model(inputs, net(mixed, start), name=f"{cfg.cell}_music_scheduled"), single
+
+
+def reset_states(model) -> None:
+    """Zero the recurrent state of every stateful layer, so the next song (or epoch) starts fresh."""
+    for layer in model.layers:
+        if getattr(layer, "stateful", False):
+            layer.reset_state()
 
 
 def gaussian_split(out, dim: int, paired: bool, xp):

@@ -22,8 +22,8 @@ import numpy as np
 
 from musicgen import schema
 from musicgen.atomic import require_space, temp_path, write_atomic
-from musicgen.config import (CELL_NAMES, MAX_CLIP_BLOCKS, MAX_ITERATION, MAX_STAT, MAX_TEMPERATURE, MIN_STD, BlockSpec,
-                             ModelConfig)
+from musicgen.config import (CELL_NAMES, MAX_BOUND, MAX_CLIP_BLOCKS, MAX_ITERATION, MAX_STAT, MAX_TEMPERATURE,
+                             MIN_STD, BlockSpec, ModelConfig)
 from musicgen.errors import WeightsError
 from musicgen.schema import SchemaError
 
@@ -52,6 +52,10 @@ class Checkpoint:
     weights: Path | None = None
     digest: str | None = None  # sha256 of the weight file; sidecars older than it have none
     preview: dict = field(default_factory=dict)  # the preview song beside it and its verdict, if any
+    # Each value's smallest and largest in the training music (the representation's, not normalised);
+    # None in files from before they were recorded.
+    low: np.ndarray | None = None
+    high: np.ndarray | None = None
 
     @property
     def last_loss(self) -> float | None:
@@ -67,6 +71,26 @@ class Checkpoint:
         except SchemaError as exc:
             name = Path(self.weights).name if self.weights else "the weight file"
             raise WeightsError(f"'{name}' records a training {exc}; pass --temperature") from None
+
+    @property
+    def bound(self) -> float | None:
+        """The bound its training chose for its songs (training --bound; None: no bound)."""
+        if self.training.get("bound") is None:
+            return None
+        try:
+            return schema.get_float(self.training, "bound", 0.0, MAX_BOUND)
+        except SchemaError as exc:
+            name = Path(self.weights).name if self.weights else "the weight file"
+            raise WeightsError(f"'{name}' records a training {exc}; pass --bound") from None
+
+    def value_bounds(self, bound: float) -> tuple[np.ndarray, np.ndarray]:
+        """(lowest, highest) normalised value a song may feed back: the music's own range widened by
+        `bound` of each value's spreads; WeightsError for a file that records no range."""
+        if self.low is None or self.high is None:
+            name = Path(self.weights).name if self.weights else "the weight file"
+            raise WeightsError(f"'{name}' records no range of its music (written before --bound existed); train it "
+                               "again, or generate without --bound")
+        return (self.low - self.mean) / self.std - bound, (self.high - self.mean) / self.std + bound
 
 
 def companion(weights: Path, suffix: str) -> Path:
@@ -144,7 +168,9 @@ def save_checkpoint(model, ckpt: Checkpoint, path: Path) -> Path:
             "saved": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "training": ckpt.training,
             "history": ckpt.history,
-            "normalisation": {"mean": ckpt.mean.astype(float).tolist(), "std": ckpt.std.astype(float).tolist()},
+            "normalisation": {"mean": ckpt.mean.astype(float).tolist(), "std": ckpt.std.astype(float).tolist(),
+                              **({} if ckpt.low is None else {"low": ckpt.low.astype(float).tolist(),
+                                                              "high": ckpt.high.astype(float).tolist()})},
             "digest": ckpt.digest,
         }
         write_atomic(companion(path, ".json"), lambda p: p.write_text(json.dumps(meta)))
@@ -209,6 +235,13 @@ def read_checkpoint(path: Path) -> Checkpoint:
                               low=-MAX_STAT, high=MAX_STAT)
         std = schema.numbers(schema.get_list(norm, "std"), "normalisation.std", length=model.feature_dim,
                              low=MIN_STD, high=MAX_STAT)
+        low, high = None, None
+        if "low" in norm or "high" in norm:
+            low, high = (np.asarray(schema.numbers(schema.get_list(norm, key), f"normalisation.{key}",
+                                                   length=model.feature_dim, low=-MAX_STAT, high=MAX_STAT),
+                                    dtype=np.float32) for key in ("low", "high"))
+            if not np.all(low <= high):
+                raise SchemaError("'normalisation.low' is above 'normalisation.high'")
         digest = meta.get("digest")
         if digest is not None:
             digest = schema.sha256_hex(digest, "digest")
@@ -224,6 +257,8 @@ def read_checkpoint(path: Path) -> Checkpoint:
             weights=path,
             digest=digest,
             preview=schema.get_object(meta, "preview", {}),
+            low=low,
+            high=high,
         )
     except FileNotFoundError:
         raise WeightsError(f"'{meta_path.name}' (the config saved beside '{path.name}') is missing") from None

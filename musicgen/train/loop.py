@@ -16,14 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from musicgen.atomic import check_writable, write_text_atomic
 from musicgen.audio.representation import feature_stats
 from musicgen.config import MAX_ITERATION, ModelConfig, TrainConfig
 from musicgen.data.training_data import (TrainingData, load_training_data, make_batches, normalisation_std,
-                                         representation_mismatch, split_indices, std_from_variance, store_mismatch)
+                                         representation_mismatch, split_indices, std_from_variance, store_mismatch,
+                                         stream_order)
 from musicgen.errors import DatasetError, OutputError, TrainingError, WeightsError
 from musicgen.memory import require_memory, training_bytes
-from musicgen.models.model import build_training_model, compile_model
+from musicgen.models.model import build_training_model, compile_model, reset_states
 from musicgen.plots import plot_loss, plot_model_diagram
 from musicgen.signals import main_thread, raise_interrupt, signals_deferred
 from musicgen.train.aids import log_preview_audio, monitored, precision_policy, training_aids, use_xla
@@ -232,6 +235,17 @@ def _callback(saver: _Saver, train_cfg: TrainConfig, start_iter: int, start_epoc
     return IterationCheckpoint()
 
 
+def _state_reset():
+    """--carry-state: every epoch starts the music's stretches again, from a zero state."""
+    import keras
+
+    class StateReset(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            reset_states(self.model)
+
+    return StateReset()
+
+
 def _check_within_limits(base: Checkpoint, train_cfg: TrainConfig) -> None:
     """WeightsError unless every checkpoint this run may write has an iteration and epoch that
     read_checkpoint accepts (both at most MAX_ITERATION)."""
@@ -291,11 +305,14 @@ def _starting_point(train_cfg: TrainConfig, model_cfg: ModelConfig, data: Traini
         if model_cfg.block.representation != "fft" and not data.block.overlap:
             log.warning(f"note: --representation {model_cfg.block.representation} on hard-edged blocks gets a random "
                         "phase per block when generating; convert with --overlap so that Griffin-Lim can rebuild it")
-        if model_cfg.block.representation != data.store:  # the stored values have their statistics
-            mean, var = feature_stats(data, model_cfg.block)
-            std = std_from_variance(var)
+        # One pass over the music: the range of its values (generate --bound), and the statistics
+        # when the network's representation is not the stored one (else the files have them).
+        stats = feature_stats(data, model_cfg.block)
+        if model_cfg.block.representation != data.store:
+            mean, std = stats.mean.astype(np.float32), std_from_variance(stats.variance)
         base = Checkpoint(model=model_cfg, iteration=0, epoch=0, mean=mean,
-                          std=normalisation_std(std, train_cfg.normalisation))
+                          std=normalisation_std(std, train_cfg.normalisation),
+                          low=stats.low.astype(np.float32), high=stats.high.astype(np.float32))
     # The whole run's config, as nanoGPT saves its own; the statistics' normalisation is the parent's.
     base.training = {**{k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(train_cfg).items()},
                      "normalisation": normalisation}
@@ -316,6 +333,15 @@ def _pipelines(data: TrainingData, base: Checkpoint, train_cfg: TrainConfig, str
     # (and Keras cannot evaluate a replica left empty); it is dropped instead, a different
     # remainder each epoch as the order is shuffled.
     shuffle_seed = 0 if train_cfg.seed is None and train_cfg.strategy == "multiworker" else train_cfg.seed
+    if train_cfg.carry_state:
+        if distributed or len(val_idx):
+            raise DatasetError("--carry-state trains one network on one device without --validation-split")
+        if len(train_idx) < train_cfg.n_batch:
+            raise DatasetError(f"--carry-state reads -b {train_cfg.n_batch} stretches of the music side by side, but "
+                               f"the data has {len(train_idx)} clips; lower -b")
+        return shard_by_data(make_batches(data, stream_order(train_idx, train_cfg.n_batch), train_cfg.n_batch,
+                                          mean=base.mean, std=base.std, shuffle=False, seed=None, drop_remainder=True,
+                                          block=base.model.block, failures=failures), strategy), None
 
     def batches(indices, shuffle):
         return shard_by_data(make_batches(data, indices, train_cfg.n_batch, mean=base.mean, std=base.std,
@@ -356,7 +382,9 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | Chec
         keras.utils.set_random_seed(train_cfg.seed)
     # The weights stay float32 either way, so the files are the same kind and generation reads them as ever.
     with strategy.scope(), precision_policy(train_cfg.precision):
-        model, network = build_training_model(model_cfg, train_cfg.scheduled_sampling)
+        carry = train_cfg.carry_state
+        model, network = build_training_model(model_cfg, train_cfg.scheduled_sampling, stateful=carry,
+                                              batch_size=train_cfg.n_batch if carry else None)
         compile_model(model, train_cfg.lr, model_cfg, jit=use_xla(train_cfg.precision, distributed),
                       clipnorm=train_cfg.clipnorm)
         fix_keras_multiworker(model, strategy)
@@ -382,7 +410,7 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | Chec
     try:
         # The progress bar goes first so each epoch's line prints before the iteration line.
         callbacks = ([_progress_bar(train_cfg)] if verbose else []) + \
-            training_aids(train_cfg, start_epoch) + [callback]
+            training_aids(train_cfg, start_epoch) + ([_state_reset()] if train_cfg.carry_state else []) + [callback]
         # With --minutes the clock ends the run; the epoch count only has to be out of its reach.
         epochs = MAX_ITERATION if train_cfg.minutes else train_cfg.n_iter * train_cfg.n_epochs
         model.fit(batches, validation_data=val, initial_epoch=start_epoch,

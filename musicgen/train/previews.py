@@ -42,7 +42,7 @@ class Previewer:
         blocks = max(1, model.block.blocks_in(self.seconds))
         network = fastest_engine(stateful_model(ckpt, 1), rng)
         out = song_features(network, ckpt, seeds, seeds.shape[1] + blocks, rng=rng, echo=False,
-                     temperature=ckpt.temperature)
+                            temperature=ckpt.temperature, bound=ckpt.bound)
         audio = features_to_audio(out[0], ckpt, rng)
         path = companion(ckpt.weights, PREVIEW_SUFFIX)
         rate = model.block.sample_rate
