@@ -84,7 +84,7 @@ def train(name: str, script: str, preset: Path | None, extra: list[str], out: Pa
     weights_dir = out / f"{name}_weights"
     start = time.perf_counter()
     log = run([script, *(["--config", str(preset)] if preset else []), "--data", str(prefix),
-               "--weights-dir", str(weights_dir), "--img-dir", str(out), "--seed", "0", *extra])
+               "--weights-dir", str(weights_dir), "--img-dir", str(out), "--seed", str(args.train_seed), *extra])
     seconds = time.perf_counter() - start
     said = training_log(log)
     return {"weights": Path(said["weights"]), "train_seconds": seconds, "first_music_minutes": said["first_music_minutes"]}
@@ -207,6 +207,8 @@ def main(argv=None) -> int:
     p.add_argument("--temperature", type=float, default=None, help="generate.py's (default: the network's own)")
     p.add_argument("--bound", type=float, default=None, help="generate.py's (default: the network's own)")
     p.add_argument("--random-seed", type=int, default=1)
+    p.add_argument("--train-seed", type=int, default=0,
+                   help="training's --seed: run again with others to see how much one training run decides")
     p.add_argument("--out", type=Path, default=RESULTS / "song_quality")
     p.add_argument("--weights", nargs="+", type=Path, default=None,
                    help="judge these weight files (one per dataset, in order) instead of training")
