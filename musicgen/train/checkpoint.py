@@ -66,31 +66,31 @@ class Checkpoint:
     @property
     def temperature(self) -> float:
         """The temperature its training chose for its songs (training --temperature; 1 for files from before it)."""
-        try:
-            return schema.get_float(self.training, "temperature", 0.0, MAX_TEMPERATURE, 1.0)
-        except SchemaError as exc:
-            name = Path(self.weights).name if self.weights else "the weight file"
-            raise WeightsError(f"'{name}' records a training {exc}; pass --temperature") from None
+        return self._training_setting("temperature", MAX_TEMPERATURE, 1.0)
 
     @property
     def bound(self) -> float | None:
         """The bound its training chose for its songs (training --bound; None: no bound)."""
-        if self.training.get("bound") is None:
-            return None
-        try:
-            return schema.get_float(self.training, "bound", 0.0, MAX_BOUND)
-        except SchemaError as exc:
-            name = Path(self.weights).name if self.weights else "the weight file"
-            raise WeightsError(f"'{name}' records a training {exc}; pass --bound") from None
+        return None if self.training.get("bound") is None else self._training_setting("bound", MAX_BOUND)
 
     def value_bounds(self, bound: float) -> tuple[np.ndarray, np.ndarray]:
         """(lowest, highest) normalised value a song may feed back: the music's own range widened by
         `bound` of each value's spreads; WeightsError for a file that records no range."""
         if self.low is None or self.high is None:
-            name = Path(self.weights).name if self.weights else "the weight file"
-            raise WeightsError(f"'{name}' records no range of its music (written before --bound existed); train it "
-                               "again, or generate without --bound")
+            raise WeightsError(f"'{self._file_name}' records no range of its music (written before --bound existed); "
+                               "train it again, or generate without --bound")
         return (self.low - self.mean) / self.std - bound, (self.high - self.mean) / self.std + bound
+
+    def _training_setting(self, key: str, high: float, default=schema.REQUIRED) -> float:
+        """A generation default its training recorded (0..high); WeightsError naming the flag that overrides it."""
+        try:
+            return schema.get_float(self.training, key, 0.0, high, default)
+        except SchemaError as exc:
+            raise WeightsError(f"'{self._file_name}' records a training {exc}; pass --{key}") from None
+
+    @property
+    def _file_name(self) -> str:
+        return Path(self.weights).name if self.weights else "the weight file"
 
 
 def companion(weights: Path, suffix: str) -> Path:

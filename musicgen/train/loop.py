@@ -333,22 +333,21 @@ def _pipelines(data: TrainingData, base: Checkpoint, train_cfg: TrainConfig, str
     # (and Keras cannot evaluate a replica left empty); it is dropped instead, a different
     # remainder each epoch as the order is shuffled.
     shuffle_seed = 0 if train_cfg.seed is None and train_cfg.strategy == "multiworker" else train_cfg.seed
+
+    def batches(indices, shuffle, drop_remainder=distributed):
+        return shard_by_data(make_batches(data, indices, train_cfg.n_batch, mean=base.mean, std=base.std,
+                                          shuffle=shuffle, seed=shuffle_seed if shuffle else None,
+                                          drop_remainder=drop_remainder, block=base.model.block, failures=failures),
+                             strategy)
+
     if train_cfg.carry_state:
         if distributed or len(val_idx):
             raise DatasetError("--carry-state trains one network on one device without --validation-split")
         if len(train_idx) < train_cfg.n_batch:
             raise DatasetError(f"--carry-state reads -b {train_cfg.n_batch} stretches of the music side by side, but "
                                f"the data has {len(train_idx)} clips; lower -b")
-        return shard_by_data(make_batches(data, stream_order(train_idx, train_cfg.n_batch), train_cfg.n_batch,
-                                          mean=base.mean, std=base.std, shuffle=False, seed=None, drop_remainder=True,
-                                          block=base.model.block, failures=failures), strategy), None
-
-    def batches(indices, shuffle):
-        return shard_by_data(make_batches(data, indices, train_cfg.n_batch, mean=base.mean, std=base.std,
-                                          shuffle=shuffle, seed=shuffle_seed if shuffle else None,
-                                          drop_remainder=distributed, block=base.model.block, failures=failures),
-                             strategy)
-
+        # In order, and every batch full: the stateful layers' batch size is fixed.
+        return batches(stream_order(train_idx, train_cfg.n_batch), False, drop_remainder=True), None
     return batches(train_idx, True), (batches(val_idx, False) if len(val_idx) else None)
 
 
