@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Build the development sets of recorded music from Debian's game-data packages.
 
-Two styles, each four 50 s excerpts (3 min 20 s) of recorded soundtracks under the GPL:
+Two styles, each four 50.5 s excerpts (3 min 22 s: five 10 s training clips each, and the block after
+the last, which convert_directory.py needs whole) of recorded soundtracks under the GPL:
 `orchestral` from wesnoth-1.16-music (Battle for Wesnoth's orchestral score) and `band` from
 hedgewars-data (Hedgewars' rock, electronic and pop tracks). The packages are fetched with
 `apt-get download` and unpacked with `dpkg-deb`, so no game is installed; sox cuts each excerpt
@@ -17,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-EXCERPT_START, EXCERPT_SECONDS = 20.0, 50.0
+EXCERPT_START, EXCERPT_SECONDS = 20.0, 50.5
 WESNOTH = "usr/share/games/wesnoth/1.16/data/core/music"
 HEDGEWARS = "usr/share/games/hedgewars/Data/Music"
 

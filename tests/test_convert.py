@@ -33,14 +33,26 @@ def test_shapes_follow_block_size_and_clip_length(library, block_size, clip_len)
     summary = convert_directory(cfg, progress=False)
     t = load(cfg.output_prefix)
     blocks_per_clip = cfg.audio.clip_blocks
-    expected = 0
-    for f in summary.used:
-        n_blocks = -(-f.frames // block_size)
-        expected += (n_blocks - 1) // blocks_per_clip
+    # Every block of a clip and the one after it (its last target) lie in the file.
+    expected = sum((f.frames - block_size) // (blocks_per_clip * block_size) for f in summary.used)
     assert t["x"].shape == (expected, blocks_per_clip, 2 * block_size)
     assert t["y"].shape == t["x"].shape
     assert t["x"].dtype == np.float32
     assert t["mean"].shape == t["var"].shape == (2 * block_size,)
+
+
+@pytest.mark.parametrize("overlap", [False, True])
+def test_no_block_is_padded_past_the_end_of_its_file(tmp_path, overlap):
+    # Two clips' worth of music and 5 samples: GRUV's rule kept a second clip whose last target
+    # was those 5 samples and 995 zeros, a block of silence after loud music.
+    cfg = small_config(tmp_path, overlap=overlap)
+    cfg.input_dir.mkdir()
+    music_excerpt(cfg.input_dir / "minuet.wav", 2.0 + 5 / 8000)
+    convert_directory(cfg, progress=False)
+    t = load(cfg.output_prefix)
+    assert len(t["x"]) == 1
+    power = (t["y"] ** 2).sum(axis=-1)
+    assert power.min() > 0.01 * np.median(power)
 
 
 def test_y_is_x_shifted_by_one_block(library):

@@ -114,10 +114,13 @@ def decode_source(src: Path, wav: Path, audio: AudioConfig) -> SourceFile | str:
         raise_if_disk_full(exc, wav.parent)  # the cache's disk: every file would fail alike
         return f"unreadable ({exc.strerror or exc})"
     frames = len(samples)
-    n_blocks = -(-frames // audio.block.hop)
-    clips = (n_blocks - 1) // audio.clip_blocks
+    # A clip is kept when every sample of its blocks, the one after it (its last target) included,
+    # lies in the file: a block padded with zeros past the file's end taught the network that loud
+    # music may drop to silence at once, and songs fell quiet (docs/RESULTS.md).
+    span = audio.clip_blocks * audio.block.hop
+    clips = max(0, frames - audio.block.block_size) // span
     if clips <= 0:
-        need = (audio.clip_blocks * audio.block.hop + 1) / audio.block.sample_rate
+        need = (span + audio.block.block_size) / audio.block.sample_rate
         return f"too short: {frames / audio.block.sample_rate:.2f} s, one clip needs {need:.2f} s"
     return SourceFile(src, wav, frames, clips, samples)
 
