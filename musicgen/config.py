@@ -35,7 +35,8 @@ MAX_BANDS = 4096
 MAX_STAT = 1e15
 MIN_STD = 1e-8
 CELL_NAMES = {"lstm": "LSTM", "gru": "GRU"}
-OUTPUTS = ("mse", "gaussian")
+OUTPUTS = ("mse", "gaussian", "mixture")
+MAX_COMPONENTS = 64
 NORMALISATIONS = ("bin", "global")
 STRATEGIES = ("default", "mirrored", "multiworker")
 LR_SCHEDULES = ("constant", "plateau", "cosine")
@@ -203,7 +204,11 @@ class ModelConfig:
     clip_blocks: int = 40  # time steps per training clip
     output: str = option("mse", "--output", choices=OUTPUTS,
                          help="mse: predict each value, trained by mean squared error (GRUV); gaussian: a mean "
-                         "and a spread per value, trained by likelihood and sampled when generating")
+                         "and a spread per value, trained by likelihood and sampled when generating; mixture: "
+                         "--components such Gaussians over the whole block and their weights, one chosen per block "
+                         "(a loud or a quiet, a bright or a dark block as a whole)")
+    components: int = option(4, "--components", metavar="K", low=1, high=MAX_COMPONENTS,
+                             help="for --output mixture: Gaussians in the mixture")
     prenet_dropout: float = option(0.0, "--prenet-dropout", metavar="F", low=0, high=1, high_open=True,
                                    help="dropout rate after the input layer, kept on when generating (Tacotron 2's "
                                    "pre-net)")
@@ -215,13 +220,16 @@ class ModelConfig:
 
     @property
     def output_dim(self) -> int:
-        """Width of the output layer: the features, then for "gaussian" their log-scales (block.scale_dim)."""
+        """Width of the output layer: the features, then for "gaussian" their log-scales (block.scale_dim); for
+        "mixture" the components' weights, then each component's features and log-scales."""
+        if self.output == "mixture":
+            return self.components * (1 + self.feature_dim + self.block.scale_dim)
         return self.feature_dim + (self.block.scale_dim if self.output == "gaussian" else 0)
 
     @property
     def stochastic(self) -> bool:
         """Whether generation draws random numbers (a sampled output or pre-net dropout)."""
-        return self.output == "gaussian" or self.prenet_dropout > 0
+        return self.output != "mse" or self.prenet_dropout > 0
 
     @property
     def label(self) -> str:
@@ -287,7 +295,7 @@ class TrainConfig:
         "with its verdict in the sidecar and the menus, to pick a checkpoint by ear; 0: none")
     temperature: float = option(
         1.0, "--temperature", metavar="T", low=0, high=MAX_TEMPERATURE,
-        help="for --output gaussian: the scale of the sampled spread at which this network's songs are drawn, "
+        help="for --output gaussian or mixture: the scale of the sampled spread at which this network's songs are drawn, "
         "recorded in the weight file as generate.py's default and used by the previews")
     bound: float | None = option(
         None, "--bound", metavar="S", kind=float, low=0, high=MAX_BOUND,
@@ -335,7 +343,7 @@ class GenerateConfig:
     out_dir: Path = option(Path("gen_songs"), "--out-dir", metavar="DIR", help="where songs go")
     temperature: float | None = option(
         None, "--temperature", metavar="T", kind=float, low=0, high=MAX_TEMPERATURE,
-        help="for networks trained with --output gaussian: scale of the sampled spread (0: the mean alone, "
+        help="for networks trained with --output gaussian or mixture: scale of the sampled spread (0: the mean alone, "
         "deterministic; default: the one the network was trained to be drawn at, 1 unless its preset says); other "
         "networks ignore it")
     bound: float | None = option(

@@ -130,14 +130,14 @@ def test_song_without_a_sidecar_is_measured_whole(unseen, reference, tmp_path):
 def test_gaussian_loss_is_the_likelihood_of_a_circular_gaussian():
     import math
 
-    from musicgen.models.model import gaussian_nll
+    from musicgen.models.outputs import nll_loss
 
     n = 3
     y_true = np.array([[[1.0, 0.0, -1.0, 0.5, 0.0, 0.0]]], np.float32)
     log_scale = np.array([0.0, 0.5, -0.5], np.float32)
     y_pred = np.concatenate([np.zeros((1, 1, 2 * n), np.float32), log_scale[None, None]], axis=-1)
     cfg = ModelConfig(block=BlockSpec(block_size=n), output="gaussian")
-    got = float(np.asarray(gaussian_nll(cfg)(y_true, y_pred)).ravel()[0])
+    got = float(np.asarray(nll_loss(cfg)(y_true, y_pred)).ravel()[0])
     power = y_true[0, 0, :n] ** 2 + y_true[0, 0, n:] ** 2
     per_value = (2 * log_scale + 0.5 * power * np.exp(-2 * log_scale)).mean() / 2 + 0.5 * math.log(2 * math.pi)
     assert got == pytest.approx(per_value, rel=1e-5)
@@ -148,7 +148,8 @@ def test_gaussian_loss_is_the_likelihood_of_a_circular_gaussian():
     dict(model=dict(output="gaussian"), train=dict(normalisation="bin")),
     dict(model=dict(prenet_dropout=0.3), train=dict(scheduled_sampling=0.5)),
     dict(model=dict(output="gaussian", prenet_dropout=0.3), train=dict(scheduled_sampling=0.5)),
-], ids=["gaussian", "prenet+scheduled", "all three"])
+    dict(model=dict(output="mixture", components=3), train=dict(normalisation="bin", scheduled_sampling=0.5)),
+], ids=["gaussian", "prenet+scheduled", "all three", "mixture"])
 def test_each_training_option_lowers_the_loss_and_is_recorded(small_data, tmp_path, options):
     cfg = train_config(small_data, tmp_path, n_iter=2, n_epochs=5, **options["train"])
     result = train(cfg, ModelConfig(hidden=64, **options["model"]), verbose=0)
@@ -179,9 +180,10 @@ def test_scheduled_sampling_feeds_back_predictions_only_when_training(rng):
 
 
 @pytest.mark.slow
-def test_gaussian_network_generates_samples_reproducibly_and_its_mean_at_temperature_zero(small_data, tmp_path):
+@pytest.mark.parametrize("output", ["gaussian", "mixture"])
+def test_sampled_network_generates_samples_reproducibly_and_its_mean_at_temperature_zero(small_data, tmp_path, output):
     result = train(train_config(small_data, tmp_path / "w", n_iter=1, n_epochs=2, normalisation="bin"),
-                   ModelConfig(hidden=32, output="gaussian"), verbose=0)
+                   ModelConfig(hidden=32, output=output), verbose=0)
     weights = result.checkpoint
 
     def song(out, **kw):
@@ -197,7 +199,7 @@ def test_gaussian_network_generates_samples_reproducibly_and_its_mean_at_tempera
     np.testing.assert_array_equal(mean_a[0], mean_b[0])
     assert not np.array_equal(mean_a[0], song("f", seed_index=0, random_seed=1)[0])
     info = read_song_info(tmp_path / "a" / "generated_song1.wav")
-    assert info["output"] == "gaussian" and info["prenet_dropout"] == 0.0 and info["temperature"] == 1.0
+    assert info["output"] == output and info["prenet_dropout"] == 0.0 and info["temperature"] == 1.0
     assert info["echo_seconds"] == pytest.approx(1.0) and info["block_size"] == 1000 and info["overlap"] is False
 
 

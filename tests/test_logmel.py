@@ -59,13 +59,13 @@ def test_a_gaussian_over_bands_has_one_spread_per_value():
 
 
 def test_the_gaussian_likelihood_over_bands_is_per_value():
-    from musicgen.models.model import gaussian_nll
+    from musicgen.models.outputs import nll_loss
 
     cfg = ModelConfig(block=BlockSpec(block_size=8, representation="logmel", bands=3), output="gaussian")
     y_true = np.array([[[1.0, 0.0, -1.0]]], np.float32)
     log_scale = np.array([0.0, 0.5, -0.5], np.float32)
     y_pred = np.concatenate([np.zeros((1, 1, 3), np.float32), log_scale[None, None]], axis=-1)
-    got = float(np.asarray(gaussian_nll(cfg)(y_true, y_pred)).ravel()[0])
+    got = float(np.asarray(nll_loss(cfg)(y_true, y_pred)).ravel()[0])
     expected = (log_scale + 0.5 * y_true[0, 0] ** 2 * np.exp(-2 * log_scale)).mean() + 0.5 * math.log(2 * math.pi)
     assert got == pytest.approx(expected, rel=1e-5)
 

@@ -9,7 +9,7 @@ from musicgen.config import CELL_NAMES, BlockSpec, ModelConfig, TrainConfig
 
 SHAPE = ("hidden", "layers")  # a resumed network's shape comes from its weight file
 # Set when a network is made, kept by its weight file.
-CHOSEN_ONCE = ("representation", "bands", "output", "prenet_dropout")
+CHOSEN_ONCE = ("representation", "bands", "output", "components", "prenet_dropout")
 
 
 def build_parser(cell: str, resume: bool) -> argparse.ArgumentParser:

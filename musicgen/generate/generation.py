@@ -22,6 +22,7 @@ from musicgen.errors import DatasetError, WeightsError
 from musicgen.memory import generation_bytes, require_memory
 from musicgen.models.blas_network import BlasNetwork
 from musicgen.models.model import build_model, reset_states
+from musicgen.models.outputs import draw_numpy, layout
 from musicgen.train.checkpoint import Checkpoint, load_weights, read_checkpoint
 
 
@@ -89,37 +90,21 @@ def fastest_engine(model, rng: np.random.Generator | None = None):
 
 
 class Sampler:
-    """Turns the network's raw output into the block it plays and feeds back.
-
-    "mse" networks output the block itself. "gaussian" ones output a mean and a log-scale per
-    value (models.model.gaussian_split): the block is the mean plus `temperature` times that scale in
-    Gaussian noise (temperature 0: the mean alone). With `bounds` (lowest, highest normalised value,
-    Checkpoint.value_bounds) every value is kept within them.
+    """Turns the network's raw output into the block it plays and feeds back (models.outputs.draw_numpy,
+    at `temperature`). With `bounds` (lowest, highest normalised value, Checkpoint.value_bounds) every
+    value is kept within them.
     """
 
     def __init__(self, cfg, temperature: float = 1.0, rng: np.random.Generator | None = None,
                  bounds: tuple[np.ndarray, np.ndarray] | None = None):
-        from musicgen.models.model import gaussian_layout
-
-        self.layout, self.gaussian = gaussian_layout(cfg), cfg.output == "gaussian"
+        self.layout = layout(cfg)
         self.temperature = float(temperature)
         self.rng = rng or np.random.default_rng()
         self.bounds = bounds
 
     def __call__(self, out: np.ndarray) -> np.ndarray:
-        block = self._draw(np.asarray(out, dtype=np.float32))
+        block = draw_numpy(np.asarray(out, dtype=np.float32), self.layout, self.temperature, self.rng)
         return block if self.bounds is None else np.clip(block, *self.bounds)
-
-    def _draw(self, out: np.ndarray) -> np.ndarray:
-        if not self.gaussian:
-            return out
-        from musicgen.models.model import gaussian_split
-
-        mean, log_scale = gaussian_split(out, *self.layout, np)
-        if not self.temperature:
-            return mean
-        noise = self.rng.standard_normal(mean.shape, dtype=np.float32)
-        return mean + self.temperature * np.exp(log_scale) * noise
 
 
 def continue_deterministic(network, seeds: np.ndarray, n_blocks: int) -> np.ndarray:

@@ -12,6 +12,8 @@ CarriedState: the state a stateful recurrent layer holds, as tensors (--carry-st
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import keras
 from keras import ops
 
@@ -33,27 +35,22 @@ class OwnPredictionMix(keras.layers.Layer):
     """Replaces a share of the input blocks by the network's own prediction of them (training only).
 
     Call with (inputs, predictions): the prediction made at step t-1 is the network's guess of
-    block t. Predictions are drawn as generation draws them (a sample for a "gaussian" output)
+    block t. Predictions are drawn as generation draws them (a sample for a sampled output)
     and are constants to the gradient. Weightless, so weight files stay the plain network's.
     """
 
-    def __init__(self, rate: float, dim: int, gaussian: bool, paired: bool, seed: int | None = None, **kwargs):
+    def __init__(self, rate: float, layout, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
-        self.rate, self.dim, self.gaussian, self.paired = float(rate), int(dim), bool(gaussian), bool(paired)
+        self.rate, self.layout = float(rate), layout
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, inputs, predictions, training=None):
         if not training:
             return inputs
-        from musicgen.models.model import gaussian_split
+        from musicgen.models.outputs import draw_keras
 
         predictions = ops.stop_gradient(ops.cast(predictions, inputs.dtype))  # the output may compute in bfloat16
-        if self.gaussian:
-            mean, log_scale = gaussian_split(predictions, self.dim, self.paired, ops)
-            guess = mean + ops.exp(log_scale) * keras.random.normal(ops.shape(mean), dtype=mean.dtype,
-                                                                    seed=self.seed_generator)
-        else:
-            guess = predictions[..., : self.dim]
+        guess = draw_keras(predictions, self.layout, self.seed_generator)
         shifted = ops.concatenate([inputs[:, :1], guess[:, :-1]], axis=1)
         shape = ops.shape(inputs)
         chosen = keras.random.uniform((shape[0], shape[1], 1), seed=self.seed_generator) < self.rate
@@ -63,8 +60,13 @@ class OwnPredictionMix(keras.layers.Layer):
         return inputs_shape
 
     def get_config(self):
-        return {**super().get_config(), "rate": self.rate, "dim": self.dim, "gaussian": self.gaussian,
-                "paired": self.paired}
+        return {**super().get_config(), "rate": self.rate, "layout": asdict(self.layout)}
+
+    @classmethod
+    def from_config(cls, config):
+        from musicgen.models.outputs import Layout
+
+        return cls(**{**config, "layout": Layout(**config["layout"])})
 
 
 @keras.saving.register_keras_serializable(package="musicgen")

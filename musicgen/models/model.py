@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from musicgen.config import ModelConfig
 from musicgen.models.cells import GATES, cell_module
-
-# The "gaussian" output's log-scales are clipped to this range (in normalised units): the floor
-# keeps the likelihood from rewarding an ever-sharper fit to near-silent bins, the ceiling keeps an
-# untrained network's samples from blowing up.
-LOG_SCALE_MIN, LOG_SCALE_MAX = -5.0, 2.0
-
+from musicgen.models.outputs import initial_bias, layout, nll_loss
 
 class _Network:
     """The layers of one network, callable on any input so that training can run them twice."""
@@ -29,7 +24,8 @@ class _Network:
         # The output layer starts at zero, not Glorot-random: random weights give every output a
         # noise floor that training never fully removes from the near-silent high bins, and songs
         # come out hissing (docs/RESULTS.md, "Where the main job started", has the flatness figures).
-        # For "gaussian" it also starts every scale at 1, the data's own in normalised units.
+        # A sampled output also starts every scale at 1, the data's own in normalised units
+        # (outputs.initial_bias sets a mixture's components apart).
         self.dense_out = TimeDistributedDense(cfg.output_dim, activation="linear", kernel_initializer="zeros",
                                               name="time_distributed_dense_out")
 
@@ -65,6 +61,7 @@ def build_training_model(cfg: ModelConfig, scheduled_sampling: float = 0.0, *, b
     inputs = keras.Input(batch_shape=(batch_size, None, cfg.feature_dim), name="fft_blocks")
     outputs = net(inputs)
     single = keras.Model(inputs, outputs, name=f"{cfg.cell}_music")
+    net.dense_out.bias.assign(initial_bias(cfg))
     if not scheduled_sampling:
         return single, single
     from musicgen.models.layers import CarriedState, OwnPredictionMix
@@ -75,9 +72,7 @@ def build_training_model(cfg: ModelConfig, scheduled_sampling: float = 0.0, *, b
     if stateful:
         start = [CarriedState(layer, name=f"carried_state_{k + 1}")(inputs) for k, layer in enumerate(net.recurrent)]
     first = net(inputs, start) if stateful else outputs
-    dim, paired = gaussian_layout(cfg)
-    mixed = OwnPredictionMix(scheduled_sampling, dim, cfg.output == "gaussian", paired,
-                             name="scheduled_sampling")(inputs, first)
+    mixed = OwnPredictionMix(scheduled_sampling, layout(cfg), name="scheduled_sampling")(inputs, first)
     return keras.Model(inputs, net(mixed, start), name=f"{cfg.cell}_music_scheduled"), single
 
 
@@ -88,50 +83,15 @@ def reset_states(model) -> None:
             layer.reset_state()
 
 
-def gaussian_split(out, dim: int, paired: bool, xp):
-    """A "gaussian" output -> (mean, clipped log-scale) of each of its `dim` values; `xp` is numpy or keras.ops.
-
-    With `paired` (GRUV's FFT values) one log-scale serves a bin's real and imaginary parts, so a bin
-    whose phase the network cannot know is drawn with a random phase at the right power, instead of
-    being pulled to zero as mean squared error pulls it.
-    """
-    mean, log_scale = out[..., :dim], xp.clip(out[..., dim:], LOG_SCALE_MIN, LOG_SCALE_MAX)
-    if paired:
-        log_scale = xp.concatenate([log_scale, log_scale], axis=-1)
-    return mean, log_scale
-
-
-def gaussian_layout(cfg: ModelConfig) -> tuple[int, bool]:
-    """(dim, paired) of gaussian_split for a network's output."""
-    return cfg.feature_dim, cfg.block.representation == "fft"
-
-
-def gaussian_nll(cfg: ModelConfig):
-    """Loss of the "gaussian" output: negative log-likelihood per value, in nats (gaussian_split's layout)."""
-    import math
-
-    from keras import ops
-
-    dim, paired = gaussian_layout(cfg)
-
-    def loss(y_true, y_pred):
-        y_pred = ops.cast(y_pred, "float32")  # exp() of a bfloat16 log-scale is too coarse (--precision)
-        mean, log_scale = gaussian_split(y_pred, dim, paired, ops)
-        per_value = log_scale + 0.5 * ops.square(y_true - mean) * ops.exp(-2.0 * log_scale)
-        return ops.mean(per_value, axis=-1) + 0.5 * math.log(2.0 * math.pi)
-
-    return loss
-
-
 def compile_model(model, lr: float, cfg: ModelConfig | None = None, *, jit: bool = True, clipnorm: float = 0.0) -> None:
-    """RMSprop with mean squared error (as the original) or the "gaussian" likelihood; no accuracy
+    """RMSprop with mean squared error (as the original) or a sampled output's likelihood; no accuracy
     metric for a regression. clipnorm > 0 caps the global norm of each update's gradients.
 
     jit=False for distributed training: XLA cannot reach variables mirrored on other devices.
     """
     import keras
 
-    loss = gaussian_nll(cfg) if cfg is not None and cfg.output == "gaussian" else "mean_squared_error"
+    loss = nll_loss(cfg) if cfg is not None and cfg.output != "mse" else "mean_squared_error"
     # XLA fuses the big matmuls with the loss and optimizer (bench/bench_train.py measures the gain).
     # Keras turns it off by itself where cuDNN layers run.
     optimizer = keras.optimizers.RMSprop(learning_rate=lr, global_clipnorm=clipnorm or None)

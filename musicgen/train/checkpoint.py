@@ -207,6 +207,7 @@ def _model_config(doc: dict) -> ModelConfig:
         block=schema.get_block(doc),
         clip_blocks=schema.get_int(doc, "clip_blocks", 1, MAX_CLIP_BLOCKS),
         output=schema.get_option(doc, ModelConfig, "output", d.output),
+        components=schema.get_option(doc, ModelConfig, "components", d.components),
         prenet_dropout=schema.get_option(doc, ModelConfig, "prenet_dropout", d.prenet_dropout),
     )
 

@@ -139,7 +139,7 @@ class _Saver:
 def _loss_label(cfg: ModelConfig) -> str:
     values = {"fft": "normalised FFT", "logmag": "normalised log magnitudes",
               "logmel": "normalised log mel bands"}[cfg.block.representation]
-    if cfg.output == "gaussian":
+    if cfg.output != "mse":
         return f"negative log-likelihood per value (nats, {values})"
     return f"mean squared error ({values})"
 

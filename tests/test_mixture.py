@@ -1,0 +1,93 @@
+"""--output mixture: the likelihood of a mixture of per-block Gaussians, and blocks drawn whole from one
+component at its weight, in generation (numpy) and in scheduled sampling's draws (keras)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from musicgen.config import BlockSpec, ModelConfig
+from musicgen.generate.generation import Sampler
+from musicgen.models.outputs import draw_keras, layout, nll_loss
+
+BANDS = 3
+
+
+def mixture_cfg(components: int, bands: int = BANDS) -> ModelConfig:
+    block = BlockSpec(block_size=64, representation="logmel", bands=bands)
+    return ModelConfig(block=block, output="mixture", components=components)
+
+
+def packed(logits, means, log_scales) -> np.ndarray:
+    """One output vector (1, 1, width) in the mixture's layout."""
+    parts = np.concatenate([means, log_scales], axis=-1).ravel()
+    return np.concatenate([logits, parts]).astype(np.float32)[None, None]
+
+
+def test_the_mixture_likelihood_is_per_value_over_whole_blocks(rng):
+    cfg = mixture_cfg(2)
+    assert cfg.output_dim == 2 * (1 + 2 * BANDS)
+    logits, means, log_scales = rng.normal(size=2), rng.normal(size=(2, BANDS)), 0.3 * rng.normal(size=(2, BANDS))
+    y = rng.normal(size=BANDS)
+    got = float(np.asarray(nll_loss(cfg)(y[None, None].astype(np.float32), packed(logits, means, log_scales))).ravel()[0])
+    weights = np.exp(logits) / np.exp(logits).sum()
+    scales = np.exp(log_scales)
+    densities = np.prod(np.exp(-0.5 * ((y - means) / scales) ** 2) / (scales * math.sqrt(2 * math.pi)), axis=-1)
+    assert got == pytest.approx(-math.log((weights * densities).sum()) / BANDS, rel=1e-5)
+
+
+def test_one_component_is_the_plain_gaussian(rng):
+    mean, log_scale, y = rng.normal(size=BANDS), 0.3 * rng.normal(size=BANDS), rng.normal(size=(1, 1, BANDS))
+    y = y.astype(np.float32)
+    single = float(np.asarray(nll_loss(mixture_cfg(1))(y, packed(np.zeros(1), mean[None], log_scale[None]))).ravel()[0])
+    gaussian_cfg = ModelConfig(block=mixture_cfg(1).block, output="gaussian")
+    plain = np.concatenate([mean, log_scale]).astype(np.float32)[None, None]
+    assert single == pytest.approx(float(np.asarray(nll_loss(gaussian_cfg)(y, plain)).ravel()[0]), rel=1e-5)
+
+
+def two_levels(n: int) -> np.ndarray:
+    """n outputs of a 2-component mixture over 4 bands: weights 1/4 and 3/4, levels -2 and +2, spreads 0.1."""
+    out = packed(np.log([0.25, 0.75]), np.array([[-2.0] * 4, [2.0] * 4]), np.full((2, 4), math.log(0.1)))
+    return np.repeat(out, n, axis=1)
+
+
+def check_whole_blocks_at_their_weights(blocks: np.ndarray) -> None:
+    loud = blocks > 0
+    # Every band of a block comes from the same component: all four loud, or all four quiet.
+    assert np.array_equal(loud.all(axis=-1), loud.any(axis=-1))
+    assert loud[..., 0].mean() == pytest.approx(0.75, abs=0.02)
+    assert np.abs(np.abs(blocks) - 2.0).max() < 0.6
+
+
+def test_generation_draws_each_block_from_one_component_at_its_weight():
+    cfg = mixture_cfg(2, bands=4)
+    out = two_levels(20000)
+    check_whole_blocks_at_their_weights(Sampler(cfg, 1.0, np.random.default_rng(0))(out))
+    # At temperature 0: the likeliest component's mean, every block.
+    np.testing.assert_array_equal(Sampler(cfg, 0.0)(out), np.full((1, 20000, 4), 2.0, np.float32))
+    # A lower temperature sharpens the weights too: 3:1 becomes 9:1 at 0.5.
+    cold = Sampler(cfg, 0.5, np.random.default_rng(1))(out)
+    assert (cold[..., 0] > 0).mean() == pytest.approx(0.9, abs=0.02)
+
+
+def test_scheduled_samplings_draws_are_generations_draws():
+    import keras
+
+    cfg = mixture_cfg(2, bands=4)
+    drawn = np.asarray(draw_keras(keras.ops.convert_to_tensor(two_levels(20000)), layout(cfg),
+                                  keras.random.SeedGenerator(3)))
+    check_whole_blocks_at_their_weights(drawn)
+
+
+def test_the_components_start_apart_and_alike_in_weight(rng):
+    from musicgen.models.model import build_model
+    from musicgen.models.outputs import mixture_split
+
+    cfg = mixture_cfg(3)
+    out = np.asarray(build_model(cfg, batch_size=1)(rng.normal(size=(1, 2, BANDS)).astype(np.float32)))
+    logits, means, log_scales = mixture_split(out, layout(cfg), np)
+    np.testing.assert_array_equal(logits, 0.0)
+    np.testing.assert_array_equal(log_scales, 0.0)
+    np.testing.assert_array_equal(means[0, 0], np.repeat([[-1.0], [0.0], [1.0]], BANDS, axis=1))
