@@ -12,7 +12,7 @@ $PY check_system_setup.py
 # Overlapping blocks, so that the phase of log-magnitude blocks can be rebuilt (docs/RESULTS.md, "Songs that
 # keep going"); `convert_directory.py` alone keeps GRUV's hard-edged blocks.
 $PY convert_directory.py --overlap --store logmag --output datasets/np_overlap
-# A 256-unit LSTM on 48 log mel bands with a sampled output (config/fast.toml), trained for 3 minutes,
+# A 256-unit LSTM on 64 log mel bands with a sampled (mixture) output (config/fast.toml), trained for 3 minutes,
 # so that its songs are still music a minute after the seed; `train.py` alone keeps the original's
 # defaults, and config/keep_going.toml the original's 1024-unit network (half an hour).
 train_start=$SECONDS
