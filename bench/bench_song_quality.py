@@ -131,7 +131,8 @@ def judge(name: str, weights: Path, args, out: Path) -> dict:
                "--seconds", str(args.seconds + args.clip_len), "--random-seed", str(args.random_seed),
                "--out-dir", str(out / f"{name}_songs"),
                *([] if args.temperature is None else ["--temperature", str(args.temperature)]),
-               *([] if args.bound is None else ["--bound", str(args.bound)])])
+               *([] if args.bound is None else ["--bound", str(args.bound)]),
+               *([] if args.detail is None else ["--detail", args.detail])])
     paths = [Path(line.split()[1]) for line in log.splitlines() if line.startswith("wrote ")]
     return {"dataset": name, "weights": str(weights), "songs": judge_songs(paths, [reference_folder(name, prefix)],
                                                                           args.tail)}
@@ -206,6 +207,7 @@ def main(argv=None) -> int:
     p.add_argument("--tail", type=float, default=20.0, help="the last this many seconds are judged as one window")
     p.add_argument("--temperature", type=float, default=None, help="generate.py's (default: the network's own)")
     p.add_argument("--bound", type=float, default=None, help="generate.py's (default: the network's own)")
+    p.add_argument("--detail", choices=("smooth", "nearest"), default=None, help="generate.py's (default: smooth)")
     p.add_argument("--random-seed", type=int, default=1)
     p.add_argument("--train-seed", type=int, default=0,
                    help="training's --seed: run again with others to see how much one training run decides")

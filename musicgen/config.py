@@ -43,6 +43,7 @@ LR_SCHEDULES = ("constant", "plateau", "cosine")
 PLATEAU_FACTOR, PLATEAU_PATIENCE = 0.5, 3  # "plateau": halve the rate after 3 epochs without improvement
 PRECISIONS = ("float32", "bfloat16")
 SONG_FORMATS = ("wav", "flac", "mp3", "ogg")
+DETAILS = ("smooth", "nearest")  # generate.py --detail: how a logmel song fills in each band
 
 
 @dataclass(frozen=True)
@@ -351,6 +352,11 @@ class GenerateConfig:
         help="keep each value the song plays and feeds back within the training music's own range of it, widened by "
         f"S of its spreads (default: the network's own, none unless its preset set one; --bound {MAX_BOUND:g} is "
         "as good as none)")
+    detail: str = option(
+        "smooth", "--detail", choices=DETAILS,
+        help="for logmel networks, how a band's level is spread over its FFT bins: smooth, linear between band centres "
+        "(a wash between an organ's partials); nearest, shaped within each band like the training block in --data whose "
+        "bands are nearest, which keeps partials and notes' pitches; other networks ignore it")
 
 
 @dataclass(frozen=True)

@@ -138,17 +138,27 @@ def feature_stats(data, block: BlockSpec, *, rows_per_read: int = 4) -> RunningS
     return stats
 
 
+def band_bins(values: np.ndarray, block: BlockSpec) -> np.ndarray:
+    """(..., bands) log band magnitudes -> (..., bins) bin magnitudes, linear between band centres."""
+    return np.maximum(np.exp(np.asarray(values, dtype=np.float64)) - LOG_FLOOR, 0.0) @ mel_inverse(block)
+
+
 def to_signal(values: np.ndarray, block: BlockSpec, *, rng: np.random.Generator | None = None,
-              iterations: int = GRIFFIN_LIM_ITERATIONS, momentum: float = GRIFFIN_LIM_MOMENTUM) -> np.ndarray:
+              iterations: int = GRIFFIN_LIM_ITERATIONS, momentum: float = GRIFFIN_LIM_MOMENTUM,
+              detail: np.ndarray | None = None) -> np.ndarray:
     """(T, feature_dim) de-normalised values of `block`'s representation -> float samples: the
-    inverse FFT, or the phase rebuilt."""
+    inverse FFT, or the phase rebuilt. `detail`, (T, bins) log offsets, shapes a "logmel" block
+    within its bands (generate.band_detail)."""
     fft = block.representation == "fft"
     values = np.where(np.isfinite(values), values, 0.0 if fft else np.log(LOG_FLOOR))
     if fft:
         return blocks_to_signal(features_to_blocks(values.astype(np.float32)), block)
-    magnitude = np.maximum(np.exp(np.asarray(values, dtype=np.float64)) - LOG_FLOOR, 0.0)
     if block.representation == "logmel":
-        magnitude = magnitude @ mel_inverse(block)
+        magnitude = band_bins(values, block)
+        if detail is not None:
+            magnitude *= np.exp(detail)
+    else:
+        magnitude = np.maximum(np.exp(np.asarray(values, dtype=np.float64)) - LOG_FLOOR, 0.0)
     rng = rng or np.random.default_rng()
     phase = np.exp(2j * np.pi * rng.random(magnitude.shape))
     if not block.overlap:

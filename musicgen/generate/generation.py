@@ -19,6 +19,7 @@ from musicgen.audio.representation import from_fft_features, to_signal
 from musicgen.config import ORIGINAL_SONG_BLOCKS, GenerateConfig
 from musicgen.data.training_data import load_training_data, representation_mismatch, store_mismatch
 from musicgen.errors import DatasetError, WeightsError
+from musicgen.generate.band_detail import BandDetail, band_detail
 from musicgen.memory import generation_bytes, require_memory
 from musicgen.models.blas_network import BlasNetwork
 from musicgen.models.model import build_model, reset_states
@@ -178,15 +179,17 @@ def continue_by_reprediction(model, seeds: np.ndarray, n_blocks: int) -> np.ndar
     return np.concatenate(blocks, axis=1)
 
 
-def features_to_audio(features: np.ndarray, ckpt: Checkpoint, rng: np.random.Generator | None = None) -> np.ndarray:
+def features_to_audio(features: np.ndarray, ckpt: Checkpoint, rng: np.random.Generator | None = None,
+                      detail: BandDetail | None = None) -> np.ndarray:
     """(T, D) normalised network output -> float samples in [-1, 1] (clipping comes at write).
 
     A non-finite value is dropped alone, not allowed to turn its whole block into NaN.
-    `rng` draws the starting phases of a "logmag" network's blocks.
+    `rng` draws the starting phases of a "logmag" network's blocks; `detail` shapes a "logmel" one's bands.
     """
     model = ckpt.model
     raw = features.astype(np.float32) * ckpt.std + ckpt.mean
-    return to_signal(raw, model.block, rng=rng)
+    offsets = None if detail is None else detail.lend(np.where(np.isfinite(features), features, 0.0))
+    return to_signal(raw, model.block, rng=rng, detail=offsets)
 
 
 def stateful_model(ckpt: Checkpoint, batch_size: int):
@@ -220,6 +223,22 @@ def normalised_seeds(values: np.ndarray, ckpt: Checkpoint) -> np.ndarray:
     return ((values - ckpt.mean) / ckpt.std).astype(np.float32)
 
 
+def matching_data(ckpt: Checkpoint, weights: Path, prefix: Path):
+    """The training tensors at `prefix`, or WeightsError when they are not what the network reads."""
+    data = load_training_data(prefix)
+    mismatch = representation_mismatch(ckpt.model, data) or store_mismatch(ckpt.model.block, data)
+    if mismatch:
+        raise WeightsError(f"'{Path(weights).name}' {mismatch} ('{prefix}'); pass the matching --data")
+    return data
+
+
+def _detail(ckpt: Checkpoint, weights: Path, cfg: GenerateConfig) -> BandDetail | None:
+    """What lends a "logmel" song its detail within bands (--detail nearest), or None."""
+    if cfg.detail != "nearest" or ckpt.model.block.representation != "logmel":
+        return None
+    return band_detail(matching_data(ckpt, weights, cfg.data_prefix), ckpt.model.block, ckpt.mean, ckpt.std)
+
+
 def _seeds(ckpt: Checkpoint, weights: Path, cfg: GenerateConfig) -> tuple[np.ndarray, list[int | None], list[str]]:
     """Normalised seed blocks (count, clip_blocks, feature_dim), the clip each came from, and a word on each."""
     model = ckpt.model
@@ -231,10 +250,7 @@ def _seeds(ckpt: Checkpoint, weights: Path, cfg: GenerateConfig) -> tuple[np.nda
         where = f"{Path(cfg.prime).name} from {cfg.prime_start:g} s"
         indices, words = [None] * cfg.count, [where] * cfg.count
     else:
-        data = load_training_data(cfg.data_prefix)
-        mismatch = representation_mismatch(model, data) or store_mismatch(model.block, data)
-        if mismatch:
-            raise WeightsError(f"'{Path(weights).name}' {mismatch} ('{cfg.data_prefix}'); pass the matching --data")
+        data = matching_data(ckpt, weights, cfg.data_prefix)
         indices = pick_seeds(data.clips, cfg.count, cfg.seed_index, cfg.random_seed)
         values = data.inputs(indices, model.block)
         words = [f"seed clip {i}" for i in indices]
@@ -268,18 +284,20 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
     temperature = ckpt.temperature if cfg.temperature is None else cfg.temperature
     bound = ckpt.bound if cfg.bound is None else cfg.bound
     out = song_features(network, ckpt, seeds, n_blocks, rng=rng, temperature=temperature, echo=cfg.echo, bound=bound)
+    detail = _detail(ckpt, weights, cfg)
     rate = model.block.sample_rate
     echo_seconds = min(echo_blocks, n_blocks) * model.block.seconds if cfg.echo else 0.0
     songs = []
     for k, (index, word) in enumerate(zip(indices, words)):
-        audio = features_to_audio(out[k], ckpt, rng)
+        audio = features_to_audio(out[k], ckpt, rng, detail)
         info = {
             "weights": str(weights), "iteration": ckpt.iteration, "cell": model.cell,
             "output": model.output, "prenet_dropout": model.prenet_dropout,
-            "seed_clip": index, "data": None if cfg.prime else str(cfg.data_prefix),
+            "seed_clip": index, "data": None if cfg.prime and detail is None else str(cfg.data_prefix),
             "prime": None if cfg.prime is None else str(cfg.prime), "prime_start": cfg.prime_start,
             "echo_seconds": echo_seconds, "seconds": len(audio) / rate, **model.block.to_doc(),
-            "temperature": temperature, "bound": bound, "random_seed": cfg.random_seed, "format": cfg.song_format,
+            "temperature": temperature, "bound": bound, "detail": cfg.detail if detail else "smooth",
+            "random_seed": cfg.random_seed, "format": cfg.song_format,
         }
         title = f"{Path(weights).name}: {model.label} iteration {ckpt.iteration}, {word}"
         path = write_song(cfg.out_dir, audio, rate, info=info, song_format=cfg.song_format,
