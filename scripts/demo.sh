@@ -20,7 +20,7 @@ $PY train.py --config config/fast.toml --data datasets/np_overlap | tee "$log"
 train_seconds=$(( SECONDS - train_start ))
 weights=$(sed -n 's/^done: //p' "$log" | tail -n 1)
 # 10 s of echo of the seed clip, then 40 s of new music; evaluate.py judges the new part.
-$PY generate.py --weights "$weights" --data datasets/np_overlap --random-seed 0 --seconds 50 | tee "$log"
+$PY generate.py --weights "$weights" --data datasets/np_overlap --random-seed 0 --seconds 50 --detail nearest | tee "$log"
 song=$(sed -n 's/^wrote \(.*\.wav\) (.*/\1/p' "$log" | tail -n 1)
 $PY evaluate.py "$song" --plot "${song%.wav}_evaluation.png"
 
