@@ -53,7 +53,7 @@ def test_the_musics_own_bands_get_back_its_own_bins(minuet):
     assert np.median(np.abs(np.log(smooth[heard] + LOG_FLOOR) - truth[heard])) > 0.3
 
 
-def test_songs_with_the_detail_are_as_tonal_as_the_music(minuet):
+def test_songs_with_the_detail_are_far_less_flat_than_the_smooth_spread(minuet):
     prefix, block, mean, std = minuet
     data = load_training_data(prefix)
     detail = band_detail(data, block, mean, std)

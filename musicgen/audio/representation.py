@@ -138,9 +138,14 @@ def feature_stats(data, block: BlockSpec, *, rows_per_read: int = 4) -> RunningS
     return stats
 
 
+def _linear(values: np.ndarray) -> np.ndarray:
+    """log(magnitude + LOG_FLOOR) -> float64 magnitudes."""
+    return np.maximum(np.exp(np.asarray(values, dtype=np.float64)) - LOG_FLOOR, 0.0)
+
+
 def band_bins(values: np.ndarray, block: BlockSpec) -> np.ndarray:
     """(..., bands) log band magnitudes -> (..., bins) bin magnitudes, linear between band centres."""
-    return np.maximum(np.exp(np.asarray(values, dtype=np.float64)) - LOG_FLOOR, 0.0) @ mel_inverse(block)
+    return _linear(values) @ mel_inverse(block)
 
 
 def to_signal(values: np.ndarray, block: BlockSpec, *, rng: np.random.Generator | None = None,
@@ -158,7 +163,7 @@ def to_signal(values: np.ndarray, block: BlockSpec, *, rng: np.random.Generator 
         if detail is not None:
             magnitude *= np.exp(detail)
     else:
-        magnitude = np.maximum(np.exp(np.asarray(values, dtype=np.float64)) - LOG_FLOOR, 0.0)
+        magnitude = _linear(values)
     rng = rng or np.random.default_rng()
     phase = np.exp(2j * np.pi * rng.random(magnitude.shape))
     if not block.overlap:

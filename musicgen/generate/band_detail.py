@@ -66,8 +66,7 @@ class BandDetail:
                 where = np.flatnonzero(clips == clip)
                 chosen = bins[k, picks[where] % self.blocks_per_clip]
                 spread = band_bins(from_log_magnitudes(chosen, self.block), self.block)
-                magnitude = np.maximum(np.exp(chosen.astype(np.float64)) - LOG_FLOOR, 0.0)
-                out[where] = np.log((magnitude + LOG_FLOOR) / (spread + LOG_FLOOR))
+                out[where] = np.maximum(chosen, np.log(LOG_FLOOR)) - np.log(spread + LOG_FLOOR)
         return out
 
     def lend(self, song: np.ndarray) -> np.ndarray:

@@ -283,8 +283,8 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
     check_writable(cfg.out_dir)  # before the songs are made: a read-only folder must not cost the wait
     temperature = ckpt.temperature if cfg.temperature is None else cfg.temperature
     bound = ckpt.bound if cfg.bound is None else cfg.bound
+    detail = _detail(ckpt, weights, cfg)  # before the songs are made: a --data that does not fit must not cost the wait
     out = song_features(network, ckpt, seeds, n_blocks, rng=rng, temperature=temperature, echo=cfg.echo, bound=bound)
-    detail = _detail(ckpt, weights, cfg)
     rate = model.block.sample_rate
     echo_seconds = min(echo_blocks, n_blocks) * model.block.seconds if cfg.echo else 0.0
     songs = []
