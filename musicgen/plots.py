@@ -10,6 +10,7 @@ from pathlib import Path
 
 from musicgen.atomic import raise_if_disk_full, write_atomic
 from musicgen.errors import OutputError
+from musicgen.text import printable
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def plot_loss(history: dict[str, list[float]], path: Path, title: str, *, checkp
     for epoch in checkpoints:
         ax.axvline(epoch + 0.5, color="0.6", lw=0.8, ls="--", zorder=0)
     # Wrapped, since a long label (the Gaussian output's) is cut off at the figure's edge otherwise.
-    ax.set(xlabel="epoch", ylabel=textwrap.fill(ylabel, 36), title=title)
+    ax.set(xlabel="epoch", ylabel=textwrap.fill(ylabel, 36), title=printable(title))
     losses = history.get("loss", [])
     if losses and min(losses) > 0 and max(losses) / min(losses) > 20:
         ax.set_yscale("log")  # only when the curve spans decades; otherwise it just hides the ticks
@@ -86,7 +87,7 @@ def plot_song(samples, sample_rate: int, path: Path, title: str, *, echo_seconds
     fig, (wave_ax, spec_ax) = plt.subplots(2, 1, figsize=(9, 5), dpi=100, sharex=True)
     t = np.arange(len(samples)) / sample_rate
     wave_ax.plot(t, np.clip(samples, -1, 1), lw=0.3)
-    wave_ax.set(ylabel="amplitude", ylim=(-1.05, 1.05), title=title)
+    wave_ax.set(ylabel="amplitude", ylim=(-1.05, 1.05), title=printable(title))
     samples = np.asarray(samples, dtype=np.float32)
     if len(samples) < 16:  # too short for any spectrogram: draw silence-length padding instead
         samples = np.pad(samples, (0, 16 - len(samples)))
@@ -134,7 +135,7 @@ def plot_evaluation(report, reference, song_mels, noise_mel, path: Path, max_son
         song_ax = fig.add_subplot(grid[row, 0])
         seconds = len(mel) * HOP / ANALYSIS_RATE
         song_ax.imshow(mel.T, extent=(0, seconds, 0, mel.shape[1]), **style)
-        song_ax.set(title=m.name, ylabel="mel band", xlabel="time (s)")
+        song_ax.set(title=printable(m.name), ylabel="mel band", xlabel="time (s)")
         ref_ax = fig.add_subplot(grid[row, 1], sharey=song_ax)
         start = int(round(m.nearest_excerpt_at * ANALYSIS_RATE / HOP))
         excerpt = reference.mel[start:start + len(mel)]

@@ -22,8 +22,9 @@ def decode_to_wav(src: Path, dst: Path, *, sample_rate: int) -> None:
 
     `dst` appears only when decoding succeeded, so a cache hit is always complete.
     """
-    # Absolute paths start with '/', so no file name can be read as an option.
-    src, dst = Path(src).resolve(), Path(dst).resolve()
+    # Absolute paths start with '/', so no file name can be read as an option. abspath, not resolve():
+    # a link at `dst` is replaced by the decoded file, never written through to what it points at.
+    src, dst = Path(os.path.abspath(src)), Path(os.path.abspath(dst))
     if src.stat().st_size == 0:
         raise AudioDecodeError("empty file")
     dst.parent.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ from musicgen.cli.runtime import limit_malloc_arenas, quiet_tensorflow
 from musicgen.config import Option
 from musicgen.errors import MusicGenError
 from musicgen.schema import SchemaError, load_toml
+from musicgen.text import printable_lines
 from musicgen.signals import interrupts_ignored, interrupts_raise
 
 
@@ -150,8 +151,11 @@ def run_script(main: Callable[[list[str] | None], int], argv: list[str] | None =
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
+    # Every line goes through one filter: a name holding terminal escapes is shown, never obeyed.
     if not isinstance(sys.stdout, _WatchedStream):
         sys.stdout = _WatchedStream(sys.stdout)
+    if not isinstance(sys.stderr, _WatchedStream):
+        sys.stderr = _WatchedStream(sys.stderr)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     limit_malloc_arenas()
     if "--verbose" not in (sys.argv[1:] if argv is None else argv):
@@ -212,15 +216,16 @@ def _caused_by_interrupt(exc: BaseException) -> bool:
 
 
 class _WatchedStream:
-    """A stream that remembers a failed write (a full device, a closed pipe), so the one-line error
-    can say it was standard output; everything else is the stream's own."""
+    """A stream that shows control characters as escapes (colour codes and line redraws kept) and
+    remembers a failed write (a full device, a closed pipe), so the one-line error can say it was
+    standard output; everything else is the stream's own."""
 
     def __init__(self, stream):
         self._stream, self.failed = stream, False
 
     def write(self, text):
         try:
-            return self._stream.write(text)
+            return self._stream.write(printable_lines(text) if isinstance(text, str) else text)
         except OSError:
             self.failed = True
             raise

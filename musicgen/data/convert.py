@@ -32,6 +32,7 @@ import contextlib
 import itertools
 import json
 import os
+import re
 import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -281,13 +282,19 @@ class _TensorWriter:
             with contextlib.suppress(OSError):
                 if stale_y.stat().st_mtime < self.started:
                     stale_y.unlink()
-        for kind in ("x", "y"):
-            for stale in self.prefix.parent.glob(f"{self.prefix.name}_{kind}-*.npy"):
-                try:
-                    if stale.name not in listed and stale.stat().st_mtime < self.started:
-                        stale.unlink()
-                except OSError:
-                    pass
+        # The folder is listed and names matched exactly: --output is the user's text, never a pattern
+        # (a glob of 'songs[2]_x-*' would take the shards of a dataset named songs2).
+        shard = re.compile(re.escape(self.prefix.name) + r"_[xy]-[0-9a-f]{8}-\d{5}\.npy")
+        try:
+            entries = list(self.prefix.parent.iterdir())
+        except OSError:
+            return
+        for stale in entries:
+            if not shard.fullmatch(stale.name) or stale.name in listed:
+                continue
+            with contextlib.suppress(OSError):
+                if stale.lstat().st_mtime < self.started:
+                    stale.unlink()
 
     def abort(self) -> None:
         """Delete every partial output; the dataset already in place stays as it was.
