@@ -32,7 +32,14 @@ def main(argv=None):
     from musicgen.generate.generation import generate
 
     weights = weights_or_menu(args.weights, args.weights_dir, purpose="generate from")
-    for song in generate(weights, config_from(GenerateConfig, args)):
+    cfg = config_from(GenerateConfig, args)
+    if cfg.resynthesize:
+        from musicgen.generate.resynthesis import resynthesize
+
+        for done in resynthesize(weights, list(cfg.resynthesize), cfg):
+            print(f"wrote {done.path} ({done.seconds:.2f} s): {done.fidelity.describe()}")
+        return 0
+    for song in generate(weights, cfg):
         print(f"wrote {song.path} ({song.seconds:.2f} s, {song.seed}) and {song.plot}")
     return 0
 

@@ -357,6 +357,11 @@ class GenerateConfig:
         help="for logmel networks, how a band's level is spread over its FFT bins: smooth, linear between band centres "
         "(a wash between an organ's partials); nearest, shaped within each band like the training block in --data whose "
         "bands are nearest, which keeps partials and notes' pitches; other networks ignore it")
+    resynthesize: tuple[Path, ...] = option(
+        (), "--resynthesize", kind=Path, nargs="+", metavar="FILE",
+        help="instead of songs, write each audio file as this network's representation and decoder give it back "
+        "(OUT_DIR/NAME.resynthesized.wav), with how far from the music that is: the best any song of it can sound. "
+        "With --detail nearest the detail is lent from --data, which should then hold other music")
 
 
 @dataclass(frozen=True)

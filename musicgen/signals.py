@@ -9,9 +9,19 @@ import sys
 import threading
 
 
+_received: list[int] = []  # the signals raise_interrupt has turned into KeyboardInterrupt
+
+
 def raise_interrupt(signum, frame):
     """A signal handler that stops the program as Ctrl-C does (SIGTERM: clean up, then exit 130)."""
+    _received.append(signum)
     raise KeyboardInterrupt
+
+
+def was_interrupted() -> bool:
+    """True once a Ctrl-C or SIGTERM has been raised: C code (an extension's import) may swallow the
+    KeyboardInterrupt and raise an error of its own that no longer says it was one."""
+    return bool(_received)
 
 
 def _stop_while_starting(signum, frame):
@@ -31,8 +41,8 @@ def interrupt_quietly_while_starting() -> None:
 
 def interrupts_raise() -> None:
     """Ctrl-C and SIGTERM raise KeyboardInterrupt from here on, so every writer cleans up after itself."""
-    if signal.getsignal(signal.SIGINT) is _stop_while_starting:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGINT) in (_stop_while_starting, signal.default_int_handler):
+        signal.signal(signal.SIGINT, raise_interrupt)
     signal.signal(signal.SIGTERM, raise_interrupt)
 
 

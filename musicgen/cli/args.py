@@ -17,7 +17,7 @@ from musicgen.config import Option
 from musicgen.errors import MusicGenError
 from musicgen.schema import SchemaError, load_toml
 from musicgen.text import printable_lines
-from musicgen.signals import interrupts_ignored, interrupts_raise
+from musicgen.signals import interrupts_ignored, interrupts_raise, was_interrupted
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -197,7 +197,7 @@ def _report_errors(main, argv, prog: str) -> int:
               file=sys.stderr)
         return 1
     except BaseException as exc:  # a Ctrl-C, or another error that one turned into
-        if not _caused_by_interrupt(exc):
+        if not (_caused_by_interrupt(exc) or was_interrupted()):
             raise
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130

@@ -232,7 +232,7 @@ def matching_data(ckpt: Checkpoint, weights: Path, prefix: Path):
     return data
 
 
-def _detail(ckpt: Checkpoint, weights: Path, cfg: GenerateConfig) -> BandDetail | None:
+def detail_for(ckpt: Checkpoint, weights: Path, cfg: GenerateConfig) -> BandDetail | None:
     """What lends a "logmel" song its detail within bands (--detail nearest), or None."""
     if cfg.detail != "nearest" or ckpt.model.block.representation != "logmel":
         return None
@@ -283,7 +283,7 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
     check_writable(cfg.out_dir)  # before the songs are made: a read-only folder must not cost the wait
     temperature = ckpt.temperature if cfg.temperature is None else cfg.temperature
     bound = ckpt.bound if cfg.bound is None else cfg.bound
-    detail = _detail(ckpt, weights, cfg)  # before the songs are made: a --data that does not fit must not cost the wait
+    detail = detail_for(ckpt, weights, cfg)  # before the songs are made: a --data that does not fit must not cost the wait
     out = song_features(network, ckpt, seeds, n_blocks, rng=rng, temperature=temperature, echo=cfg.echo, bound=bound)
     rate = model.block.sample_rate
     echo_seconds = min(echo_blocks, n_blocks) * model.block.seconds if cfg.echo else 0.0

@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""The decoder's ceiling: real music sent through each representation and decoder and back, measured
+against itself. No network can sound closer to the music than its representation's round trip.
+
+For each set (the bundled piano and ensemble renderings; the recorded orchestral and band sets of
+`make recorded` when they are there) a 20 s excerpt of every file goes through:
+- the toolkit's representations of today (generate.py --resynthesize gives the same), and
+- candidate fine-frame representations (musicgen.audio.frames), each rebuilt by Griffin-Lim.
+Measured: the log-spectral distance at 256/1024/4096-sample windows and the spectral convergence
+(musicgen.evaluate.fidelity), evaluate.py's flatness beside the music's, the values a second a
+network would have to predict, and the decoder's speed in x real time on this machine.
+
+    .venv/bin/python bench/bench_fidelity.py [--seconds 20] [--sets piano band]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from common import REPO, write_results
+from musicgen.audio import frames
+from musicgen.audio.io import decode_pcm, from_int16
+from musicgen.config import BlockSpec
+from musicgen.evaluate import measures
+from musicgen.evaluate.fidelity import WINDOWS, fidelity
+from musicgen.generate.resynthesis import round_trip
+
+RATE = 44100
+SETS = {
+    "piano": REPO / "datasets" / "training_data",
+    "ensemble": REPO / "datasets" / "ensemble_data",
+    "orchestral": REPO / "datasets" / "recorded" / "orchestral",
+    "band": REPO / "datasets" / "recorded" / "band",
+}
+
+
+def toolkit(representation: str, bands: int = 64):
+    """A representation of today's toolkit on the main preset's blocks (11025 samples, overlapping)."""
+    block = BlockSpec(sample_rate=RATE, block_size=11025, overlap=True, representation=representation, bands=bands)
+    values = block.feature_dim / block.seconds
+    return (lambda x, rng, others: round_trip(x, block, rng)), values
+
+
+def framed(frame: int, hop: int, bands: int, iterations: int = frames.GRIFFIN_LIM_ITERATIONS):
+    """A candidate: magnitudes of Hann frames (per mel band, or every bin for bands=0), Griffin-Lim."""
+    spec = frames.FrameSpec(sample_rate=RATE, frame=frame, hop=hop, bands=bands)
+    return (lambda x, rng, others: frames.resynthesize(x, spec, rng=rng, iterations=iterations)), spec.values * RATE / hop
+
+
+def coded(frame: int, hop: int, bands: int, per_step: int, components: int):
+    """A candidate: `per_step` frames of log mel bands as one step, coded by their first `components`
+    principal components (a linear autoencoder), fitted on the whole of the other files of the set, never the file itself."""
+    spec = frames.FrameSpec(sample_rate=RATE, frame=frame, hop=hop, bands=bands)
+
+    def steps(x: np.ndarray) -> np.ndarray:
+        logs = frames.log_values(frames.frame_magnitudes(x, spec))
+        usable = len(logs) // per_step * per_step
+        return logs[:usable].reshape(-1, per_step * bands)
+
+    def decode(x, rng, others):
+        train = np.concatenate([steps(o) for o in others])
+        mean = train.mean(axis=0)
+        _, _, vt = np.linalg.svd(train - mean, full_matrices=False)
+        basis = vt[:components]
+        logs = frames.log_values(frames.frame_magnitudes(x, spec))
+        usable = len(logs) // per_step * per_step
+        code = (logs[:usable].reshape(-1, per_step * bands) - mean) @ basis.T
+        back = (code @ basis + mean).reshape(-1, bands)
+        logs = np.concatenate([back, logs[usable:]])  # the last part-step as it is: under a step of audio
+        magnitude = frames.bins_from_bands(frames.from_log_values(logs), spec)
+        return frames.griffin_lim(magnitude, spec, len(x), rng=rng)
+
+    return decode, components * RATE / (hop * per_step)
+
+
+CANDIDATES = {
+    "main preset: 64 mel bands of 11025-sample blocks, hop 5512, 16 fast GL rounds": lambda: toolkit("logmel", 64),
+    "keep_going: all 5513 log magnitudes of those blocks": lambda: toolkit("logmag"),
+    "64 mel bands of 2048-sample frames, hop 512, 32 rounds": lambda: framed(2048, 512, 64),
+    "128 mel bands of 2048-sample frames, hop 512, 32 rounds": lambda: framed(2048, 512, 128),
+    "256 mel bands of 2048-sample frames, hop 512, 32 rounds": lambda: framed(2048, 512, 256),
+    "128 mel bands of 1024-sample frames, hop 256, 32 rounds": lambda: framed(1024, 256, 128),
+    "all 1025 magnitudes of 2048-sample frames, hop 512, 32 rounds": lambda: framed(2048, 512, 0),
+    "all 1025 magnitudes of 2048-sample frames, hop 512, 16 rounds": lambda: framed(2048, 512, 0, 16),
+    "all 513 magnitudes of 1024-sample frames, hop 256, 32 rounds": lambda: framed(1024, 256, 0),
+    "128 principal components of 8 frames x 128 mel bands (2048/512), 32 rounds": lambda: coded(2048, 512, 128, 8, 128),
+    "256 principal components of 8 frames x 128 mel bands (2048/512), 32 rounds": lambda: coded(2048, 512, 128, 8, 256),
+    "64 principal components of 8 frames x 128 mel bands (2048/512), 32 rounds": lambda: coded(2048, 512, 128, 8, 64),
+    "256 principal components of 8 frames x 256 mel bands (2048/512), 32 rounds": lambda: coded(2048, 512, 256, 8, 256),
+}
+
+
+def load_set(folder: Path, seconds: float, start: float = 5.0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(`seconds` from `start` s, the whole file) of every audio file in `folder`, mono at RATE."""
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".mp3", ".wav", ".ogg", ".flac"))
+    out = []
+    for path in files:
+        samples = from_int16(decode_pcm(path, RATE))
+        first = int(start * RATE) if len(samples) > (start + seconds) * RATE else 0
+        out.append((samples[first:first + int(seconds * RATE)], samples))
+    return out
+
+
+def flatness(samples: np.ndarray) -> float:
+    """evaluate.py's mean spectral flatness."""
+    return measures.spectral_flatness(measures.power_spectrogram(measures.to_analysis_rate(samples, RATE)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=20.0, help="excerpt of each file")
+    parser.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
+    parser.add_argument("--only", nargs="+", type=int, default=None, help="numbers of the candidates to run (from 1)")
+    args = parser.parse_args()
+    loaded = {name: load_set(SETS[name], args.seconds) for name in args.sets if SETS[name].is_dir()}
+    music = {name: [excerpt for excerpt, _ in pairs] for name, pairs in loaded.items()}
+    missing = [name for name in args.sets if name not in music]
+    if missing:
+        print(f"(no {', '.join(missing)} set here; `make recorded` builds the recorded ones)")
+    music_flatness = {name: float(np.mean([flatness(x) for x in xs])) for name, xs in music.items()}
+    results = {"seconds": args.seconds, "windows": list(WINDOWS), "candidates": {}}
+    chosen = [(k, name) for k, name in enumerate(CANDIDATES, start=1) if args.only is None or k in args.only]
+    print(f"{'set':10} {'LSD dB ' + '/'.join(map(str, WINDOWS)):>24} {'SC dB':>6} {'flat x':>6} {'x RT':>5}  candidate")
+    for k, name in chosen:
+        decode, values_per_second = CANDIDATES[name]()
+        rows = {}
+        for set_name, xs in music.items():
+            rng = np.random.default_rng(0)
+            start = time.perf_counter()
+            whole = [full for _, full in loaded[set_name]]
+            rebuilt = [decode(x, rng, whole[:i] + whole[i + 1:]) for i, x in enumerate(xs)]
+            wall = time.perf_counter() - start
+            scores = [fidelity(x, r) for x, r in zip(xs, rebuilt)]
+            row = {
+                "lsd_db": [float(np.mean([s.lsd_db[w] for s in scores])) for w in range(len(WINDOWS))],
+                "convergence_db": float(np.mean([s.convergence_db for s in scores])),
+                "flatness_ratio": float(np.mean([flatness(r) for r in rebuilt])) / music_flatness[set_name],
+                "x_real_time": sum(len(x) for x in xs) / RATE / wall,
+            }
+            rows[set_name] = row
+            lsd = " / ".join(f"{d:.1f}" for d in row["lsd_db"])
+            print(f"{set_name:10} {lsd:>24} {row['convergence_db']:6.1f} {row['flatness_ratio']:6.2f} "
+                  f"{row['x_real_time']:5.0f}  {k}. {name}", flush=True)
+        results["candidates"][name] = {"values_per_second": values_per_second, "sets": rows}
+        print(f"{'':10} {'':24} values a second a network predicts: {values_per_second:,.0f}", flush=True)
+    print(f"results: {write_results('fidelity', results)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""Fine frames: short Hann frames every quarter frame, their magnitudes (per bin or per mel band), and
+the signal rebuilt from magnitudes alone by Griffin-Lim.
+
+The blocks a network steps through are long (a quarter second) so that training stays in minutes;
+heard through their own magnitudes, such a block smears every transient over its length, and two
+overlapping blocks leave the phase nearly free. Frames of 1024-2048 samples at a quarter-frame hop
+keep the transients, and four frames over every sample pin the phase down: the round trip of real
+music through them is far closer (docs/RESULTS.md, "The decoder's ceiling").
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.fft
+
+from musicgen.audio.representation import LOG_FLOOR, mel_filterbank, mel_inverse
+from musicgen.config import BlockSpec
+
+GRIFFIN_LIM_ITERATIONS = 32
+GRIFFIN_LIM_MOMENTUM = 0.99
+
+
+@dataclass(frozen=True)
+class FrameSpec:
+    """Frames of `frame` samples every `hop` at `sample_rate`, described by `bands` mel bands (0: every bin)."""
+
+    sample_rate: int = 44100
+    frame: int = 2048
+    hop: int = 512
+    bands: int = 128
+
+    @property
+    def bins(self) -> int:
+        """Non-negative-frequency bins of a frame."""
+        return self.frame // 2 + 1
+
+    @property
+    def values(self) -> int:
+        """Values that describe one frame."""
+        return self.bands or self.bins
+
+    def __post_init__(self):
+        if self.frame % self.hop or self.frame < 2 * self.hop:
+            # A Hann frame is zero at its start: every sample must lie inside at least two frames.
+            raise ValueError(f"a frame of {self.frame} samples is not a whole number (2 or more) of hops of {self.hop}")
+
+    def _mel_block(self) -> BlockSpec:
+        # The mel bands of a frame are those of a block of the frame's length (audio.representation).
+        return BlockSpec(sample_rate=self.sample_rate, block_size=self.frame, overlap=True,
+                         representation="logmel", bands=self.bands)
+
+
+@functools.lru_cache(maxsize=8)
+def hann(frame: int) -> np.ndarray:
+    """The periodic Hann window (read-only)."""
+    window = (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(frame) / frame)).astype(np.float32)
+    window.flags.writeable = False
+    return window
+
+
+def n_frames(length: int, spec: FrameSpec) -> int:
+    """Frames that cover `length` samples, each sample by frame / hop of them: the first frame ends `hop`
+    samples in, the last starts within the last hop."""
+    return -(-(length + spec.frame - spec.hop) // spec.hop)
+
+
+def stft(samples: np.ndarray, spec: FrameSpec) -> np.ndarray:
+    """(n_frames, bins) complex64 spectra of the Hann-windowed frames; frame t ends at (t + 1) * hop."""
+    samples = np.asarray(samples, dtype=np.float32)
+    count = n_frames(len(samples), spec)
+    lead = spec.frame - spec.hop
+    padded = np.zeros((count - 1) * spec.hop + spec.frame, dtype=np.float32)
+    padded[lead:lead + len(samples)] = samples
+    frames = np.lib.stride_tricks.sliding_window_view(padded, spec.frame)[:: spec.hop]
+    return scipy.fft.rfft(frames * hann(spec.frame), axis=-1, workers=-1).astype(np.complex64)
+
+
+def istft(spectra: np.ndarray, spec: FrameSpec, length: int) -> np.ndarray:
+    """The `length` samples whose frames are closest to `spectra` (windowed overlap-add, least squares)."""
+    frames = scipy.fft.irfft(spectra, n=spec.frame, axis=-1, workers=-1).astype(np.float32) * hann(spec.frame)
+    count, lead, per = len(frames), spec.frame - spec.hop, spec.frame // spec.hop
+    out = np.zeros((count - 1) * spec.hop + spec.frame, dtype=np.float32)
+    weight = np.zeros_like(out)
+    square = np.square(hann(spec.frame))
+    # Frames k, k + per, k + 2 per, ... lie end to end: each such run is added in one slice.
+    for k in range(min(per, count)):
+        run = frames[k::per]
+        start, span = k * spec.hop, len(run) * spec.frame
+        out[start:start + span] += run.reshape(-1)
+        weight[start:start + span] += np.tile(square, len(run))
+    return (out / np.maximum(weight, 1e-3))[lead:lead + length]
+
+
+def frame_magnitudes(samples: np.ndarray, spec: FrameSpec) -> np.ndarray:
+    """(n_frames, values) magnitudes: per bin, or the RMS of each mel band's bins."""
+    magnitude = np.abs(stft(samples, spec))
+    if not spec.bands:
+        return magnitude
+    return np.sqrt(np.square(magnitude) @ mel_filterbank(spec._mel_block()).T)
+
+
+def bins_from_bands(bands: np.ndarray, spec: FrameSpec) -> np.ndarray:
+    """(..., bands) band magnitudes -> (..., bins), linear on the mel scale between band centres."""
+    return bands @ mel_inverse(spec._mel_block())
+
+
+def log_values(magnitude: np.ndarray) -> np.ndarray:
+    """Magnitudes -> log(magnitude + LOG_FLOOR), the values a network sees."""
+    return np.log(magnitude + LOG_FLOOR).astype(np.float32)
+
+
+def from_log_values(values: np.ndarray) -> np.ndarray:
+    """The inverse of log_values."""
+    return np.maximum(np.exp(np.asarray(values, dtype=np.float64)) - LOG_FLOOR, 0.0)
+
+
+def griffin_lim(magnitude: np.ndarray, spec: FrameSpec, length: int, *, rng: np.random.Generator | None = None,
+                iterations: int = GRIFFIN_LIM_ITERATIONS, momentum: float = GRIFFIN_LIM_MOMENTUM) -> np.ndarray:
+    """`length` samples whose frames have these (n_frames, bins) magnitudes, the phase found by fast
+    Griffin-Lim (Perraudin et al. 2013) from random phases."""
+    rng = rng or np.random.default_rng()
+    magnitude = np.asarray(magnitude, dtype=np.float32)
+    spectrum = (magnitude * np.exp(2j * np.pi * rng.random(magnitude.shape))).astype(np.complex64)
+    previous = np.complex64(0)
+    step = np.float32(momentum / (1.0 + momentum))
+    for _ in range(iterations):
+        rebuilt = stft(istft(spectrum, spec, length), spec)
+        target = rebuilt - step * previous if momentum else rebuilt
+        previous = rebuilt
+        spectrum = target * (magnitude / np.maximum(np.abs(target), 1e-30))
+    return istft(spectrum, spec, length)
+
+
+def resynthesize(samples: np.ndarray, spec: FrameSpec, *, rng: np.random.Generator | None = None,
+                 iterations: int = GRIFFIN_LIM_ITERATIONS) -> np.ndarray:
+    """`samples` as these frames give them back: their magnitudes (bands spread over the bins) and
+    Griffin-Lim; nothing of the original phase is kept."""
+    magnitude = frame_magnitudes(samples, spec)
+    if spec.bands:
+        magnitude = bins_from_bands(magnitude, spec)
+    return griffin_lim(magnitude, spec, len(samples), rng=rng, iterations=iterations)
