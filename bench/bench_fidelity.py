@@ -45,13 +45,13 @@ def toolkit(representation: str, bands: int = 64):
     return (lambda x, rng, others: round_trip(x, block, rng)), values
 
 
-def framed(frame: int, hop: int, bands: int, iterations: int = frames.GRIFFIN_LIM_ITERATIONS):
+def framed(frame: int, hop: int, bands: int, iterations: int = 32):
     """A candidate: magnitudes of Hann frames (per mel band, or every bin for bands=0), Griffin-Lim."""
     spec = frames.FrameSpec(sample_rate=RATE, frame=frame, hop=hop, bands=bands)
     return (lambda x, rng, others: frames.resynthesize(x, spec, rng=rng, iterations=iterations)), spec.values * RATE / hop
 
 
-def coded(frame: int, hop: int, bands: int, per_step: int, components: int):
+def coded(frame: int, hop: int, bands: int, per_step: int, components: int, iterations: int = 32):
     """A candidate: `per_step` frames of log mel bands as one step, coded by their first `components`
     principal components (a linear autoencoder), fitted on the whole of the other files of the set, never the file itself."""
     spec = frames.FrameSpec(sample_rate=RATE, frame=frame, hop=hop, bands=bands)
@@ -59,7 +59,7 @@ def coded(frame: int, hop: int, bands: int, per_step: int, components: int):
     def steps(x: np.ndarray) -> np.ndarray:
         logs = frames.log_values(frames.frame_magnitudes(x, spec))
         usable = len(logs) // per_step * per_step
-        return logs[:usable].reshape(-1, per_step * bands)
+        return logs[:usable].reshape(-1, per_step * spec.values)
 
     def decode(x, rng, others):
         train = np.concatenate([steps(o) for o in others])
@@ -68,11 +68,13 @@ def coded(frame: int, hop: int, bands: int, per_step: int, components: int):
         basis = vt[:components]
         logs = frames.log_values(frames.frame_magnitudes(x, spec))
         usable = len(logs) // per_step * per_step
-        code = (logs[:usable].reshape(-1, per_step * bands) - mean) @ basis.T
-        back = (code @ basis + mean).reshape(-1, bands)
+        code = (logs[:usable].reshape(-1, per_step * spec.values) - mean) @ basis.T
+        back = (code @ basis + mean).reshape(-1, spec.values)
         logs = np.concatenate([back, logs[usable:]])  # the last part-step as it is: under a step of audio
-        magnitude = frames.bins_from_bands(frames.from_log_values(logs), spec)
-        return frames.griffin_lim(magnitude, spec, len(x), rng=rng)
+        magnitude = frames.from_log_values(logs)
+        if bands:
+            magnitude = frames.bins_from_bands(magnitude, spec)
+        return frames.griffin_lim(magnitude, spec, len(x), rng=rng, iterations=iterations)
 
     return decode, components * RATE / (hop * per_step)
 
@@ -91,6 +93,9 @@ CANDIDATES = {
     "256 principal components of 8 frames x 128 mel bands (2048/512), 32 rounds": lambda: coded(2048, 512, 128, 8, 256),
     "64 principal components of 8 frames x 128 mel bands (2048/512), 32 rounds": lambda: coded(2048, 512, 128, 8, 64),
     "256 principal components of 8 frames x 256 mel bands (2048/512), 32 rounds": lambda: coded(2048, 512, 256, 8, 256),
+    "256 principal components of 8 frames x 1025 magnitudes (2048/512), 32 rounds": lambda: coded(2048, 512, 0, 8, 256),
+    "config/fine.toml: 128 principal components of 8 frames x 128 mel bands, 16 rounds":
+        lambda: coded(2048, 512, 128, 8, 128, frames.GRIFFIN_LIM_ITERATIONS),
 }
 
 
@@ -110,17 +115,52 @@ def flatness(samples: np.ndarray) -> float:
     return measures.spectral_flatness(measures.power_spectrogram(measures.to_analysis_rate(samples, RATE)))
 
 
+def picture(music: np.ndarray, rebuilt: dict[str, np.ndarray], path: Path, seconds: float = 4.0) -> Path:
+    """The music's spectrogram above each round trip's, at a 1024-sample window (23 ms at 44.1 kHz: a
+    quarter-second window would hide the smeared transients)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from musicgen.evaluate.fidelity import magnitudes
+
+    rows = {"the music": music, **rebuilt}
+    fig, axes = plt.subplots(len(rows), 1, figsize=(9, 2.2 * len(rows)), sharex=True, dpi=100)
+    n = int(seconds * RATE)
+    for ax, (name, x) in zip(axes, rows.items()):
+        power = 20 * np.log10(magnitudes(x[:n], 1024) + 1e-6)
+        ax.imshow(power.T, origin="lower", aspect="auto", cmap="magma", vmin=power.max() - 90, vmax=power.max(),
+                  extent=(0, n / RATE, 0, RATE / 2000))
+        ax.set(ylabel="kHz", title=name, ylim=(0, 11))
+    axes[-1].set(xlabel="time (s)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="excerpt of each file")
     parser.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
     parser.add_argument("--only", nargs="+", type=int, default=None, help="numbers of the candidates to run (from 1)")
+    parser.add_argument("--picture", type=Path, default=None, metavar="FILE.png",
+                        help="instead: 4 s of the first file of the first set beside its round trips through --only's")
     args = parser.parse_args()
     loaded = {name: load_set(SETS[name], args.seconds) for name in args.sets if SETS[name].is_dir()}
     music = {name: [excerpt for excerpt, _ in pairs] for name, pairs in loaded.items()}
     missing = [name for name in args.sets if name not in music]
     if missing:
         print(f"(no {', '.join(missing)} set here; `make recorded` builds the recorded ones)")
+    if args.picture is not None:
+        pairs = next(iter(loaded.values()))
+        first, others = pairs[0][0], [full for _, full in pairs[1:]]
+        chosen = [name for k, name in enumerate(CANDIDATES, start=1) if args.only is None or k in args.only]
+        trips = {name: CANDIDATES[name]()[0](first, np.random.default_rng(0), others) for name in chosen}
+        print(f"wrote {picture(first, trips, args.picture)}")
+        return
     music_flatness = {name: float(np.mean([flatness(x) for x in xs])) for name, xs in music.items()}
     results = {"seconds": args.seconds, "windows": list(WINDOWS), "candidates": {}}
     chosen = [(k, name) for k, name in enumerate(CANDIDATES, start=1) if args.only is None or k in args.only]

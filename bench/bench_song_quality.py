@@ -56,7 +56,8 @@ def data_prefix(out: Path, name: str, args) -> Path:
     """Where one dataset's tensors go: hard-edged and overlapping blocks, and clip lengths, side by side."""
     clips = "" if args.clip_len == 10.0 else f"_clip{args.clip_len:g}"
     store = "" if args.store == "fft" else f"_{args.store}"
-    return out.parent / "data" / f"{name}{'_overlap' if args.overlap else ''}{clips}{store}"
+    block = "" if args.block_size is None else f"_block{args.block_size}"
+    return out.parent / "data" / f"{name}{'_overlap' if args.overlap else ''}{clips}{store}{block}"
 
 
 STEP_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
@@ -80,7 +81,8 @@ def train(name: str, script: str, preset: Path | None, extra: list[str], out: Pa
     prefix = data_prefix(out, name, args)
     if not Path(f"{prefix}_info.json").is_file():
         run(["convert_directory.py", "-q", "--input", DATASETS[name], "--output", str(prefix),
-             "--clip-len", str(args.clip_len), "--store", args.store, *(["--overlap"] if args.overlap else [])])
+             "--clip-len", str(args.clip_len), "--store", args.store, *(["--overlap"] if args.overlap else []),
+             *([] if args.block_size is None else ["--block-size", str(args.block_size)])])
     weights_dir = out / f"{name}_weights"
     start = time.perf_counter()
     log = run([script, *(["--config", str(preset)] if preset else []), "--data", str(prefix),
@@ -201,6 +203,7 @@ def main(argv=None) -> int:
     p.add_argument("--overlap", action="store_true", help="convert with --overlap (windowed, half-overlapping blocks)")
     p.add_argument("--store", choices=STORES, default="fft",
                    help="convert with this --store (logmag: the compact float16 log magnitudes of the main job)")
+    p.add_argument("--block-size", type=int, default=None, help="convert with this --block-size (--store frames: 4096)")
     p.add_argument("--songs", type=int, default=4, help="songs per dataset, each from its own seed clip")
     p.add_argument("--clip-len", type=float, default=10.0, help="convert with this --clip-len (the seed's length)")
     p.add_argument("--seconds", type=float, default=60.0, help="new music after the seed's echo")

@@ -24,11 +24,13 @@ MAX_COUNT = 256  # songs per generate.py run (one batch)
 MAX_TEMPERATURE = 10.0  # scale of a gaussian output's sampled spread
 MAX_BOUND = 1000.0  # spreads beyond the music's range a fed-back value may go (generate --bound)
 
-REPRESENTATIONS = ("fft", "logmag", "logmel")
+REPRESENTATIONS = ("fft", "logmag", "logmel", "frames")
 # What a dataset's tensors hold: GRUV's FFT values (X and Y files, float32), or each block's log
-# magnitudes at 16 bits in one file whose clips carry one block more, Y being X one block later.
-STORES = ("fft", "logmag")
+# magnitudes at 16 bits in one file whose clips carry one block more, Y being X one block later, or
+# (frames) the log mel bands of each block's fine frames, laid out the same way.
+STORES = ("fft", "logmag", "frames")
 MAX_BANDS = 4096
+MAX_CODE = 4096
 # Per-feature statistics (a dataset's mean and variance, a weight file's mean and std) are used in
 # float32: within these bounds (x - mean) / std and y * std + mean stay finite there. Our own std
 # never goes below MIN_STD (data.training_data.std_from_variance).
@@ -60,7 +62,7 @@ class Option:
     choices: tuple | None = None
     metavar: str | None = None
     negate: bool = False  # a true-by-default switch that the flag turns off (--no-echo)
-    stage: str | None = None  # for settings two scripts share a dataclass for: "convert" or "train" sets it
+    stage: str | tuple[str, ...] | None = None  # for settings two scripts share a dataclass for: which sets it
     nargs: str | None = None  # "+": the flag takes one or more values (the field's default is a tuple)
     suffix: str | None = None  # a path that must end so (".png")
 
@@ -98,9 +100,17 @@ class BlockSpec:
         "fft", "--representation", choices=REPRESENTATIONS,
         help="what the network sees of a block: fft, GRUV's real and imaginary parts; logmag, log magnitudes, with "
         "the phase rebuilt when generating (Griffin-Lim on --overlap data); logmel, log magnitudes of --bands "
-        "mel-spaced bands (fewer values a block: a smaller, faster network)", stage="train")
-    bands: int = option(128, "--bands", metavar="N", low=1, high=MAX_BANDS, stage="train",
-                        help="mel bands a block for --representation logmel (ignored by the others)")
+        "mel-spaced bands (fewer values a block: a smaller, faster network); frames, the principal components of "
+        "each block's fine frames (data converted with --store frames)", stage="train")
+    bands: int = option(128, "--bands", metavar="N", low=1, high=MAX_BANDS, stage=("convert", "train"),
+                        help="mel bands a block for --representation logmel (training), or a fine frame for --store "
+                        "frames (conversion); ignored by the others")
+    frame: int = option(2048, "--frame", metavar="N", low=8, high=MAX_BLOCK_SIZE, stage="convert",
+                        help="samples per fine frame for --store frames: Hann frames every N/4 samples, so "
+                        "--block-size must be a multiple of N/4 (ignored by the other stores)")
+    code: int = option(128, "--code", metavar="K", low=0, high=MAX_CODE, stage="train",
+                       help="for --representation frames: how many principal components of a block's fine frames the "
+                       "network learns (fitted on your music when training starts; 0: every frame's bands)")
 
     @property
     def hop(self) -> int:
@@ -123,9 +133,27 @@ class BlockSpec:
         return self.block_size // 2 + 1
 
     @property
+    def frame_hop(self) -> int:
+        """Samples between the starts of consecutive fine frames (--store frames): a quarter frame."""
+        return max(1, self.frame // 4)
+
+    @property
+    def frames_per_block(self) -> int:
+        """Fine frames that start within one block (--store frames)."""
+        return self.block_size // self.frame_hop
+
+    @property
+    def frame_values(self) -> int:
+        """Stored values a block of fine frames: each frame's log mel bands."""
+        return self.frames_per_block * self.bands
+
+    @property
     def feature_dim(self) -> int:
-        """Values per block the network sees: fft_dim ("fft"), one log magnitude per bin ("logmag") or per
-        band ("logmel")."""
+        """Values per block the network sees: fft_dim ("fft"), one log magnitude per bin ("logmag"), per
+        band ("logmel"), or per principal component of the block's fine frames ("frames"; without a
+        code, every frame's bands)."""
+        if self.representation == "frames":
+            return self.code or self.frame_values
         return {"fft": self.fft_dim, "logmag": self.bins, "logmel": self.bands}[self.representation]
 
     @property
@@ -140,7 +168,8 @@ class BlockSpec:
 
     def as_fft(self) -> BlockSpec:
         """The same blocks as the training tensors hold them (GRUV's FFT values)."""
-        return replace(self, representation="fft", bands=BlockSpec.bands)
+        frames = self.representation == "frames"  # its bands are the stored frames', chosen at conversion
+        return replace(self, representation="fft", bands=self.bands if frames else BlockSpec.bands, code=BlockSpec.code)
 
     def describe(self) -> str:
         """The blocks in words, for error messages."""
@@ -162,7 +191,10 @@ class AudioConfig:
     store: str = option("fft", "--store", choices=STORES,
                         help="what the tensors hold: fft, GRUV's FFT values as float32 in an X and a Y file (the "
                         "original's); logmag, each block's log magnitudes as float16 in one file that Y is read from "
-                        "(1/16 of the bytes; for --representation logmag and logmel networks only)")
+                        "(1/16 of the bytes; for --representation logmag and logmel networks only); frames, the log "
+                        "--bands mel bands of Hann frames of --frame samples every quarter frame, as float16 in one "
+                        "file (hard-edged blocks a whole number of quarter frames long; for --representation frames "
+                        "networks only: songs keep the music's transients and far more of its detail)")
 
     @property
     def clip_blocks(self) -> int:

@@ -132,6 +132,8 @@ def get_block(doc: dict, *, block_size=REQUIRED) -> BlockSpec:
         overlap=get_bool(doc, "overlap", d.overlap),
         representation=get_option(doc, BlockSpec, "representation", d.representation),
         bands=get_option(doc, BlockSpec, "bands", d.bands),
+        frame=get_option(doc, BlockSpec, "frame", d.frame),
+        code=get_option(doc, BlockSpec, "code", d.code),
     )
 
 

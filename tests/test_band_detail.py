@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from musicgen.audio.representation import LOG_FLOOR, band_bins, feature_stats, to_signal
+from musicgen.audio.representation import band_bins, feature_stats, to_signal
+from musicgen.audio.spectra import LOG_FLOOR
 from musicgen.config import BlockSpec, ModelConfig
 from musicgen.data.convert import convert_directory
 from musicgen.data.training_data import load_training_data

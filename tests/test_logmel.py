@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from musicgen.audio.blocks import blocks_to_features
-from musicgen.audio.representation import (LOG_FLOOR, from_fft_features, hz_to_mel, mel_filterbank, mel_inverse,
-                                           mel_to_hz)
+from musicgen.audio.representation import from_fft_features
+from musicgen.audio.spectra import LOG_FLOOR, hz_to_mel, mel_filterbank, mel_inverse, mel_to_hz
 from musicgen.config import BlockSpec, ModelConfig
 from musicgen.generate.generation import Sampler
 

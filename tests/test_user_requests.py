@@ -67,7 +67,7 @@ def test_a_prime_file_seeds_the_song_from_where_prime_start_says(weights, tmp_pa
     import numpy as np
 
     from musicgen.audio.blocks import blocks_to_features, frame
-    from musicgen.generate.priming import prime_features
+    from musicgen.generate.priming import prime_values
     from musicgen.train.checkpoint import read_checkpoint
 
     from helpers import music_excerpt
@@ -85,7 +85,7 @@ def test_a_prime_file_seeds_the_song_from_where_prime_start_says(weights, tmp_pa
         first = int(start * 8000)
         want = blocks_to_features(frame(pcm[first:].astype(np.float32) / 32767.0, model.clip_blocks,
                                         model.block))
-        np.testing.assert_allclose(prime_features(stereo, start, model), want, atol=2e-3)
+        np.testing.assert_allclose(prime_values(stereo, start, model), want, atol=2e-3)  # GRUV values: the FFT
 
 
 @pytest.mark.slow

@@ -16,10 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft
 
-from musicgen.audio.representation import LOG_FLOOR, mel_filterbank, mel_inverse
+from musicgen.audio.spectra import LOG_FLOOR, mel_filterbank, mel_inverse
 from musicgen.config import BlockSpec
 
-GRIFFIN_LIM_ITERATIONS = 32
+# 16 fast rounds: from 128 mel bands a frame, a minute of recorded music comes back as close as after 32
+# (log-spectral distance 6.7 / 6.9 / 7.1 dB against 6.7 / 7.0 / 7.3) at 16x real time instead of 8x on
+# 2 cores; from every bin's magnitude 32 rounds gain 0.3-0.6 dB (bench/bench_fidelity.py).
+GRIFFIN_LIM_ITERATIONS = 16
 GRIFFIN_LIM_MOMENTUM = 0.99
 
 
@@ -142,3 +145,39 @@ def resynthesize(samples: np.ndarray, spec: FrameSpec, *, rng: np.random.Generat
     if spec.bands:
         magnitude = bins_from_bands(magnitude, spec)
     return griffin_lim(magnitude, spec, len(samples), rng=rng, iterations=iterations)
+
+
+def frame_spec(block: BlockSpec) -> FrameSpec:
+    """The fine frames of a --store frames dataset's blocks."""
+    return FrameSpec(sample_rate=block.sample_rate, frame=block.frame, hop=block.frame_hop, bands=block.bands)
+
+
+def block_frame_values(samples: np.ndarray, start: int, n_blocks: int, block: BlockSpec) -> np.ndarray:
+    """(n_blocks, block.frame_values) float32: the log mel bands of the fine frames that end within each of
+    the `n_blocks` blocks from sample `start` (frame j ends at start + (j + 1) * frame_hop; the frames reach
+    back before `start` into the music there, or silence at the file's start)."""
+    spec = frame_spec(block)
+    lead = spec.frame - spec.hop
+    end = start + n_blocks * block.block_size
+    segment = np.zeros(lead + n_blocks * block.block_size, dtype=np.float32)
+    first = start - lead
+    taken = np.asarray(samples[max(first, 0):end], dtype=np.float32)
+    segment[max(0, -first):max(0, -first) + len(taken)] = taken
+    framed = np.lib.stride_tricks.sliding_window_view(segment, spec.frame)[:: spec.hop][: n_blocks * block.frames_per_block]
+    magnitude = np.abs(scipy.fft.rfft(framed * hann(spec.frame), axis=-1, workers=-1))
+    bands = np.sqrt(np.square(magnitude) @ mel_filterbank(spec._mel_block()).T)
+    return log_values(bands).reshape(n_blocks, block.frame_values)
+
+
+def frames_to_signal(values: np.ndarray, block: BlockSpec, *, rng: np.random.Generator | None = None,
+                     iterations: int = GRIFFIN_LIM_ITERATIONS) -> np.ndarray:
+    """(T, block.frame_values) log mel bands of fine frames -> T * block_size float samples: the bands spread
+    over the bins, the phase found by Griffin-Lim over the frames (the last frames, which would reach past
+    the end, are silent)."""
+    spec = frame_spec(block)
+    length = len(values) * block.block_size
+    bands = from_log_values(np.asarray(values).reshape(-1, spec.bands))
+    magnitude = bins_from_bands(bands, spec)
+    missing = n_frames(length, spec) - len(magnitude)
+    magnitude = np.concatenate([magnitude, np.zeros((missing, spec.bins))])
+    return griffin_lim(magnitude, spec, length, rng=rng, iterations=iterations)

@@ -15,73 +15,21 @@ bands are spread back over the bins by linear interpolation on the mel scale fir
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import scipy.fft
 
 from musicgen.audio.blocks import blocks_to_signal, features_to_blocks, frame
+from musicgen.audio.frame_code import FrameCode
+from musicgen.audio.frames import frames_to_signal
+from musicgen.audio.spectra import LOG_FLOOR, mel_filterbank, mel_inverse
 from musicgen.config import BlockSpec
 from musicgen.data.npy_stream import RunningStats
 
-LOG_FLOOR = 1e-3  # |FFT| below this (about -100 dB re a full-scale block) counts as silence
 # Fast Griffin-Lim: 16 rounds at momentum 0.99 rebuild blocks as consistent as 32 plain rounds
 # (-25.0 against -24.6 to -25.3 dB spectral convergence on the bundled and recorded music) in 0.55x
 # the time; docs/PERFORMANCE.md has the table.
 GRIFFIN_LIM_ITERATIONS = 16
 GRIFFIN_LIM_MOMENTUM = 0.99
-
-
-def hz_to_mel(hz):
-    """HTK's mel scale."""
-    return 2595.0 * np.log10(1.0 + np.asarray(hz, dtype=np.float64) / 700.0)
-
-
-def mel_to_hz(mel):
-    """The inverse of hz_to_mel."""
-    return 700.0 * (10.0 ** (np.asarray(mel, dtype=np.float64) / 2595.0) - 1.0)
-
-
-def triangles(points: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """(len(edges) - 2, len(points)) triangular filters: filter k rises from edges[k] to 1 at edges[k + 1]
-    and falls to 0 at edges[k + 2], evaluated at `points` (the same unit as the edges, Hz or mel)."""
-    low, centre, high = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    rising = (points - low) / np.maximum(centre - low, 1e-9)
-    falling = (high - points) / np.maximum(high - centre, 1e-9)
-    return np.maximum(0.0, np.minimum(rising, falling))
-
-
-def _mel_points(block: BlockSpec) -> tuple[np.ndarray, np.ndarray]:
-    """(each bin's frequency in mel, the bands' edges in mel: bands + 2 of them, 0 Hz to Nyquist)."""
-    bin_mel = hz_to_mel(np.arange(block.bins) * block.sample_rate / block.block_size)
-    return bin_mel, np.linspace(0.0, bin_mel[-1], block.bands + 2)
-
-
-def _read_only(array: np.ndarray) -> np.ndarray:
-    array.flags.writeable = False  # cached and shared by every caller
-    return array
-
-
-@functools.lru_cache(maxsize=8)
-def mel_filterbank(block: BlockSpec) -> np.ndarray:
-    """(bands, bins) triangular mel filters, each row summing to 1: weights of a band's mean over its bins.
-
-    A band narrower than one bin (low frequencies of a short block) takes its nearest bin, so no band is empty.
-    """
-    bin_mel, edges = _mel_points(block)
-    weights = triangles(bin_mel, edges)
-    empty = weights.sum(axis=1) == 0
-    weights[empty, np.abs(bin_mel[None, :] - edges[1:-1, None][empty]).argmin(axis=1)] = 1.0
-    weights /= weights.sum(axis=1, keepdims=True)
-    return _read_only(weights.astype(np.float32))
-
-
-@functools.lru_cache(maxsize=8)
-def mel_inverse(block: BlockSpec) -> np.ndarray:
-    """(bands, bins): band magnitudes -> bin magnitudes, linear on the mel scale between band centres."""
-    bin_mel, edges = _mel_points(block)
-    centres, unit = edges[1:-1], np.eye(block.bands)
-    return _read_only(np.stack([np.interp(bin_mel, centres, row) for row in unit]).astype(np.float32))
 
 
 def from_fft_features(features: np.ndarray, block: BlockSpec) -> np.ndarray:
@@ -124,16 +72,22 @@ def _band_magnitudes(magnitude: np.ndarray, block: BlockSpec) -> np.ndarray:
     return np.sqrt(np.square(magnitude) @ mel_filterbank(block).T)
 
 
-def from_stored(values: np.ndarray, store: str, block: BlockSpec) -> np.ndarray:
-    """Values as a dataset of `store` holds them ("fft" or "logmag") -> float32 values of `block`."""
+def from_stored(values: np.ndarray, store: str, block: BlockSpec, code: FrameCode | None = None) -> np.ndarray:
+    """Values as a dataset of `store` holds them ("fft", "logmag" or "frames") -> float32 values of `block`;
+    a "frames" block's through its `code`, where it has one."""
+    if store == "frames":
+        if block.representation != "frames":
+            raise ValueError(f"fine frames cannot give {block.representation} values")
+        values = np.asarray(values, dtype=np.float32)
+        return values if code is None else code.encode(values)
     return from_fft_features(values, block) if store == "fft" else from_log_magnitudes(values, block)
 
 
-def feature_stats(data, block: BlockSpec, *, rows_per_read: int = 4) -> RunningStats:
+def feature_stats(data, block: BlockSpec, code: FrameCode | None = None, *, rows_per_read: int = 4) -> RunningStats:
     """Per-feature mean, variance and range of `block.representation` over every input block of a TrainingData."""
     stats = RunningStats(block.feature_dim)
     for start in range(0, data.clips, rows_per_read):
-        values = data.inputs(np.arange(start, min(start + rows_per_read, data.clips)), block)
+        values = data.inputs(np.arange(start, min(start + rows_per_read, data.clips)), block, code)
         stats.update(values.reshape(-1, values.shape[-1]))
     return stats
 
@@ -151,13 +105,15 @@ def band_bins(values: np.ndarray, block: BlockSpec) -> np.ndarray:
 def to_signal(values: np.ndarray, block: BlockSpec, *, rng: np.random.Generator | None = None,
               iterations: int = GRIFFIN_LIM_ITERATIONS, momentum: float = GRIFFIN_LIM_MOMENTUM,
               detail: np.ndarray | None = None) -> np.ndarray:
-    """(T, feature_dim) de-normalised values of `block`'s representation -> float samples: the
-    inverse FFT, or the phase rebuilt. `detail`, (T, bins) log offsets, shapes a "logmel" block
-    within its bands (generate.band_detail)."""
+    """(T, D) de-normalised values of `block`'s representation (a "frames" block's decoded from its code:
+    every frame's bands) -> float samples: the inverse FFT, or the phase rebuilt. `detail`, (T, bins)
+    log offsets, shapes a "logmel" block within its bands (generate.band_detail)."""
     fft = block.representation == "fft"
     values = np.where(np.isfinite(values), values, 0.0 if fft else np.log(LOG_FLOOR))
     if fft:
         return blocks_to_signal(features_to_blocks(values.astype(np.float32)), block)
+    if block.representation == "frames":
+        return frames_to_signal(values, block, rng=rng)
     if block.representation == "logmel":
         magnitude = band_bins(values, block)
         if detail is not None:

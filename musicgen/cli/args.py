@@ -106,7 +106,7 @@ def add_options(parser: argparse.ArgumentParser, cls, *, stage: str | None = Non
     defaults, help_suffix = defaults or {}, help_suffix or {}
     for f in dataclasses.fields(cls):
         opt = f.metadata.get("option")
-        if opt is None or (stage is not None and opt.stage != stage):
+        if opt is None or (stage is not None and stage not in (opt.stage if isinstance(opt.stage, tuple) else (opt.stage,))):
             continue
         kwargs = {"dest": f.name, "default": defaults.get(f.name, f.default),
                   "help": opt.help + help_suffix.get(f.name, "")}
@@ -138,7 +138,8 @@ def config_from(cls, args: argparse.Namespace, **given):
         if "option" in f.metadata and hasattr(args, f.name):
             value = getattr(args, f.name)
             if value is not None or f.default is None:
-                values[f.name] = value
+                # A flag of several values (nargs) parses to a list; the field holds a tuple, as its default does.
+                values[f.name] = tuple(value) if isinstance(value, list) else value
     return cls(**{**values, **given})
 
 

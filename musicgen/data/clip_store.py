@@ -14,7 +14,7 @@ from musicgen.errors import DatasetError
 # header (an object dtype above all, whose bytes would become pointers) is refused before a byte of
 # data is read.
 CLIP_DTYPE = np.dtype("<f4")
-STORE_DTYPES = {"fft": CLIP_DTYPE, "logmag": np.dtype("<f2")}
+STORE_DTYPES = {"fft": CLIP_DTYPE, "logmag": np.dtype("<f2"), "frames": np.dtype("<f2")}
 CLIP_RANK = 3
 
 

@@ -36,7 +36,7 @@ import re
 import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -44,12 +44,13 @@ import numpy as np
 from musicgen.atomic import NAME_MAX, check_writable, raise_if_disk_full, temp_path
 from musicgen.audio.blocks import OverlapAdd, blocks_to_features, features_to_blocks, frame
 from musicgen.audio.io import WavWriter, from_int16, to_int16
+from musicgen.audio.frames import block_frame_values
 from musicgen.audio.representation import log_magnitudes
 from musicgen.cli.progress import Progress
-from musicgen.config import AUDIO_SUFFIXES, MAX_CLIP_BLOCKS, AudioConfig, ConvertConfig
+from musicgen.config import AUDIO_SUFFIXES, MAX_CLIP_BLOCKS, AudioConfig, BlockSpec, ConvertConfig
 from musicgen.data.clip_store import STORE_DTYPES
 from musicgen.data.npy_stream import NpyAppender, RunningStats
-from musicgen.data.training_data import fingerprint
+from musicgen.data.training_data import check_frames, fingerprint
 from musicgen.data.wav_cache import cache_names, cached_samples
 from musicgen.errors import AudioDecodeError, DatasetError, OutputError
 from musicgen.signals import signals_deferred
@@ -86,7 +87,8 @@ class ConversionSummary:
             f"files converted: {len(self.used)}, skipped: {len(self.skipped)}",
             f"audio decoded: {self.decoded_seconds:.1f} s; used: {self.seconds:.1f} s in {self.clips} clips",
             f"tensor shape X = Y = {self.x_shape} (float32)" if self.store == "fft" else
-            f"tensor shape {self.x_shape} (float16 log magnitudes; X and Y are read from it)",
+            f"tensor shape {self.x_shape} (float16 log {'magnitudes' if self.store == 'logmag' else 'mel bands of fine frames'}; "
+            "X and Y are read from it)",
         ]
         out += [f"  skipped {name}: {reason}" for name, reason in self.skipped]
         out += [f"wrote {p}" for p in self.outputs]
@@ -131,6 +133,19 @@ def clip_features(samples: np.ndarray, clip: int, audio: AudioConfig) -> np.ndar
     start = clip * audio.clip_blocks * audio.block.hop
     segment = from_int16(samples[start:start + audio.clip_blocks * audio.block.hop + audio.block.block_size])
     return blocks_to_features(frame(segment, audio.clip_blocks + 1, audio.block))
+
+
+def clip_rows(samples: np.ndarray, clip: int, audio: AudioConfig) -> tuple[np.ndarray, np.ndarray | None]:
+    """clip_features, and for --store frames the log mel bands of the fine frames of the same blocks (which
+    reach back into the music before the clip)."""
+    feats = clip_features(samples, clip, audio)
+    if audio.store != "frames":
+        return feats, None
+    block = audio.block
+    start = clip * audio.clip_blocks * block.hop
+    first = max(0, start - (block.frame - block.frame_hop))
+    segment = from_int16(samples[first:start + (audio.clip_blocks + 1) * block.block_size])
+    return feats, block_frame_values(segment, start - first, audio.clip_blocks + 1, block)
 
 
 # Ten minutes of clips are enough to hear what the network sees and to judge previews against; an
@@ -189,9 +204,9 @@ class _TensorWriter:
 
     def __init__(self, prefix: Path, audio: AudioConfig, shard_size: int = 0):
         self.store = audio.store
-        # Log magnitudes keep the clip's last block too: it is the last block of Y.
-        self.row = ((audio.clip_blocks, audio.block.fft_dim) if self.fft
-                    else (audio.clip_blocks + 1, audio.block.bins))
+        # Log magnitudes and fine frames keep the clip's last block too: it is the last block of Y.
+        self.row = {"fft": (audio.clip_blocks, audio.block.fft_dim), "logmag": (audio.clip_blocks + 1, audio.block.bins),
+                    "frames": (audio.clip_blocks + 1, audio.block.frame_values)}[self.store]
         self.prefix, self.shard_size = prefix, shard_size
         self.run = secrets.token_hex(4)
         self.started = time.time()
@@ -221,8 +236,9 @@ class _TensorWriter:
             appender.finish()
         self.closed.append(self.files)
 
-    def add(self, feats: np.ndarray) -> None:
-        """Store one clip's clip_blocks + 1 feature rows as an X and a Y row (or one row of log magnitudes)."""
+    def add(self, feats: np.ndarray, frames: np.ndarray | None = None) -> None:
+        """Store one clip's clip_blocks + 1 feature rows as an X and a Y row (or one row of log magnitudes,
+        or of its blocks' fine `frames`)."""
         if self.shard_size and self.files[0].rows == self.shard_size:
             self._close_shard()
             self._open_shard()
@@ -231,7 +247,7 @@ class _TensorWriter:
             self.files[1].append(feats[None, 1:])
             self.stats.update(feats[:-1])
         else:
-            stored = log_magnitudes(feats).astype(STORE_DTYPES[self.store])
+            stored = (frames if self.store == "frames" else log_magnitudes(feats)).astype(STORE_DTYPES[self.store])
             self.files[0].append(stored[None])
             self.stats.update(stored[:-1].astype(np.float32))  # the values as stored, float16 rounding and all
         self.merged.add(feats)
@@ -347,6 +363,10 @@ def convert_directory(cfg: ConvertConfig, *, progress: bool = True) -> Conversio
     audio = cfg.audio
     if audio.block.overlap and audio.block.block_size < 2:
         raise DatasetError("overlapping blocks need a block size of at least 2 samples")
+    if audio.store == "frames":
+        check_frames(audio.block)
+    else:  # only fine frames use them: recorded as the defaults, so networks of any --bands match the data
+        audio = replace(audio, block=replace(audio.block, bands=BlockSpec.bands, frame=BlockSpec.frame))
     if audio.clip_blocks > MAX_CLIP_BLOCKS:  # the most an info file or weight file may record
         raise DatasetError(f"--clip-len {audio.clip_len:g} makes clips of {audio.clip_blocks} blocks of "
                            f"{audio.block.block_size} samples, {MAX_CLIP_BLOCKS} at most; lower --clip-len or "
@@ -376,8 +396,8 @@ def convert_directory(cfg: ConvertConfig, *, progress: bool = True) -> Conversio
                 summary.used.append(result)
                 for first in range(0, result.clips, FRAME_BATCH * jobs):
                     clips = range(first, min(first + FRAME_BATCH * jobs, result.clips))
-                    for feats in framer.map(lambda c: clip_features(result.samples, c, audio), clips):
-                        writer.add(feats)
+                    for feats, frames in framer.map(lambda c: clip_rows(result.samples, c, audio), clips):
+                        writer.add(feats, frames)
                 result.samples = None  # unmap it
             bar.update(src.name)
         if not summary.used:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from musicgen import schema
+from musicgen.audio.frame_code import FrameCode
 from musicgen.audio.representation import from_stored
 from musicgen.config import MAX_BLOCK_SIZE, MAX_CLIP_BLOCKS, MAX_STAT, MIN_STD, NORMALISATIONS, STORES, BlockSpec
 from musicgen.data.clip_store import STORE_DTYPES, ClipArray, check_npy_size, npy_layout
@@ -43,15 +44,17 @@ class TrainingData:
         """Clips in the dataset."""
         return self.x.shape[0]
 
-    def inputs(self, rows, block: BlockSpec) -> np.ndarray:
-        """The X clips `rows` as float32 values of `block`'s representation (not normalised)."""
+    def inputs(self, rows, block: BlockSpec, code: FrameCode | None = None) -> np.ndarray:
+        """The X clips `rows` as float32 values of `block`'s representation (not normalised; a "frames"
+        block's through `code`)."""
         values = self.x.read_finite(rows)
-        return from_stored(values if self.y is not None else values[:, :-1], self.store, block)
+        return from_stored(values if self.y is not None else values[:, :-1], self.store, block, code)
 
-    def pairs(self, rows, block: BlockSpec, mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def pairs(self, rows, block: BlockSpec, mean: np.ndarray, std: np.ndarray,
+              code: FrameCode | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(X, Y) of clips `rows` as float32 values of `block`'s representation, normalised by `mean`, `std`."""
         def normalised(values):
-            values = from_stored(values, self.store, block)
+            values = from_stored(values, self.store, block, code)
             values -= mean
             values /= std
             return values
@@ -60,6 +63,14 @@ class TrainingData:
             return normalised(self.x.read_finite(rows)), normalised(self.y.read_finite(rows))
         values = normalised(self.x.read_finite(rows))  # clips one block longer: X and Y overlap
         return values[:, :-1], values[:, 1:]
+
+
+def check_frames(block: BlockSpec, error=DatasetError) -> None:
+    """`error` unless `block` can be cut into fine frames: hard-edged blocks a whole number of quarter frames long."""
+    if block.overlap or block.frame % 4 or block.block_size % block.frame_hop:
+        raise error(f"fine frames of {block.frame} samples (every {block.frame_hop}) need hard-edged blocks a whole "
+                    f"number of {block.frame_hop} samples long, and a frame of a multiple of 4 samples; "
+                    f"got {block.describe()}")
 
 
 def std_from_variance(var: np.ndarray) -> np.ndarray:
@@ -81,6 +92,10 @@ def store_mismatch(block: BlockSpec, data: TrainingData) -> str | None:
     if data.store == "logmag" and block.representation == "fft":
         return ("learns GRUV's FFT values, but the data holds log magnitudes only (converted with --store logmag); "
                 "convert without --store logmag")
+    if (data.store == "frames") != (block.representation == "frames"):
+        return ("learns the fine frames of --store frames data, which this data is not" if data.store != "frames" else
+                f"learns {block.representation} values, but the data holds fine frames (converted with --store "
+                "frames); train --representation frames")
     return None
 
 
@@ -113,6 +128,10 @@ def read_info(prefix: Path) -> dict:
             raise schema.SchemaError("'representation' of training tensors must be fft (GRUV's values)")
         if info["store"] != "fft" and "block_size" not in doc:
             raise schema.SchemaError(f"'block_size' is needed with store {info['store']}")
+        if info["store"] == "frames":
+            check_frames(info["block"], schema.SchemaError)
+        else:  # the fine frames' settings mean nothing to these stores
+            info["block"] = dataclasses.replace(info["block"], bands=BlockSpec.bands, frame=BlockSpec.frame)
         for key, high in (("block_size", MAX_BLOCK_SIZE), ("clip_blocks", MAX_CLIP_BLOCKS),
                           ("clips", 2**62)):
             if key in doc:
@@ -208,7 +227,7 @@ def load_training_data(prefix: Path) -> TrainingData:
     mean = _read_stats(stats["mean"], low=-MAX_STAT, high=MAX_STAT)
     var = _read_stats(stats["var"], low=0.0, high=MAX_STAT**2)
     # A "logmag" dataset's info file says its block size; GRUV's tensors say it by their width.
-    dim = x.shape[2] if store == "fft" else info["block"].bins
+    dim = {"fft": x.shape[2], "logmag": info["block"].bins, "frames": info["block"].frame_values}[store]
     if ((y is not None and x.shape != y.shape) or (store == "fft" and dim % 2) or x.shape[2] != dim
             or (store != "fft" and x.shape[1] < 2) or mean.shape != (dim,) or var.shape != (dim,)):
         raise DatasetError(f"inconsistent training data at '{prefix}': X {x.shape}, Y {y.shape if y else None}, "
@@ -259,7 +278,7 @@ def stream_order(indices: np.ndarray, batch_size: int) -> np.ndarray:
 
 def make_batches(data: TrainingData, indices: np.ndarray, batch_size: int, *, mean: np.ndarray,
                  std: np.ndarray, shuffle: bool, seed: int | None, drop_remainder: bool = False,
-                 block: BlockSpec | None = None, failures: list | None = None):
+                 block: BlockSpec | None = None, code: FrameCode | None = None, failures: list | None = None):
     """A tf.data pipeline of normalised (x, y) batches read from the tensor files, in the network's
     `block`'s representation (audio/representation.py; default: the data's own blocks).
 
@@ -276,7 +295,7 @@ def make_batches(data: TrainingData, indices: np.ndarray, batch_size: int, *, me
     def load(idx):
         idx = np.sort(idx)  # sorted reads walk the files front to back (stream_order's batches are sorted already)
         try:
-            return data.pairs(idx, block, mean, std)
+            return data.pairs(idx, block, mean, std, code)
         except DatasetError as exc:
             if failures is not None:
                 failures.append(exc)

@@ -70,3 +70,36 @@ def fidelity(music: np.ndarray, rebuilt: np.ndarray) -> Fidelity:
     music, rebuilt = music[:n], rebuilt[:n]
     return Fidelity(lsd_db=tuple(log_spectral_distance(music, rebuilt, w) for w in WINDOWS),
                     convergence_db=spectral_convergence_db(music, rebuilt))
+
+
+def log_frames(samples: np.ndarray, window: int = CONVERGENCE_WINDOW) -> np.ndarray:
+    """(frames, window // 2 + 1) log power (dB) of Hann frames every window / 4 samples."""
+    return 10.0 * np.log10(np.square(magnitudes(samples, window), dtype=np.float64) + 1e-10)
+
+
+def spectrum_distance_db(songs: list[np.ndarray], music: list[np.ndarray], window: int) -> float:
+    """The RMS over frequencies of the difference in dB of two sets' long-term mean power spectra."""
+    def mean_power(signals):
+        return np.concatenate([np.square(magnitudes(x, window), dtype=np.float64) for x in signals]).mean(axis=0)
+
+    a, b = mean_power(songs), mean_power(music)
+    floor = max(float(b.max()), 1e-30) * 10.0 ** (FLOOR_DB / 10.0)
+    return float(np.sqrt(np.mean(np.square(10.0 * (np.log10(a + floor) - np.log10(b + floor))))))
+
+
+def frechet_distance(songs: list[np.ndarray], music: list[np.ndarray], mel: np.ndarray,
+                     window: int = CONVERGENCE_WINDOW) -> float:
+    """The Fréchet distance between Gaussians fitted to the two sets' log mel frames (`mel`: (bands, bins)
+    weights): how far the songs' frames and their spread lie from the music's, as FAD measures with a
+    learnt embedding, here with plain log mel bands."""
+    from scipy import linalg
+
+    def frames(signals):
+        return np.concatenate([np.log(np.square(magnitudes(x, window), dtype=np.float64) @ mel.T + 1e-10)
+                               for x in signals])
+
+    a, b = frames(songs), frames(music)
+    mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root = linalg.sqrtm(cov_a @ cov_b)
+    return float(np.sum(np.square(mu_a - mu_b)) + np.trace(cov_a + cov_b - 2.0 * np.real(root)))

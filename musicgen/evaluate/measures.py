@@ -137,7 +137,7 @@ def power_spectrogram(samples: np.ndarray) -> np.ndarray:
 
 def mel_filterbank(n_fft_bins: int = FRAME // 2 + 1, bands: int = MEL_BANDS) -> np.ndarray:
     """(bands, bins) triangular filters evenly spaced on the mel scale from 0 Hz to Nyquist."""
-    from musicgen.audio.representation import hz_to_mel, mel_to_hz, triangles
+    from musicgen.audio.spectra import hz_to_mel, mel_to_hz, triangles
 
     edges = mel_to_hz(np.linspace(0.0, hz_to_mel(ANALYSIS_RATE / 2), bands + 2))
     return triangles(np.linspace(0.0, ANALYSIS_RATE / 2, n_fft_bins), edges)

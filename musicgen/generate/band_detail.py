@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from musicgen.audio.representation import LOG_FLOOR, band_bins, from_log_magnitudes, log_magnitudes
+from musicgen.audio.representation import band_bins, from_log_magnitudes, log_magnitudes
+from musicgen.audio.spectra import LOG_FLOOR
 from musicgen.config import BlockSpec
 from musicgen.data.training_data import TrainingData
 

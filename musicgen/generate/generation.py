@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from musicgen.atomic import check_writable
-from musicgen.audio.representation import from_fft_features, to_signal
+from musicgen.audio.representation import to_signal
 from musicgen.config import ORIGINAL_SONG_BLOCKS, GenerateConfig
 from musicgen.data.training_data import load_training_data, representation_mismatch, store_mismatch
 from musicgen.errors import DatasetError, WeightsError
@@ -188,6 +188,8 @@ def features_to_audio(features: np.ndarray, ckpt: Checkpoint, rng: np.random.Gen
     """
     model = ckpt.model
     raw = features.astype(np.float32) * ckpt.std + ckpt.mean
+    if ckpt.code is not None:
+        raw = ckpt.code.decode(np.where(np.isfinite(raw), raw, 0.0))
     offsets = None if detail is None else detail.lend(np.where(np.isfinite(features), features, 0.0))
     return to_signal(raw, model.block, rng=rng, detail=offsets)
 
@@ -243,16 +245,15 @@ def _seeds(ckpt: Checkpoint, weights: Path, cfg: GenerateConfig) -> tuple[np.nda
     """Normalised seed blocks (count, clip_blocks, feature_dim), the clip each came from, and a word on each."""
     model = ckpt.model
     if cfg.prime is not None:
-        from musicgen.generate.priming import prime_features
+        from musicgen.generate.priming import prime_values
 
-        features = prime_features(cfg.prime, cfg.prime_start, model)[None].repeat(cfg.count, axis=0)
-        values = from_fft_features(features, model.block)
+        values = prime_values(cfg.prime, cfg.prime_start, model, ckpt.code)[None].repeat(cfg.count, axis=0)
         where = f"{Path(cfg.prime).name} from {cfg.prime_start:g} s"
         indices, words = [None] * cfg.count, [where] * cfg.count
     else:
         data = matching_data(ckpt, weights, cfg.data_prefix)
         indices = pick_seeds(data.clips, cfg.count, cfg.seed_index, cfg.random_seed)
-        values = data.inputs(indices, model.block)
+        values = data.inputs(indices, model.block, ckpt.code)
         words = [f"seed clip {i}" for i in indices]
     return normalised_seeds(values, ckpt), indices, words
 

@@ -7,6 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from musicgen.audio.blocks import blocks_to_features, frame
+from musicgen.audio.frame_code import FrameCode
+from musicgen.audio.frames import block_frame_values
+from musicgen.audio.representation import from_fft_features
 from musicgen.audio.io import decode_pcm, from_int16
 from musicgen.config import ModelConfig
 from musicgen.errors import AudioDecodeError
@@ -19,9 +22,10 @@ def prime_seconds(model: ModelConfig) -> float:
     return ((model.clip_blocks - 1) * model.block.hop + model.block.block_size) / model.block.sample_rate
 
 
-def prime_features(path: Path, start: float, model: ModelConfig) -> np.ndarray:
-    """GRUV features (clip_blocks, 2*block_size) of `path` from `start` seconds, decoded (lame for mp3,
-    sox for the rest) to mono at the network's rate; AudioDecodeError if unreadable, too short or silent."""
+def prime_values(path: Path, start: float, model: ModelConfig, code: FrameCode | None = None) -> np.ndarray:
+    """(clip_blocks, feature_dim) values of the network's representation (not normalised) of `path` from
+    `start` seconds, decoded (lame for mp3, sox for the rest) to mono at the network's rate;
+    AudioDecodeError if unreadable, too short or silent."""
     path = Path(path)
     if not path.is_file():
         raise AudioDecodeError(f"--prime file '{path}' does not exist")
@@ -38,4 +42,7 @@ def prime_features(path: Path, start: float, model: ModelConfig) -> np.ndarray:
     if float(np.sqrt(np.mean(np.square(segment)))) < SILENCE_RMS:
         raise AudioDecodeError(f"--prime file '{path.name}' is silent from {start:g} s to "
                                f"{start + prime_seconds(model):.2f} s; pick another --prime-start")
-    return blocks_to_features(frame(segment, model.clip_blocks, model.block))
+    if model.block.representation == "frames":  # the fine frames reach back into the music before the seed
+        values = block_frame_values(from_int16(pcm), first, model.clip_blocks, model.block)
+        return values if code is None else code.encode(values)
+    return from_fft_features(blocks_to_features(frame(segment, model.clip_blocks, model.block)), model.block)

@@ -18,6 +18,8 @@ import numpy as np
 
 from musicgen.atomic import check_writable, raise_if_disk_full, temp_path
 from musicgen.audio.blocks import blocks_to_features, frame
+from musicgen.audio.frame_code import FrameCode
+from musicgen.audio.frames import block_frame_values
 from musicgen.audio.io import decode_pcm, from_int16, write_wav
 from musicgen.audio.representation import from_fft_features, to_signal
 from musicgen.config import BlockSpec, GenerateConfig
@@ -42,10 +44,16 @@ class Resynthesis:
 
 
 def round_trip(samples: np.ndarray, block: BlockSpec, rng: np.random.Generator,
-               lend: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+               lend: Callable[[np.ndarray], np.ndarray] | None = None, code: FrameCode | None = None) -> np.ndarray:
     """Float `samples` at `block`'s rate -> the same music as `block`'s representation and decoder give it
-    back; `lend` maps the values to to_signal's detail offsets (band_detail), if any."""
+    back: through its `code`, where it has one; `lend` maps the values to to_signal's detail offsets
+    (band_detail), if any."""
     n_blocks = max(1, -(-(len(samples) - block.block_size) // block.hop) + 1)
+    if block.representation == "frames":
+        values = block_frame_values(samples, 0, n_blocks, block)
+        if code is not None:
+            values = code.decode(code.encode(values))
+        return to_signal(values, block, rng=rng)[:len(samples)]
     values = np.concatenate([
         from_fft_features(blocks_to_features(frame(samples[start * block.hop:], min(BLOCKS_PER_PASS, n_blocks - start),
                                                    block)), block)
@@ -82,7 +90,7 @@ def resynthesize(weights: Path, files: list[Path], cfg: GenerateConfig) -> list[
         # The file's blocks as GRUV's features, a pass at a time, plus the rebuilt signal.
         require_memory(4 * (BLOCKS_PER_PASS * 2 * block.block_size + 4 * len(samples)),
                        f"resynthesizing '{source.name}'", "cut the file shorter")
-        rebuilt = round_trip(samples, block, rng, lend)
+        rebuilt = round_trip(samples, block, rng, lend, ckpt.code)
         part = temp_path(cfg.out_dir / (source.stem + RESYNTH_SUFFIX))
         try:
             write_wav(part, rebuilt, block.sample_rate)

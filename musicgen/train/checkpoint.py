@@ -22,6 +22,7 @@ import numpy as np
 
 from musicgen import schema
 from musicgen.atomic import require_space, temp_path, write_atomic
+from musicgen.audio.frame_code import FrameCode
 from musicgen.config import (CELL_NAMES, MAX_BOUND, MAX_CLIP_BLOCKS, MAX_ITERATION, MAX_STAT, MAX_TEMPERATURE,
                              MIN_STD, BlockSpec, ModelConfig)
 from musicgen.errors import WeightsError
@@ -56,6 +57,7 @@ class Checkpoint:
     # None in files from before they were recorded.
     low: np.ndarray | None = None
     high: np.ndarray | None = None
+    code: FrameCode | None = None  # a "frames" network's code of its blocks (None: no code, or another representation)
 
     @property
     def last_loss(self) -> float | None:
@@ -172,6 +174,7 @@ def save_checkpoint(model, ckpt: Checkpoint, path: Path) -> Path:
                               **({} if ckpt.low is None else {"low": ckpt.low.astype(float).tolist(),
                                                               "high": ckpt.high.astype(float).tolist()})},
             "digest": ckpt.digest,
+            **({} if ckpt.code is None else {"code": code_doc(ckpt.code)}),
         }
         write_atomic(companion(path, ".json"), lambda p: p.write_text(json.dumps(meta)))
         os.replace(part, path)
@@ -212,6 +215,32 @@ def _model_config(doc: dict) -> ModelConfig:
     )
 
 
+def code_doc(code: FrameCode) -> dict:
+    """The sidecar's "code" object: the mean, the basis (row after row) and the music's range of each value."""
+    doc = {"mean": code.mean.astype(float).tolist(), "basis": code.basis.astype(float).reshape(-1).tolist()}
+    if code.low is not None:
+        doc.update(low=code.low.astype(float).tolist(), high=code.high.astype(float).tolist())
+    return doc
+
+
+def _frame_code(meta: dict, block: BlockSpec) -> FrameCode | None:
+    """The sidecar's "code" of a "frames" network with one, checked against its blocks; None for the rest."""
+    if block.representation != "frames" or not block.code:
+        return None
+    doc = schema.get_object(meta, "code")
+    dim = block.frame_values
+    mean = schema.numbers(schema.get_list(doc, "mean"), "code.mean", length=dim, low=-MAX_STAT, high=MAX_STAT)
+    basis = schema.numbers(schema.get_list(doc, "basis"), "code.basis", length=block.code * dim, low=-1.0, high=1.0)
+    low, high = None, None
+    if "low" in doc or "high" in doc:
+        low, high = (np.asarray(schema.numbers(schema.get_list(doc, key), f"code.{key}", length=dim, low=-MAX_STAT,
+                                               high=MAX_STAT), dtype=np.float32) for key in ("low", "high"))
+        if not np.all(low <= high):
+            raise SchemaError("'code.low' is above 'code.high'")
+    return FrameCode(mean=np.asarray(mean, dtype=np.float32),
+                     basis=np.asarray(basis, dtype=np.float32).reshape(block.code, dim), low=low, high=high)
+
+
 def _history(doc: dict) -> dict[str, list[float]]:
     # Losses may be NaN (a diverged run is still worth listing), but must be numbers.
     return {str(k): schema.numbers(schema.get_list(doc, k), f"history.{k}", finite=False) for k in doc}
@@ -246,6 +275,7 @@ def read_checkpoint(path: Path) -> Checkpoint:
         digest = meta.get("digest")
         if digest is not None:
             digest = schema.sha256_hex(digest, "digest")
+        code = _frame_code(meta, model.block)
         return Checkpoint(
             model=model,
             iteration=schema.get_int(meta, "iteration", 0, MAX_ITERATION),
@@ -260,6 +290,7 @@ def read_checkpoint(path: Path) -> Checkpoint:
             preview=schema.get_object(meta, "preview", {}),
             low=low,
             high=high,
+            code=code,
         )
     except FileNotFoundError:
         raise WeightsError(f"'{meta_path.name}' (the config saved beside '{path.name}') is missing") from None

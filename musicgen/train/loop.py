@@ -19,8 +19,9 @@ from typing import Callable
 import numpy as np
 
 from musicgen.atomic import check_writable, write_text_atomic
+from musicgen.audio.frame_code import FrameCode, fit_code
 from musicgen.audio.representation import feature_stats
-from musicgen.config import MAX_ITERATION, ModelConfig, TrainConfig
+from musicgen.config import MAX_ITERATION, BlockSpec, ModelConfig, TrainConfig
 from musicgen.data.training_data import (TrainingData, load_training_data, make_batches, normalisation_std,
                                          representation_mismatch, split_indices, std_from_variance, store_mismatch,
                                          stream_order)
@@ -138,7 +139,9 @@ class _Saver:
 
 def _loss_label(cfg: ModelConfig) -> str:
     values = {"fft": "normalised FFT", "logmag": "normalised log magnitudes",
-              "logmel": "normalised log mel bands"}[cfg.block.representation]
+              "logmel": "normalised log mel bands",
+              "frames": "normalised codes of fine frames" if cfg.block.code else "normalised fine frames"}[
+                  cfg.block.representation]
     if cfg.output != "mse":
         return f"negative log-likelihood per value (nats, {values})"
     return f"mean squared error ({values})"
@@ -274,6 +277,13 @@ def _progress_bar(train_cfg: TrainConfig):
     return TimedProgress() if train_cfg.minutes else keras.callbacks.ProgbarLogger()
 
 
+def fit_frame_code(data: TrainingData, block: BlockSpec, *, rows_per_read: int = 8) -> FrameCode:
+    """The first block.code principal components of every input block of `data` (its fine frames)."""
+    chunks = (data.inputs(np.arange(start, min(start + rows_per_read, data.clips)), block)
+              for start in range(0, data.clips, rows_per_read))
+    return fit_code(chunks, block.code)
+
+
 def _starting_point(train_cfg: TrainConfig, model_cfg: ModelConfig, data: TrainingData,
                     resume: Path | Checkpoint | None) -> tuple[Checkpoint, ModelConfig, dict[str, list[float]]]:
     """Where training starts: the parent weight file's network, statistics and history, or a new
@@ -293,26 +303,32 @@ def _starting_point(train_cfg: TrainConfig, model_cfg: ModelConfig, data: Traini
         history = {k: list(v) for k, v in base.history.items()}
         base.parent = name
     else:
-        # The data's blocks, in the representation asked for.
+        # The data's blocks, in the representation asked for (fine frames keep the bands they were stored with).
+        frames = model_cfg.block.representation == "frames"
         block = dataclasses.replace(data.block, representation=model_cfg.block.representation,
-                                    bands=model_cfg.block.bands)
+                                    bands=data.block.bands if frames else model_cfg.block.bands,
+                                    code=model_cfg.block.code)
         mismatch = store_mismatch(block, data)
         if mismatch:
-            raise DatasetError(f"--representation {block.representation} {mismatch}, or train --representation "
-                               "logmag or logmel")
+            raise DatasetError(f"--representation {block.representation} {mismatch}" + (
+                "" if data.store == "frames" else ", or train --representation logmag or logmel"))
+        if frames and block.code > block.frame_values:
+            raise DatasetError(f"--code {block.code} is more than the {block.frame_values} values a block of the data "
+                               "holds; lower --code")
         model_cfg = dataclasses.replace(model_cfg, clip_blocks=data.clip_blocks, block=block)
         mean, std = data.mean, data.std
-        if model_cfg.block.representation != "fft" and not data.block.overlap:
+        code = fit_frame_code(data, model_cfg.block) if frames and block.code else None
+        if model_cfg.block.representation not in ("fft", "frames") and not data.block.overlap:
             log.warning(f"note: --representation {model_cfg.block.representation} on hard-edged blocks gets a random "
                         "phase per block when generating; convert with --overlap so that Griffin-Lim can rebuild it")
         # One pass over the music: the range of its values (generate --bound), and the statistics
         # when the network's representation is not the stored one (else the files have them).
-        stats = feature_stats(data, model_cfg.block)
-        if model_cfg.block.representation != data.store:
+        stats = feature_stats(data, model_cfg.block, code)
+        if model_cfg.block.representation != data.store or code is not None:
             mean, std = stats.mean.astype(np.float32), std_from_variance(stats.variance)
         base = Checkpoint(model=model_cfg, iteration=0, epoch=0, mean=mean,
                           std=normalisation_std(std, train_cfg.normalisation),
-                          low=stats.low.astype(np.float32), high=stats.high.astype(np.float32))
+                          low=stats.low.astype(np.float32), high=stats.high.astype(np.float32), code=code)
     # The whole run's config, as nanoGPT saves its own; the statistics' normalisation is the parent's.
     base.training = {**{k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(train_cfg).items()},
                      "normalisation": normalisation}
@@ -337,7 +353,8 @@ def _pipelines(data: TrainingData, base: Checkpoint, train_cfg: TrainConfig, str
     def batches(indices, shuffle, drop_remainder=distributed):
         return shard_by_data(make_batches(data, indices, train_cfg.n_batch, mean=base.mean, std=base.std,
                                           shuffle=shuffle, seed=shuffle_seed if shuffle else None,
-                                          drop_remainder=drop_remainder, block=base.model.block, failures=failures),
+                                          drop_remainder=drop_remainder, block=base.model.block, code=base.code,
+                                          failures=failures),
                              strategy)
 
     if train_cfg.carry_state:

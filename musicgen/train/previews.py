@@ -38,7 +38,7 @@ class Previewer:
 
         model = ckpt.model
         rng = np.random.default_rng(PREVIEW_RANDOM_SEED)
-        seeds = normalised_seeds(self.data.inputs([PREVIEW_CLIP], model.block), ckpt)
+        seeds = normalised_seeds(self.data.inputs([PREVIEW_CLIP], model.block, ckpt.code), ckpt)
         blocks = max(1, model.block.blocks_in(self.seconds))
         network = fastest_engine(stateful_model(ckpt, 1), rng)
         out = song_features(network, ckpt, seeds, seeds.shape[1] + blocks, rng=rng, echo=False,

@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""How close sets of songs sound to the music, beside the music's own round trips: the last TAIL seconds of
+every song in each SONGS folder against the music's files (bench_song_quality's protocol), by the
+long-term spectrum's log-spectral distance at 256/1024/4096-sample windows, the Fréchet distance of
+64-band log mel frames (lower is closer; another excerpt of the same music scores near 0), and
+evaluate.py's flatness beside the music's.
+
+    .venv/bin/python bench/bench_song_fidelity.py --music datasets/recorded/band --songs DIR [DIR ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from musicgen.audio.io import decode_pcm, from_int16, load_wav
+from musicgen.audio.spectra import mel_filterbank
+from musicgen.config import BlockSpec
+from musicgen.evaluate import measures
+from musicgen.evaluate.fidelity import WINDOWS, frechet_distance, spectrum_distance_db
+
+RATE = 44100
+
+
+def tails(folder: Path, seconds: float) -> list[np.ndarray]:
+    """The last `seconds` of every generated song in `folder`."""
+    out = []
+    for path in sorted(folder.glob("generated_song*.wav")):
+        samples, rate = load_wav(path)
+        if rate != RATE:
+            raise SystemExit(f"{path}: {rate} Hz, this bench compares at {RATE}")
+        out.append(samples[-int(seconds * rate):])
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--music", type=Path, required=True, help="folder of the training music")
+    parser.add_argument("--songs", type=Path, nargs="+", required=True, help="folders of songs, one set each")
+    parser.add_argument("--tail", type=float, default=20.0)
+    args = parser.parse_args()
+    files = sorted(p for p in args.music.iterdir() if p.suffix.lower() in (".mp3", ".wav", ".ogg", ".flac"))
+    music = [from_int16(decode_pcm(p, RATE)) for p in files]
+    mel = mel_filterbank(BlockSpec(sample_rate=RATE, block_size=1024, overlap=True, representation="logmel", bands=64))
+    half = [x[: len(x) // 2] for x in music], [x[len(x) // 2:] for x in music]
+
+    def flatness(xs):
+        return float(np.mean([measures.spectral_flatness(measures.power_spectrogram(measures.to_analysis_rate(x, RATE)))
+                              for x in xs]))
+
+    music_flat = flatness(music)
+    print(f"{'set':40} {'spectrum LSD ' + '/'.join(map(str, WINDOWS)):>26} {'Frechet':>8} {'flat x':>7}")
+    rows = [("the music's first halves vs the music", half[0])] + [(str(f), tails(f, args.tail)) for f in args.songs]
+    for name, songs in rows:
+        lsd = " / ".join(f"{spectrum_distance_db(songs, music, w):.1f}" for w in WINDOWS)
+        print(f"{name[-40:]:40} {lsd:>26} {frechet_distance(songs, music, mel):8.1f} {flatness(songs) / music_flat:7.2f}",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""--store frames and --representation frames: fine frames stored at conversion, a code of them fitted
+when training starts, carried by the weight file, and decoded by Griffin-Lim over the frames."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from musicgen.audio.frame_code import fit_code
+from musicgen.audio.frames import block_frame_values
+from musicgen.audio.io import from_int16, load_wav, read_wav
+from musicgen.config import BlockSpec, ModelConfig
+from musicgen.data.convert import convert_directory
+from musicgen.data.training_data import load_training_data
+from musicgen.errors import DatasetError
+
+from helpers import music_excerpt, run_script, small_config, train_config
+
+FRAMES = dict(block_size=1024, frame=512, bands=32)  # 8 kHz: 8 frames of 64 ms every 16 ms to a block of 128 ms
+
+
+def frames_config(root, **block):
+    cfg = small_config(root, **{**FRAMES, **block})
+    return dataclasses.replace(cfg, audio=dataclasses.replace(cfg.audio, store="frames"))
+
+
+@pytest.fixture(scope="module")
+def frames_data(tmp_path_factory):
+    """9.2 s of the bundled minuet at 8 kHz, stored as fine frames."""
+    cfg = frames_config(tmp_path_factory.mktemp("frames"))
+    cfg.input_dir.mkdir()
+    music_excerpt(cfg.input_dir / "minuet.mp3", 9.2)
+    convert_directory(cfg, progress=False)
+    return cfg
+
+
+def test_a_conversion_stores_each_blocks_fine_frames_as_the_music_has_them(frames_data):
+    data = load_training_data(frames_data.output_prefix)
+    block = data.block
+    assert data.store == "frames" and (block.frame, block.bands, block.frames_per_block) == (512, 32, 8)
+    assert data.x.shape == (data.clips, data.clip_blocks + 1, 8 * 32)
+    _, pcm = read_wav(frames_data.input_dir / "wave" / "minuet.wav")
+    samples = from_int16(pcm)
+    for clip in (0, data.clips - 1):  # the first clip's frames reach back into silence, the others into music
+        start = clip * data.clip_blocks * block.block_size
+        want = block_frame_values(samples, start, data.clip_blocks + 1, block)
+        np.testing.assert_allclose(data.x.read([clip])[0], want, atol=0.01, rtol=1e-3)  # float16
+    info = json.loads(open(f"{frames_data.output_prefix}_info.json").read())
+    assert info["store"] == "frames" and info["frame"] == 512 and info["bands"] == 32
+
+
+@pytest.mark.parametrize("block, what", [(dict(block_size=1000), "1000 samples"), (dict(overlap=True), "overlapping"),
+                                         (dict(frame=510), "510")])
+def test_blocks_that_fine_frames_cannot_tile_are_refused_before_any_work(tmp_path, block, what):
+    cfg = frames_config(tmp_path, **block)
+    cfg.input_dir.mkdir()
+    music_excerpt(cfg.input_dir / "minuet.mp3", 4.0)
+    with pytest.raises(DatasetError, match=what):
+        convert_directory(cfg, progress=False)
+    assert not cfg.output_prefix.parent.exists() or not list(cfg.output_prefix.parent.iterdir())
+
+
+def test_a_code_finds_the_subspace_its_values_vary_in(rng):
+    directions = np.linalg.qr(rng.normal(size=(40, 3)))[0].T  # 3 orthonormal directions in 40 values
+    values = rng.normal(size=(2000, 3)) * [5.0, 2.0, 1.0] @ directions + 7.0
+    code = fit_code(np.array_split(values, 7), 3)
+    np.testing.assert_allclose(code.decode(code.encode(values)), values, atol=1e-3)
+    np.testing.assert_allclose(np.abs(code.basis @ directions.T), np.eye(3), atol=0.02)  # the largest first
+    again = fit_code([values], 3)
+    np.testing.assert_array_equal(code.basis, again.basis)  # the same music, the same signs
+    wild = code.decode(np.full((1, 3), 1e3, dtype=np.float32))  # a draw far beyond anything the music did
+    assert np.all(wild >= values.min(axis=0) - 1e-4) and np.all(wild <= values.max(axis=0) + 1e-4)
+
+
+@pytest.mark.slow
+def test_a_frames_network_trains_carries_its_code_and_generates(frames_data, tmp_path):
+    from musicgen.train.checkpoint import read_checkpoint
+    from musicgen.train.loop import train
+
+    model = ModelConfig(hidden=8, output="mixture", components=2, block=BlockSpec(representation="frames", code=16))
+    weights = train(train_config(frames_data.output_prefix, tmp_path / "w", n_iter=1, n_epochs=1), model,
+                    verbose=0).checkpoint
+    ckpt = read_checkpoint(weights)
+    assert ckpt.model.block.feature_dim == 16 and ckpt.code.basis.shape == (16, 8 * 32)
+    assert ckpt.mean.shape == (16,) and ckpt.model.block.bands == 32  # the data's bands, not the flag's default
+    assert ckpt.code.low.shape == ckpt.code.high.shape == (8 * 32,)
+    proc = run_script("generate.py", "--weights", weights, "--data", frames_data.output_prefix, "--seconds", 3,
+                      "--random-seed", 1, "--out-dir", tmp_path / "songs")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    song, rate = load_wav(tmp_path / "songs" / "generated_song1.wav")
+    assert rate == 8000 and len(song) == ckpt.model.block.blocks_in(3.0) * 1024 and np.std(song) > 1e-3
+    primed = run_script("generate.py", "--weights", weights, "--prime", frames_data.input_dir / "minuet.mp3",
+                        "--prime-start", 2, "--seconds", 2, "--out-dir", tmp_path / "songs")
+    assert primed.returncode == 0, primed.stderr[-2000:]
+    again = run_script("re_train.py", "--weights", weights, "--data", frames_data.output_prefix, "-n", 1, "-e", 1,
+                       "--weights-dir", tmp_path / "w2", "--preview-seconds", 0)
+    assert again.returncode == 0, again.stderr[-2000:]
+    child = read_checkpoint(next((tmp_path / "w2").glob("*.weights.h5")))
+    np.testing.assert_array_equal(child.code.basis, ckpt.code.basis)  # the parent's code, not a new fit
+
+
+@pytest.mark.slow
+def test_frames_and_other_representations_refuse_each_others_data_in_one_line(frames_data, small_data, tmp_path):
+    wrong = run_script("train.py", "--data", small_data, "--representation", "frames", "-n", 1, "-e", 1,
+                       "--weights-dir", tmp_path / "w")
+    assert wrong.returncode == 1 and "--store frames" in wrong.stderr and "Traceback" not in wrong.stderr
+    other = run_script("train.py", "--data", frames_data.output_prefix, "--representation", "logmel", "-n", 1, "-e", 1,
+                       "--weights-dir", tmp_path / "w")
+    assert other.returncode == 1 and "--representation frames" in other.stderr and "Traceback" not in other.stderr
+    too_many = run_script("train.py", "--data", frames_data.output_prefix, "--representation", "frames", "--code", 300,
+                          "-n", 1, "-e", 1, "--weights-dir", tmp_path / "w")
+    assert too_many.returncode == 1 and "--code 300" in too_many.stderr
