@@ -417,7 +417,7 @@ def test_absurd_flag_values_are_one_line_usage_errors(tmp_path, script, args, fl
 
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", ["weights_dir = {a = 1}", "n_iter = [1, 2]", "hidden = true",
-                                    "n_iter = 1e400", "\udcff"])
+                                    "n_iter = 1e400", "\udcff", 'weights_dir = "w\\u0000evil"'])
 def test_a_preset_with_a_value_no_flag_takes_is_one_line(tmp_path, preset):
     path = tmp_path / "p.toml"
     path.write_text(preset, errors="surrogateescape")

@@ -325,6 +325,8 @@ def _convert_one(parser: argparse.ArgumentParser, action: argparse.Action, value
     if switch != isinstance(value, bool) or not isinstance(value, (str, int, float, bool)):
         wanted = "true or false" if switch else "a single number or word"
         parser.error(f"preset value {action.dest} = {value!r}: expected {wanted}")
+    if isinstance(value, str) and "\0" in value:  # what a command line cannot carry, a preset may not either
+        parser.error(f"preset value {action.dest} = {value!r}: holds a NUL character")
     if action.type is None or switch:
         result = value
     else:
