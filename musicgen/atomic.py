@@ -85,11 +85,31 @@ DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
 
 def require_space(path: Path, size: int = 0) -> None:
     """OSError(ENOSPC) naming `path`, the file about to be written, unless its folder has `size` bytes
-    free and 1 MiB beside them: for writers that cannot report a full disk themselves (HDF5 crashes
-    the process on a failed write; sox exits 0 with its output cut short)."""
+    free and 1 MiB beside them, and OSError(EFBIG) unless the process may write a file of `size` bytes
+    (ulimit -f): for writers that cannot report either themselves (HDF5 crashes the process on a failed
+    write; sox exits 0 with its output cut short)."""
     space = os.statvfs(Path(path).parent)
     if space.f_bavail * space.f_frsize < size + (1 << 20):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    if not size_allowed(size):
+        raise OSError(errno.EFBIG, os.strerror(errno.EFBIG), str(path))
+
+
+def size_allowed(size: int) -> bool:
+    """Whether the file-size limit (ulimit -f, RLIMIT_FSIZE) lets this process write a file of `size` bytes."""
+    import resource
+
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    return limit == resource.RLIM_INFINITY or size < limit
+
+
+def hit_size_limit(path: Path) -> bool:
+    """Whether the partly written file at `path` stopped at the file-size limit (a tool that cannot
+    write on reports only that it failed)."""
+    try:
+        return not size_allowed(os.path.getsize(path))
+    except OSError:
+        return False
 
 
 def raise_if_disk_full(exc: BaseException, folder: Path | str, consequence: str = "") -> None:

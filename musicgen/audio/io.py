@@ -3,6 +3,7 @@ samples, float samples written as 16-bit WAV (streamed or whole) and songs encod
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 import warnings
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from scipy.io import wavfile
 
-from musicgen.atomic import require_space, temp_path, write_atomic
+from musicgen.atomic import hit_size_limit, require_space, temp_path, write_atomic
 from musicgen.audio.tools import ReaderStoppedError, run_pipe, run_tool
 from musicgen.errors import AudioDecodeError
 
@@ -45,6 +46,10 @@ def decode_to_wav(src: Path, dst: Path, *, sample_rate: int) -> None:
             run_tool(["sox", "-V1", "-R", src, *to_mono], what=src.name)
         _check_complete(part, dst)
         os.replace(part, dst)
+    except AudioDecodeError:
+        if hit_size_limit(part):  # ulimit -f: the limit, not the file, is at fault; every file would fail alike
+            raise OSError(errno.EFBIG, os.strerror(errno.EFBIG), str(dst)) from None
+        raise
     finally:
         part.unlink(missing_ok=True)
 
