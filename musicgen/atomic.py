@@ -127,6 +127,8 @@ def check_writable(folder: Path) -> Path:
     """Create `folder` if needed and prove a file can be written there, before any long work
     starts; OutputError naming the folder if not. Leftovers of killed runs are removed."""
     folder = Path(folder)
+    if os.path.lexists(folder) and not folder.is_dir():
+        raise OutputError(f"'{folder}' is not a folder (a file of that name is in the way)")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = temp_path(folder / "probe")

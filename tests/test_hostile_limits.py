@@ -1,5 +1,6 @@
-"""A file-size limit (ulimit -f) is a full disk: one line naming the file, exit 1, no signal death, the
-earlier outputs kept and no temporary file left."""
+"""Outputs that cannot be written: a file-size limit (ulimit -f) is a full disk, and a file in the way of
+an optional output folder is found before any work. One line naming the file, exit 1, no signal death,
+the earlier outputs kept and no temporary file left."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 
 import pytest
 
-from helpers import REPO, music_excerpt
+from helpers import REPO, music_excerpt, run_script
 
 
 def limited(kilobytes: int):
@@ -50,3 +51,16 @@ def test_training_under_a_file_size_limit_fails_in_one_line(small_data, tmp_path
                                           "--weights-dir", tmp_path / "w", "--img-dir", tmp_path / "img"))
     assert "weights.h5" in line
     assert not list(tmp_path.rglob(".part-*"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("flag", ["--tensorboard", "--img-dir"])
+def test_a_file_in_the_way_of_an_optional_output_folder_is_found_before_training(small_data, tmp_path, flag):
+    in_the_way = tmp_path / "logs"
+    in_the_way.write_text("mine")
+    out = run_script("train.py", "--data", small_data, "-n", 1, "-e", 1, "--weights-dir", tmp_path / "w", flag,
+                     in_the_way, "--preview-seconds", 0)
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert out.returncode == 1 and len(lines) == 1 and str(in_the_way) in lines[0], out.stderr[-2000:]
+    assert "iteration" not in out.stdout and not list((tmp_path / "w").glob("*.weights.h5"))
+    assert in_the_way.read_text() == "mine"

@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 import logging
 import os
-import signal
 import sys
 import threading
 import warnings
@@ -169,9 +168,6 @@ def run_script(main: Callable[[list[str] | None], int], argv: list[str] | None =
     in_main = threading.current_thread() is threading.main_thread()
     if in_main:
         interrupts_raise()
-        # Past a file-size limit (ulimit -f) a write then fails with EFBIG, reported like a full disk,
-        # instead of the signal killing the run (and the tools it starts, which inherit the setting).
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         return _report_errors(main, argv, prog)
     except KeyboardInterrupt:  # one that landed while an error was being reported

@@ -389,6 +389,8 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | Chec
         check_writable(train_cfg.weights_dir)
         remove_orphan_companions(train_cfg.weights_dir)
         check_writable(train_cfg.img_dir)
+        if train_cfg.tensorboard is not None:
+            check_writable(train_cfg.tensorboard)
     base, model_cfg, history = _starting_point(train_cfg, model_cfg, data, resume)
     resume = base.weights if resume is not None else None
     _check_within_limits(base, train_cfg)
