@@ -65,7 +65,10 @@ class ClipArray:
     cache, which the kernel can drop. Only headers are read when opening.
     """
 
-    def __init__(self, paths: list[Path], dtype: np.dtype = CLIP_DTYPE):
+    def __init__(self, paths: list[Path], dtype: np.dtype = CLIP_DTYPE, bounds: tuple[float, float] | None = None):
+        # `bounds`: the lowest and highest value the stored representation can take; a value outside
+        # (a flipped exponent bit: 0.508 read as 33312) is damage, however finite.
+        self.bounds = bounds
         if not paths:
             raise DatasetError("no tensor files given")
         self.paths = [Path(p) for p in paths]
@@ -104,16 +107,20 @@ class ClipArray:
         return out
 
     def read_finite(self, rows) -> np.ndarray:
-        """read(rows), or DatasetError naming the file and clip if a value is NaN or infinite (the
-        info file's fingerprints cover only each file's ends, so a damaged middle is found here)."""
+        """read(rows), or DatasetError naming the file and clip if a value is NaN, infinite or outside
+        `bounds` (the info file's fingerprints cover only each file's ends, so a damaged middle is found here)."""
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
         values = self.read(rows)
-        finite = np.isfinite(values).reshape(len(rows), -1).all(axis=1)
-        if not finite.all():
-            row = int(rows[np.flatnonzero(~finite)[0]])
-            shard = int(self._shards_of(row))
-            raise DatasetError(f"'{self.paths[shard]}' clip {row - int(self.starts[shard])} holds NaN or "
-                               "infinite values; re-run convert_directory.py")
+        flat = values.reshape(len(rows), -1)
+        finite = np.isfinite(flat).all(axis=1)
+        inside = finite if self.bounds is None else finite & ((flat >= self.bounds[0]) & (flat <= self.bounds[1])).all(axis=1)
+        if not inside.all():
+            bad = int(np.flatnonzero(~inside)[0])
+            row, shard = int(rows[bad]), int(self._shards_of(int(rows[bad])))
+            what = ("NaN or infinite values" if not finite[bad] else
+                    f"values outside {self.bounds[0]:g}..{self.bounds[1]:g}, which no music gives (damaged)")
+            raise DatasetError(f"'{self.paths[shard]}' clip {row - int(self.starts[shard])} holds {what}; "
+                               "re-run convert_directory.py")
         return values
 
     def _shards_of(self, rows):

@@ -13,6 +13,7 @@ import numpy as np
 from musicgen import schema
 from musicgen.audio.frame_code import FrameCode
 from musicgen.audio.representation import from_stored
+from musicgen.audio.spectra import LOG_FLOOR
 from musicgen.config import MAX_BLOCK_SIZE, MAX_CLIP_BLOCKS, MAX_STAT, MIN_STD, NORMALISATIONS, STORES, BlockSpec
 from musicgen.data.clip_store import STORE_DTYPES, ClipArray, check_npy_size, npy_layout
 from musicgen.errors import DatasetError
@@ -63,6 +64,16 @@ class TrainingData:
             return normalised(self.x.read_finite(rows)), normalised(self.y.read_finite(rows))
         values = normalised(self.x.read_finite(rows))  # clips one block longer: X and Y overlap
         return values[:, :-1], values[:, 1:]
+
+
+def stored_bounds(store: str, block: BlockSpec) -> tuple[float, float] | None:
+    """The range of every value a dataset of `store` can hold, from samples within [-1, 1]: an FFT value is
+    at most the block's length, a log magnitude between the floor's log and the log of that (a fine
+    frame's Hann window sums to half its length); float16 rounding given room."""
+    if store == "fft":
+        return -1.01 * block.block_size, 1.01 * block.block_size
+    top = block.frame / 2 if store == "frames" else block.block_size
+    return float(np.log(LOG_FLOOR)) - 0.05, float(np.log(top + LOG_FLOOR)) + 0.05
 
 
 def check_frames(block: BlockSpec, error=DatasetError) -> None:
@@ -240,6 +251,8 @@ def load_training_data(prefix: Path) -> TrainingData:
     block = info.get("block", BlockSpec())
     if store == "fft":
         block = dataclasses.replace(block, block_size=x.shape[2] // 2)
+    for array in (x, y) if y is not None else (x,):
+        array.bounds = stored_bounds(store, block)
     return TrainingData(x=x, y=y, mean=mean, std=std_from_variance(var), block=block, store=store)
 
 
