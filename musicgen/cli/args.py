@@ -161,6 +161,8 @@ def run_script(main: Callable[[list[str] | None], int], argv: list[str] | None =
     limit_malloc_arenas()
     if "--verbose" not in (sys.argv[1:] if argv is None else argv):
         quiet_tensorflow()
+        # matplotlib's notes (a temporary cache folder when HOME cannot be written) are not the user's business.
+        logging.getLogger("matplotlib").setLevel(logging.ERROR)
         # Library warnings (Keras' UserWarnings, numpy's RuntimeWarnings) are for developers; a user
         # gets one line per problem from us. --verbose shows them.
         warnings.simplefilter("ignore")
@@ -280,7 +282,8 @@ def parse_with_preset(parser: ArgumentParser, argv: list[str] | None) -> argpars
         known = _preset_names(parser)
         unknown = sorted(set(preset) - set(known))
         if unknown:
-            parser.error(f"preset '{first.config}' sets unknown option(s) {', '.join(unknown)}; "
+            named = ", ".join(name[:40] for name in unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+            parser.error(f"preset '{first.config}' sets unknown option(s) {named}; "
                          f"known: {', '.join(sorted(known))}")
         values = {}
         for key, value in preset.items():

@@ -102,9 +102,15 @@ def find_audio_files(input_dir: Path, max_files: int) -> list[Path]:
         raise DatasetError(f"input folder '{input_dir}' does not exist")
     files = sorted(
         p for p in input_dir.iterdir()
-        if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES and not p.name.startswith(".")
+        if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES and not p.name.startswith(".") and not _ours(p)
     )
     return files[:max_files]
+
+
+def _ours(path: Path) -> bool:
+    """A dataset's own merged audio (PREFIX_xmerged.wav beside PREFIX_info.json): an --output inside --input
+    must not become music for the next conversion."""
+    return path.name.endswith("_xmerged.wav") and path.with_name(path.name[:-len("_xmerged.wav")] + "_info.json").is_file()
 
 
 def decode_source(src: Path, wav: Path, audio: AudioConfig) -> SourceFile | str:
@@ -190,9 +196,11 @@ class _MergedClips:
         self.close()
 
     def close(self) -> None:
-        """Remove the scratch file."""
-        self.scratch.close()
-        self.scratch_path.unlink(missing_ok=True)
+        """Remove the scratch file (also when closing it fails, as it may on a full disk)."""
+        try:
+            self.scratch.close()
+        finally:
+            self.scratch_path.unlink(missing_ok=True)
 
 
 class _TensorWriter:

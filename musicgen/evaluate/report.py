@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,5 +186,15 @@ def format_timeline(name: str, start: float, windows: list[WindowMeasures]) -> s
 
 
 def format_json(report: Report) -> str:
-    """The report as indented JSON."""
-    return json.dumps(report.as_dict(), indent=2)
+    """The report as indented JSON; a measure that is not a number (NaN: too short to measure) is null."""
+    return json.dumps(_nulls(report.as_dict()), indent=2, allow_nan=False)
+
+
+def _nulls(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _nulls(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_nulls(v) for v in value]
+    return value

@@ -1,0 +1,41 @@
+"""The smaller cases of the third hostile round: outputs inside the input, absurd presets, NaN in JSON,
+an unwritable HOME."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from musicgen.data.convert import convert_directory
+
+from helpers import music_excerpt, run_script, small_config, tone
+
+
+def test_a_dataset_written_inside_its_input_folder_is_not_taken_for_music(tmp_path):
+    cfg = small_config(tmp_path)
+    cfg.input_dir.mkdir()
+    music_excerpt(cfg.input_dir / "minuet.mp3", 9.2)
+    inside = cfg.input_dir / "np_array"
+    for _ in range(2):
+        convert_directory(type(cfg)(input_dir=cfg.input_dir, output_prefix=inside, audio=cfg.audio), progress=False)
+    assert (cfg.input_dir / "np_array_xmerged.wav").is_file()
+    assert json.loads((cfg.input_dir / "np_array_info.json").read_text())["sources"] == ["minuet.mp3"]
+
+
+def test_a_preset_of_many_unknown_keys_is_one_short_line(tmp_path):
+    preset = tmp_path / "p.toml"
+    preset.write_text("".join(f"key{k} = 1\n" for k in range(20000)))
+    out = run_script("train.py", "--config", preset, cwd=tmp_path, timeout=120)
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert out.returncode == 2 and len(lines) == 1 and len(lines[0]) < 3000, len(out.stderr)
+    assert "key0" in lines[0] and "more" in lines[0]
+
+
+def test_evaluate_json_is_json_even_when_a_measure_is_not_a_number_and_home_is_unwritable(tmp_path):
+    song = tone(tmp_path / "song.wav", 2.0, rate=8000)
+    env = {"HOME": "/proc/no-home", "MPLCONFIGDIR": ""}
+    out = run_script("evaluate.py", song, "--reference", song, "--json", "--block-seconds", "0.000001",
+                     "--plot", tmp_path / "p.png", env={**os.environ, **env})
+    assert out.returncode == 0, out.stderr[-2000:]
+    json.loads(out.stdout)  # NaN is not JSON: a measure that is not a number is null
+    assert out.stderr.strip() == "", out.stderr[-2000:]
