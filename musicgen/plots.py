@@ -25,10 +25,17 @@ def _pyplot():
 
 
 def _save_figure(plt, fig, path: Path) -> Path:
-    """Lay out, write atomically and close a figure."""
+    """Lay out, write atomically and close a figure; a full disk is one error naming `path`."""
     fig.tight_layout()
-    write_atomic(path, fig.savefig)
-    plt.close(fig)
+    try:
+        write_atomic(path, fig.savefig)
+    except OSError as exc:
+        if exc.filename is None:  # matplotlib's own write errors name no file
+            exc.filename = str(path)
+        raise_if_disk_full(exc, path, "no picture was written")
+        raise
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -39,3 +39,32 @@ def test_evaluate_json_is_json_even_when_a_measure_is_not_a_number_and_home_is_u
     assert out.returncode == 0, out.stderr[-2000:]
     json.loads(out.stdout)  # NaN is not JSON: a measure that is not a number is null
     assert out.stderr.strip() == "", out.stderr[-2000:]
+
+
+def test_a_sidecar_left_without_its_song_by_a_kill_is_removed_by_the_next_song(tmp_path):
+    import numpy as np
+
+    from musicgen.generate.song_files import write_song
+
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    for name in ("generated_song1.json", "generated_song1.png"):
+        (songs / name).write_text("{}")
+        os.utime(songs / name, (1e9, 1e9))  # long ago
+    (songs / "generated_song2.json").write_text("{}")  # fresh: a live run may be about to link its song
+    (songs / "generated_song3.wav").write_bytes(b"mine")
+    (songs / "generated_song3.json").write_text("{}")
+    os.utime(songs / "generated_song3.json", (1e9, 1e9))
+    path = write_song(songs, np.zeros(800, np.float32), 8000, info={"a": 1})
+    assert path.name == "generated_song4.wav"
+    assert sorted(p.name for p in songs.iterdir()) == ["generated_song2.json", "generated_song3.json",
+                                                      "generated_song3.wav", "generated_song4.json",
+                                                      "generated_song4.wav"]
+
+
+def test_a_sidecar_that_cannot_be_read_is_said_to_be_ignored(tmp_path):
+    song = tone(tmp_path / "generated_song1.wav", 2.0, rate=8000)
+    (tmp_path / "generated_song1.json").write_text("[" * 100_000 + "]" * 100_000)
+    out = run_script("evaluate.py", song, "--reference", song)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "generated_song1.json' cannot be read; it is ignored" in out.stderr

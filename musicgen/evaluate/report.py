@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,8 @@ from musicgen.evaluate.measures import (ANALYSIS_RATE, COPY_DISTANCE_DB, FLATNES
                                         to_analysis_rate, verdict)
 from musicgen.generate.song_files import read_song_info, song_info_path
 from musicgen.memory import require_memory
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -74,8 +78,12 @@ def load_reference(paths: list[Path]) -> Reference:
 
 
 def sidecar_times(song: Path) -> tuple[float, float]:
-    """(where the seed's echo ends, seconds per block) from a song's sidecar; (0, 0.25) without one."""
+    """(where the seed's echo ends, seconds per block) from a song's sidecar; (0, 0.25) without one, or with
+    one that cannot be read (said in a note)."""
     info = read_song_info(song)
+    if not info and os.path.lexists(song_info_path(song)):
+        log.warning(f"note: '{song_info_path(song)}' cannot be read; it is ignored, and the whole song measured "
+                    "(its seed's echo included)")
     try:
         echo = schema.get_float(info, "echo_seconds", 0.0, 1e7, 0.0)
         if "block_size" in info:

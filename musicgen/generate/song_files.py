@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -35,6 +36,7 @@ def write_song(folder: Path, samples: np.ndarray, sample_rate: int, *, info: dic
     overwrite anything, and a full disk leaves no half of a song behind.
     """
     folder.mkdir(parents=True, exist_ok=True)
+    remove_orphan_sidecars(folder)
     pcm = to_int16(samples)
     wav = temp_path(folder / "generated_song.wav")
     audio = temp_path(folder / f"generated_song.{song_format}") if song_format != "wav" else wav
@@ -76,6 +78,32 @@ def write_song(folder: Path, samples: np.ndarray, sample_rate: int, *, info: dic
     finally:
         for part in parts:
             part.unlink(missing_ok=True)
+
+
+ORPHAN_SECONDS = 60.0  # a run links its song right after its sidecar: one alone this long was left by a kill
+AUDIO_FORMATS = ("wav", "flac", "mp3", "ogg")
+
+
+def remove_orphan_sidecars(folder: Path) -> list[Path]:
+    """Delete generated_songN.json (and .png) left without any generated_songN audio by a run killed between
+    linking the two; a fresh one may be a live run's and is left alone. The removed files are returned."""
+    removed = []
+    for path in sorted(folder.iterdir()):
+        match = SONG_RE.match(path.name)
+        if not match or match.group(2) != "json":
+            continue
+        stem = folder / f"generated_song{match.group(1)}"
+        try:
+            fresh = time.time() - path.lstat().st_mtime < ORPHAN_SECONDS
+        except OSError:
+            continue
+        if fresh or any(os.path.lexists(stem.with_suffix(f".{ext}")) for ext in AUDIO_FORMATS):
+            continue
+        for orphan in (path, stem.with_suffix(".png")):
+            if os.path.lexists(orphan):
+                orphan.unlink(missing_ok=True)
+                removed.append(orphan)
+    return removed
 
 
 def song_info_path(song: Path) -> Path:
