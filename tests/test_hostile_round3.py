@@ -68,3 +68,24 @@ def test_a_sidecar_that_cannot_be_read_is_said_to_be_ignored(tmp_path):
     out = run_script("evaluate.py", song, "--reference", song)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "generated_song1.json' cannot be read; it is ignored" in out.stderr
+
+
+def test_a_dataset_replaced_while_it_is_read_is_read_as_it_was_opened(tmp_path):
+    import dataclasses
+
+    import numpy as np
+
+    from musicgen.data.training_data import load_training_data
+
+    cfg = dataclasses.replace(small_config(tmp_path), shard_size=3)
+    cfg.input_dir.mkdir()
+    music_excerpt(cfg.input_dir / "minuet.mp3", 9.2)
+    convert_directory(cfg, progress=False)
+    data = load_training_data(cfg.output_prefix)
+    before = data.x.read(np.arange(data.clips))
+    (cfg.input_dir / "minuet.mp3").unlink()
+    music_excerpt(cfg.input_dir / "other.mp3", 9.2, start=30.0)
+    convert_directory(cfg, progress=False)  # new shards; the old ones deleted
+    assert not any(p.exists() for p in data.x.paths)
+    np.testing.assert_array_equal(data.x.read(np.arange(data.clips)), before)
+    assert not np.array_equal(load_training_data(cfg.output_prefix).x.read(np.arange(data.clips)), before)

@@ -62,16 +62,25 @@ class ClipArray:
 
     A memory map would leave every page it touched mapped into the process, so
     resident memory would grow with the dataset; file reads go through the page
-    cache, which the kernel can drop. Only headers are read when opening.
+    cache, which the kernel can drop. Only headers are read when opening, but every file stays open
+    from then on: a conversion that replaces the dataset meanwhile (new files under the same names, old
+    shards deleted) leaves this reader with the files it opened, whole and consistent.
     """
 
     def __init__(self, paths: list[Path], dtype: np.dtype = CLIP_DTYPE, bounds: tuple[float, float] | None = None):
         # `bounds`: the lowest and highest value the stored representation can take; a value outside
         # (a flipped exponent bit: 0.508 read as 33312) is damage, however finite.
         self.bounds = bounds
+        self._fds: list[int] = []
         if not paths:
             raise DatasetError("no tensor files given")
         self.paths = [Path(p) for p in paths]
+        try:
+            for path in self.paths:
+                self._fds.append(os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)))
+        except OSError as exc:
+            self.close()
+            raise DatasetError(f"cannot read '{exc.filename}': {exc.strerror}; re-run convert_directory.py") from None
         layouts = [check_clip_file(p, dtype) for p in self.paths]
         row_shape = layouts[0][0][1:]
         self.dtype = dtype
@@ -88,6 +97,18 @@ class ClipArray:
     def __len__(self) -> int:
         return self.shape[0]
 
+    def close(self) -> None:
+        """Close the files (reading afterwards is an error)."""
+        for fd in self._fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._fds = []
+
+    def __del__(self):
+        self.close()
+
     def read(self, rows) -> np.ndarray:
         """Rows `rows` (any order, repeats allowed) as a new (len(rows), *row) array."""
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
@@ -97,13 +118,13 @@ class ClipArray:
         shard_of = self._shards_of(rows)
         for shard in np.unique(shard_of):
             picks = np.flatnonzero(shard_of == shard)
-            with open(self.paths[shard], "rb", buffering=0) as handle:
-                for k in picks:
-                    handle.seek(self.offsets[shard] + int(rows[k] - self.starts[shard]) * self.row_bytes)
-                    # A file cut short after it was opened must not hand out uninitialised memory.
-                    if handle.readinto(memoryview(out[k]).cast("B")) != self.row_bytes:
-                        raise DatasetError(f"'{self.paths[shard]}' ended early (truncated while in use); "
-                                           "re-run convert_directory.py")
+            for k in picks:
+                offset = self.offsets[shard] + int(rows[k] - self.starts[shard]) * self.row_bytes
+                # pread: no shared file position, so tf.data's threads may read at once. A file cut short
+                # after it was opened must not hand out uninitialised memory.
+                if os.preadv(self._fds[shard], [memoryview(out[k]).cast("B")], offset) != self.row_bytes:
+                    raise DatasetError(f"'{self.paths[shard]}' ended early (truncated while in use); "
+                                       "re-run convert_directory.py")
         return out
 
     def read_finite(self, rows) -> np.ndarray:
