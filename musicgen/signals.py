@@ -57,6 +57,9 @@ def main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
+_deferring = False  # a signals_deferred block is running
+
+
 @contextlib.contextmanager
 def signals_deferred():
     """Hold SIGINT/SIGTERM until the block ends, then raise KeyboardInterrupt if one came.
@@ -65,15 +68,18 @@ def signals_deferred():
     handlers are swapped (masking the main thread alone misses signals that TensorFlow's
     threads receive). Elsewhere than the main thread this is a no-op.
     """
-    if not main_thread():
+    global _deferring
+    if not main_thread() or _deferring:  # inside another deferring block: that one raises when it ends
         yield
         return
     received: list[int] = []
     old = {sig: signal.signal(sig, lambda signum, frame: received.append(signum))
            for sig in (signal.SIGINT, signal.SIGTERM)}
+    _deferring = True
     try:
         yield
     finally:
+        _deferring = False
         for sig, handler in old.items():
             signal.signal(sig, handler)
     if received:

@@ -236,13 +236,17 @@ class _TensorWriter:
         return Path(f"{self.prefix}_{kind}{suffix}.npy")
 
     def _open_shard(self) -> None:
+        # A Ctrl-C or SIGTERM waits until the shard's files are listed in self.files, where abort() finds
+        # them: one landing between creating a file and listing it left that file behind.
         dtype = STORE_DTYPES[self.store]
-        self.files = [NpyAppender(self._name(kind), self.row, dtype) for kind in (("x", "y") if self.fft else ("x",))]
+        with signals_deferred():
+            self.files = [NpyAppender(self._name(kind), self.row, dtype) for kind in (("x", "y") if self.fft else ("x",))]
 
     def _close_shard(self) -> None:
-        for appender in self.files:
-            appender.finish()
-        self.closed.append(self.files)
+        with signals_deferred():
+            for appender in self.files:
+                appender.finish()
+            self.closed.append(self.files)
 
     def add(self, feats: np.ndarray, frames: np.ndarray | None = None) -> None:
         """Store one clip's clip_blocks + 1 feature rows as an X and a Y row (or one row of log magnitudes,
@@ -392,7 +396,8 @@ def convert_directory(cfg: ConvertConfig, *, progress: bool = True) -> Conversio
     jobs = cfg.jobs or os.cpu_count() or 1
     decoder, framer = ThreadPoolExecutor(max_workers=jobs), ThreadPoolExecutor(max_workers=jobs)
     try:
-        writer = _TensorWriter(cfg.output_prefix, audio, cfg.shard_size)
+        with signals_deferred():  # its files are opened by the time a signal can land: abort() removes them
+            writer = _TensorWriter(cfg.output_prefix, audio, cfg.shard_size)
         # Files decode `jobs` at a time, a few ahead of the one being framed (lame and sox run as
         # their own processes); a file's clips are framed `jobs` at a time (the FFT runs without the
         # GIL); every clip is written in file and clip order, so the tensors do not depend on `jobs`.
