@@ -24,6 +24,7 @@ import numpy as np
 from common import REPO, write_results
 from musicgen.audio import frames
 from musicgen.audio.io import decode_pcm, from_int16
+from musicgen.audio.spectra import from_log, to_log
 from musicgen.config import BlockSpec
 from musicgen.evaluate import measures
 from musicgen.evaluate.fidelity import WINDOWS, fidelity
@@ -57,7 +58,7 @@ def coded(frame: int, hop: int, bands: int, per_step: int, components: int, iter
     spec = frames.FrameSpec(sample_rate=RATE, frame=frame, hop=hop, bands=bands)
 
     def steps(x: np.ndarray) -> np.ndarray:
-        logs = frames.log_values(frames.frame_magnitudes(x, spec))
+        logs = to_log(frames.frame_magnitudes(x, spec))
         usable = len(logs) // per_step * per_step
         return logs[:usable].reshape(-1, per_step * spec.values)
 
@@ -66,12 +67,12 @@ def coded(frame: int, hop: int, bands: int, per_step: int, components: int, iter
         mean = train.mean(axis=0)
         _, _, vt = np.linalg.svd(train - mean, full_matrices=False)
         basis = vt[:components]
-        logs = frames.log_values(frames.frame_magnitudes(x, spec))
+        logs = to_log(frames.frame_magnitudes(x, spec))
         usable = len(logs) // per_step * per_step
         code = (logs[:usable].reshape(-1, per_step * spec.values) - mean) @ basis.T
         back = (code @ basis + mean).reshape(-1, spec.values)
         logs = np.concatenate([back, logs[usable:]])  # the last part-step as it is: under a step of audio
-        magnitude = frames.from_log_values(logs)
+        magnitude = from_log(logs)
         if bands:
             magnitude = frames.bins_from_bands(magnitude, spec)
         return frames.griffin_lim(magnitude, spec, len(x), rng=rng, iterations=iterations)

@@ -26,10 +26,6 @@ class FrameCode:
     low: np.ndarray | None = None
     high: np.ndarray | None = None
 
-    @property
-    def components(self) -> int:
-        return len(self.basis)
-
     def encode(self, values: np.ndarray) -> np.ndarray:
         """(..., D) -> (..., K) float32."""
         return ((np.asarray(values, dtype=np.float32) - self.mean) @ self.basis.T).astype(np.float32)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft
 
-from musicgen.audio.spectra import LOG_FLOOR, mel_filterbank, mel_inverse
+from musicgen.audio.spectra import band_rms, fast_griffin_lim, from_log, mel_inverse, to_log
 from musicgen.config import BlockSpec
 
 # 16 fast rounds: from 128 mel bands a frame, a minute of recorded music comes back as close as after 32
@@ -100,9 +100,7 @@ def istft(spectra: np.ndarray, spec: FrameSpec, length: int) -> np.ndarray:
 def frame_magnitudes(samples: np.ndarray, spec: FrameSpec) -> np.ndarray:
     """(n_frames, values) magnitudes: per bin, or the RMS of each mel band's bins."""
     magnitude = np.abs(stft(samples, spec))
-    if not spec.bands:
-        return magnitude
-    return np.sqrt(np.square(magnitude) @ mel_filterbank(spec._mel_block()).T)
+    return band_rms(magnitude, spec._mel_block()) if spec.bands else magnitude
 
 
 def bins_from_bands(bands: np.ndarray, spec: FrameSpec) -> np.ndarray:
@@ -110,31 +108,14 @@ def bins_from_bands(bands: np.ndarray, spec: FrameSpec) -> np.ndarray:
     return bands @ mel_inverse(spec._mel_block())
 
 
-def log_values(magnitude: np.ndarray) -> np.ndarray:
-    """Magnitudes -> log(magnitude + LOG_FLOOR), the values a network sees."""
-    return np.log(magnitude + LOG_FLOOR).astype(np.float32)
-
-
-def from_log_values(values: np.ndarray) -> np.ndarray:
-    """The inverse of log_values."""
-    return np.maximum(np.exp(np.asarray(values, dtype=np.float64)) - LOG_FLOOR, 0.0)
-
-
 def griffin_lim(magnitude: np.ndarray, spec: FrameSpec, length: int, *, rng: np.random.Generator | None = None,
                 iterations: int = GRIFFIN_LIM_ITERATIONS, momentum: float = GRIFFIN_LIM_MOMENTUM) -> np.ndarray:
     """`length` samples whose frames have these (n_frames, bins) magnitudes, the phase found by fast
     Griffin-Lim (Perraudin et al. 2013) from random phases."""
     rng = rng or np.random.default_rng()
-    magnitude = np.asarray(magnitude, dtype=np.float32)
-    spectrum = (magnitude * np.exp(2j * np.pi * rng.random(magnitude.shape))).astype(np.complex64)
-    previous = np.complex64(0)
-    step = np.float32(momentum / (1.0 + momentum))
-    for _ in range(iterations):
-        rebuilt = stft(istft(spectrum, spec, length), spec)
-        target = rebuilt - step * previous if momentum else rebuilt
-        previous = rebuilt
-        spectrum = target * (magnitude / np.maximum(np.abs(target), 1e-30))
-    return istft(spectrum, spec, length)
+    phase = np.exp(2j * np.pi * rng.random(np.shape(magnitude)))
+    return fast_griffin_lim(magnitude, phase, lambda spectrum: istft(spectrum, spec, length),
+                            lambda signal: stft(signal, spec), iterations, momentum)
 
 
 def resynthesize(samples: np.ndarray, spec: FrameSpec, *, rng: np.random.Generator | None = None,
@@ -165,8 +146,7 @@ def block_frame_values(samples: np.ndarray, start: int, n_blocks: int, block: Bl
     segment[max(0, -first):max(0, -first) + len(taken)] = taken
     framed = np.lib.stride_tricks.sliding_window_view(segment, spec.frame)[:: spec.hop][: n_blocks * block.frames_per_block]
     magnitude = np.abs(scipy.fft.rfft(framed * hann(spec.frame), axis=-1, workers=-1))
-    bands = np.sqrt(np.square(magnitude) @ mel_filterbank(spec._mel_block()).T)
-    return log_values(bands).reshape(n_blocks, block.frame_values)
+    return to_log(band_rms(magnitude, spec._mel_block())).reshape(n_blocks, block.frame_values)
 
 
 def frames_to_signal(values: np.ndarray, block: BlockSpec, *, rng: np.random.Generator | None = None,
@@ -176,7 +156,7 @@ def frames_to_signal(values: np.ndarray, block: BlockSpec, *, rng: np.random.Gen
     the end, are silent)."""
     spec = frame_spec(block)
     length = len(values) * block.block_size
-    bands = from_log_values(np.asarray(values).reshape(-1, spec.bands))
+    bands = from_log(np.asarray(values).reshape(-1, spec.bands))
     magnitude = bins_from_bands(bands, spec)
     missing = n_frames(length, spec) - len(magnitude)
     magnitude = np.concatenate([magnitude, np.zeros((missing, spec.bins))])

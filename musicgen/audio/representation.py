@@ -21,7 +21,7 @@ import scipy.fft
 from musicgen.audio.blocks import blocks_to_signal, features_to_blocks, frame
 from musicgen.audio.frame_code import FrameCode
 from musicgen.audio.frames import frames_to_signal
-from musicgen.audio.spectra import LOG_FLOOR, mel_filterbank, mel_inverse
+from musicgen.audio.spectra import LOG_FLOOR, band_rms, fast_griffin_lim, from_log, mel_inverse, to_log
 from musicgen.config import BlockSpec
 from musicgen.data.npy_stream import RunningStats
 
@@ -39,14 +39,14 @@ def from_fft_features(features: np.ndarray, block: BlockSpec) -> np.ndarray:
         return features
     magnitude = _magnitudes(features)
     if block.representation == "logmel":
-        magnitude = _band_magnitudes(magnitude, block)
-    return np.log(magnitude + LOG_FLOOR).astype(np.float32)
+        magnitude = band_rms(magnitude, block)
+    return to_log(magnitude)
 
 
 def log_magnitudes(features: np.ndarray) -> np.ndarray:
     """(..., 2*block_size) GRUV features -> (..., bins) float32 log(|FFT| + LOG_FLOOR): what a "logmag"
     dataset stores (convert_directory.py --store logmag)."""
-    return np.log(_magnitudes(np.asarray(features, dtype=np.float32)) + LOG_FLOOR).astype(np.float32)
+    return to_log(_magnitudes(np.asarray(features, dtype=np.float32)))
 
 
 def from_log_magnitudes(values: np.ndarray, block: BlockSpec) -> np.ndarray:
@@ -57,19 +57,13 @@ def from_log_magnitudes(values: np.ndarray, block: BlockSpec) -> np.ndarray:
     if block.representation != "logmel":
         raise ValueError(f"log magnitudes cannot give {block.representation} values")
     magnitude = np.maximum(np.exp(values) - np.float32(LOG_FLOOR), 0.0)
-    return np.log(_band_magnitudes(magnitude, block) + LOG_FLOOR).astype(np.float32)
+    return to_log(band_rms(magnitude, block))
 
 
 def _magnitudes(features: np.ndarray) -> np.ndarray:
     n = features.shape[-1] // 2
     bins = n // 2 + 1
     return np.hypot(features[..., :bins], features[..., n: n + bins])
-
-
-def _band_magnitudes(magnitude: np.ndarray, block: BlockSpec) -> np.ndarray:
-    # The RMS of each band's magnitudes, not their mean: spread back over the bins, it keeps the
-    # block's energy (the mean of a peaky band lost 3-6 dB on the bundled piano).
-    return np.sqrt(np.square(magnitude) @ mel_filterbank(block).T)
 
 
 def from_stored(values: np.ndarray, store: str, block: BlockSpec, code: FrameCode | None = None) -> np.ndarray:
@@ -86,20 +80,14 @@ def from_stored(values: np.ndarray, store: str, block: BlockSpec, code: FrameCod
 def feature_stats(data, block: BlockSpec, code: FrameCode | None = None, *, rows_per_read: int = 4) -> RunningStats:
     """Per-feature mean, variance and range of `block.representation` over every input block of a TrainingData."""
     stats = RunningStats(block.feature_dim)
-    for start in range(0, data.clips, rows_per_read):
-        values = data.inputs(np.arange(start, min(start + rows_per_read, data.clips)), block, code)
+    for values in data.input_chunks(block, code, rows=rows_per_read):
         stats.update(values.reshape(-1, values.shape[-1]))
     return stats
 
 
-def _linear(values: np.ndarray) -> np.ndarray:
-    """log(magnitude + LOG_FLOOR) -> float64 magnitudes."""
-    return np.maximum(np.exp(np.asarray(values, dtype=np.float64)) - LOG_FLOOR, 0.0)
-
-
 def band_bins(values: np.ndarray, block: BlockSpec) -> np.ndarray:
     """(..., bands) log band magnitudes -> (..., bins) bin magnitudes, linear between band centres."""
-    return _linear(values) @ mel_inverse(block)
+    return from_log(values) @ mel_inverse(block)
 
 
 def to_signal(values: np.ndarray, block: BlockSpec, *, rng: np.random.Generator | None = None,
@@ -119,7 +107,7 @@ def to_signal(values: np.ndarray, block: BlockSpec, *, rng: np.random.Generator 
         if detail is not None:
             magnitude *= np.exp(detail)
     else:
-        magnitude = _linear(values)
+        magnitude = from_log(values)
     rng = rng or np.random.default_rng()
     phase = np.exp(2j * np.pi * rng.random(magnitude.shape))
     if not block.overlap:
@@ -133,24 +121,9 @@ def _irfft(spectrum: np.ndarray, block_size: int) -> np.ndarray:
 
 def griffin_lim(magnitude: np.ndarray, phase: np.ndarray, block: BlockSpec, iterations: int,
                 momentum: float = 0.0) -> np.ndarray:
-    """The signal whose overlapping windowed blocks have these magnitudes, phase found by Griffin-Lim.
-
-    Alternates between the signal the blocks overlap-add to and the phases of that signal's own
-    blocks, cut with the window the training blocks were cut with (audio.blocks.frame). A
-    `momentum` above 0 is the fast Griffin-Lim of Perraudin et al. (2013, librosa's default 0.99):
-    each round overshoots along the last change, reaching in fewer rounds what plain rounds reach.
-    """
+    """The signal whose overlapping windowed blocks have these magnitudes, phase found by (fast) Griffin-Lim
+    over the blocks, cut with the window the training blocks were cut with (audio.blocks.frame)."""
     n_blocks, n = len(magnitude), block.block_size
-    # Single precision throughout, and each bin's phase taken by dividing by its size rather than
-    # through angle() and exp(): 6x faster, so a minute of song is rebuilt in a few seconds.
-    magnitude = np.asarray(magnitude, dtype=np.float32)
-    spectrum = (magnitude * phase).astype(np.complex64)
-    previous = np.complex64(0)
-    step = np.float32(momentum / (1.0 + momentum))
-    for _ in range(iterations):
-        signal = blocks_to_signal(_irfft(spectrum, n), block)
-        rebuilt = scipy.fft.rfft(frame(signal, n_blocks, block), axis=-1, workers=-1)
-        target = rebuilt - step * previous if momentum else rebuilt
-        previous = rebuilt
-        spectrum = target * (magnitude / np.maximum(np.abs(target), 1e-30))
-    return blocks_to_signal(_irfft(spectrum, n), block)
+    return fast_griffin_lim(magnitude, phase, lambda spectrum: blocks_to_signal(_irfft(spectrum, n), block),
+                            lambda signal: scipy.fft.rfft(frame(signal, n_blocks, block), axis=-1, workers=-1),
+                            iterations, momentum)

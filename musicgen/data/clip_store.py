@@ -67,10 +67,11 @@ class ClipArray:
     shards deleted) leaves this reader with the files it opened, whole and consistent.
     """
 
-    def __init__(self, paths: list[Path], dtype: np.dtype = CLIP_DTYPE, bounds: tuple[float, float] | None = None):
-        # `bounds`: the lowest and highest value the stored representation can take; a value outside
-        # (a flipped exponent bit: 0.508 read as 33312) is damage, however finite.
-        self.bounds = bounds
+    def __init__(self, paths: list[Path], dtype: np.dtype = CLIP_DTYPE):
+        # The lowest and highest value the stored representation can take, set by whoever knows the store
+        # (training_data.stored_bounds): a value outside (a flipped exponent bit: 0.508 read as 33312) is
+        # damage, however finite. None: only NaN and infinities are refused.
+        self.bounds: tuple[float, float] | None = None
         self._fds: list[int] = []
         if not paths:
             raise DatasetError("no tensor files given")

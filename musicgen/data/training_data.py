@@ -51,6 +51,11 @@ class TrainingData:
         values = self.x.read_finite(rows)
         return from_stored(values if self.y is not None else values[:, :-1], self.store, block, code)
 
+    def input_chunks(self, block: BlockSpec, code: FrameCode | None = None, *, rows: int = 4):
+        """Every X clip, `rows` at a time, as inputs() gives them: one pass over the data in bounded memory."""
+        for start in range(0, self.clips, rows):
+            yield self.inputs(np.arange(start, min(start + rows, self.clips)), block, code)
+
     def pairs(self, rows, block: BlockSpec, mean: np.ndarray, std: np.ndarray,
               code: FrameCode | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(X, Y) of clips `rows` as float32 values of `block`'s representation, normalised by `mean`, `std`."""

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import scipy.fft
 
+from musicgen.audio.frames import hann
+
 WINDOWS = (256, 1024, 4096)  # samples: transients, notes, partials (at 44.1 kHz: 6 ms, 23 ms, 93 ms)
 CONVERGENCE_WINDOW = 1024
 FLOOR_DB = -100.0  # power this far below the music's loudest bin counts as silence in both signals
@@ -42,8 +44,7 @@ def magnitudes(samples: np.ndarray, window: int) -> np.ndarray:
     if len(samples) < window:
         samples = np.pad(samples, (0, window - len(samples)))
     frames = np.lib.stride_tricks.sliding_window_view(samples, window)[:: window // 4]
-    hann = np.hanning(window + 1)[:-1].astype(np.float32)
-    return np.abs(scipy.fft.rfft(frames * hann, axis=-1, workers=-1))
+    return np.abs(scipy.fft.rfft(frames * hann(window), axis=-1, workers=-1))
 
 
 def log_spectral_distance(music: np.ndarray, rebuilt: np.ndarray, window: int) -> float:
@@ -70,11 +71,6 @@ def fidelity(music: np.ndarray, rebuilt: np.ndarray) -> Fidelity:
     music, rebuilt = music[:n], rebuilt[:n]
     return Fidelity(lsd_db=tuple(log_spectral_distance(music, rebuilt, w) for w in WINDOWS),
                     convergence_db=spectral_convergence_db(music, rebuilt))
-
-
-def log_frames(samples: np.ndarray, window: int = CONVERGENCE_WINDOW) -> np.ndarray:
-    """(frames, window // 2 + 1) log power (dB) of Hann frames every window / 4 samples."""
-    return 10.0 * np.log10(np.square(magnitudes(samples, window), dtype=np.float64) + 1e-10)
 
 
 def spectrum_distance_db(songs: list[np.ndarray], music: list[np.ndarray], window: int) -> float:

@@ -279,9 +279,7 @@ def _progress_bar(train_cfg: TrainConfig):
 
 def fit_frame_code(data: TrainingData, block: BlockSpec, *, rows_per_read: int = 8) -> FrameCode:
     """The first block.code principal components of every input block of `data` (its fine frames)."""
-    chunks = (data.inputs(np.arange(start, min(start + rows_per_read, data.clips)), block)
-              for start in range(0, data.clips, rows_per_read))
-    return fit_code(chunks, block.code)
+    return fit_code(data.input_chunks(block, rows=rows_per_read), block.code)
 
 
 def _starting_point(train_cfg: TrainConfig, model_cfg: ModelConfig, data: TrainingData,
