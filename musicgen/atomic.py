@@ -1,8 +1,9 @@
 """Writing a file so that readers see the old version or the new one, never half of one.
 
 Every temporary file of the project is named by `temp_path`: hidden, beside its target,
-unique to the process (pid) and the call (random), within the 255-byte name limit, and
-ending like the target. `remove_stale_temps` deletes those of processes that no longer run.
+unique to the run (a random token whose lock the run holds, see liveness.py), within the
+255-byte name limit, and ending like the target. `remove_stale_temps` deletes those of runs
+that provably no longer go on.
 """
 
 from __future__ import annotations
@@ -10,24 +11,30 @@ from __future__ import annotations
 import errno
 import os
 import re
-import secrets
+import time
 from pathlib import Path
 from typing import Callable
 
 from musicgen.errors import OutputError
+from musicgen.liveness import LOCK_RE, TOKEN_RE, hold_folder, is_dead, run_token
 
 NAME_MAX = 255  # bytes in one file name on Linux and macOS file systems
-TEMP_RE = re.compile(r"^\.part-(\d+)-[0-9a-f]{8}-")
+TEMP_RE = re.compile(rf"^\.part-({TOKEN_RE})-")
+# Earlier versions named temporary files by pid; a pid proves nothing across containers, so
+# those are removed only when no process here has that pid and a day has passed.
+LEGACY_TEMP_RE = re.compile(r"^\.part-(\d+)-[0-9a-f]{8}-")
+LEGACY_AGE_S = 86400
 
 
 def temp_path(path: Path) -> Path:
-    """A hidden name beside `path` for writing it: `.part-PID-RANDOM-<name>`.
+    """A hidden name beside `path` for writing it: `.part-TOKEN-<name>`, this run's lock held in its folder.
 
     The name keeps `path`'s whole name as its ending (shortened from the left when the limit
     demands), because Keras (.weights.h5), matplotlib (.png) and np.save (.npy) choose by it.
     """
     path = Path(path)
-    prefix = f".part-{os.getpid()}-{secrets.token_hex(4)}-"
+    hold_folder(path.parent)
+    prefix = f".part-{run_token()}-"
     name = os.fsencode(path.name)  # bytes, as the limit counts them; not every name is UTF-8
     room = NAME_MAX - len(prefix)
     tail = os.fsdecode(name[-room:]) if len(name) > room else path.name
@@ -61,19 +68,32 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _stale(folder: Path, entry: os.DirEntry) -> bool:
+    match = TEMP_RE.match(entry.name) or LOCK_RE.match(entry.name)
+    if match:
+        return is_dead(folder, match.group(1))
+    legacy = LEGACY_TEMP_RE.match(entry.name)
+    if legacy and not _alive(int(legacy.group(1))):
+        try:
+            return time.time() - entry.stat(follow_symlinks=False).st_mtime > LEGACY_AGE_S
+        except OSError:
+            return False
+    return False
+
+
 def remove_stale_temps(folder: Path) -> list[Path]:
-    """Delete temporary files in `folder` left by processes that were killed; return them."""
+    """Delete temporary files (and lock files) in `folder` left by runs that were killed; return them."""
     removed = []
     try:
-        entries = list(Path(folder).iterdir())
+        with os.scandir(folder) as listing:
+            entries = list(listing)
     except OSError:
         return removed
     for entry in entries:
-        match = TEMP_RE.match(entry.name)
-        if match and int(match.group(1)) != os.getpid() and not _alive(int(match.group(1))):
+        if _stale(Path(folder), entry):
             try:
-                entry.unlink()
-                removed.append(entry)
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
             except OSError:
                 pass
     return removed

@@ -13,6 +13,7 @@ from pathlib import Path
 from musicgen.cli.args import add_preset_flag
 from musicgen.cli.train_args import build_parser as train_parser
 from musicgen.config import AudioConfig, BlockSpec, ConvertConfig
+from musicgen.liveness import lock_name, run_token
 
 REPO = Path(__file__).resolve().parents[1]
 MUSIC = REPO / "datasets" / "training_data"
@@ -142,3 +143,10 @@ def script_parser(name: str) -> argparse.ArgumentParser:
         parser = module.build_parser()
     add_preset_flag(parser)
     return parser
+
+
+def temp_leftovers(*folders: Path) -> list[Path]:
+    """Temporary files (atomic.temp_path names) and lock files in `folders` and below, but this process's
+    own lock files: a live run holds one in each folder it wrote to, and removes them when it exits."""
+    own = lock_name(run_token())
+    return [p for f in folders if Path(f).exists() for p in Path(f).rglob(".part-*") if p.name != own]

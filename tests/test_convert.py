@@ -10,7 +10,7 @@ from scipy.io import wavfile
 from musicgen.data.convert import convert_directory
 from musicgen.errors import DatasetError
 
-from helpers import mp3_from, music_excerpt, run_script, small_config, tone
+from helpers import mp3_from, music_excerpt, run_script, small_config, temp_leftovers, tone
 
 
 def load(prefix):
@@ -192,7 +192,7 @@ def test_sources_are_never_modified_and_rerunning_is_safe(library):
     assert after == digest
     for key in first:
         np.testing.assert_array_equal(first[key], second[key])
-    assert not list(cfg.output_prefix.parent.glob("*part*"))
+    assert not temp_leftovers(cfg.output_prefix.parent)
 
 
 def test_max_files_takes_the_first_files_by_name(library):

@@ -30,7 +30,8 @@ from musicgen.data.training_data import load_training_data
 from musicgen.errors import DatasetError, MusicGenError, WeightsError
 from musicgen.train.checkpoint import claim_weights_path, describe, list_weight_files, read_checkpoint
 
-from helpers import REPO, converted_minuet, music_excerpt, run_script, small_config, train_config
+from helpers import (REPO, converted_minuet, music_excerpt, run_script, small_config, temp_leftovers,
+                     train_config)
 
 MUSIC = REPO / "datasets" / "training_data"
 
@@ -42,11 +43,6 @@ def snapshot(folder: Path) -> dict[str, str]:
     """sha256 of every file under `folder` by relative path, temporary files aside."""
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file() and not p.name.startswith(".part-")}
-
-
-def temp_files(*folders: Path) -> list[Path]:
-    """Temporary files of ours (atomic.temp_path names) left in `folders`."""
-    return [p for f in folders if f.exists() for p in f.rglob(".part-*")]
 
 
 # TensorFlow's own start-up lines (absl, oneDNN, CUDA stubs) come before any of ours; they are
@@ -209,7 +205,7 @@ def test_train_script_on_an_object_dtype_tensor_exits_1_without_a_crash(small_da
                      "-n", "1", "-e", "1", "--hidden", "8")
     assert_one_line_failure(out, "np_array_x.npy", codes=(1,))
     assert {k: v for k, v in snapshot(tmp_path).items() if k in before} == before
-    assert not list_weight_files(tmp_path / "w") and not temp_files(tmp_path)
+    assert not list_weight_files(tmp_path / "w") and not temp_leftovers(tmp_path)
 
 
 # ---------------------------------------------------------------- info files
@@ -452,7 +448,7 @@ def test_a_full_disk_during_conversion_keeps_the_old_dataset(small_data, tmp_pat
     out = run_limited("convert_directory.py", "--input", inp, "--output", prefix, "--sample-rate", "8000",
                       "--block-size", "1000", "--clip-len", "1", "-q", file_bytes=100_000)
     assert_one_line_failure(out, str(tmp_path / "data"), codes=(1,))
-    assert snapshot(tmp_path / "data") == before and not temp_files(tmp_path, inp)
+    assert snapshot(tmp_path / "data") == before and not temp_leftovers(tmp_path, inp)
 
 
 @pytest.mark.slow
@@ -523,14 +519,25 @@ def test_a_dead_runs_empty_claim_is_reclaimed_but_a_fresh_one_is_not(tmp_path):
 
 @pytest.mark.slow
 def test_temporary_files_of_killed_runs_are_removed_and_live_ones_kept(tmp_path):
+    killed = subprocess.run([sys.executable, "-c", "import os, sys; from pathlib import Path; "
+                             "from musicgen.atomic import temp_path; p = temp_path(Path(sys.argv[1]) / 'np_array_x.npy'); "
+                             "p.write_bytes(b'x'); print(p.name, flush=True); os._exit(0)", str(tmp_path)],
+                            capture_output=True, text=True, cwd=REPO, check=True)
+    theirs = tmp_path / killed.stdout.strip()
+    mine = temp_path(tmp_path / "np_array_x.npy")
+    mine.write_bytes(b"x")
     dead = subprocess.Popen(["true"])
     dead.wait()
-    theirs = tmp_path / f".part-{dead.pid}-0123abcd-np_array_x.npy"
-    mine = temp_path(tmp_path / "np_array_x.npy")
-    theirs.write_bytes(b"x")
-    mine.write_bytes(b"x")
+    legacy_old, legacy_new = (tmp_path / f".part-{dead.pid}-0123abc{k}-np_array_x.npy" for k in "de")
+    for legacy in (legacy_old, legacy_new):
+        legacy.write_bytes(b"x")
+    os.utime(legacy_old, (time.time() - 2 * 86400,) * 2)
+    assert theirs.exists() and len(list(tmp_path.glob(".part-*.lock"))) == 2  # os._exit skips the clean-up
     check_writable(tmp_path)
     assert not theirs.exists() and mine.exists()
+    # Named by pid (an earlier version): a pid proves nothing across containers, so only a day-old one goes.
+    assert not legacy_old.exists() and legacy_new.exists()
+    assert [p.name for p in tmp_path.glob(".part-*.lock")] == [f".part-{mine.name.split('-')[1]}.lock"]
     long = temp_path(tmp_path / ("a" * 250 + ".weights.h5"))
     assert len(long.name.encode()) <= 255 and long.name.endswith(".weights.h5")
 
@@ -589,7 +596,7 @@ def test_two_conversions_of_one_folder_at_once_give_each_its_own_right_data(tmp_
         want = Path(tmp_path / "ref" / f"r{rate}_x.npy").read_bytes()
         for trial in range(3):
             assert Path(tmp_path / f"t{trial}" / f"r{rate}_x.npy").read_bytes() == want, (rate, trial)
-    assert not temp_files(tmp_path)
+    assert not temp_leftovers(tmp_path)
 
 
 @pytest.mark.slow
@@ -614,7 +621,7 @@ def test_a_255_byte_file_name_converts(tmp_path):
     music_excerpt(tmp_path / "short.mp3", 9.2).rename(inp / ("a" * 251 + ".mp3"))
     out = subprocess.run(_convert_cmd(inp, tmp_path / "np", 8000), capture_output=True, text=True)
     assert out.returncode == 0 and "files converted: 1, skipped: 0" in out.stdout, out.stderr
-    assert not temp_files(tmp_path)
+    assert not temp_leftovers(tmp_path)
 
 
 @pytest.mark.slow
@@ -707,6 +714,7 @@ def test_kills_during_conversion_leave_the_old_dataset_or_the_whole_new_one(kill
     cut_short = 0
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL, signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
         shutil.rmtree(kill_library / "wave", ignore_errors=True)
+        before = set(temp_leftovers(tmp_path / "data", kill_library))
         proc = subprocess.Popen(_convert_cmd(kill_library, prefix, 8000, "--shard-size", shards),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
@@ -725,14 +733,14 @@ def test_kills_during_conversion_leave_the_old_dataset_or_the_whole_new_one(kill
         if sig != signal.SIGKILL:
             assert proc.returncode in (0, 130) and "Traceback" not in err, err
             # Its own temporary files are gone (a SIGKILLed run's wait for the next run to get going).
-            mine = [p for p in temp_files(tmp_path / "data", kill_library) if p.name.startswith(f".part-{proc.pid}-")]
+            mine = set(temp_leftovers(tmp_path / "data", kill_library)) - before
             assert not mine, (sig, proc.returncode, err)
         load_training_data(prefix)
     assert cut_short >= 3  # most signals landed mid-conversion, or this test proves little
     done = subprocess.run(_convert_cmd(kill_library, prefix, 8000, "--shard-size", shards), capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert not temp_files(tmp_path / "data", kill_library)
+    assert not temp_leftovers(tmp_path / "data", kill_library)
     info = json.loads(Path(f"{prefix}_info.json").read_text())
     listed = {s[k] for s in info.get("shards", []) for k in ("x", "y")}
     assert {p.name for p in (tmp_path / "data").glob("np_array_?-*.npy")} == listed
@@ -761,7 +769,7 @@ def test_evaluate_refuses_a_broken_wav_and_plots_short_songs(tmp_path):
     song.with_suffix(".json").unlink()
     out = run_script("evaluate.py", song, "--reference", ref, "--plot", tmp_path / "new" / "p.png", timeout=120)
     assert out.returncode == 0 and (tmp_path / "new" / "p.png").is_file(), out.stderr
-    assert not temp_files(tmp_path)
+    assert not temp_leftovers(tmp_path)
 
 
 # ---------------------------------------------------------------- fuzzing
@@ -1025,7 +1033,7 @@ def test_a_diverging_loss_stops_training_and_keeps_the_last_good_checkpoint(smal
                                        ModelConfig(hidden=8), resume=first, verbose=0),
                          "NaN or infinite", first.name, kind=TrainingError)
     assert "--lr" in message
-    assert snapshot(wdir) == before and not temp_files(wdir)
+    assert snapshot(wdir) == before and not temp_leftovers(wdir)
 
 
 @pytest.mark.slow
@@ -1079,7 +1087,7 @@ def test_training_onto_a_full_disk_ends_in_one_line_not_a_crash(small_data, tmp_
                       "-n", "1", "-e", "1", "--hidden", "64")
     assert proc.returncode != -signal.SIGSEGV
     assert_one_line_failure(proc, "No space left on device", "the previous checkpoint is kept")
-    assert not list((disk / "w").glob("*")) and not temp_files(disk)
+    assert not list((disk / "w").glob("*")) and not temp_leftovers(disk)
 
 
 @pytest.mark.slow
@@ -1112,7 +1120,7 @@ def test_a_full_image_folder_keeps_the_earlier_model_diagram_whole(small_data, t
     proc = run_script("train.py", "--data", small_data, "--weights-dir", tmp_path / "w", "--img-dir", disk,
                       "-n", "1", "-e", "1", "--hidden", "8")
     assert_one_line_failure(proc, "lstm_model_plot.png", "No space left on device")
-    assert (disk / earlier.name).read_bytes() == before and not temp_files(disk)
+    assert (disk / earlier.name).read_bytes() == before and not temp_leftovers(disk)
 
 
 @pytest.mark.slow
@@ -1131,7 +1139,7 @@ def test_an_encoder_that_exits_0_without_writing_leaves_no_numbered_file(weights
     proc = run_script("generate.py", "--weights", weights, "--data", small_data, "--out-dir", out,
                       "--format", song_format, env={"PATH": f"{tools}:{os.environ['PATH']}"})
     assert_one_line_failure(proc, "wrote nothing", "no song was written")
-    assert not [p for p in out.glob("*") if not p.name.startswith(".")] and not temp_files(out)
+    assert not [p for p in out.glob("*") if not p.name.startswith(".")] and not temp_leftovers(out)
 
 
 # ---------------------------------------------------------------- round two: names
@@ -1189,7 +1197,7 @@ def test_an_output_name_too_long_for_any_of_its_files_is_refused_before_any_work
     else:
         user_error(lambda: convert_directory(cfg, progress=False), "too long", "256" if length == 244 else "bytes",
                    kind=MusicGenError)
-    assert snapshot(folder) == before and not temp_files(folder)
+    assert snapshot(folder) == before and not temp_leftovers(folder)
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from helpers import REPO, music_excerpt, run_script
+from helpers import REPO, music_excerpt, run_script, temp_leftovers
 
 
 def limited(kilobytes: int):
@@ -41,7 +41,7 @@ def test_a_conversion_under_a_file_size_limit_fails_in_one_line_and_keeps_the_ol
     line = one_line_too_large(run_limited(kilobytes, "convert_directory.py", "--input", inp, "--output",
                                           tmp_path / "out" / "np", "-q"))
     assert "minuet.wav" in line or "np_" in line
-    assert not list(tmp_path.rglob(".part-*"))
+    assert not temp_leftovers(tmp_path)
     assert not (tmp_path / "out" / "np_info.json").exists()
 
 
@@ -50,7 +50,7 @@ def test_training_under_a_file_size_limit_fails_in_one_line(small_data, tmp_path
     line = one_line_too_large(run_limited(100, "train.py", "--data", small_data, "-n", 1, "-e", 1,
                                           "--weights-dir", tmp_path / "w", "--img-dir", tmp_path / "img"))
     assert "weights.h5" in line
-    assert not list(tmp_path.rglob(".part-*"))
+    assert not temp_leftovers(tmp_path)
 
 
 @pytest.mark.slow

@@ -1,14 +1,21 @@
 """The smaller cases of the third hostile round: outputs inside the input, absurd presets, NaN in JSON,
-an unwritable HOME."""
+an unwritable HOME, temporary files of a live run in another container."""
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import time
 
+import pytest
+
+from musicgen.atomic import check_writable
 from musicgen.data.convert import convert_directory
+from musicgen.liveness import lock_name, run_token
 
-from helpers import music_excerpt, run_script, small_config, tone
+from helpers import REPO, music_excerpt, run_script, small_config, tone
 
 
 def test_a_dataset_written_inside_its_input_folder_is_not_taken_for_music(tmp_path):
@@ -89,3 +96,51 @@ def test_a_dataset_replaced_while_it_is_read_is_read_as_it_was_opened(tmp_path):
     assert not any(p.exists() for p in data.x.paths)
     np.testing.assert_array_equal(data.x.read(np.arange(data.clips)), before)
     assert not np.array_equal(load_training_data(cfg.output_prefix).x.read(np.arange(data.clips)), before)
+
+
+def _unshare_works() -> bool:
+    try:
+        return subprocess.run(["unshare", "-rpf", "--mount-proc", "true"], capture_output=True,
+                              timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+# Run inside a fresh pid namespace: uses up a few hundred pids, then writes a temporary file from a child,
+# whose pid there is one that no process here has (as the round found it), and stays alive.
+_OTHER_CONTAINER = """
+import os, sys, time
+from pathlib import Path
+from musicgen.atomic import temp_path
+for _ in range(400):
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+if os.fork() == 0:
+    p = temp_path(Path(sys.argv[1]) / "np_array_x-a1b2c3-00001.npy")
+    p.write_bytes(b"x")
+    print(os.getpid(), p.name, flush=True)
+    time.sleep(120)
+    os._exit(0)
+os.wait()
+"""
+
+
+@pytest.mark.skipif(not _unshare_works(), reason="no unprivileged user and pid namespaces here (unshare -rpf)")
+def test_a_live_run_in_another_pid_namespace_keeps_its_temporary_files(tmp_path):
+    writer = subprocess.Popen(["unshare", "-rpf", "--mount-proc", "--kill-child", sys.executable, "-c",
+                               _OTHER_CONTAINER, str(tmp_path)], stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        pid, name = writer.stdout.readline().split()
+        assert 400 < int(pid) < 1000  # that namespace's own numbering
+        check_writable(tmp_path)
+        assert (tmp_path / name).exists()
+    finally:
+        writer.kill()
+        writer.wait()
+    deadline = time.monotonic() + 30  # the namespace dies with its first process, a moment after its parent
+    while (tmp_path / name).exists() and time.monotonic() < deadline:
+        check_writable(tmp_path)
+        time.sleep(0.1)
+    assert [p.name for p in tmp_path.glob(".part-*")] == [lock_name(run_token())]  # only this run's lock

@@ -14,7 +14,7 @@ from musicgen.models.model import build_model
 from musicgen.train.checkpoint import list_weight_files, load_weights, read_checkpoint
 from musicgen.train.loop import train
 
-from helpers import REPO, run_script, train_config
+from helpers import REPO, run_script, temp_leftovers, train_config
 
 TINY = dict(hidden=64)
 
@@ -166,7 +166,7 @@ def test_sigint_mid_training_leaves_a_loadable_checkpoint(small_data, tmp_path):
     model = build_model(ckpt.model)
     load_weights(model, files[0])
     assert ckpt.iteration >= 1
-    assert not list(tmp_path.glob(".*part*"))
+    assert not temp_leftovers(tmp_path)
 
 
 @pytest.mark.slow
