@@ -15,12 +15,14 @@ import fcntl
 import os
 import re
 import secrets
+import threading
 from pathlib import Path
 
 TOKEN_RE = "[0-9a-f]{16}"
 LOCK_RE = re.compile(rf"^\.part-({TOKEN_RE})\.lock(\.new)?$")
 
 _state: dict = {"pid": None, "token": "", "locks": {}}
+_guard = threading.Lock()  # conversion's worker threads may claim the same folder at once
 
 
 def run_token() -> str:
@@ -38,6 +40,11 @@ def lock_name(token: str) -> str:
 def hold_folder(folder: Path) -> None:
     """Make sure this run holds its lock in `folder` (best effort: a folder that cannot take the
     lock file cannot take the temporary file either, and that write reports the error)."""
+    with _guard:
+        _hold(folder)
+
+
+def _hold(folder: Path) -> None:
     token = run_token()
     key = os.path.abspath(folder)
     locks = _state["locks"]
