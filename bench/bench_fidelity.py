@@ -23,6 +23,7 @@ import numpy as np
 
 from common import REPO, write_results
 from musicgen.audio import frames
+from musicgen.audio.frame_code import cosine_basis
 from musicgen.audio.io import decode_pcm, from_int16
 from musicgen.audio.spectra import from_log, to_log
 from musicgen.config import BlockSpec
@@ -52,9 +53,10 @@ def framed(frame: int, hop: int, bands: int, iterations: int = 32):
     return (lambda x, rng, others: frames.resynthesize(x, spec, rng=rng, iterations=iterations)), spec.values * RATE / hop
 
 
-def coded(frame: int, hop: int, bands: int, per_step: int, components: int, iterations: int = 32):
+def coded(frame: int, hop: int, bands: int, per_step: int, components: int, iterations: int = 32, times: int | None = None):
     """A candidate: `per_step` frames of log mel bands as one step, coded by their first `components`
-    principal components (a linear autoencoder), fitted on the whole of the other files of the set, never the file itself."""
+    principal components (a linear autoencoder), fitted on the whole of the other files of the set, never the
+    file itself; or, given `times`, by the fixed cosine basis of --code-basis dct around the other files' mean."""
     spec = frames.FrameSpec(sample_rate=RATE, frame=frame, hop=hop, bands=bands)
 
     def steps(x: np.ndarray) -> np.ndarray:
@@ -65,8 +67,11 @@ def coded(frame: int, hop: int, bands: int, per_step: int, components: int, iter
     def decode(x, rng, others):
         train = np.concatenate([steps(o) for o in others])
         mean = train.mean(axis=0)
-        _, _, vt = np.linalg.svd(train - mean, full_matrices=False)
-        basis = vt[:components]
+        if times is None:
+            _, _, vt = np.linalg.svd(train - mean, full_matrices=False)
+            basis = vt[:components]
+        else:
+            basis = cosine_basis(spec.values, per_step, components, times)
         logs = to_log(frames.frame_magnitudes(x, spec))
         usable = len(logs) // per_step * per_step
         code = (logs[:usable].reshape(-1, per_step * spec.values) - mean) @ basis.T
@@ -97,6 +102,12 @@ CANDIDATES = {
     "256 principal components of 8 frames x 1025 magnitudes (2048/512), 32 rounds": lambda: coded(2048, 512, 0, 8, 256),
     "config/fine.toml: 128 principal components of 8 frames x 128 mel bands, 16 rounds":
         lambda: coded(2048, 512, 128, 8, 128, frames.GRIFFIN_LIM_ITERATIONS),
+    "128 principal components of 8 frames x 256 mel bands, 16 rounds":
+        lambda: coded(2048, 512, 256, 8, 128, frames.GRIFFIN_LIM_ITERATIONS),
+    "--code-basis dct --code 768: 96 cosines over each of 8 frames x 256 mel bands, 16 rounds":
+        lambda: coded(2048, 512, 256, 8, 768, frames.GRIFFIN_LIM_ITERATIONS, times=0),
+    "--code-basis dct --code 384 --code-times 4: 4 cosines over 8 frames x 96 over 256 mel bands, 16 rounds":
+        lambda: coded(2048, 512, 256, 8, 384, frames.GRIFFIN_LIM_ITERATIONS, times=4),
 }
 
 

@@ -57,7 +57,8 @@ def data_prefix(out: Path, name: str, args) -> Path:
     clips = "" if args.clip_len == 10.0 else f"_clip{args.clip_len:g}"
     store = "" if args.store == "fft" else f"_{args.store}"
     block = "" if args.block_size is None else f"_block{args.block_size}"
-    return out.parent / "data" / f"{name}{'_overlap' if args.overlap else ''}{clips}{store}{block}"
+    bands = "" if args.bands is None else f"_bands{args.bands}"
+    return out.parent / "data" / f"{name}{'_overlap' if args.overlap else ''}{clips}{store}{block}{bands}"
 
 
 STEP_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
@@ -82,7 +83,8 @@ def train(name: str, script: str, preset: Path | None, extra: list[str], out: Pa
     if not Path(f"{prefix}_info.json").is_file():
         run(["convert_directory.py", "-q", "--input", DATASETS[name], "--output", str(prefix),
              "--clip-len", str(args.clip_len), "--store", args.store, *(["--overlap"] if args.overlap else []),
-             *([] if args.block_size is None else ["--block-size", str(args.block_size)])])
+             *([] if args.block_size is None else ["--block-size", str(args.block_size)]),
+             *([] if args.bands is None else ["--bands", str(args.bands)])])
     weights_dir = out / f"{name}_weights"
     start = time.perf_counter()
     log = run([script, *(["--config", str(preset)] if preset else []), "--data", str(prefix),
@@ -204,6 +206,7 @@ def main(argv=None) -> int:
     p.add_argument("--store", choices=STORES, default="fft",
                    help="convert with this --store (logmag: the compact float16 log magnitudes of the main job)")
     p.add_argument("--block-size", type=int, default=None, help="convert with this --block-size (--store frames: 4096)")
+    p.add_argument("--bands", type=int, default=None, help="convert with this --bands (--store frames: each fine frame's)")
     p.add_argument("--songs", type=int, default=4, help="songs per dataset, each from its own seed clip")
     p.add_argument("--clip-len", type=float, default=10.0, help="convert with this --clip-len (the seed's length)")
     p.add_argument("--seconds", type=float, default=60.0, help="new music after the seed's echo")

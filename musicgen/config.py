@@ -29,6 +29,9 @@ REPRESENTATIONS = ("fft", "logmag", "logmel", "frames")
 # magnitudes at 16 bits in one file whose clips carry one block more, Y being X one block later, or
 # (frames) the log mel bands of each block's fine frames, laid out the same way.
 STORES = ("fft", "logmag", "frames")
+# How a "frames" network's code of a block is made: principal components fitted on the training music,
+# or a fixed cosine basis over each frame's bands (the first coefficients of a DCT, as MFCCs keep).
+CODE_BASES = ("pca", "dct")
 MAX_BANDS = 4096
 MAX_CODE = 4096
 # Per-feature statistics (a dataset's mean and variance, a weight file's mean and std) are used in
@@ -111,6 +114,16 @@ class BlockSpec:
     code: int = option(128, "--code", metavar="K", low=0, high=MAX_CODE, stage="train",
                        help="for --representation frames: how many principal components of a block's fine frames the "
                        "network learns (fitted on your music when training starts; 0: every frame's bands)")
+    code_basis: str = option("pca", "--code-basis", choices=CODE_BASES, stage="train",
+                             help="for --representation frames: pca, the first --code principal components of a "
+                             "block's frames, fitted on your music; dct, the first --code / (frames a block) cosine "
+                             "coefficients of each frame's bands, a fixed basis that holds as well for music the "
+                             "network never heard (--code must then be a multiple of the frames a block, or of "
+                             "--code-times)")
+    code_times: int = option(0, "--code-times", metavar="T", low=0, high=MAX_CODE, stage="train",
+                             help="for --code-basis dct: code a block's frames together, by the first T cosines over "
+                             "them times the first --code / T over the bands (smooth within a block, so noise drawn on "
+                             "it is too); 0: each frame alone")
 
     @property
     def hop(self) -> int:
@@ -169,7 +182,8 @@ class BlockSpec:
     def as_fft(self) -> BlockSpec:
         """The same blocks as the training tensors hold them (GRUV's FFT values)."""
         frames = self.representation == "frames"  # its bands are the stored frames', chosen at conversion
-        return replace(self, representation="fft", bands=self.bands if frames else BlockSpec.bands, code=BlockSpec.code)
+        return replace(self, representation="fft", bands=self.bands if frames else BlockSpec.bands, code=BlockSpec.code,
+                       code_basis=BlockSpec.code_basis, code_times=BlockSpec.code_times)
 
     def describe(self) -> str:
         """The blocks in words, for error messages."""

@@ -134,6 +134,8 @@ def get_block(doc: dict, *, block_size=REQUIRED) -> BlockSpec:
         bands=get_option(doc, BlockSpec, "bands", d.bands),
         frame=get_option(doc, BlockSpec, "frame", d.frame),
         code=get_option(doc, BlockSpec, "code", d.code),
+        code_basis=get_option(doc, BlockSpec, "code_basis", d.code_basis),
+        code_times=get_option(doc, BlockSpec, "code_times", d.code_times),
     )
 
 

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from musicgen.audio.frame_code import fit_code
+from musicgen.audio.frame_code import cosine_basis, cosine_code, cosine_shape_problem, fit_code
 from musicgen.audio.frames import block_frame_values
 from musicgen.audio.io import from_int16, load_wav, read_wav
 from musicgen.config import BlockSpec, ModelConfig
@@ -73,6 +73,52 @@ def test_a_code_finds_the_subspace_its_values_vary_in(rng):
     np.testing.assert_array_equal(code.basis, again.basis)  # the same music, the same signs
     wild = code.decode(np.full((1, 3), 1e3, dtype=np.float32))  # a draw far beyond anything the music did
     assert np.all(wild >= values.min(axis=0) - 1e-4) and np.all(wild <= values.max(axis=0) + 1e-4)
+
+
+def test_a_cosine_code_keeps_each_frames_smooth_shape_and_needs_no_fit(rng):
+    bands, frames, per_frame = 32, 8, 6
+    smooth = np.cos(np.outer(rng.uniform(0, 2, size=(400 * frames)), np.linspace(0, np.pi, bands)))  # slow over bands
+    blocks = (smooth + 3.0).reshape(400, frames * bands)
+    code = cosine_code(np.array_split(blocks, 5), bands, frames, frames * per_frame)
+    assert code.basis.shape == (frames * per_frame, frames * bands)
+    np.testing.assert_allclose(code.basis @ code.basis.T, np.eye(frames * per_frame), atol=1e-5)
+    back = code.decode(code.encode(blocks))
+    assert np.abs(back - blocks).max() < 0.2  # slow shapes need few coefficients...
+    spiky = blocks.copy()
+    spiky[:, ::7] += 2.0
+    assert np.abs(code.decode(code.encode(spiky)) - spiky).max() > 0.5  # ...and a comb of partials needs more
+    assert np.array_equal(code.basis, cosine_code([blocks[::-1]], bands, frames, frames * per_frame).basis)
+    together = cosine_code([blocks], bands, frames, 4 * per_frame, times=4)  # smooth in time too: half the values
+    np.testing.assert_allclose(together.basis @ together.basis.T, np.eye(4 * per_frame), atol=1e-5)
+    assert np.abs(together.decode(together.encode(blocks)) - blocks).max() > np.abs(back - blocks).max()
+    assert cosine_shape_problem(bands, frames, 50, 4) and cosine_shape_problem(bands, frames, 8 * 33)
+    assert cosine_shape_problem(bands, frames, 48, 9) and not cosine_shape_problem(bands, frames, 48, 4)
+
+
+@pytest.mark.slow
+def test_a_cosine_coded_network_rebuilds_its_basis_from_its_settings(frames_data, tmp_path):
+    from musicgen.train.checkpoint import read_checkpoint
+
+    out = run_script("train.py", "--data", frames_data.output_prefix, "--representation", "frames", "--code", 12,
+                     "--code-basis", "dct", "-n", 1, "-e", 1, "--hidden", 8, "--weights-dir", tmp_path / "w",
+                     "--img-dir", tmp_path / "img", "--preview-seconds", 0)
+    assert out.returncode == 1 and "12 values do not divide among 8 frames" in out.stderr, out.stderr[-2000:]
+    assert not (tmp_path / "w").exists() or not list((tmp_path / "w").glob("*.weights.h5"))
+    out = run_script("train.py", "--data", frames_data.output_prefix, "--representation", "frames", "--code", 48,
+                     "--code-basis", "dct", "--code-times", 4, "-n", 1, "-e", 1, "--hidden", 8, "--weights-dir", tmp_path / "w",
+                     "--img-dir", tmp_path / "img", "--preview-seconds", 0)
+    assert out.returncode == 0, out.stderr[-2000:]
+    weights = next((tmp_path / "w").glob("*.weights.h5"))
+    sidecar = json.loads(weights.with_name(weights.name.replace(".weights.h5", ".json")).read_text())
+    assert "basis" not in sidecar["code"] and sidecar["model"]["code_basis"] == "dct"
+    ckpt = read_checkpoint(weights)
+    assert ckpt.code.basis.shape == (48, 8 * 32) and ckpt.model.block.feature_dim == 48
+    np.testing.assert_allclose(ckpt.code.basis, cosine_basis(32, 8, 48, 4))  # 4 cosines over the frames x 12 over the bands
+    proc = run_script("generate.py", "--weights", weights, "--data", frames_data.output_prefix, "--seconds", 3,
+                      "--random-seed", 1, "--out-dir", tmp_path / "songs")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    song, _ = load_wav(tmp_path / "songs" / "generated_song1.wav")
+    assert np.std(song) > 1e-3
 
 
 @pytest.mark.slow

@@ -22,7 +22,7 @@ import numpy as np
 
 from musicgen import schema
 from musicgen.atomic import require_space, temp_path, write_atomic
-from musicgen.audio.frame_code import FrameCode
+from musicgen.audio.frame_code import FrameCode, cosine_basis, cosine_shape_problem
 from musicgen.config import (CELL_NAMES, MAX_BOUND, MAX_CLIP_BLOCKS, MAX_ITERATION, MAX_STAT, MAX_TEMPERATURE,
                              MIN_STD, BlockSpec, ModelConfig)
 from musicgen.errors import WeightsError
@@ -174,7 +174,7 @@ def save_checkpoint(model, ckpt: Checkpoint, path: Path) -> Path:
                               **({} if ckpt.low is None else {"low": ckpt.low.astype(float).tolist(),
                                                               "high": ckpt.high.astype(float).tolist()})},
             "digest": ckpt.digest,
-            **({} if ckpt.code is None else {"code": code_doc(ckpt.code)}),
+            **({} if ckpt.code is None else {"code": code_doc(ckpt.code, ckpt.model.block)}),
         }
         write_atomic(companion(path, ".json"), lambda p: p.write_text(json.dumps(meta)))
         os.replace(part, path)
@@ -215,9 +215,12 @@ def _model_config(doc: dict) -> ModelConfig:
     )
 
 
-def code_doc(code: FrameCode) -> dict:
-    """The sidecar's "code" object: the mean, the basis (row after row) and the music's range of each value."""
-    doc = {"mean": code.mean.astype(float).tolist(), "basis": code.basis.astype(float).reshape(-1).tolist()}
+def code_doc(code: FrameCode, block: BlockSpec) -> dict:
+    """The sidecar's "code" object: the mean, the basis (row after row; a fixed cosine basis is rebuilt from
+    the block's settings instead) and the music's range of each value."""
+    doc = {"mean": code.mean.astype(float).tolist()}
+    if block.code_basis == "pca":
+        doc["basis"] = code.basis.astype(float).reshape(-1).tolist()
     if code.low is not None:
         doc.update(low=code.low.astype(float).tolist(), high=code.high.astype(float).tolist())
     return doc
@@ -230,7 +233,14 @@ def _frame_code(meta: dict, block: BlockSpec) -> FrameCode | None:
     doc = schema.get_object(meta, "code")
     dim = block.frame_values
     mean = schema.numbers(schema.get_list(doc, "mean"), "code.mean", length=dim, low=-MAX_STAT, high=MAX_STAT)
-    basis = schema.numbers(schema.get_list(doc, "basis"), "code.basis", length=block.code * dim, low=-1.0, high=1.0)
+    if block.code_basis == "dct":
+        problem = cosine_shape_problem(block.bands, block.frames_per_block, block.code, block.code_times)
+        if problem:
+            raise SchemaError(f"'code' and 'code_times': {problem}")
+        basis = cosine_basis(block.bands, block.frames_per_block, block.code, block.code_times)
+    else:
+        basis = schema.numbers(schema.get_list(doc, "basis"), "code.basis", length=block.code * dim, low=-1.0,
+                               high=1.0)
     low, high = None, None
     if "low" in doc or "high" in doc:
         low, high = (np.asarray(schema.numbers(schema.get_list(doc, key), f"code.{key}", length=dim, low=-MAX_STAT,

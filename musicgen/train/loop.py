@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 
 from musicgen.atomic import check_writable, write_text_atomic
-from musicgen.audio.frame_code import FrameCode, fit_code
+from musicgen.audio.frame_code import FrameCode, cosine_code, cosine_shape_problem, fit_code
 from musicgen.audio.representation import feature_stats
 from musicgen.config import MAX_ITERATION, BlockSpec, ModelConfig, TrainConfig
 from musicgen.data.training_data import (TrainingData, load_training_data, make_batches, normalisation_std,
@@ -278,8 +278,12 @@ def _progress_bar(train_cfg: TrainConfig):
 
 
 def fit_frame_code(data: TrainingData, block: BlockSpec, *, rows_per_read: int = 8) -> FrameCode:
-    """The first block.code principal components of every input block of `data` (its fine frames)."""
-    return fit_code(data.input_chunks(block, rows=rows_per_read), block.code)
+    """block.code values a block of `data`'s fine frames: its first principal components, or cosine coefficients
+    of each frame's bands (block.code_basis), around the music's mean and within its range."""
+    chunks = data.input_chunks(block, rows=rows_per_read)
+    if block.code_basis == "dct":
+        return cosine_code(chunks, block.bands, block.frames_per_block, block.code, block.code_times)
+    return fit_code(chunks, block.code)
 
 
 def _starting_point(train_cfg: TrainConfig, model_cfg: ModelConfig, data: TrainingData,
@@ -305,7 +309,8 @@ def _starting_point(train_cfg: TrainConfig, model_cfg: ModelConfig, data: Traini
         frames = model_cfg.block.representation == "frames"
         block = dataclasses.replace(data.block, representation=model_cfg.block.representation,
                                     bands=data.block.bands if frames else model_cfg.block.bands,
-                                    code=model_cfg.block.code)
+                                    code=model_cfg.block.code, code_basis=model_cfg.block.code_basis,
+                                    code_times=model_cfg.block.code_times)
         mismatch = store_mismatch(block, data)
         if mismatch:
             raise DatasetError(f"--representation {block.representation} {mismatch}" + (
@@ -313,6 +318,11 @@ def _starting_point(train_cfg: TrainConfig, model_cfg: ModelConfig, data: Traini
         if frames and block.code > block.frame_values:
             raise DatasetError(f"--code {block.code} is more than the {block.frame_values} values a block of the data "
                                "holds; lower --code")
+        problem = (cosine_shape_problem(block.bands, block.frames_per_block, block.code, block.code_times)
+                   if frames and block.code and block.code_basis == "dct" else None)
+        if problem:
+            raise DatasetError(f"--code-basis dct with --code {block.code} and --code-times {block.code_times} on "
+                               f"the data's frames: {problem}")
         model_cfg = dataclasses.replace(model_cfg, clip_blocks=data.clip_blocks, block=block)
         mean, std = data.mean, data.std
         code = fit_frame_code(data, model_cfg.block) if frames and block.code else None
