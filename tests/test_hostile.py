@@ -28,6 +28,7 @@ from musicgen.data.clip_store import ClipArray
 from musicgen.data.convert import convert_directory
 from musicgen.data.training_data import load_training_data
 from musicgen.errors import DatasetError, MusicGenError, WeightsError
+from musicgen.liveness import lock_name, run_token
 from musicgen.train.checkpoint import claim_weights_path, describe, list_weight_files, read_checkpoint
 
 from helpers import (REPO, converted_minuet, music_excerpt, run_script, small_config, temp_leftovers,
@@ -554,7 +555,7 @@ def test_leftovers_of_a_killed_checkpoint_removal_are_cleaned_and_do_not_push_na
     result = train(train_config(small_data, wdir, n_iter=1, n_epochs=1), ModelConfig(hidden=8), verbose=0)
     assert result.checkpoint.name == "LSTM_NP_Weights_Iter-1.weights.h5"
     assert read_checkpoint(result.checkpoint).iteration == 1
-    assert sorted(p.name for p in wdir.iterdir() if p.is_file()) == [
+    assert sorted(p.name for p in wdir.iterdir() if p.is_file() and p.name != lock_name(run_token())) == [
         "LSTM_NP_Weights_Iter-1.json", "LSTM_NP_Weights_Iter-1.loss.csv", "LSTM_NP_Weights_Iter-1.png",
         "LSTM_NP_Weights_Iter-1.weights.h5", "notes.json"]
 
