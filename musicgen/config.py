@@ -300,7 +300,9 @@ class TrainConfig:
     data_prefix: Path = option(Path("datasets/np_array"), "--data", metavar="PREFIX",
                                help="prefix of the training tensors")
     weights_dir: Path = option(Path("weights"), "--weights-dir", metavar="DIR", help="where checkpoints go")
-    img_dir: Path = option(Path("img"), "--img-dir", metavar="DIR", help="where the model diagram goes")
+    img_dir: Path | None = option(None, "--img-dir", kind=Path, metavar="DIR",
+                                  help="where the model diagram goes (default: beside the weights, in --weights-dir; "
+                                  "the original wrote it to img/)")
     keep_every: int = option(0, "--keep-every", metavar="K", low=0, high=100_000,
                              help="also keep every k-th iteration's checkpoint (0: only the latest)")
     seed: int | None = option(None, "--seed", metavar="N", kind=int, low=0, high=SEED_MAX,

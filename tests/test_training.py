@@ -30,7 +30,8 @@ def trained(small_data, tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_loss_falls_and_checkpoint_files_are_written(small_data, tmp_path, cell):
-    cfg = train_config(small_data, tmp_path, n_iter=3, n_epochs=4)
+    tracked = (REPO / "img" / f"{cell}_model_plot.png").read_bytes()
+    cfg = train_config(small_data, tmp_path, n_iter=3, n_epochs=4, img_dir=None)
     result = train(cfg, ModelConfig(cell=cell, **TINY), verbose=0)
     loss = result.history["loss"]
     assert len(loss) == 12
@@ -42,7 +43,9 @@ def test_loss_falls_and_checkpoint_files_are_written(small_data, tmp_path, cell)
         assert (tmp_path / f"{label}_NP_Weights_Iter-3{suffix}").stat().st_size > 0
     csv = (tmp_path / f"{label}_NP_Weights_Iter-3.loss.csv").read_text().splitlines()
     assert csv[0] == "epoch,loss,learning_rate" and len(csv) == 13
-    assert (tmp_path / "img" / f"{cell}_model_plot.png").read_bytes()[:4] == b"\x89PNG"
+    # The diagram goes beside the weights; the README's pictures in img/ are not redrawn by a run.
+    assert (tmp_path / f"{cell}_model_plot.png").read_bytes()[:4] == b"\x89PNG"
+    assert (REPO / "img" / f"{cell}_model_plot.png").read_bytes() == tracked
     meta = json.loads((tmp_path / f"{label}_NP_Weights_Iter-3.json").read_text())
     assert meta["model"]["cell"] == cell and meta["model"]["block_size"] == 1000
     assert meta["iteration"] == 3 and meta["epoch"] == 12

@@ -396,7 +396,8 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | Chec
     if chief:  # before any work: an unwritable folder must not be found after the first iteration
         check_writable(train_cfg.weights_dir)
         remove_orphan_companions(train_cfg.weights_dir)
-        check_writable(train_cfg.img_dir)
+        if train_cfg.img_dir is not None:
+            check_writable(train_cfg.img_dir)
         if train_cfg.tensorboard is not None:
             check_writable(train_cfg.tensorboard)
     base, model_cfg, history = _starting_point(train_cfg, model_cfg, data, resume)
@@ -419,7 +420,7 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | Chec
             # The file's optimizer state carries the parent's learning rate; this run's --lr wins.
             model.optimizer.learning_rate.assign(train_cfg.lr)
     if chief:
-        plot_model_diagram(network, train_cfg.img_dir / f"{model_cfg.cell}_model_plot.png")
+        plot_model_diagram(network, (train_cfg.img_dir or train_cfg.weights_dir) / f"{model_cfg.cell}_model_plot.png")
 
     failures: list[DatasetError] = []
     batches, val = _pipelines(data, base, train_cfg, strategy, failures)
