@@ -8,7 +8,8 @@ if __name__ == "__main__":  # Ctrl-C from here on ends in "interrupted", even wh
 
     interrupt_quietly_while_starting()
 
-from musicgen.cli.args import ArgumentParser, add_options, config_from, parse_with_preset, run_script  # noqa: E402
+from musicgen.cli.args import (ArgumentParser, add_json_flag, add_options, config_from, output_for,  # noqa: E402
+                               parse_with_preset, print_json, run_script)
 from musicgen.config import AudioConfig, BlockSpec, ConvertConfig  # noqa: E402
 
 
@@ -23,6 +24,7 @@ def build_parser():
     add_options(p, AudioConfig)
     add_options(p, BlockSpec, stage="convert")  # the network's representation is chosen in training
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    add_json_flag(p, "what was converted, skipped and written")
     return p
 
 
@@ -31,8 +33,12 @@ def main(argv=None):
     from musicgen.data.convert import convert_directory
 
     audio = config_from(AudioConfig, args, block=config_from(BlockSpec, args))
-    summary = convert_directory(config_from(ConvertConfig, args, audio=audio), progress=not args.quiet)
-    print("\n".join(summary.lines()))
+    with output_for(args.json):
+        summary = convert_directory(config_from(ConvertConfig, args, audio=audio), progress=not args.quiet)
+    if args.json:
+        print_json(summary.as_dict())
+    else:
+        print("\n".join(summary.lines()))
     return 0
 
 

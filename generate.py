@@ -8,8 +8,8 @@ if __name__ == "__main__":  # Ctrl-C from here on ends in "interrupted", even wh
 
     interrupt_quietly_while_starting()
 
-from musicgen.cli.args import (ArgumentParser, add_options, add_weights_flag, config_from,  # noqa: E402
-                               parse_with_preset, run_script)
+from musicgen.cli.args import (ArgumentParser, add_json_flag, add_options, add_weights_flag,  # noqa: E402
+                               config_from, output_for, parse_with_preset, print_json, run_script)
 from musicgen.config import GenerateConfig  # noqa: E402
 
 
@@ -23,6 +23,7 @@ def build_parser():
     )
     add_weights_flag(p, "weight file to generate from")
     add_options(p, GenerateConfig)
+    add_json_flag(p, "the songs written (or the files resynthesized, with their distances)")
     return p
 
 
@@ -36,11 +37,21 @@ def main(argv=None):
     if cfg.resynthesize:
         from musicgen.generate.resynthesis import resynthesize
 
-        for done in resynthesize(weights, list(cfg.resynthesize), cfg):
-            print(f"wrote {done.path} ({done.seconds:.2f} s): {done.fidelity.describe()}")
+        with output_for(args.json):
+            done = resynthesize(weights, list(cfg.resynthesize), cfg)
+        if args.json:
+            print_json({"weights": str(weights), "resynthesized": [r.as_dict() for r in done]})
+        else:
+            for r in done:
+                print(f"wrote {r.path} ({r.seconds:.2f} s): {r.fidelity.describe()}")
         return 0
-    for song in generate(weights, cfg):
-        print(f"wrote {song.path} ({song.seconds:.2f} s, {song.seed}) and {song.plot}")
+    with output_for(args.json):
+        songs = generate(weights, cfg)
+    if args.json:
+        print_json({"weights": str(weights), "songs": [song.as_dict() for song in songs]})
+    else:
+        for song in songs:
+            print(f"wrote {song.path} ({song.seconds:.2f} s, {song.seed}) and {song.plot}")
     return 0
 
 

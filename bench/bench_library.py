@@ -110,10 +110,11 @@ def songs(weights: str, prefix: Path, primes: list[Path], out: Path, args) -> li
         proc = subprocess.run([sys.executable, "generate.py", "--weights", weights, "--data", str(prefix),
                                "--prime", str(prime), "--prime-start", str(args.prime_start),
                                "--seconds", str(args.seconds + args.clip_len), "--random-seed", str(args.random_seed + k),
-                               "--out-dir", str(out), *args.generate_flags], cwd=REPO, capture_output=True, text=True)
+                               "--out-dir", str(out), *args.generate_flags, "--json"], cwd=REPO, capture_output=True,
+                              text=True)
         if proc.returncode != 0:
             sys.exit(f"generate.py failed:\n{proc.stderr[-2000:]}")
-        paths += [Path(line.split()[1]) for line in proc.stdout.splitlines() if line.startswith("wrote ")]
+        paths += [Path(song["path"]) for song in json.loads(proc.stdout)["songs"]]
     return paths
 
 

@@ -136,8 +136,8 @@ def judge(name: str, weights: Path, args, out: Path) -> dict:
                "--out-dir", str(out / f"{name}_songs"),
                *([] if args.temperature is None else ["--temperature", str(args.temperature)]),
                *([] if args.bound is None else ["--bound", str(args.bound)]),
-               *([] if args.detail is None else ["--detail", args.detail])])
-    paths = [Path(line.split()[1]) for line in log.splitlines() if line.startswith("wrote ")]
+               *([] if args.detail is None else ["--detail", args.detail]), "--json"])
+    paths = [Path(song["path"]) for song in json.loads(log)["songs"]]
     return {"dataset": name, "weights": str(weights), "songs": judge_songs(paths, [reference_folder(name, prefix)],
                                                                           args.tail)}
 

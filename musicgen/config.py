@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 AUDIO_SUFFIXES = (".mp3", ".wav", ".flac", ".ogg")
+DEFAULT_DATA = Path("datasets/np_array")  # the original's tensors: what conversion writes and training reads
+BUNDLED_MUSIC = Path("datasets/training_data/wave")  # the bundled music, as conversion decodes it
 
 # Limits shared by the flags and the files: what makes sense for audio and what fits in memory.
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 384000
@@ -221,7 +223,7 @@ class ConvertConfig:
     """Where convert_directory.py reads and writes."""
 
     input_dir: Path = option(Path("datasets/training_data"), "--input", metavar="DIR", help="folder with your music")
-    output_prefix: Path = option(Path("datasets/np_array"), "--output", metavar="PREFIX",
+    output_prefix: Path = option(DEFAULT_DATA, "--output", metavar="PREFIX",
                                  help="prefix of the output files")
     max_files: int = option(200, "--max-files", metavar="N", low=1, high=1_000_000,
                             help="convert at most this many files (sorted by name; the original's cap)")
@@ -297,8 +299,7 @@ class TrainConfig:
                        low=0, high=10, low_open=True)
     validation_split: float = option(0.0, "--validation-split", metavar="F", low=0, high=1, high_open=True,
                                      help="last fraction of clips held out for validation loss (as Keras')")
-    data_prefix: Path = option(Path("datasets/np_array"), "--data", metavar="PREFIX",
-                               help="prefix of the training tensors")
+    data_prefix: Path = option(DEFAULT_DATA, "--data", metavar="PREFIX", help="prefix of the training tensors")
     weights_dir: Path = option(Path("weights"), "--weights-dir", metavar="DIR", help="where checkpoints go")
     img_dir: Path | None = option(None, "--img-dir", kind=Path, metavar="DIR",
                                   help="where the model diagram goes (default: beside the weights, in --weights-dir; "
@@ -370,8 +371,9 @@ class GenerateConfig:
     """How generate.py runs."""
 
     weights_dir: Path = option(Path("weights"), "--weights-dir", metavar="DIR", help="where the menu looks")
-    data_prefix: Path = option(Path("datasets/np_array"), "--data", metavar="PREFIX",
-                               help="prefix of the tensors to seed from")
+    data_prefix: Path | None = option(None, "--data", kind=Path, metavar="PREFIX",
+                                      help="prefix of the tensors to seed from (default: the ones the weight file was "
+                                      f"trained on, as its sidecar records; {DEFAULT_DATA} for one that records none)")
     seconds: float | None = option(None, "--seconds", metavar="S", kind=float, low=0, high=MAX_SECONDS, low_open=True,
                                    help="song length (default: the original's 49 blocks = 12.25 s)")
     count: int = option(1, "--count", metavar="K", help="songs to write, generated as one batch", low=1, high=MAX_COUNT)
@@ -416,9 +418,11 @@ class GenerateConfig:
 class EvaluateConfig:
     """How evaluate.py measures songs (the songs themselves are its positional arguments)."""
 
-    reference: tuple[Path, ...] = option((Path("datasets/training_data/wave"),), "--reference", kind=Path,
-                                         nargs="+", metavar="DIR_OR_FILES",
-                                         help="the training music: folders of audio files, or files")
+    reference: tuple[Path, ...] = option(
+        (), "--reference", kind=Path, nargs="+", metavar="DIR_OR_FILES",
+        help="the training music: folders of audio files, or files (default: the music the songs' network learnt from, "
+        "PREFIX_xmerged.wav of the dataset its weight file records, found through the song's sidecar; "
+        f"{BUNDLED_MUSIC} for songs that record none)")
     plot: Path | None = option(None, "--plot", kind=Path, suffix=".png", metavar="FILE.png",
                                help="write a PNG comparing spectra and spectrograms here (its folder is created)")
     block_seconds: float | None = option(None, "--block-seconds", kind=float, low=0, high=60, low_open=True,

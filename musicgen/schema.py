@@ -27,6 +27,21 @@ class SchemaError(MusicGenError, ValueError):
     """A value of a JSON or TOML file has the wrong type or is out of range, or the file is not one."""
 
 
+def json_text(value, indent: int | None = 2) -> str:
+    """`value` as strict JSON: a number that is not finite (a measure too short to take) is written null."""
+    return json.dumps(_nulls(value), indent=indent, allow_nan=False)
+
+
+def _nulls(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _nulls(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_nulls(v) for v in value]
+    return value
+
+
 def read_small_text(path: Path, max_bytes: int = MAX_DOC_BYTES) -> str:
     """The text of a regular file of at most `max_bytes`; SchemaError for a FIFO, device or folder
     (never opened blocking, so nothing waits on one), for a larger file and for bytes not UTF-8."""

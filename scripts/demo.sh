@@ -5,8 +5,10 @@ cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 export TF_CPP_MIN_LOG_LEVEL=3
 start=$SECONDS
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+# One field of the JSON a script prints with --json (its progress goes to the terminal meanwhile).
+field() { $PY -c 'import json, sys; doc = json.load(sys.stdin)
+for key in sys.argv[1:]: doc = doc[int(key) if isinstance(doc, list) else key]
+print(doc)' "$@"; }
 
 $PY check_system_setup.py
 # Overlapping blocks, so that the phase of log-magnitude blocks can be rebuilt (docs/RESULTS.md, "Songs that
@@ -16,12 +18,11 @@ $PY convert_directory.py --overlap --store logmag --output datasets/np_overlap
 # so that its songs are still music a minute after the seed; `train.py` alone keeps the original's
 # defaults, and config/keep_going.toml the original's 1024-unit network (half an hour).
 train_start=$SECONDS
-$PY train.py --config config/fast.toml --data datasets/np_overlap | tee "$log"
+weights=$($PY train.py --config config/fast.toml --data datasets/np_overlap --json | field checkpoint)
 train_seconds=$(( SECONDS - train_start ))
-weights=$(sed -n 's/^done: //p' "$log" | tail -n 1)
-# 10 s of echo of the seed clip, then 40 s of new music; evaluate.py judges the new part.
-$PY generate.py --weights "$weights" --data datasets/np_overlap --random-seed 0 --seconds 50 --detail nearest | tee "$log"
-song=$(sed -n 's/^wrote \(.*\.wav\) (.*/\1/p' "$log" | tail -n 1)
+# 10 s of echo of the seed clip, then 40 s of new music, seeded from the tensors the weight file was trained on;
+# evaluate.py judges the new part against the music that network learnt from.
+song=$($PY generate.py --weights "$weights" --random-seed 0 --seconds 50 --detail nearest --json | field songs 0 path)
 $PY evaluate.py "$song" --plot "${song%.wav}_evaluation.png"
 
 echo

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
 import os
@@ -15,7 +16,7 @@ from typing import Callable
 from musicgen.cli.runtime import limit_malloc_arenas, quiet_tensorflow
 from musicgen.config import Option
 from musicgen.errors import MusicGenError
-from musicgen.schema import SchemaError, load_toml
+from musicgen.schema import SchemaError, json_text, load_toml
 from musicgen.text import printable_lines
 from musicgen.signals import interrupts_ignored, interrupts_raise, was_interrupted
 
@@ -68,6 +69,24 @@ def add_weights_flag(parser: ArgumentParser, what: str) -> None:
     """`--weights PATH`, which replaces the arrow-key menu that picks a weight file."""
     parser.add_argument("--weights", type=Path, default=None, metavar="PATH",
                         help=f"{what} (default: arrow-key menu of WEIGHTS_DIR)")
+
+
+def add_json_flag(parser: ArgumentParser, what: str) -> None:
+    """`--json`: the script's result as one JSON object on standard output, for other scripts to read."""
+    parser.add_argument("--json", action="store_true",
+                        help=f"print {what} as one JSON object on standard output (progress and notes go to standard "
+                        "error)")
+
+
+def output_for(as_json: bool):
+    """Where what a run prints on its way goes: standard error under --json (Keras' progress bars too), so that
+    standard output holds the JSON alone."""
+    return contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
+
+
+def print_json(doc: dict) -> None:
+    """A result on standard output as strict JSON (a number that is not finite is null)."""
+    print(json_text(doc), flush=True)
 
 
 def number_in(opt: Option, kind: type):

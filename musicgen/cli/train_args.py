@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
-from musicgen.cli.args import ArgumentParser, add_options, add_weights_flag, config_from, parse_with_preset
+from musicgen.cli.args import (ArgumentParser, add_json_flag, add_options, add_weights_flag, config_from, output_for,
+                               parse_with_preset, print_json)
 from musicgen.config import CELL_NAMES, BlockSpec, ModelConfig, TrainConfig
 
 SHAPE = ("hidden", "layers")  # a resumed network's shape comes from its weight file
@@ -20,12 +22,14 @@ def build_parser(cell: str, resume: bool) -> argparse.ArgumentParser:
     p = ArgumentParser(description=what + ". A checkpoint, loss file and loss plot are "
                        "written to the weights folder after every iteration.", tensorflow=True)
     notes = {**dict.fromkeys(SHAPE, " (must match the weight file)"),
-             **dict.fromkeys(CHOSEN_ONCE, "; ignored when resuming: the weight file keeps its own")} if resume else {}
-    add_options(p, TrainConfig)
+             **dict.fromkeys(CHOSEN_ONCE, "; ignored when resuming: the weight file keeps its own"),
+             "data_prefix": " (default: the ones the weight file was trained on, as its sidecar records)"} if resume else {}
+    add_options(p, TrainConfig, defaults={"data_prefix": None} if resume else None, help_suffix=notes)
     add_options(p, ModelConfig, defaults=dict.fromkeys(SHAPE) if resume else None, help_suffix=notes)
     add_options(p, BlockSpec, stage="train", help_suffix=notes)
     if resume:
         add_weights_flag(p, f"{label} weight file to continue from")
+    add_json_flag(p, "where training got to (the last checkpoint, its iteration and loss)")
     return p
 
 
@@ -44,13 +48,19 @@ def main(argv: list[str] | None, *, cell: str, resume: bool) -> int:
         label = CELL_NAMES[cell]
         start = weights_or_menu(args.weights, args.weights_dir, purpose=f"continue training ({label})", label=label)
         start = read_checkpoint(start)  # read once; training takes it as it is
+        if args.data_prefix is None:
+            train_cfg = dataclasses.replace(train_cfg, data_prefix=start.data_prefix)
         saved = start.model
         for flag in SHAPE:
             given = getattr(args, flag)
             if given is not None and given != getattr(saved, flag):
                 raise WeightsError(f"--{flag} {given} does not match '{start.weights.name}' "
                                    f"({flag}={getattr(saved, flag)})")
-    result = train(train_cfg, model_cfg, resume=start, report=lambda line: print(line, flush=True))
+    with output_for(args.json):
+        result = train(train_cfg, model_cfg, resume=start, report=lambda line: print(line, flush=True))
+    if args.json:
+        print_json(result.as_dict())
+        return 130 if result.interrupted else 0
     if result.interrupted:
         where = result.checkpoint or "nothing (no iteration completed)"
         print(f"interrupted: last completed iteration {result.iteration} is saved in {where}")

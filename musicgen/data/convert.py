@@ -50,7 +50,7 @@ from musicgen.cli.progress import Progress
 from musicgen.config import AUDIO_SUFFIXES, MAX_CLIP_BLOCKS, AudioConfig, BlockSpec, ConvertConfig
 from musicgen.data.clip_store import STORE_DTYPES
 from musicgen.data.npy_stream import NpyAppender, RunningStats
-from musicgen.data.training_data import check_frames, fingerprint
+from musicgen.data.training_data import MERGED_SUFFIX, check_frames, fingerprint, merged_audio_path
 from musicgen.data.wav_cache import cache_names, cached_samples
 from musicgen.errors import AudioDecodeError, DatasetError, OutputError
 from musicgen.signals import signals_deferred
@@ -80,6 +80,7 @@ class ConversionSummary:
     store: str = "fft"
     outputs: list[Path] = field(default_factory=list)
     wall_seconds: float = 0.0
+    sample_rate: int = 0
 
     def lines(self) -> list[str]:
         """Human-readable closing summary."""
@@ -94,6 +95,17 @@ class ConversionSummary:
         out += [f"wrote {p}" for p in self.outputs]
         out.append(f"took {self.wall_seconds:.1f} s")
         return out
+
+    def as_dict(self) -> dict:
+        """JSON-ready: the files used (with their cached WAVs and clips) and skipped, the sizes and the outputs."""
+        return {
+            "used": [{"source": str(f.path), "wav": str(f.wav), "seconds": f.frames / max(self.sample_rate, 1),
+                      "clips": f.clips} for f in self.used],
+            "skipped": [{"source": name, "reason": reason} for name, reason in self.skipped],
+            "decoded_seconds": self.decoded_seconds, "seconds": self.seconds, "clips": self.clips,
+            "shape": list(self.x_shape), "store": self.store, "outputs": [str(p) for p in self.outputs],
+            "wall_seconds": self.wall_seconds,
+        }
 
 
 def find_audio_files(input_dir: Path, max_files: int) -> list[Path]:
@@ -110,7 +122,7 @@ def find_audio_files(input_dir: Path, max_files: int) -> list[Path]:
 def _ours(path: Path) -> bool:
     """A dataset's own merged audio (PREFIX_xmerged.wav beside PREFIX_info.json): an --output inside --input
     must not become music for the next conversion."""
-    return path.name.endswith("_xmerged.wav") and path.with_name(path.name[:-len("_xmerged.wav")] + "_info.json").is_file()
+    return path.name.endswith(MERGED_SUFFIX) and path.with_name(path.name[:-len(MERGED_SUFFIX)] + "_info.json").is_file()
 
 
 def decode_source(src: Path, wav: Path, audio: AudioConfig) -> SourceFile | str:
@@ -220,7 +232,7 @@ class _TensorWriter:
         self.started = time.time()
         self.closed: list[list[NpyAppender]] = []
         self.clips = 0
-        self.merged_path = Path(f"{prefix}_xmerged.wav")
+        self.merged_path = merged_audio_path(prefix)
         self.merged_part = temp_path(self.merged_path)
         self._open_shard()
         self.merged = _MergedClips(self.merged_path, audio)
@@ -355,7 +367,7 @@ def _decoded_in_order(pool: ThreadPoolExecutor, files: list[Path], decode, *, ah
 
 
 # The longest name a conversion writes beside --output's (a shard of Y: _y-RUN-NNNNN.npy).
-OUTPUT_SUFFIXES = ("_x.npy", "_y.npy", "_mean.npy", "_var.npy", "_xmerged.wav", "_info.json")
+OUTPUT_SUFFIXES = ("_x.npy", "_y.npy", "_mean.npy", "_var.npy", MERGED_SUFFIX, "_info.json")
 SHARD_SUFFIX = "_y-01234567-00000.npy"
 
 
@@ -431,6 +443,7 @@ def convert_directory(cfg: ConvertConfig, *, progress: bool = True) -> Conversio
         raise_if_disk_full(exc, cfg.output_prefix.parent, "the dataset already there is unchanged")
         raise
     summary.clips = summary.x_shape[0]
+    summary.sample_rate = audio.block.sample_rate
     summary.decoded_seconds = sum(f.frames for f in summary.used) / audio.block.sample_rate
     summary.seconds = summary.clips * audio.clip_blocks * audio.block.seconds
     summary.wall_seconds = time.monotonic() - start

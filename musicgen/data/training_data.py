@@ -129,6 +129,14 @@ def normalisation_std(std: np.ndarray, mode: str) -> np.ndarray:
     raise DatasetError(f"unknown normalisation '{mode}' (expected one of {', '.join(NORMALISATIONS)})")
 
 
+MERGED_SUFFIX = "_xmerged.wav"
+
+
+def merged_audio_path(prefix: Path) -> Path:
+    """PREFIX_xmerged.wav: the dataset's clips as audio, what its networks learnt from (and are judged against)."""
+    return Path(f"{prefix}{MERGED_SUFFIX}")
+
+
 def read_info(prefix: Path) -> dict:
     """PREFIX_info.json as written by convert_directory.py, every value checked; only GRUV's store for
     tensors converted before it existed. DatasetError naming the key if a value is off."""

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -14,14 +12,16 @@ import numpy as np
 from musicgen import schema
 from musicgen.atomic import check_writable
 from musicgen.audio.io import read_audio
-from musicgen.config import AUDIO_SUFFIXES
-from musicgen.errors import DatasetError
+from musicgen.config import AUDIO_SUFFIXES, BUNDLED_MUSIC
+from musicgen.data.training_data import merged_audio_path
+from musicgen.errors import DatasetError, WeightsError
 from musicgen.evaluate.measures import (ANALYSIS_RATE, COPY_DISTANCE_DB, FLATNESS_TOLERANCE, LOOP_LIMIT,
                                         LOUDNESS_TOLERANCE_DB, MOVE_SHARE, Reference, SignalMeasures, Verdict,
                                         WindowMeasures, analyse_reference, measure, noise_like, timeline,
                                         to_analysis_rate, verdict)
 from musicgen.generate.song_files import read_song_info, song_info_path
 from musicgen.memory import require_memory
+from musicgen.train.checkpoint import read_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +37,12 @@ class Report:
     verdicts: list[Verdict]
     starts: list[float]  # where each song's measured part begins: the end of its seed's echo, or 0
     timelines: list[list[WindowMeasures]]  # each song's 10 s windows from there on
+    reference_paths: list[Path] = field(default_factory=list)  # where the training music was read from
 
     def as_dict(self) -> dict:
         """JSON-ready: the rows of the table, the verdicts and the timelines."""
         return {
+            "reference_paths": [str(p) for p in self.reference_paths],
             "reference": self.reference.as_dict(), "white_noise": self.noise.as_dict(),
             "silence": self.silence.as_dict(),
             "songs": [dict(s.as_dict(), music_like=v.music_like, tests=vars(v), measured_from=start,
@@ -69,6 +71,49 @@ def reference_files(paths: list[Path]) -> list[Path]:
     if not files:
         raise DatasetError(f"no audio files in {', '.join(map(str, paths))}")
     return files
+
+
+def training_music(song: Path) -> Path | None:
+    """The music the song's network learnt from, as its dataset keeps it (PREFIX_xmerged.wav): the dataset its
+    weight file records, or, that file gone or unreadable, the one the song's sidecar says it was seeded from.
+    None when neither says, or the file is gone."""
+    info = read_song_info(song)
+    prefix = None
+    weights = info.get("weights")
+    if isinstance(weights, str) and weights:
+        try:
+            prefix = read_checkpoint(Path(weights)).data_prefix
+        except WeightsError:
+            prefix = None
+    if prefix is None and isinstance(info.get("data"), str) and info["data"]:
+        prefix = Path(info["data"])
+    merged = None if prefix is None else merged_audio_path(prefix)
+    return merged if merged is not None and merged.is_file() else None
+
+
+def default_reference(songs: list[Path]) -> list[Path]:
+    """What songs are measured against without --reference: the music their network learnt from (one for all
+    of them: DatasetError when they name different music), or the bundled music when none says (with a note)."""
+    found = {song: training_music(song) for song in songs}
+    first: dict[Path, Path] = {}  # each piece of music by where it really is, as the first song named it
+    for m in found.values():
+        if m is not None:
+            first.setdefault(m.resolve(), m)
+    music = sorted(first.values())
+    if len(music) > 1:
+        raise DatasetError(f"the songs come from networks trained on different music ({', '.join(map(str, music))}); "
+                           "evaluate them apart, or pass --reference")
+    unknown = [song.name for song, m in found.items() if m is None]
+    if not music:
+        log.warning(f"note: {'no song says' if len(songs) > 1 else f'{songs[0].name} does not say'} which music its "
+                    f"network learnt from (or that music is gone); measured against the bundled music in "
+                    f"{BUNDLED_MUSIC}: pass --reference with the training music")
+        return [BUNDLED_MUSIC]
+    if unknown:
+        log.warning(f"note: {', '.join(unknown)} {'does' if len(unknown) == 1 else 'do'} not say which music "
+                    f"{'its' if len(unknown) == 1 else 'their'} network learnt from; measured against {music[0]}, "
+                    "the others'")
+    return music
 
 
 def load_reference(paths: list[Path]) -> Reference:
@@ -100,9 +145,10 @@ def sidecar_times(song: Path) -> tuple[float, float]:
 MEASURE_BYTES_PER_SECOND = 2_000_000
 
 
-def evaluate_songs(songs: list[Path], reference_paths: list[Path], *, block_seconds: float | None = None,
-                   whole: bool = False, plot: Path | None = None) -> Report:
-    """Measure each song (and white noise and silence) against the training music; optionally plot.
+def evaluate_songs(songs: list[Path], reference_paths: list[Path] | None = None, *,
+                   block_seconds: float | None = None, whole: bool = False, plot: Path | None = None) -> Report:
+    """Measure each song (and white noise and silence) against the training music (by default the music the
+    songs' network learnt from); optionally plot.
 
     A song with a sidecar (generate.py writes one) is measured after its seed's echo unless
     `whole`, with the block length the sidecar gives unless `block_seconds` is set (else 0.25 s).
@@ -112,6 +158,7 @@ def evaluate_songs(songs: list[Path], reference_paths: list[Path], *, block_seco
             raise DatasetError(f"song '{song}' does not exist")
     if plot is not None:
         check_writable(plot.parent)
+    reference_paths = list(reference_paths or default_reference(songs))
     reference = load_reference(reference_paths)
     measured, mels, starts, timelines = [], [], [], []
     for song in songs:
@@ -132,7 +179,7 @@ def evaluate_songs(songs: list[Path], reference_paths: list[Path], *, block_seco
     silence, _ = measure("silence", np.zeros(int(seconds * ANALYSIS_RATE), np.float32), ANALYSIS_RATE, reference)
     report = Report(reference=reference.measures, noise=noise, silence=silence, songs=measured,
                     verdicts=[verdict(m, reference, noise, silence) for m in measured], starts=starts,
-                    timelines=timelines)
+                    timelines=timelines, reference_paths=reference_paths)
     if plot is not None:
         from musicgen.plots import plot_evaluation
 
@@ -151,7 +198,8 @@ def format_table(report: Report) -> str:
               f"{'seam clicks':>11} {'nearest':>8} {'change':>7} {'at end':>7} {'loop':>5}\n"
               f"{'':32} {'dBFS':>9} {'dB':>9} {'':>9} {'Hz':>9} {'dB':>9} {'dB':>11} {'train dB':>8} "
               f"{'dB/s':>7} {'dB/s':>7} {'':>5}")
-    rows = [header]
+    rows = [f"measured against the training music in {', '.join(map(str, report.reference_paths))}", header] \
+        if report.reference_paths else [header]
     for m in report.songs + [train, report.noise, report.silence]:
         rows.append(f"{m.name[:32]:32} {m.rms_dbfs:9.1f} {m.rms_dbfs - train.rms_dbfs:+9.1f} {m.flatness:9.4f} "
                     f"{m.centroid_hz:9.0f} {m.mel_distance_db:9.1f} {_fmt(m.seam_click_db, '+11.1f', 11)} "
@@ -195,14 +243,4 @@ def format_timeline(name: str, start: float, windows: list[WindowMeasures]) -> s
 
 def format_json(report: Report) -> str:
     """The report as indented JSON; a measure that is not a number (NaN: too short to measure) is null."""
-    return json.dumps(_nulls(report.as_dict()), indent=2, allow_nan=False)
-
-
-def _nulls(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _nulls(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_nulls(v) for v in value]
-    return value
+    return schema.json_text(report.as_dict())

@@ -20,6 +20,7 @@ from musicgen.config import ORIGINAL_SONG_BLOCKS, GenerateConfig
 from musicgen.data.training_data import load_training_data, representation_mismatch, store_mismatch
 from musicgen.errors import DatasetError, WeightsError
 from musicgen.generate.band_detail import BandDetail, band_detail
+from musicgen.generate.song_files import song_info_path
 from musicgen.memory import generation_bytes, require_memory
 from musicgen.models.blas_network import BlasNetwork
 from musicgen.models.model import build_model, reset_states
@@ -36,6 +37,12 @@ class Song:
     seed_index: int | None  # the training clip it was seeded from; None for a --prime file
     seconds: float
     seed: str = ""  # where the seed came from, in words
+
+    def as_dict(self) -> dict:
+        """JSON-ready: the song, its picture and sidecar, its length and seed."""
+        return {"path": str(self.path), "plot": None if self.plot is None else str(self.plot),
+                "sidecar": str(song_info_path(self.path)), "seconds": self.seconds, "seed_clip": self.seed_index,
+                "seed": self.seed}
 
 
 def song_blocks(seconds: float | None, ckpt: Checkpoint) -> int:
@@ -234,11 +241,16 @@ def matching_data(ckpt: Checkpoint, weights: Path, prefix: Path):
     return data
 
 
+def data_prefix(ckpt: Checkpoint, cfg: GenerateConfig) -> Path:
+    """--data, or else the tensors the network was trained on (its sidecar records them)."""
+    return ckpt.data_prefix if cfg.data_prefix is None else cfg.data_prefix
+
+
 def detail_for(ckpt: Checkpoint, weights: Path, cfg: GenerateConfig) -> BandDetail | None:
     """What lends a "logmel" song its detail within bands (--detail nearest), or None."""
     if cfg.detail != "nearest" or ckpt.model.block.representation != "logmel":
         return None
-    return band_detail(matching_data(ckpt, weights, cfg.data_prefix), ckpt.model.block, ckpt.mean, ckpt.std)
+    return band_detail(matching_data(ckpt, weights, data_prefix(ckpt, cfg)), ckpt.model.block, ckpt.mean, ckpt.std)
 
 
 def _seeds(ckpt: Checkpoint, weights: Path, cfg: GenerateConfig) -> tuple[np.ndarray, list[int | None], list[str]]:
@@ -251,7 +263,7 @@ def _seeds(ckpt: Checkpoint, weights: Path, cfg: GenerateConfig) -> tuple[np.nda
         where = f"{Path(cfg.prime).name} from {cfg.prime_start:g} s"
         indices, words = [None] * cfg.count, [where] * cfg.count
     else:
-        data = matching_data(ckpt, weights, cfg.data_prefix)
+        data = matching_data(ckpt, weights, data_prefix(ckpt, cfg))
         indices = pick_seeds(data.clips, cfg.count, cfg.seed_index, cfg.random_seed)
         values = data.inputs(indices, model.block, ckpt.code)
         words = [f"seed clip {i}" for i in indices]
@@ -294,7 +306,7 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
         info = {
             "weights": str(weights), "iteration": ckpt.iteration, "cell": model.cell,
             "output": model.output, "prenet_dropout": model.prenet_dropout,
-            "seed_clip": index, "data": None if cfg.prime and detail is None else str(cfg.data_prefix),
+            "seed_clip": index, "data": None if cfg.prime and detail is None else str(data_prefix(ckpt, cfg)),
             "prime": None if cfg.prime is None else str(cfg.prime), "prime_start": cfg.prime_start,
             "echo_seconds": echo_seconds, "seconds": len(audio) / rate, **model.block.to_doc(),
             "temperature": temperature, "bound": bound, "detail": cfg.detail if detail else "smooth",

@@ -42,6 +42,11 @@ class Resynthesis:
     seconds: float
     fidelity: Fidelity
 
+    def as_dict(self) -> dict:
+        """JSON-ready: the file, its round trip, its length and how far the round trip is from it."""
+        return {"source": str(self.source), "path": str(self.path), "seconds": self.seconds,
+                "fidelity": self.fidelity.as_dict()}
+
 
 def round_trip(samples: np.ndarray, block: BlockSpec, rng: np.random.Generator,
                lend: Callable[[np.ndarray], np.ndarray] | None = None, code: FrameCode | None = None) -> np.ndarray:

@@ -23,7 +23,7 @@ import numpy as np
 from musicgen import schema
 from musicgen.atomic import require_space, temp_path, write_atomic
 from musicgen.audio.frame_code import FrameCode, cosine_basis, cosine_shape_problem
-from musicgen.config import (CELL_NAMES, MAX_BOUND, MAX_CLIP_BLOCKS, MAX_ITERATION, MAX_STAT, MAX_TEMPERATURE,
+from musicgen.config import (CELL_NAMES, DEFAULT_DATA, MAX_BOUND, MAX_CLIP_BLOCKS, MAX_ITERATION, MAX_STAT, MAX_TEMPERATURE,
                              MIN_STD, BlockSpec, ModelConfig)
 from musicgen.errors import WeightsError
 from musicgen.schema import SchemaError
@@ -74,6 +74,18 @@ class Checkpoint:
     def bound(self) -> float | None:
         """The bound its training chose for its songs (training --bound; None: no bound)."""
         return None if self.training.get("bound") is None else self._training_setting("bound", MAX_BOUND)
+
+    @property
+    def data_prefix(self) -> Path:
+        """The tensors it was trained on (training --data, as typed then); the original's for files from before
+        it was recorded. WeightsError for a damaged record."""
+        try:
+            recorded = schema.get_str(self.training, "data_prefix", None, optional=True)
+        except SchemaError as exc:
+            raise WeightsError(f"'{self._file_name}' records a training {exc}; pass --data") from None
+        if recorded is not None and (not recorded or "\0" in recorded):
+            raise WeightsError(f"'{self._file_name}' records no usable training data prefix; pass --data")
+        return DEFAULT_DATA if recorded is None else Path(recorded)
 
     def value_bounds(self, bound: float) -> tuple[np.ndarray, np.ndarray]:
         """(lowest, highest) normalised value a song may feed back: the music's own range widened by

@@ -50,6 +50,13 @@ class TrainResult:
     history: dict[str, list[float]] = field(default_factory=dict)
     model: object = None
 
+    def as_dict(self) -> dict:
+        """JSON-ready: the last checkpoint (None: none written by this process), its iteration, whether the run
+        was interrupted, and the last epoch's losses."""
+        return {"checkpoint": None if self.checkpoint is None else str(self.checkpoint), "iteration": self.iteration,
+                "interrupted": self.interrupted, "epochs": len(self.history.get("loss", [])),
+                **{name: values[-1] for name, values in self.history.items() if values}}
+
 
 def _check_compatible(model_cfg: ModelConfig, data: TrainingData, source: str) -> None:
     mismatch = representation_mismatch(model_cfg, data)

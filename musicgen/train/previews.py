@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from musicgen.audio.io import load_wav, write_wav
-from musicgen.data.training_data import TrainingData
+from musicgen.data.training_data import TrainingData, merged_audio_path
 from musicgen.train.checkpoint import PREVIEW_SUFFIX, Checkpoint, companion
 
 PREVIEW_CLIP = 0  # the training clip every preview starts from
@@ -27,7 +27,7 @@ class Previewer:
         from musicgen.evaluate.measures import analyse_reference, to_analysis_rate
 
         self.data, self.seconds = data, seconds
-        merged = Path(f"{prefix}_xmerged.wav")
+        merged = merged_audio_path(prefix)
         self.reference = analyse_reference(to_analysis_rate(*load_wav(merged))) if merged.is_file() else None
 
     def __call__(self, ckpt: Checkpoint) -> dict:
