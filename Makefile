@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: setup system-deps venv demo test test-fast bench bench-library dataset recorded library clean-outputs
+.PHONY: setup system-deps venv demo check test test-fast bench bench-library dataset recorded library clean-outputs
 
 setup: system-deps venv
 
@@ -25,11 +25,16 @@ $(STAMP): requirements.txt pyproject.toml
 demo: setup
 	scripts/demo.sh
 
-test: setup
+# The linter, and the import contract in pyproject.toml (imports run downward only).
+check: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
+
+test: check
 	$(PY) -m pytest tests
 
-# The edit-run loop: every test that neither trains or runs a network nor starts a script.
-test-fast: setup
+# The edit-run loop: the checks, then every test that neither trains or runs a network nor starts a script.
+test-fast: check
 	$(PY) -m pytest -m "not slow" tests
 
 bench: setup

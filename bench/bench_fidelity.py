@@ -50,10 +50,12 @@ def toolkit(representation: str, bands: int = 64):
 def framed(frame: int, hop: int, bands: int, iterations: int = 32):
     """A candidate: magnitudes of Hann frames (per mel band, or every bin for bands=0), Griffin-Lim."""
     spec = frames.FrameSpec(sample_rate=RATE, frame=frame, hop=hop, bands=bands)
-    return (lambda x, rng, others: frames.resynthesize(x, spec, rng=rng, iterations=iterations)), spec.values * RATE / hop
+    rebuild = lambda x, rng, others: frames.resynthesize(x, spec, rng=rng, iterations=iterations)  # noqa: E731
+    return rebuild, spec.values * RATE / hop
 
 
-def coded(frame: int, hop: int, bands: int, per_step: int, components: int, iterations: int = 32, times: int | None = None):
+def coded(frame: int, hop: int, bands: int, per_step: int, components: int, iterations: int = 32,
+          times: int | None = None):
     """A candidate: `per_step` frames of log mel bands as one step, coded by their first `components`
     principal components (a linear autoencoder), fitted on the whole of the other files of the set, never the
     file itself; or, given `times`, by the fixed cosine basis of --code-basis dct around the other files' mean."""

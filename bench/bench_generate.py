@@ -75,7 +75,7 @@ def preset_song(preset: Path, seconds: float = 60.0) -> None:
     from musicgen.config import BlockSpec, ModelConfig
     from musicgen.generate.generation import fastest_engine, features_to_audio, song_features
     from musicgen.models.model import build_model
-    from musicgen.train.checkpoint import Checkpoint
+    from musicgen.formats.weights import Checkpoint
 
     cell = "gru" if "gru" in preset.stem else "lstm"  # as the presets are named for train.py / train_gru.py
     args = parse_with_preset(build_parser(cell, resume=False), ["--config", str(preset)])

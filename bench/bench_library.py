@@ -91,7 +91,8 @@ def train(prefix: Path, minutes: float, out: Path, args) -> dict:
     epochs = said["epochs"]
     later = epochs[1:] or epochs  # the first epoch compiles the step
     return {"weights": said["weights"], "wall_s": wall, "peak_mb": usage.ru_maxrss / 1024,
-            "updates": sum(n for n, _ in epochs), "epochs": len(epochs), "steps_per_epoch": epochs[0][0] if epochs else 0,
+            "updates": sum(n for n, _ in epochs), "epochs": len(epochs),
+            "steps_per_epoch": epochs[0][0] if epochs else 0,
             "ms_per_step": 1e3 * float(np.mean([s for _, s in later])) if later else float("nan"),
             "first_music_minutes": said["first_music_minutes"], "losses": said["losses"]}
 
@@ -109,7 +110,8 @@ def songs(weights: str, prefix: Path, primes: list[Path], out: Path, args) -> li
     for k, prime in enumerate(primes):
         proc = subprocess.run([sys.executable, "generate.py", "--weights", weights, "--data", str(prefix),
                                "--prime", str(prime), "--prime-start", str(args.prime_start),
-                               "--seconds", str(args.seconds + args.clip_len), "--random-seed", str(args.random_seed + k),
+                               "--seconds", str(args.seconds + args.clip_len),
+                               "--random-seed", str(args.random_seed + k),
                                "--out-dir", str(out), *args.generate_flags, "--json"], cwd=REPO, capture_output=True,
                               text=True)
         if proc.returncode != 0:
@@ -166,8 +168,10 @@ def main(argv=None) -> int:
                 for f in prefix.parent.glob(f"{prefix.name}_*"):
                     f.unlink()
     conv = results["convert"]
-    print(f"compact/overlap bytes: {conv['hour_compact']['tensor_gb_per_hour'] / conv['hour_overlap']['tensor_gb_per_hour']:.3f}; "
-          f"conversion peak memory hour/small: {conv['hour_compact']['peak_mb'] / conv['small_compact']['peak_mb']:.2f}x")
+    gb_per_hour = {name: conv[name]["tensor_gb_per_hour"] for name in ("hour_compact", "hour_overlap")}
+    print(f"compact/overlap bytes: {gb_per_hour['hour_compact'] / gb_per_hour['hour_overlap']:.3f}; "
+          "conversion peak memory hour/small: "
+          f"{conv['hour_compact']['peak_mb'] / conv['small_compact']['peak_mb']:.2f}x")
 
     budgets = {"small": args.small_minutes, "hour": args.minutes}
     for name in ("small", "hour"):

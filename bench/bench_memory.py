@@ -88,7 +88,7 @@ def main() -> int:
                 print(f"{copies:3d}x  tensors {size:7.0f} MB  {variant:<10} peak {result['peak_mb']:7.0f} MB  "
                       f"epoch {result['seconds']:6.1f} s", flush=True)
     base = {v: r["peak_mb"] for c, _, v, r in rows if c == args.sizes[0]}
-    for copies, size, variant, result in rows:
+    for copies, _, variant, result in rows:
         if copies != args.sizes[0]:
             print(f"{variant} at {copies}x: peak {result['peak_mb'] / base[variant]:.2f}x that at {args.sizes[0]}x "
                   f"(tensors {copies / args.sizes[0]:.0f}x)")

@@ -55,8 +55,8 @@ def main() -> None:
     rows = [("the music's first halves vs the music", half[0])] + [(str(f), tails(f, args.tail)) for f in args.songs]
     for name, songs in rows:
         lsd = " / ".join(f"{spectrum_distance_db(songs, music, w):.1f}" for w in WINDOWS)
-        print(f"{name[-40:]:40} {lsd:>26} {frechet_distance(songs, music, mel):8.1f} {flatness(songs) / music_flat:7.2f}",
-              flush=True)
+        print(f"{name[-40:]:40} {lsd:>26} {frechet_distance(songs, music, mel):8.1f} "
+              f"{flatness(songs) / music_flat:7.2f}", flush=True)
 
 
 if __name__ == "__main__":

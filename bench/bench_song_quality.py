@@ -91,7 +91,8 @@ def train(name: str, script: str, preset: Path | None, extra: list[str], out: Pa
                "--weights-dir", str(weights_dir), "--img-dir", str(out), "--seed", str(args.train_seed), *extra])
     seconds = time.perf_counter() - start
     said = training_log(log)
-    return {"weights": Path(said["weights"]), "train_seconds": seconds, "first_music_minutes": said["first_music_minutes"]}
+    return {"weights": Path(said["weights"]), "train_seconds": seconds,
+            "first_music_minutes": said["first_music_minutes"]}
 
 
 def baseline_seconds(name: str, preset: Path, out: Path, args) -> float:
@@ -147,7 +148,7 @@ def judge_songs(paths: list[Path], reference: list[Path], tail_seconds: float) -
     from musicgen.audio.io import load_wav
     from musicgen.evaluate.measures import measure_window, timeline
     from musicgen.evaluate.report import load_reference, sidecar_times
-    from musicgen.generate.song_files import read_song_info
+    from musicgen.formats.songs import read_song_info
 
     music = load_reference(reference)
     results = []
@@ -193,7 +194,8 @@ def summary_row(label: str, result: dict, train_s: float | None) -> str:
     first = f"{first:6.1f}" if first is not None else f"{'-':>6}"
     base = result.get("baseline_seconds")
     ratio = f"{train_s / base:6.2f}" if base and train_s is not None else f"{'-':>6}"
-    return f"{label[:22]:22} {result['dataset']:10} {tails_cells(tails_summary(result['songs']))} {train} {first} {ratio}"
+    tails = tails_cells(tails_summary(result["songs"]))
+    return f"{label[:22]:22} {result['dataset']:10} {tails} {train} {first} {ratio}"
 
 
 def main(argv=None) -> int:
@@ -206,7 +208,8 @@ def main(argv=None) -> int:
     p.add_argument("--store", choices=STORES, default="fft",
                    help="convert with this --store (logmag: the compact float16 log magnitudes of the main job)")
     p.add_argument("--block-size", type=int, default=None, help="convert with this --block-size (--store frames: 4096)")
-    p.add_argument("--bands", type=int, default=None, help="convert with this --bands (--store frames: each fine frame's)")
+    p.add_argument("--bands", type=int, default=None,
+                   help="convert with this --bands (--store frames: each fine frame's)")
     p.add_argument("--songs", type=int, default=4, help="songs per dataset, each from its own seed clip")
     p.add_argument("--clip-len", type=float, default=10.0, help="convert with this --clip-len (the seed's length)")
     p.add_argument("--seconds", type=float, default=60.0, help="new music after the seed's echo")

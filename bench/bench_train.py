@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from musicgen.cli.runtime import quiet_tensorflow
-from musicgen.train.checkpoint import WEIGHTS_SUFFIX, read_checkpoint
+from musicgen.formats.weights import WEIGHTS_SUFFIX, read_checkpoint
 
 from common import REPO, run_child, tf_matmul_gflops, write_results
 
@@ -133,7 +133,8 @@ def main() -> int:
           f"{100 * ours['fraction']:.0f}% vs {100 * base['fraction']:.0f}% of the matmul rate")
     for r in rows:
         if r["variant"] == "ours-bf16":
-            f32 = next(o for o in rows if o["variant"] == "ours" and o["cell"] == r["cell"] and o["batch"] == r["batch"])
+            f32 = next(o for o in rows
+                       if o["variant"] == "ours" and o["cell"] == r["cell"] and o["batch"] == r["batch"])
             print(f"{r['cell']} -b {r['batch']}: bfloat16 / float32 blocks per second "
                   f"{r['blocks_per_s'] / f32['blocks_per_s']:.2f}x")
     if args.loss_check:

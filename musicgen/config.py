@@ -345,8 +345,8 @@ class TrainConfig:
         "with its verdict in the sidecar and the menus, to pick a checkpoint by ear; 0: none")
     temperature: float = option(
         1.0, "--temperature", metavar="T", low=0, high=MAX_TEMPERATURE,
-        help="for --output gaussian or mixture: the scale of the sampled spread at which this network's songs are drawn, "
-        "recorded in the weight file as generate.py's default and used by the previews")
+        help="for --output gaussian or mixture: the scale of the sampled spread at which this network's songs are "
+        "drawn, recorded in the weight file as generate.py's default and used by the previews")
     bound: float | None = option(
         None, "--bound", metavar="S", kind=float, low=0, high=MAX_BOUND,
         help="keep each value a song plays and feeds back within the range the training music's own values of it "
@@ -404,9 +404,9 @@ class GenerateConfig:
         "as good as none)")
     detail: str = option(
         "smooth", "--detail", choices=DETAILS,
-        help="for logmel networks, how a band's level is spread over its FFT bins: smooth, linear between band centres "
-        "(a wash between an organ's partials); nearest, shaped within each band like the training block in --data whose "
-        "bands are nearest, which keeps partials and notes' pitches; other networks ignore it")
+        help="for logmel networks, how a band's level is spread over its FFT bins: smooth, linear between band "
+        "centres (a wash between an organ's partials); nearest, shaped within each band like the training block in "
+        "--data whose bands are nearest, which keeps partials and notes' pitches; other networks ignore it")
     resynthesize: tuple[Path, ...] = option(
         (), "--resynthesize", kind=Path, nargs="+", metavar="FILE",
         help="instead of songs, write each audio file as this network's representation and decoder give it back "

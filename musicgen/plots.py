@@ -1,4 +1,4 @@
-"""Pictures a person would rather look at than read: loss curves, model diagrams, songs, evaluations."""
+"""Pictures a person would rather look at than read: loss curves, model diagrams, songs."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from musicgen.text import printable
 log = logging.getLogger(__name__)
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot drawing into files (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only; works without a display
@@ -24,7 +25,7 @@ def _pyplot():
     return plt
 
 
-def _save_figure(plt, fig, path: Path) -> Path:
+def save_figure(plt, fig, path: Path) -> Path:
     """Lay out, write atomically and close a figure; a full disk is one error naming `path`."""
     fig.tight_layout()
     try:
@@ -43,7 +44,7 @@ def plot_loss(history: dict[str, list[float]], path: Path, title: str, *, checkp
               ylabel: str = "mean squared error (normalised FFT)") -> Path:
     """Loss (and validation loss) against epoch, with the epochs after which a checkpoint was written
     marked; saved as PNG."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     epochs = range(1, len(history.get("loss", [])) + 1)
     ax.plot(epochs, history.get("loss", []), marker=".", label="training loss")
@@ -59,7 +60,7 @@ def plot_loss(history: dict[str, list[float]], path: Path, title: str, *, checkp
         ax.set_yscale("log")  # only when the curve spans decades; otherwise it just hides the ticks
     ax.grid(alpha=0.3)
     ax.legend()
-    return _save_figure(plt, fig, path)
+    return save_figure(plt, fig, path)
 
 
 def plot_model_diagram(model, path: Path) -> Path | None:
@@ -90,7 +91,7 @@ def plot_song(samples, sample_rate: int, path: Path, title: str, *, echo_seconds
     import numpy as np
     from scipy import signal
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, (wave_ax, spec_ax) = plt.subplots(2, 1, figsize=(9, 5), dpi=100, sharex=True)
     t = np.arange(len(samples)) / sample_rate
     wave_ax.plot(t, np.clip(samples, -1, 1), lw=0.3)
@@ -107,46 +108,4 @@ def plot_song(samples, sample_rate: int, path: Path, title: str, *, echo_seconds
         for ax in (wave_ax, spec_ax):
             ax.axvline(echo_seconds, color="tab:green", lw=1.2, ls="--")
         wave_ax.text(echo_seconds, 1.0, " new music ->", color="tab:green", va="top", fontsize=8)
-    return _save_figure(plt, fig, path)
-
-
-def plot_evaluation(report, reference, song_mels, noise_mel, path: Path, max_songs: int = 3) -> Path:
-    """Mean log-mel profiles of songs, training music and noise; then each song's log-mel
-    spectrogram beside its nearest training excerpt."""
-    import numpy as np
-
-    from musicgen.evaluate.measures import ANALYSIS_RATE, HOP, POWER_FLOOR
-
-    def profile(mel):  # the long-term spectrum: frames' mean power per band, back in dB
-        return 10 * np.log10(np.maximum(np.mean(10 ** (mel / 10), axis=0), POWER_FLOOR))
-
-    plt = _pyplot()
-    shown = list(zip(report.songs, song_mels))[:max_songs]
-    fig = plt.figure(figsize=(10, 3 + 2.4 * len(shown)), dpi=100)
-    grid = fig.add_gridspec(1 + len(shown), 2)
-    prof_ax = fig.add_subplot(grid[0, :])
-    bands = np.arange(len(reference.profile))
-    prof_ax.plot(bands, reference.profile, lw=2.5, color="k", label="training music")
-    prof_ax.plot(bands, profile(noise_mel), color="0.6", ls="--",
-                 label=f"white noise ({report.noise.mel_distance_db:.0f} dB away)")
-    for (m, mel), v in zip(shown, report.verdicts):
-        prof_ax.plot(bands, profile(mel), label=f"{m.name} ({m.mel_distance_db:.0f} dB away"
-                     f"{', music-like' if v.music_like else ''})")
-    prof_ax.set(xlabel="mel band (0 Hz .. 11 kHz)", ylabel="mean level (dB)",
-                title=f"spectral envelope; silence sits at {10 * np.log10(POWER_FLOOR):.0f} dB, "
-                      f"{report.silence.mel_distance_db:.0f} dB away")
-    prof_ax.legend(fontsize=8)
-    prof_ax.grid(alpha=0.3)
-    style = dict(origin="lower", aspect="auto", cmap="magma", vmin=-100, vmax=-20)
-    for row, (m, mel) in enumerate(shown, start=1):
-        song_ax = fig.add_subplot(grid[row, 0])
-        seconds = len(mel) * HOP / ANALYSIS_RATE
-        song_ax.imshow(mel.T, extent=(0, seconds, 0, mel.shape[1]), **style)
-        song_ax.set(title=printable(m.name), ylabel="mel band", xlabel="time (s)")
-        ref_ax = fig.add_subplot(grid[row, 1], sharey=song_ax)
-        start = int(round(m.nearest_excerpt_at * ANALYSIS_RATE / HOP))
-        excerpt = reference.mel[start:start + len(mel)]
-        ref_ax.imshow(excerpt.T, extent=(m.nearest_excerpt_at, m.nearest_excerpt_at + len(excerpt) * HOP /
-                                         ANALYSIS_RATE, 0, mel.shape[1]), **style)
-        ref_ax.set(title=f"nearest training excerpt ({m.nearest_excerpt_db:.1f} dB away)", xlabel="training time (s)")
-    return _save_figure(plt, fig, path)
+    return save_figure(plt, fig, path)

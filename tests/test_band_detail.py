@@ -1,4 +1,5 @@
-"""generate.py --detail nearest: a logmel song shaped within its bands like the nearest training block, on real music."""
+"""generate.py --detail nearest: a logmel song shaped within its bands like the nearest training block, on real
+music."""
 
 import dataclasses
 import json
@@ -7,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from musicgen.audio.representation import band_bins, feature_stats, to_signal
+from musicgen.audio.representation import band_bins, to_signal
 from musicgen.audio.spectra import LOG_FLOOR
 from musicgen.config import BlockSpec, ModelConfig
 from musicgen.data.convert import convert_directory
-from musicgen.data.training_data import load_training_data
+from musicgen.data.training_data import feature_stats, load_training_data
 from musicgen.evaluate.measures import power_spectrogram, spectral_flatness, to_analysis_rate
 from musicgen.generate.band_detail import band_detail
 from musicgen.train.loop import train

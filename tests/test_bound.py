@@ -7,12 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from musicgen.audio.representation import feature_stats
 from musicgen.config import ModelConfig
-from musicgen.data.training_data import load_training_data
+from musicgen.data.training_data import feature_stats, load_training_data
 from musicgen.errors import WeightsError
 from musicgen.generate.generation import load_generator, normalised_seeds, song_features
-from musicgen.train.checkpoint import companion, read_checkpoint
+from musicgen.formats.weights import companion, read_checkpoint
 from musicgen.train.loop import train
 
 from helpers import train_config

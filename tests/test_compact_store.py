@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from musicgen.audio.representation import feature_stats, from_fft_features
+from musicgen.audio.representation import from_fft_features
 from musicgen.config import BlockSpec, ModelConfig
 from musicgen.data.convert import convert_directory
-from musicgen.data.training_data import load_training_data
+from musicgen.data.training_data import feature_stats, load_training_data
 from musicgen.errors import DatasetError
 from musicgen.train.loop import train
 

@@ -9,8 +9,8 @@ import pytest
 from scipy.io import wavfile
 
 from musicgen.evaluate.measures import (ANALYSIS_RATE, CHUNK_FRAMES, FRAME, HOP, analyse_reference, change_summary,
-                                        log_mel, mel_profile, nearest_excerpt, power_chunks, power_spectrogram, rms_dbfs,
-                                        seam_click_db, spectral_centroid, spectral_change, spectral_flatness,
+                                        log_mel, mel_profile, nearest_excerpt, power_chunks, power_spectrogram,
+                                        rms_dbfs, seam_click_db, spectral_centroid, spectral_change, spectral_flatness,
                                         to_analysis_rate)
 
 from helpers import music_excerpt, run_script

@@ -15,7 +15,7 @@ from musicgen.config import BlockSpec, ModelConfig
 from musicgen.data.convert import convert_directory
 from musicgen.evaluate.fidelity import WINDOWS, fidelity, log_spectral_distance
 from musicgen.generate.resynthesis import round_trip
-from musicgen.train.checkpoint import read_checkpoint
+from musicgen.formats.weights import read_checkpoint
 
 from helpers import MUSIC, music_excerpt, run_script, small_config, train_config
 

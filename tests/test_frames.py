@@ -97,7 +97,7 @@ def test_a_cosine_code_keeps_each_frames_smooth_shape_and_needs_no_fit(rng):
 
 @pytest.mark.slow
 def test_a_cosine_coded_network_rebuilds_its_basis_from_its_settings(frames_data, tmp_path):
-    from musicgen.train.checkpoint import read_checkpoint
+    from musicgen.formats.weights import read_checkpoint
 
     out = run_script("train.py", "--data", frames_data.output_prefix, "--representation", "frames", "--code", 12,
                      "--code-basis", "dct", "-n", 1, "-e", 1, "--hidden", 8, "--weights-dir", tmp_path / "w",
@@ -105,7 +105,8 @@ def test_a_cosine_coded_network_rebuilds_its_basis_from_its_settings(frames_data
     assert out.returncode == 1 and "12 values do not divide among 8 frames" in out.stderr, out.stderr[-2000:]
     assert not (tmp_path / "w").exists() or not list((tmp_path / "w").glob("*.weights.h5"))
     out = run_script("train.py", "--data", frames_data.output_prefix, "--representation", "frames", "--code", 48,
-                     "--code-basis", "dct", "--code-times", 4, "-n", 1, "-e", 1, "--hidden", 8, "--weights-dir", tmp_path / "w",
+                     "--code-basis", "dct", "--code-times", 4, "-n", 1, "-e", 1, "--hidden", 8,
+                     "--weights-dir", tmp_path / "w",
                      "--img-dir", tmp_path / "img", "--preview-seconds", 0)
     assert out.returncode == 0, out.stderr[-2000:]
     weights = next((tmp_path / "w").glob("*.weights.h5"))
@@ -113,7 +114,8 @@ def test_a_cosine_coded_network_rebuilds_its_basis_from_its_settings(frames_data
     assert "basis" not in sidecar["code"] and sidecar["model"]["code_basis"] == "dct"
     ckpt = read_checkpoint(weights)
     assert ckpt.code.basis.shape == (48, 8 * 32) and ckpt.model.block.feature_dim == 48
-    np.testing.assert_allclose(ckpt.code.basis, cosine_basis(32, 8, 48, 4))  # 4 cosines over the frames x 12 over the bands
+    # 4 cosines over the frames x 12 over the bands
+    np.testing.assert_allclose(ckpt.code.basis, cosine_basis(32, 8, 48, 4))
     proc = run_script("generate.py", "--weights", weights, "--data", frames_data.output_prefix, "--seconds", 3,
                       "--random-seed", 1, "--out-dir", tmp_path / "songs")
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -123,7 +125,7 @@ def test_a_cosine_coded_network_rebuilds_its_basis_from_its_settings(frames_data
 
 @pytest.mark.slow
 def test_a_frames_network_trains_carries_its_code_and_generates(frames_data, tmp_path):
-    from musicgen.train.checkpoint import read_checkpoint
+    from musicgen.formats.weights import read_checkpoint
     from musicgen.train.loop import train
 
     model = ModelConfig(hidden=8, output="mixture", components=2, block=BlockSpec(representation="frames", code=16))

@@ -10,10 +10,10 @@ from scipy.io import wavfile
 from musicgen.config import BlockSpec, GenerateConfig, ModelConfig
 from musicgen.generate.generation import (continue_by_reprediction, continue_deterministic, fastest_engine, generate,
                                           load_generator)
-from musicgen.generate.song_files import write_song
+from musicgen.formats.songs import write_song
 from musicgen.models.blas_network import BlasNetwork
 from musicgen.models.model import build_model
-from musicgen.train.checkpoint import list_weight_files, read_checkpoint
+from musicgen.formats.weights import list_weight_files, read_checkpoint
 from musicgen.train.loop import train
 
 from helpers import DOWN, ENTER, REPO, run_in_pty, run_script, train_config
@@ -198,7 +198,7 @@ def test_one_block_format_from_the_info_file_through_the_weight_file_to_the_song
     """The BlockSpec the info file owns is the one the weight file embeds and the song sidecar carries."""
     from musicgen import schema
     from musicgen.data.training_data import load_training_data, read_info
-    from musicgen.generate.song_files import read_song_info
+    from musicgen.formats.songs import read_song_info
 
     data_block = read_info(small_data)["block"]
     assert data_block == load_training_data(small_data).block

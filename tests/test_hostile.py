@@ -29,7 +29,7 @@ from musicgen.data.convert import convert_directory
 from musicgen.data.training_data import load_training_data
 from musicgen.errors import DatasetError, MusicGenError, WeightsError
 from musicgen.liveness import lock_name, run_token
-from musicgen.train.checkpoint import claim_weights_path, describe, list_weight_files, read_checkpoint
+from musicgen.formats.weights import claim_weights_path, describe, list_weight_files, read_checkpoint
 
 from helpers import (REPO, converted_minuet, music_excerpt, run_script, small_config, temp_leftovers,
                      train_config)
@@ -521,7 +521,8 @@ def test_a_dead_runs_empty_claim_is_reclaimed_but_a_fresh_one_is_not(tmp_path):
 @pytest.mark.slow
 def test_temporary_files_of_killed_runs_are_removed_and_live_ones_kept(tmp_path):
     killed = subprocess.run([sys.executable, "-c", "import os, sys; from pathlib import Path; "
-                             "from musicgen.atomic import temp_path; p = temp_path(Path(sys.argv[1]) / 'np_array_x.npy'); "
+                             "from musicgen.atomic import temp_path; "
+                             "p = temp_path(Path(sys.argv[1]) / 'np_array_x.npy'); "
                              "p.write_bytes(b'x'); print(p.name, flush=True); os._exit(0)", str(tmp_path)],
                             capture_output=True, text=True, cwd=REPO, check=True)
     theirs = tmp_path / killed.stdout.strip()
@@ -780,7 +781,7 @@ FUZZ = r'''
 import json, shutil, sys
 from pathlib import Path
 import numpy as np
-from musicgen.train.checkpoint import read_checkpoint, describe
+from musicgen.formats.weights import read_checkpoint, describe
 from musicgen.errors import MusicGenError
 from musicgen.data.training_data import load_training_data
 
@@ -877,7 +878,7 @@ DOC_DAMAGE = {"nested 200000 deep": _deep, "80 MB": _huge, "a FIFO": _fifo, "a 5
 @pytest.mark.slow
 @pytest.mark.parametrize("damage", DOC_DAMAGE, ids=list(DOC_DAMAGE))
 def test_every_json_reader_refuses_deep_huge_special_and_overlong_documents(weights, small_data, tmp_path, damage):
-    from musicgen.generate.song_files import read_song_info
+    from musicgen.formats.songs import read_song_info
 
     # A weight file's sidecar, a dataset's info file: refused by name, within seconds.
     sidecar = copy_weights(weights, tmp_path / "w").with_suffix("").with_suffix(".json")

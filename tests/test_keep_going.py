@@ -15,10 +15,10 @@ from musicgen.config import BlockSpec, GenerateConfig, ModelConfig
 from musicgen.evaluate.measures import loop_score, measure_window, timeline
 from musicgen.evaluate.report import load_reference
 from musicgen.generate.generation import Sampler, continue_deterministic, continue_sampled, generate
-from musicgen.generate.song_files import read_song_info, song_info_path
+from musicgen.formats.songs import read_song_info, song_info_path
 from musicgen.models.blas_network import BlasNetwork
 from musicgen.models.model import build_model, build_training_model
-from musicgen.train.checkpoint import read_checkpoint
+from musicgen.formats.weights import read_checkpoint
 from musicgen.train.loop import train
 
 from helpers import MUSIC, run_script, sox, train_config

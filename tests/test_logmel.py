@@ -74,7 +74,7 @@ def test_songs_are_drawn_at_the_temperature_training_recorded():
     from pathlib import Path
 
     from musicgen.errors import WeightsError
-    from musicgen.train.checkpoint import Checkpoint
+    from musicgen.formats.weights import Checkpoint
 
     def ckpt(training):
         return Checkpoint(model=ModelConfig(block=BLOCK, output="gaussian"), iteration=1, epoch=1,

@@ -64,7 +64,7 @@ def _edges(how):
 def test_every_value_a_flag_accepts_reads_back_from_the_weight_file_that_records_it(cls):
     import dataclasses
 
-    from musicgen.train.checkpoint import _model_config, model_doc
+    from musicgen.formats.weights import _model_config, model_doc
 
     for f in dataclasses.fields(cls):
         how = f.metadata.get("option")

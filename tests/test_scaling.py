@@ -75,7 +75,7 @@ def test_two_workers_train_together_and_the_chief_writes_one_checkpoint(small_da
              "--weights-dir", str(tmp_path / "w"), "--img-dir", str(tmp_path / "img")],
             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL))
     outputs = [p.communicate(timeout=400) for p in procs]
-    for p, (stdout, stderr) in zip(procs, outputs):
+    for p, (_, stderr) in zip(procs, outputs):
         assert p.returncode == 0, stderr[-3000:]
     assert "2 replicas" in outputs[0][0]
     assert sorted(p.name for p in (tmp_path / "w").iterdir()) == [

@@ -11,7 +11,7 @@ import pytest
 from musicgen.config import ModelConfig
 from musicgen.errors import WeightsError
 from musicgen.models.model import build_model
-from musicgen.train.checkpoint import list_weight_files, load_weights, read_checkpoint
+from musicgen.formats.weights import list_weight_files, load_weights, read_checkpoint
 from musicgen.train.loop import train
 
 from helpers import REPO, run_script, temp_leftovers, train_config

@@ -68,7 +68,7 @@ def test_a_prime_file_seeds_the_song_from_where_prime_start_says(weights, tmp_pa
 
     from musicgen.audio.blocks import blocks_to_features, frame
     from musicgen.generate.priming import prime_values
-    from musicgen.train.checkpoint import read_checkpoint
+    from musicgen.formats.weights import read_checkpoint
 
     from helpers import music_excerpt
 
@@ -182,7 +182,7 @@ def test_songs_in_other_formats_keep_one_numbering(weights, small_data, tmp_path
 def test_an_mp3_song_at_44_1_khz_decodes_to_the_same_length(tmp_path):
     import numpy as np
 
-    from musicgen.generate.song_files import write_song
+    from musicgen.formats.songs import write_song
 
     samples = np.sin(np.arange(145530) * 2 * np.pi * 440 / 44100).astype(np.float32) * 0.5
     song = write_song(tmp_path, samples, 44100, song_format="mp3")
@@ -196,7 +196,7 @@ def test_an_mp3_song_at_44_1_khz_decodes_to_the_same_length(tmp_path):
 @pytest.mark.slow
 def test_early_stopping_stops_and_saves_the_epochs_since_the_last_checkpoint(small_data, tmp_path):
     from musicgen.config import ModelConfig
-    from musicgen.train.checkpoint import read_checkpoint
+    from musicgen.formats.weights import read_checkpoint
     from musicgen.train.loop import train
 
     from helpers import train_config
@@ -216,7 +216,7 @@ def test_learning_rate_schedules_follow_keras_callbacks_and_are_recorded(small_d
     import numpy as np
 
     from musicgen.config import ModelConfig
-    from musicgen.train.checkpoint import read_checkpoint
+    from musicgen.formats.weights import read_checkpoint
     from musicgen.train.loop import train
 
     from helpers import train_config
@@ -272,7 +272,7 @@ def test_previews_beside_each_checkpoint_with_their_verdict_in_sidecar_menu_and_
     from scipy.io import wavfile
 
     from musicgen.config import ModelConfig
-    from musicgen.train.checkpoint import describe, list_weight_files, read_checkpoint
+    from musicgen.formats.weights import describe, list_weight_files, read_checkpoint
     from musicgen.train.loop import train
 
     from helpers import train_config
@@ -305,7 +305,7 @@ def test_bfloat16_training_lowers_the_loss_and_writes_float32_weights_that_gener
 
     from musicgen.config import BlockSpec, GenerateConfig, ModelConfig
     from musicgen.generate.generation import generate
-    from musicgen.train.checkpoint import read_checkpoint
+    from musicgen.formats.weights import read_checkpoint
     from musicgen.train.loop import train
 
     from helpers import train_config

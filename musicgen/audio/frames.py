@@ -144,7 +144,8 @@ def block_frame_values(samples: np.ndarray, start: int, n_blocks: int, block: Bl
     first = start - lead
     taken = np.asarray(samples[max(first, 0):end], dtype=np.float32)
     segment[max(0, -first):max(0, -first) + len(taken)] = taken
-    framed = np.lib.stride_tricks.sliding_window_view(segment, spec.frame)[:: spec.hop][: n_blocks * block.frames_per_block]
+    windows = np.lib.stride_tricks.sliding_window_view(segment, spec.frame)
+    framed = windows[:: spec.hop][: n_blocks * block.frames_per_block]
     magnitude = np.abs(scipy.fft.rfft(framed * hann(spec.frame), axis=-1, workers=-1))
     return to_log(band_rms(magnitude, spec._mel_block())).reshape(n_blocks, block.frame_values)
 

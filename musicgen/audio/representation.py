@@ -23,7 +23,6 @@ from musicgen.audio.frame_code import FrameCode
 from musicgen.audio.frames import frames_to_signal
 from musicgen.audio.spectra import LOG_FLOOR, band_rms, fast_griffin_lim, from_log, mel_inverse, to_log
 from musicgen.config import BlockSpec
-from musicgen.data.npy_stream import RunningStats
 
 # Fast Griffin-Lim: 16 rounds at momentum 0.99 rebuild blocks as consistent as 32 plain rounds
 # (-25.0 against -24.6 to -25.3 dB spectral convergence on the bundled and recorded music) in 0.55x
@@ -75,14 +74,6 @@ def from_stored(values: np.ndarray, store: str, block: BlockSpec, code: FrameCod
         values = np.asarray(values, dtype=np.float32)
         return values if code is None else code.encode(values)
     return from_fft_features(values, block) if store == "fft" else from_log_magnitudes(values, block)
-
-
-def feature_stats(data, block: BlockSpec, code: FrameCode | None = None, *, rows_per_read: int = 4) -> RunningStats:
-    """Per-feature mean, variance and range of `block.representation` over every input block of a TrainingData."""
-    stats = RunningStats(block.feature_dim)
-    for values in data.input_chunks(block, code, rows=rows_per_read):
-        stats.update(values.reshape(-1, values.shape[-1]))
-    return stats
 
 
 def band_bins(values: np.ndarray, block: BlockSpec) -> np.ndarray:

@@ -125,7 +125,10 @@ def add_options(parser: argparse.ArgumentParser, cls, *, stage: str | None = Non
     defaults, help_suffix = defaults or {}, help_suffix or {}
     for f in dataclasses.fields(cls):
         opt = f.metadata.get("option")
-        if opt is None or (stage is not None and stage not in (opt.stage if isinstance(opt.stage, tuple) else (opt.stage,))):
+        if opt is None:
+            continue
+        stages = opt.stage if isinstance(opt.stage, tuple) else (opt.stage,)
+        if stage is not None and stage not in stages:
             continue
         kwargs = {"dest": f.name, "default": defaults.get(f.name, f.default),
                   "help": opt.help + help_suffix.get(f.name, "")}
@@ -301,7 +304,8 @@ def parse_with_preset(parser: ArgumentParser, argv: list[str] | None) -> argpars
         known = _preset_names(parser)
         unknown = sorted(set(preset) - set(known))
         if unknown:
-            named = ", ".join(name[:40] for name in unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+            named = ", ".join(name[:40] for name in unknown[:5]) + more
             parser.error(f"preset '{first.config}' sets unknown option(s) {named}; "
                          f"known: {', '.join(sorted(known))}")
         values = {}

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from musicgen.errors import WeightsError
-from musicgen.train.checkpoint import describe, list_weight_files
+from musicgen.formats.weights import describe, list_weight_files
 
 
 def has_terminal() -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
-import functools
 import importlib.abc
 import importlib.util
 import os
@@ -73,11 +72,3 @@ def quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
         sys.meta_path.insert(0, _QuietTensorFlowImport())
-
-
-@functools.cache
-def gpu_present() -> bool:
-    """Whether TensorFlow sees a GPU (then Keras' stock recurrent layers run cuDNN)."""
-    import tensorflow as tf
-
-    return bool(tf.config.list_logical_devices("GPU"))

@@ -23,7 +23,8 @@ def build_parser(cell: str, resume: bool) -> argparse.ArgumentParser:
                        "written to the weights folder after every iteration.", tensorflow=True)
     notes = {**dict.fromkeys(SHAPE, " (must match the weight file)"),
              **dict.fromkeys(CHOSEN_ONCE, "; ignored when resuming: the weight file keeps its own"),
-             "data_prefix": " (default: the ones the weight file was trained on, as its sidecar records)"} if resume else {}
+             "data_prefix": " (default: the ones the weight file was trained on, as its sidecar records)"}
+    notes = notes if resume else {}
     add_options(p, TrainConfig, defaults={"data_prefix": None} if resume else None, help_suffix=notes)
     add_options(p, ModelConfig, defaults=dict.fromkeys(SHAPE) if resume else None, help_suffix=notes)
     add_options(p, BlockSpec, stage="train", help_suffix=notes)
@@ -38,7 +39,7 @@ def main(argv: list[str] | None, *, cell: str, resume: bool) -> int:
     args = parse_with_preset(build_parser(cell, resume), argv)
     from musicgen.cli.menu import weights_or_menu
     from musicgen.errors import WeightsError
-    from musicgen.train.checkpoint import read_checkpoint
+    from musicgen.formats.weights import read_checkpoint
     from musicgen.train.loop import train
 
     train_cfg = config_from(TrainConfig, args)

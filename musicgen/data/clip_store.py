@@ -135,7 +135,8 @@ class ClipArray:
         values = self.read(rows)
         flat = values.reshape(len(rows), -1)
         finite = np.isfinite(flat).all(axis=1)
-        inside = finite if self.bounds is None else finite & ((flat >= self.bounds[0]) & (flat <= self.bounds[1])).all(axis=1)
+        inside = finite if self.bounds is None else \
+            finite & ((flat >= self.bounds[0]) & (flat <= self.bounds[1])).all(axis=1)
         if not inside.all():
             bad = int(np.flatnonzero(~inside)[0])
             row, shard = int(rows[bad]), int(self._shards_of(int(rows[bad])))

@@ -46,7 +46,7 @@ from musicgen.audio.blocks import OverlapAdd, blocks_to_features, features_to_bl
 from musicgen.audio.io import WavWriter, from_int16, to_int16
 from musicgen.audio.frames import block_frame_values
 from musicgen.audio.representation import log_magnitudes
-from musicgen.cli.progress import Progress
+from musicgen.progress import Progress
 from musicgen.config import AUDIO_SUFFIXES, MAX_CLIP_BLOCKS, AudioConfig, BlockSpec, ConvertConfig
 from musicgen.data.clip_store import STORE_DTYPES
 from musicgen.data.npy_stream import NpyAppender, RunningStats
@@ -88,7 +88,8 @@ class ConversionSummary:
             f"files converted: {len(self.used)}, skipped: {len(self.skipped)}",
             f"audio decoded: {self.decoded_seconds:.1f} s; used: {self.seconds:.1f} s in {self.clips} clips",
             f"tensor shape X = Y = {self.x_shape} (float32)" if self.store == "fft" else
-            f"tensor shape {self.x_shape} (float16 log {'magnitudes' if self.store == 'logmag' else 'mel bands of fine frames'}; "
+            f"tensor shape {self.x_shape} (float16 log "
+            f"{'magnitudes' if self.store == 'logmag' else 'mel bands of fine frames'}; "
             "X and Y are read from it)",
         ]
         out += [f"  skipped {name}: {reason}" for name, reason in self.skipped]
@@ -122,7 +123,9 @@ def find_audio_files(input_dir: Path, max_files: int) -> list[Path]:
 def _ours(path: Path) -> bool:
     """A dataset's own merged audio (PREFIX_xmerged.wav beside PREFIX_info.json): an --output inside --input
     must not become music for the next conversion."""
-    return path.name.endswith(MERGED_SUFFIX) and path.with_name(path.name[:-len(MERGED_SUFFIX)] + "_info.json").is_file()
+    if not path.name.endswith(MERGED_SUFFIX):
+        return False
+    return path.with_name(path.name[:-len(MERGED_SUFFIX)] + "_info.json").is_file()
 
 
 def decode_source(src: Path, wav: Path, audio: AudioConfig) -> SourceFile | str:
@@ -225,7 +228,8 @@ class _TensorWriter:
     def __init__(self, prefix: Path, audio: AudioConfig, shard_size: int = 0):
         self.store = audio.store
         # Log magnitudes and fine frames keep the clip's last block too: it is the last block of Y.
-        self.row = {"fft": (audio.clip_blocks, audio.block.fft_dim), "logmag": (audio.clip_blocks + 1, audio.block.bins),
+        self.row = {"fft": (audio.clip_blocks, audio.block.fft_dim),
+                    "logmag": (audio.clip_blocks + 1, audio.block.bins),
                     "frames": (audio.clip_blocks + 1, audio.block.frame_values)}[self.store]
         self.prefix, self.shard_size = prefix, shard_size
         self.run = secrets.token_hex(4)
@@ -252,7 +256,8 @@ class _TensorWriter:
         # them: one landing between creating a file and listing it left that file behind.
         dtype = STORE_DTYPES[self.store]
         with signals_deferred():
-            self.files = [NpyAppender(self._name(kind), self.row, dtype) for kind in (("x", "y") if self.fft else ("x",))]
+            kinds = ("x", "y") if self.fft else ("x",)
+            self.files = [NpyAppender(self._name(kind), self.row, dtype) for kind in kinds]
 
     def _close_shard(self) -> None:
         with signals_deferred():

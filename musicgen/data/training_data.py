@@ -16,6 +16,7 @@ from musicgen.audio.representation import from_stored
 from musicgen.audio.spectra import LOG_FLOOR
 from musicgen.config import MAX_BLOCK_SIZE, MAX_CLIP_BLOCKS, MAX_STAT, MIN_STD, NORMALISATIONS, STORES, BlockSpec
 from musicgen.data.clip_store import STORE_DTYPES, ClipArray, check_npy_size, npy_layout
+from musicgen.data.npy_stream import RunningStats
 from musicgen.errors import DatasetError
 
 
@@ -69,6 +70,15 @@ class TrainingData:
             return normalised(self.x.read_finite(rows)), normalised(self.y.read_finite(rows))
         values = normalised(self.x.read_finite(rows))  # clips one block longer: X and Y overlap
         return values[:, :-1], values[:, 1:]
+
+
+def feature_stats(data: TrainingData, block: BlockSpec, code: FrameCode | None = None, *,
+                  rows_per_read: int = 4) -> RunningStats:
+    """Per-feature mean, variance and range of `block.representation` over every input block of `data`."""
+    stats = RunningStats(block.feature_dim)
+    for values in data.input_chunks(block, code, rows=rows_per_read):
+        stats.update(values.reshape(-1, values.shape[-1]))
+    return stats
 
 
 def stored_bounds(store: str, block: BlockSpec) -> tuple[float, float] | None:
@@ -161,7 +171,8 @@ def read_info(prefix: Path) -> dict:
             if key in doc:
                 info[key] = schema.get_int(doc, key, 1 if key != "clips" else 0, high)
         if "shards" in doc:
-            info["shards"] = [_shard(s, k, y=info["store"] == "fft") for k, s in enumerate(schema.get_list(doc, "shards"))]
+            shards = schema.get_list(doc, "shards")
+            info["shards"] = [_shard(s, k, y=info["store"] == "fft") for k, s in enumerate(shards)]
         if "fingerprints" in doc:
             info["fingerprints"] = {schema.plain_file_name(name, "fingerprints"):
                                     schema.sha256_hex(value, f"fingerprints.{name}")

@@ -19,9 +19,9 @@ from musicgen.evaluate.measures import (ANALYSIS_RATE, COPY_DISTANCE_DB, FLATNES
                                         LOUDNESS_TOLERANCE_DB, MOVE_SHARE, Reference, SignalMeasures, Verdict,
                                         WindowMeasures, analyse_reference, measure, noise_like, timeline,
                                         to_analysis_rate, verdict)
-from musicgen.generate.song_files import read_song_info, song_info_path
+from musicgen.formats.songs import read_song_info, song_info_path
+from musicgen.formats.weights import read_checkpoint
 from musicgen.memory import require_memory
-from musicgen.train.checkpoint import read_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ def evaluate_songs(songs: list[Path], reference_paths: list[Path] | None = None,
                     verdicts=[verdict(m, reference, noise, silence) for m in measured], starts=starts,
                     timelines=timelines, reference_paths=reference_paths)
     if plot is not None:
-        from musicgen.plots import plot_evaluation
+        from musicgen.evaluate.picture import plot_evaluation
 
         plot_evaluation(report, reference, mels, noise_mel, plot)
     return report
@@ -233,7 +233,8 @@ def format_timeline(name: str, start: float, windows: list[WindowMeasures]) -> s
             f"{FLATNESS_TOLERANCE:g}x flatness, moves >= {100 * MOVE_SHARE:.0f}% of the music's change, "
             f"loop < {LOOP_LIMIT}, no copy):"]
     for w in windows:
-        rows.append(f"  {w.start:6.1f}-{w.end:6.1f} s  {w.rms_db_vs_train:+5.1f} dB  flatness {w.flatness_ratio:5.1f}x  "
+        rows.append(f"  {w.start:6.1f}-{w.end:6.1f} s  {w.rms_db_vs_train:+5.1f} dB  "
+                    f"flatness {w.flatness_ratio:5.1f}x  "
                     f"change {100 * w.change_share:4.0f}%  loop {w.loop:5.2f}  nearest {w.nearest_excerpt_db:5.1f} dB  "
                     + ("music" if w.alive else "not music (" + ", ".join(w.failed) + ")"))
     total = sum(w.end - w.start for w in windows)

@@ -20,12 +20,12 @@ from musicgen.config import ORIGINAL_SONG_BLOCKS, GenerateConfig
 from musicgen.data.training_data import load_training_data, representation_mismatch, store_mismatch
 from musicgen.errors import DatasetError, WeightsError
 from musicgen.generate.band_detail import BandDetail, band_detail
-from musicgen.generate.song_files import song_info_path
-from musicgen.memory import generation_bytes, require_memory
+from musicgen.formats.songs import song_info_path
+from musicgen.memory import require_memory
 from musicgen.models.blas_network import BlasNetwork
-from musicgen.models.model import build_model, reset_states
+from musicgen.models.model import build_model, generation_bytes, reset_states
 from musicgen.models.outputs import draw_numpy, layout
-from musicgen.train.checkpoint import Checkpoint, load_weights, read_checkpoint
+from musicgen.formats.weights import Checkpoint, load_weights, read_checkpoint
 
 
 @dataclass
@@ -92,7 +92,7 @@ def _step_function(model):
 
 def fastest_engine(model, rng: np.random.Generator | None = None):
     """What generates fastest here: the weights on numpy's BLAS on CPU, the stateful Keras model on GPU."""
-    from musicgen.cli.runtime import gpu_present
+    from musicgen.device import gpu_present
 
     return model if gpu_present() else BlasNetwork(model, rng)
 
@@ -277,7 +277,7 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
     The seed is a training clip, or any audio file (cfg.prime). Without cfg.echo the network's
     predictions over the seed are left out and cfg.seconds counts new music only.
     """
-    from musicgen.generate.song_files import write_song
+    from musicgen.formats.songs import write_song
     from musicgen.plots import plot_song
 
     ckpt = read_checkpoint(weights)
@@ -296,7 +296,8 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
     check_writable(cfg.out_dir)  # before the songs are made: a read-only folder must not cost the wait
     temperature = ckpt.temperature if cfg.temperature is None else cfg.temperature
     bound = ckpt.bound if cfg.bound is None else cfg.bound
-    detail = detail_for(ckpt, weights, cfg)  # before the songs are made: a --data that does not fit must not cost the wait
+    # Before the songs are made: a --data that does not fit must not cost the wait.
+    detail = detail_for(ckpt, weights, cfg)
     out = song_features(network, ckpt, seeds, n_blocks, rng=rng, temperature=temperature, echo=cfg.echo, bound=bound)
     rate = model.block.sample_rate
     echo_seconds = min(echo_blocks, n_blocks) * model.block.seconds if cfg.echo else 0.0

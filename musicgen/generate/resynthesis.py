@@ -27,7 +27,7 @@ from musicgen.errors import AudioDecodeError
 from musicgen.evaluate.fidelity import Fidelity, fidelity
 from musicgen.generate.generation import detail_for
 from musicgen.memory import require_memory
-from musicgen.train.checkpoint import read_checkpoint
+from musicgen.formats.weights import read_checkpoint
 
 RESYNTH_SUFFIX = ".resynthesized.wav"
 BLOCKS_PER_PASS = 256  # blocks turned into values at once: GRUV's 22050 floats each stay ~20 MB

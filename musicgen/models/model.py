@@ -6,6 +6,7 @@ from musicgen.config import ModelConfig
 from musicgen.models.cells import GATES, cell_module
 from musicgen.models.outputs import initial_bias, layout, nll_loss
 
+
 class _Network:
     """The layers of one network, callable on any input so that training can run them twice."""
 
@@ -98,6 +99,9 @@ def compile_model(model, lr: float, cfg: ModelConfig | None = None, *, jit: bool
     model.compile(optimizer=optimizer, loss=loss, jit_compile=jit)
 
 
+FLOAT_BYTES = 4
+
+
 def count_params(cfg: ModelConfig) -> int:
     """Trainable parameters, without building the model."""
     d, h = cfg.feature_dim, cfg.hidden
@@ -106,6 +110,16 @@ def count_params(cfg: ModelConfig) -> int:
     recurrent = cfg.layers * (gates * (2 * h * h + h) + extra_bias)
     out = cfg.output_dim
     return (d * h + h) + recurrent + (h * out + out)
+
+
+def training_bytes(cfg: ModelConfig, batch: int) -> int:
+    """Lower bound for training: weights, their gradients and RMSprop averages, one batch in and out."""
+    return FLOAT_BYTES * (3 * count_params(cfg) + 2 * batch * cfg.clip_blocks * (cfg.feature_dim + cfg.hidden))
+
+
+def generation_bytes(cfg: ModelConfig, count: int, blocks: int) -> int:
+    """Lower bound for generating `count` songs of `blocks` blocks: weights, features and audio."""
+    return FLOAT_BYTES * (count_params(cfg) + count * blocks * (cfg.output_dim + 2 * cfg.block.hop))
 
 
 def flops_per_block(cfg: ModelConfig) -> float:

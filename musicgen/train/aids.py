@@ -86,6 +86,6 @@ def use_xla(precision: str, distributed: bool) -> bool:
     """Whether to compile the training step with XLA: not across replicas, and not for bfloat16 on a CPU,
     where XLA multiplies bfloat16 no faster than float32 while TensorFlow's own kernels (oneDNN) do it
     about twice as fast (bench/bench_train.py)."""
-    from musicgen.cli.runtime import gpu_present
+    from musicgen.device import gpu_present
 
     return not distributed and (precision != "bfloat16" or gpu_present())

@@ -20,18 +20,17 @@ import numpy as np
 
 from musicgen.atomic import check_writable, write_text_atomic
 from musicgen.audio.frame_code import FrameCode, cosine_code, cosine_shape_problem, fit_code
-from musicgen.audio.representation import feature_stats
 from musicgen.config import MAX_ITERATION, BlockSpec, ModelConfig, TrainConfig
-from musicgen.data.training_data import (TrainingData, load_training_data, make_batches, normalisation_std,
-                                         representation_mismatch, split_indices, std_from_variance, store_mismatch,
-                                         stream_order)
+from musicgen.data.training_data import (TrainingData, feature_stats, load_training_data, make_batches,
+                                         normalisation_std, representation_mismatch, split_indices, std_from_variance,
+                                         store_mismatch, stream_order)
 from musicgen.errors import DatasetError, OutputError, TrainingError, WeightsError
-from musicgen.memory import require_memory, training_bytes
-from musicgen.models.model import build_training_model, compile_model, reset_states
+from musicgen.memory import require_memory
+from musicgen.models.model import build_training_model, compile_model, reset_states, training_bytes
 from musicgen.plots import plot_loss, plot_model_diagram
 from musicgen.signals import main_thread, raise_interrupt, signals_deferred
 from musicgen.train.aids import log_preview_audio, monitored, precision_policy, training_aids, use_xla
-from musicgen.train.checkpoint import (COMPANION_SUFFIXES, PREVIEW_SUFFIX, Checkpoint, claim_weights_path, companion,
+from musicgen.formats.weights import (COMPANION_SUFFIXES, PREVIEW_SUFFIX, Checkpoint, claim_weights_path, companion,
                                        load_weights, preview_verdict, read_checkpoint, record_preview,
                                        remove_orphan_companions, save_checkpoint)
 from musicgen.train.distribute import fix_keras_multiworker, is_chief, make_strategy, shard_by_data

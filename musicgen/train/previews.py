@@ -14,7 +14,7 @@ import numpy as np
 
 from musicgen.audio.io import load_wav, write_wav
 from musicgen.data.training_data import TrainingData, merged_audio_path
-from musicgen.train.checkpoint import PREVIEW_SUFFIX, Checkpoint, companion
+from musicgen.formats.weights import PREVIEW_SUFFIX, Checkpoint, companion
 
 PREVIEW_CLIP = 0  # the training clip every preview starts from
 PREVIEW_RANDOM_SEED = 0

@@ -66,7 +66,7 @@ def use_stock_loop(layer, mask) -> bool:
     the hand-written loops do not implement."""
     import keras
 
-    from musicgen.cli.runtime import gpu_present
+    from musicgen.device import gpu_present
 
     cell = layer.cell
     standard = cell.activation is keras.activations.tanh and cell.recurrent_activation is keras.activations.sigmoid

@@ -23,8 +23,8 @@ import numpy as np
 from musicgen import schema
 from musicgen.atomic import require_space, temp_path, write_atomic
 from musicgen.audio.frame_code import FrameCode, cosine_basis, cosine_shape_problem
-from musicgen.config import (CELL_NAMES, DEFAULT_DATA, MAX_BOUND, MAX_CLIP_BLOCKS, MAX_ITERATION, MAX_STAT, MAX_TEMPERATURE,
-                             MIN_STD, BlockSpec, ModelConfig)
+from musicgen.config import (CELL_NAMES, DEFAULT_DATA, MAX_BOUND, MAX_CLIP_BLOCKS, MAX_ITERATION, MAX_STAT,
+                             MAX_TEMPERATURE, MIN_STD, BlockSpec, ModelConfig)
 from musicgen.errors import WeightsError
 from musicgen.schema import SchemaError
 
