@@ -160,7 +160,7 @@ def judge_songs(paths: list[Path], reference: list[Path], tail_seconds: float) -
         total = len(samples) / rate
         windows = timeline(samples, rate, echo, music, block_size=block)
         tail = measure_window(samples, rate, max(echo, total - tail_seconds), total, music, block_size=block)
-        results.append({"song": str(path), "seed_clip": info["seed_clip"], "tail": tail.as_dict(),
+        results.append({"song": str(path), "seed_clip": info.seed_clip if info else None, "tail": tail.as_dict(),
                         "windows": [w.as_dict() for w in windows],
                         "alive_seconds": sum(w.end - w.start for w in windows if w.alive),
                         "free_seconds": total - echo})

@@ -15,6 +15,7 @@ from helpers import run_script, tone
 from musicgen.config import BUNDLED_MUSIC, DEFAULT_DATA, ModelConfig
 from musicgen.data.training_data import merged_audio_path
 from musicgen.errors import DatasetError, WeightsError
+from musicgen.schema import SchemaError
 from musicgen.evaluate.report import default_reference
 from musicgen.formats.weights import Checkpoint
 
@@ -115,3 +116,32 @@ def test_songs_of_networks_trained_on_different_music_need_a_reference(tmp_path,
         assert default_reference([plain]) == [BUNDLED_MUSIC]
         assert default_reference([one, plain]) == [merged_audio_path(tmp_path / "a")]
     assert "plain.wav does not say" in caplog.text and "--reference" in caplog.text
+
+
+def test_song_sidecars_of_every_earlier_version_read_as_one_record(tmp_path):
+    from musicgen.config import BlockSpec
+    from musicgen.formats.songs import SongInfo, UnreadableSidecar, read_song_info, song_info_from_doc
+
+    block = BlockSpec(block_size=11025, overlap=True, representation="logmel", bands=64)
+    # As the main before the record wrote it (a dict literal with the block's keys among the rest).
+    written = {"weights": "weights/LSTM_NP_Weights_Iter-6.weights.h5", "iteration": 6, "cell": "lstm",
+               "output": "mixture", "prenet_dropout": 0.0, "seed_clip": 3, "data": "datasets/np_overlap",
+               "prime": None, "prime_start": 0.0, "echo_seconds": 10.0, "seconds": 50.0, **block.to_doc(),
+               "temperature": 1.6, "bound": 0.0, "detail": "nearest", "random_seed": 0, "format": "wav"}
+    info = song_info_from_doc(written)
+    assert (info.block, info.block_seconds, info.seed_clip) == (block, block.seconds, 3)
+    assert info.weights == written["weights"]
+    assert song_info_from_doc(info.to_doc()) == info and set(info.to_doc()) == set(written)
+    # The first sidecars said only where the echo ends and a block's length.
+    assert song_info_from_doc({"echo_seconds": 5.0, "hop_seconds": 0.5}).block_seconds == 0.5
+    # Values of the wrong kind that do not change a measure are ignored; ones that do are refused.
+    assert song_info_from_doc({"seed_clip": "three", "temperature": 2}).temperature == 2.0
+    assert song_info_from_doc({"seed_clip": "three"}).seed_clip is None
+    with pytest.raises(SchemaError, match="echo_seconds"):
+        song_info_from_doc({"echo_seconds": -1})
+    song = tmp_path / "generated_song1.wav"
+    assert read_song_info(song) is None
+    song.with_suffix(".json").write_text("[1]")
+    with pytest.raises(UnreadableSidecar):
+        read_song_info(song)
+    assert SongInfo().block_seconds == 0.25

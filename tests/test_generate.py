@@ -198,11 +198,12 @@ def test_one_block_format_from_the_info_file_through_the_weight_file_to_the_song
     """The BlockSpec the info file owns is the one the weight file embeds and the song sidecar carries."""
     from musicgen import schema
     from musicgen.data.training_data import load_training_data, read_info
-    from musicgen.formats.songs import read_song_info
+    from musicgen.formats.songs import read_song_info, song_info_path
 
     data_block = read_info(small_data)["block"]
     assert data_block == load_training_data(small_data).block
     ckpt = read_checkpoint(weights["gru"])
     assert ckpt.model.block == data_block
     song = generate(weights["gru"], GenerateConfig(seconds=1.0, data_prefix=small_data, out_dir=tmp_path))[0]
-    assert schema.get_block(read_song_info(song.path)) == data_block
+    assert read_song_info(song.path).block == data_block
+    assert schema.get_block(schema.load_json(song_info_path(song.path))) == data_block  # the keys every file uses

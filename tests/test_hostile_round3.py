@@ -51,7 +51,7 @@ def test_evaluate_json_is_json_even_when_a_measure_is_not_a_number_and_home_is_u
 def test_a_sidecar_left_without_its_song_by_a_kill_is_removed_by_the_next_song(tmp_path):
     import numpy as np
 
-    from musicgen.formats.songs import write_song
+    from musicgen.formats.songs import SongInfo, write_song
 
     songs = tmp_path / "songs"
     songs.mkdir()
@@ -62,12 +62,11 @@ def test_a_sidecar_left_without_its_song_by_a_kill_is_removed_by_the_next_song(t
     (songs / "generated_song3.wav").write_bytes(b"mine")
     (songs / "generated_song3.json").write_text("{}")
     os.utime(songs / "generated_song3.json", (1e9, 1e9))
-    path = write_song(songs, np.zeros(800, np.float32), 8000, info={"a": 1})
+    path = write_song(songs, np.zeros(800, np.float32), 8000, info=SongInfo(seed_clip=1))
     assert path.name == "generated_song4.wav"
     assert sorted(p.name for p in songs.iterdir() if p.name != lock_name(run_token())) == [
-        "generated_song2.json", "generated_song3.json",
-                                                      "generated_song3.wav", "generated_song4.json",
-                                                      "generated_song4.wav"]
+        "generated_song2.json", "generated_song3.json", "generated_song3.wav", "generated_song4.json",
+        "generated_song4.wav"]
 
 
 def test_a_sidecar_that_cannot_be_read_is_said_to_be_ignored(tmp_path):

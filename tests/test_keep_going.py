@@ -98,7 +98,7 @@ def test_evaluate_reads_the_sidecar_and_measures_after_the_echo(unseen, tmp_path
     song = tmp_path / "generated_song1.wav"
     wavfile.write(song, RATE, np.concatenate([np.zeros(RATE * 5, np.float32), unseen]))
     song_info_path(song).write_text(json.dumps({"echo_seconds": 5.0, "hop_seconds": 0.25}))
-    assert read_song_info(song)["echo_seconds"] == 5.0
+    assert read_song_info(song).echo_seconds == 5.0 and read_song_info(song).block_seconds == 0.25
     ref = tmp_path / "ref"
     ref.mkdir()
     for name in ("minuet_in_g.mp3", "ode_to_joy.mp3"):
@@ -122,7 +122,7 @@ def test_song_without_a_sidecar_is_measured_whole(unseen, reference, tmp_path):
 
     song = tmp_path / "mine.wav"
     wavfile.write(song, RATE, unseen)
-    assert read_song_info(song) == {}
+    assert read_song_info(song) is None
     report = evaluate_songs([song], [MUSIC])
     assert report.starts == [0.0] and report.songs[0].seconds == pytest.approx(20.0, abs=0.01)
 
@@ -199,8 +199,8 @@ def test_sampled_network_generates_samples_reproducibly_and_its_mean_at_temperat
     np.testing.assert_array_equal(mean_a[0], mean_b[0])
     assert not np.array_equal(mean_a[0], song("f", seed_index=0, random_seed=1)[0])
     info = read_song_info(tmp_path / "a" / "generated_song1.wav")
-    assert info["output"] == output and info["prenet_dropout"] == 0.0 and info["temperature"] == 1.0
-    assert info["echo_seconds"] == pytest.approx(1.0) and info["block_size"] == 1000 and info["overlap"] is False
+    assert info.output == output and info.prenet_dropout == 0.0 and info.temperature == 1.0
+    assert info.echo_seconds == pytest.approx(1.0) and info.block.block_size == 1000 and info.block.overlap is False
 
 
 def test_sampler_draws_around_the_mean_with_the_predicted_spread(rng):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,9 +18,10 @@ from musicgen.evaluate.measures import (ANALYSIS_RATE, COPY_DISTANCE_DB, FLATNES
                                         LOUDNESS_TOLERANCE_DB, MOVE_SHARE, Reference, SignalMeasures, Verdict,
                                         WindowMeasures, analyse_reference, measure, noise_like, timeline,
                                         to_analysis_rate, verdict)
-from musicgen.formats.songs import read_song_info, song_info_path
+from musicgen.formats.songs import SongInfo, UnreadableSidecar, read_song_info, song_info_path
 from musicgen.formats.weights import read_checkpoint
 from musicgen.memory import require_memory
+from musicgen.schema import SchemaError
 
 log = logging.getLogger(__name__)
 
@@ -77,16 +77,20 @@ def training_music(song: Path) -> Path | None:
     """The music the song's network learnt from, as its dataset keeps it (PREFIX_xmerged.wav): the dataset its
     weight file records, or, that file gone or unreadable, the one the song's sidecar says it was seeded from.
     None when neither says, or the file is gone."""
-    info = read_song_info(song)
+    try:
+        info = read_song_info(song)
+    except SchemaError:
+        return None
+    if info is None:
+        return None
     prefix = None
-    weights = info.get("weights")
-    if isinstance(weights, str) and weights:
+    if info.weights:
         try:
-            prefix = read_checkpoint(Path(weights)).data_prefix
+            prefix = read_checkpoint(Path(info.weights)).data_prefix
         except WeightsError:
             prefix = None
-    if prefix is None and isinstance(info.get("data"), str) and info["data"]:
-        prefix = Path(info["data"])
+    if prefix is None and info.data:
+        prefix = Path(info.data)
     merged = None if prefix is None else merged_audio_path(prefix)
     return merged if merged is not None and merged.is_file() else None
 
@@ -125,19 +129,17 @@ def load_reference(paths: list[Path]) -> Reference:
 def sidecar_times(song: Path) -> tuple[float, float]:
     """(where the seed's echo ends, seconds per block) from a song's sidecar; (0, 0.25) without one, or with
     one that cannot be read (said in a note)."""
-    info = read_song_info(song)
-    if not info and os.path.lexists(song_info_path(song)):
+    try:
+        info = read_song_info(song)
+    except UnreadableSidecar:
         log.warning(f"note: '{song_info_path(song)}' cannot be read; it is ignored, and the whole song measured "
                     "(its seed's echo included)")
-    try:
-        echo = schema.get_float(info, "echo_seconds", 0.0, 1e7, 0.0)
-        if "block_size" in info:
-            return echo, schema.get_block(info).seconds
-        # Sidecars from before the block format was recorded whole said only this.
-        return echo, schema.get_float(info, "hop_seconds", 1e-4, 60.0, 0.25)
-    except schema.SchemaError as exc:
+        info = None
+    except SchemaError as exc:
         raise DatasetError(f"'{song_info_path(song)}' is damaged: {exc}; delete it to measure the whole "
                            "song") from None
+    info = info or SongInfo()
+    return info.echo_seconds, info.block_seconds
 
 
 # What measuring a song holds at once (spectrograms at several resolutions, the timeline's

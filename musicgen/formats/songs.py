@@ -1,20 +1,101 @@
-"""Writing songs under auto-incremented names that never overwrite anything."""
+"""Songs: generated_songN.<format> under auto-incremented names that never overwrite anything, with the
+picture generated_songN.png and the sidecar generated_songN.json (a SongInfo) beside each."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from musicgen import schema
 from musicgen.atomic import raise_if_disk_full, temp_path
 from musicgen.audio.io import encode_audio, to_int16
+from musicgen.config import BlockSpec
 from musicgen.errors import OutputError
 from musicgen.schema import SchemaError, load_json
+
+@dataclass(frozen=True)
+class SongInfo:
+    """A song's sidecar: where the song came from and where the echo of its seed ends. Sidecars of earlier
+    versions lack keys; those read as the defaults here."""
+
+    echo_seconds: float = 0.0  # the network's predictions over the seed end here; the new music follows
+    block: BlockSpec | None = None  # the blocks it was made of; None in sidecars from before it was recorded
+    hop_seconds: float = 0.25  # seconds a block, as sidecars from before the block format said it
+    weights: str | None = None  # the weight file, as typed
+    iteration: int | None = None
+    cell: str | None = None
+    output: str | None = None
+    prenet_dropout: float | None = None
+    seed_clip: int | None = None  # the training clip it was seeded from (None: a --prime file)
+    data: str | None = None  # the tensors it was seeded from (None: none were read)
+    prime: str | None = None
+    prime_start: float = 0.0
+    seconds: float | None = None
+    temperature: float | None = None
+    bound: float | None = None
+    detail: str | None = None
+    random_seed: int | None = None
+    format: str | None = None
+
+    @property
+    def block_seconds(self) -> float:
+        """Seconds of audio a generated block adds."""
+        return self.hop_seconds if self.block is None else self.block.seconds
+
+    def to_doc(self) -> dict:
+        """The sidecar's JSON: every field, the block format's keys among them (as every file records it)."""
+        doc = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+               if f.name not in ("block", "hop_seconds")}
+        return {**doc, **(self.block.to_doc() if self.block is not None else {"hop_seconds": self.hop_seconds})}
+
+
+class UnreadableSidecar(SchemaError):
+    """A song's sidecar is there but is not a JSON object."""
+
+
+# Where each optional field's value must be of a kind: a value of another kind is ignored (read as None),
+# since nothing but the echo and the blocks changes how a song is measured.
+_KINDS = {"weights": str, "iteration": int, "cell": str, "output": str, "prenet_dropout": float, "seed_clip": int,
+          "data": str, "prime": str, "seconds": float, "temperature": float, "bound": float, "detail": str,
+          "random_seed": int, "format": str}
+
+
+def song_info_from_doc(doc: dict) -> SongInfo:
+    """A sidecar's JSON as a SongInfo; SchemaError naming the key when the echo or the blocks are damaged."""
+    known = {}
+    for key, kind in _KINDS.items():
+        value = doc.get(key)
+        numeric = kind is float and isinstance(value, int) and not isinstance(value, bool)
+        if isinstance(value, kind) and not isinstance(value, bool) or numeric:
+            known[key] = float(value) if numeric else value
+    block = schema.get_block(doc) if "block_size" in doc else None
+    return SongInfo(echo_seconds=schema.get_float(doc, "echo_seconds", 0.0, 1e7, 0.0), block=block,
+                    hop_seconds=schema.get_float(doc, "hop_seconds", 1e-4, 60.0, 0.25),
+                    prime_start=schema.get_float(doc, "prime_start", 0.0, 1e7, 0.0), **known)
+
+
+def read_song_info(song: Path) -> SongInfo | None:
+    """The sidecar of `song`; None for a song without one (older songs, other audio). UnreadableSidecar when
+    it is not a JSON object; SchemaError when its echo or blocks are damaged."""
+    path = song_info_path(song)
+    if not os.path.lexists(path):
+        return None
+    try:
+        doc = load_json(path)
+    except (OSError, SchemaError) as exc:
+        raise UnreadableSidecar(str(exc)) from None
+    if not isinstance(doc, dict):
+        raise UnreadableSidecar("not a JSON object")
+    return song_info_from_doc(doc)
+
 
 SONG_RE = re.compile(r"^generated_song(\d+)\.(wav|flac|mp3|ogg|json|png)$")
 
@@ -25,7 +106,7 @@ def next_song_number(folder: Path) -> int:
     return max(numbers, default=0) + 1
 
 
-def write_song(folder: Path, samples: np.ndarray, sample_rate: int, *, info: dict | None = None,
+def write_song(folder: Path, samples: np.ndarray, sample_rate: int, *, info: SongInfo | None = None,
                draw: Callable[[Path], object] | None = None, song_format: str = "wav") -> Path:
     """Write float samples as 16-bit mono FOLDER/generated_songN.<format> with a fresh N, its sidecar
     `info` (generated_songN.json) and the picture `draw(path)` makes (generated_songN.png).
@@ -48,7 +129,7 @@ def write_song(folder: Path, samples: np.ndarray, sample_rate: int, *, info: dic
         if draw is not None:
             draw(picture)
         if info is not None:
-            sidecar.write_text(json.dumps(info, indent=1) + "\n")
+            sidecar.write_text(json.dumps(info.to_doc(), indent=1) + "\n")
         if not os.path.isfile(audio) or os.path.getsize(audio) == 0:
             raise OutputError(f"the {song_format} encoder wrote nothing (a full disk?); no song was written")
         claim, claim_suffix = (sidecar, ".json") if info is not None else (audio, f".{song_format}")
@@ -109,12 +190,3 @@ def remove_orphan_sidecars(folder: Path) -> list[Path]:
 def song_info_path(song: Path) -> Path:
     """generated_songN.wav -> generated_songN.json, the song's sidecar."""
     return Path(song).with_suffix(".json")
-
-
-def read_song_info(song: Path) -> dict:
-    """The song's sidecar, or {} for a song without one (older songs, other audio)."""
-    try:
-        info = load_json(song_info_path(song))
-    except (OSError, SchemaError):
-        return {}
-    return info if isinstance(info, dict) else {}

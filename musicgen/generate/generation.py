@@ -20,7 +20,7 @@ from musicgen.config import ORIGINAL_SONG_BLOCKS, GenerateConfig
 from musicgen.data.training_data import load_training_data, representation_mismatch, store_mismatch
 from musicgen.errors import DatasetError, WeightsError
 from musicgen.generate.band_detail import BandDetail, band_detail
-from musicgen.formats.songs import song_info_path
+from musicgen.formats.songs import SongInfo, song_info_path
 from musicgen.memory import require_memory
 from musicgen.models.blas_network import BlasNetwork
 from musicgen.models.model import build_model, generation_bytes, reset_states
@@ -304,15 +304,15 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
     songs = []
     for k, (index, word) in enumerate(zip(indices, words)):
         audio = features_to_audio(out[k], ckpt, rng, detail)
-        info = {
-            "weights": str(weights), "iteration": ckpt.iteration, "cell": model.cell,
-            "output": model.output, "prenet_dropout": model.prenet_dropout,
-            "seed_clip": index, "data": None if cfg.prime and detail is None else str(data_prefix(ckpt, cfg)),
-            "prime": None if cfg.prime is None else str(cfg.prime), "prime_start": cfg.prime_start,
-            "echo_seconds": echo_seconds, "seconds": len(audio) / rate, **model.block.to_doc(),
-            "temperature": temperature, "bound": bound, "detail": cfg.detail if detail else "smooth",
-            "random_seed": cfg.random_seed, "format": cfg.song_format,
-        }
+        info = SongInfo(
+            weights=str(weights), iteration=ckpt.iteration, cell=model.cell, output=model.output,
+            prenet_dropout=model.prenet_dropout, seed_clip=index,
+            data=None if cfg.prime and detail is None else str(data_prefix(ckpt, cfg)),
+            prime=None if cfg.prime is None else str(cfg.prime), prime_start=cfg.prime_start,
+            echo_seconds=echo_seconds, seconds=len(audio) / rate, block=model.block, temperature=temperature,
+            bound=bound, detail=cfg.detail if detail else "smooth", random_seed=cfg.random_seed,
+            format=cfg.song_format,
+        )
         title = f"{Path(weights).name}: {model.label} iteration {ckpt.iteration}, {word}"
         path = write_song(cfg.out_dir, audio, rate, info=info, song_format=cfg.song_format,
                           draw=lambda png: plot_song(audio, rate, png, title, echo_seconds=echo_seconds))
