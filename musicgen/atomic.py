@@ -13,7 +13,7 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from musicgen.errors import OutputError
 from musicgen.liveness import LOCK_RE, TOKEN_RE, hold_folder, is_dead, run_token
@@ -39,6 +39,19 @@ def temp_path(path: Path) -> Path:
     room = NAME_MAX - len(prefix)
     tail = os.fsdecode(name[-room:]) if len(name) > room else path.name
     return path.with_name(prefix + tail)
+
+
+def claim_first_free(names: Iterable[Path], take: Callable[[Path], object]) -> Path:
+    """The first of `names` that `take` gets: the one way every numbered output claims its name. `take(path)`
+    must raise FileExistsError when the name is taken, and be atomic (link(), an O_EXCL create), so two runs
+    claiming in one folder at once never get the same name and nothing is overwritten."""
+    for path in names:
+        try:
+            take(path)
+            return path
+        except FileExistsError:
+            continue
+    raise OutputError("no free name left")
 
 
 def write_atomic(path: Path, write: Callable[[Path], object]) -> Path:

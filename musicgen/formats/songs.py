@@ -4,6 +4,7 @@ picture generated_songN.png and the sidecar generated_songN.json (a SongInfo) be
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
 import re
@@ -15,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from musicgen import schema
-from musicgen.atomic import raise_if_disk_full, temp_path
+from musicgen.atomic import claim_first_free, raise_if_disk_full, temp_path
 from musicgen.audio.io import encode_audio, to_int16
 from musicgen.config import BlockSpec
 from musicgen.errors import OutputError
@@ -133,16 +134,14 @@ def write_song(folder: Path, samples: np.ndarray, sample_rate: int, *, info: Son
         if not os.path.isfile(audio) or os.path.getsize(audio) == 0:
             raise OutputError(f"the {song_format} encoder wrote nothing (a full disk?); no song was written")
         claim, claim_suffix = (sidecar, ".json") if info is not None else (audio, f".{song_format}")
-        number = next_song_number(folder)
-        while True:
-            stem = folder / f"generated_song{number}"
-            try:
-                if any(SONG_RE.match(p.name) for p in folder.glob(f"generated_song{number}.*")):
-                    raise FileExistsError  # taken by a song of another format
-                os.link(claim, stem.with_suffix(claim_suffix))
-                break
-            except FileExistsError:
-                number += 1
+
+        def take(path: Path) -> None:
+            if any(SONG_RE.match(p.name) for p in folder.glob(f"{path.stem}.*")):
+                raise FileExistsError  # taken by a song of another format
+            os.link(claim, path)
+
+        names = (folder / f"generated_song{n}{claim_suffix}" for n in itertools.count(next_song_number(folder)))
+        stem = claim_first_free(names, take).with_suffix("")
         target = stem.with_suffix(f".{song_format}")
         if claim is not audio:
             try:
@@ -185,6 +184,17 @@ def remove_orphan_sidecars(folder: Path) -> list[Path]:
                 orphan.unlink(missing_ok=True)
                 removed.append(orphan)
     return removed
+
+
+RESYNTH_SUFFIX = ".resynthesized.wav"
+
+
+def claim_resynthesis(folder: Path, stem: str, part: Path) -> Path:
+    """Link the finished `part` to FOLDER/STEM.resynthesized.wav, or STEM.resynthesized-2.wav, ...: never over
+    a file."""
+    names = (folder / (stem + (RESYNTH_SUFFIX if n == 1 else RESYNTH_SUFFIX.replace(".wav", f"-{n}.wav")))
+             for n in itertools.count(1))
+    return claim_first_free(names, lambda path: os.link(part, path))
 
 
 def song_info_path(song: Path) -> Path:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from musicgen import schema
-from musicgen.atomic import require_space, temp_path, write_atomic
+from musicgen.atomic import claim_first_free, require_space, temp_path, write_atomic
 from musicgen.audio.frame_code import FrameCode, cosine_basis, cosine_shape_problem
 from musicgen.config import (CELL_NAMES, DEFAULT_DATA, MAX_BOUND, MAX_CLIP_BLOCKS, MAX_ITERATION, MAX_STAT,
                              MAX_TEMPERATURE, MIN_STD, BlockSpec, ModelConfig)
@@ -123,15 +124,15 @@ def weights_name(label: str, iteration: int, version: int = 1) -> str:
 def claim_weights_path(folder: Path, label: str, iteration: int) -> Path:
     """Take the first free name for this iteration by creating it empty (O_EXCL), so two runs
     saving into one folder at once can never take the same name."""
-    version = 1
-    while True:
-        path = folder / weights_name(label, iteration, version)
+    def take(path: Path) -> None:
         try:
             os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
-            return path
         except FileExistsError:
             if not _reclaim_stale(path):
-                version += 1
+                raise
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+
+    return claim_first_free((folder / weights_name(label, iteration, v) for v in itertools.count(1)), take)
 
 
 def _reclaim_stale(path: Path) -> bool:

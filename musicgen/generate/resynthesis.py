@@ -9,7 +9,6 @@ other music, or the figure measures a lookup rather than the decoder.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -25,11 +24,11 @@ from musicgen.audio.representation import from_fft_features, to_signal
 from musicgen.config import BlockSpec, GenerateConfig
 from musicgen.errors import AudioDecodeError
 from musicgen.evaluate.fidelity import Fidelity, fidelity
+from musicgen.formats.songs import RESYNTH_SUFFIX, claim_resynthesis
 from musicgen.generate.generation import detail_for
 from musicgen.memory import require_memory
 from musicgen.formats.weights import read_checkpoint
 
-RESYNTH_SUFFIX = ".resynthesized.wav"
 BLOCKS_PER_PASS = 256  # blocks turned into values at once: GRUV's 22050 floats each stay ~20 MB
 
 
@@ -66,18 +65,6 @@ def round_trip(samples: np.ndarray, block: BlockSpec, rng: np.random.Generator,
     return to_signal(values, block, rng=rng, detail=None if lend is None else lend(values))[:len(samples)]
 
 
-def _claim(folder: Path, stem: str, part: Path) -> Path:
-    """Link `part` to FOLDER/STEM.resynthesized.wav, or STEM.resynthesized-2.wav, ...: never over a file."""
-    number = 1
-    while True:
-        target = folder / (stem + (RESYNTH_SUFFIX if number == 1 else RESYNTH_SUFFIX.replace(".wav", f"-{number}.wav")))
-        try:
-            os.link(part, target)
-            return target
-        except FileExistsError:
-            number += 1
-
-
 def resynthesize(weights: Path, files: list[Path], cfg: GenerateConfig) -> list[Resynthesis]:
     """Write each of `files` as the network in `weights` would at best give it back, into cfg.out_dir."""
     ckpt = read_checkpoint(weights)
@@ -99,7 +86,7 @@ def resynthesize(weights: Path, files: list[Path], cfg: GenerateConfig) -> list[
         part = temp_path(cfg.out_dir / (source.stem + RESYNTH_SUFFIX))
         try:
             write_wav(part, rebuilt, block.sample_rate)
-            path = _claim(cfg.out_dir, source.stem, part)
+            path = claim_resynthesis(cfg.out_dir, source.stem, part)
         except OSError as exc:
             raise_if_disk_full(exc, cfg.out_dir, "no file was written for it")
             raise
