@@ -13,7 +13,7 @@ import pytest
 
 from helpers import run_script, tone
 from musicgen.config import BUNDLED_MUSIC, DEFAULT_DATA, ModelConfig
-from musicgen.data.training_data import merged_audio_path
+from musicgen.formats.dataset import merged_audio_path
 from musicgen.errors import DatasetError, WeightsError
 from musicgen.schema import SchemaError
 from musicgen.evaluate.report import default_reference

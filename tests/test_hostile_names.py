@@ -13,7 +13,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from musicgen.data.convert import OUTPUT_SUFFIXES, convert_directory
+from musicgen.data.convert import convert_directory
+from musicgen.formats.dataset import OUTPUT_SUFFIXES
 from musicgen.text import printable
 
 from helpers import music_excerpt, run_script, small_config

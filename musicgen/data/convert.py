@@ -32,7 +32,6 @@ import contextlib
 import itertools
 import json
 import os
-import re
 import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -50,9 +49,11 @@ from musicgen.progress import Progress
 from musicgen.config import AUDIO_SUFFIXES, MAX_CLIP_BLOCKS, AudioConfig, BlockSpec, ConvertConfig
 from musicgen.data.clip_store import STORE_DTYPES
 from musicgen.data.npy_stream import NpyAppender, RunningStats
-from musicgen.data.training_data import MERGED_SUFFIX, check_frames, fingerprint, merged_audio_path
+from musicgen.data.training_data import check_frames, fingerprint
 from musicgen.data.wav_cache import cache_names, cached_samples
 from musicgen.errors import AudioDecodeError, DatasetError, OutputError
+from musicgen.formats.dataset import (OUTPUT_SUFFIXES, info_path, is_merged_audio, merged_audio_path, shard_path,
+                                      shard_pattern, stats_path, tensor_path)
 from musicgen.signals import signals_deferred
 
 
@@ -123,9 +124,7 @@ def find_audio_files(input_dir: Path, max_files: int) -> list[Path]:
 def _ours(path: Path) -> bool:
     """A dataset's own merged audio (PREFIX_xmerged.wav beside PREFIX_info.json): an --output inside --input
     must not become music for the next conversion."""
-    if not path.name.endswith(MERGED_SUFFIX):
-        return False
-    return path.with_name(path.name[:-len(MERGED_SUFFIX)] + "_info.json").is_file()
+    return is_merged_audio(path)
 
 
 def decode_source(src: Path, wav: Path, audio: AudioConfig) -> SourceFile | str:
@@ -248,8 +247,9 @@ class _TensorWriter:
         return self.store == "fft"
 
     def _name(self, kind: str) -> Path:
-        suffix = f"-{self.run}-{len(self.closed):05d}" if self.shard_size else ""
-        return Path(f"{self.prefix}_{kind}{suffix}.npy")
+        if self.shard_size:
+            return shard_path(self.prefix, kind, self.run, len(self.closed))
+        return tensor_path(self.prefix, kind)
 
     def _open_shard(self) -> None:
         # A Ctrl-C or SIGTERM waits until the shard's files are listed in self.files, where abort() finds
@@ -289,8 +289,8 @@ class _TensorWriter:
         if self.shard_size:
             info = {**info, "shards": [{**{kind: f.path.name for kind, f in zip("xy", files)}, "clips": files[0].rows}
                                        for files in self.closed]}
-        stats = [(Path(f"{self.prefix}_mean.npy"), self.stats.mean),
-                 (Path(f"{self.prefix}_var.npy"), self.stats.variance)]
+        stats = [(stats_path(self.prefix, "mean"), self.stats.mean),
+                 (stats_path(self.prefix, "var"), self.stats.variance)]
         staged = [temp_path(path) for path, _ in stats]
         try:
             for part, (_, values) in zip(staged, stats):
@@ -300,7 +300,7 @@ class _TensorWriter:
             pieces = [(f.path, f.part) for files in self.closed for f in files if not self.shard_size]
             pieces += [(path, part) for part, (path, _) in zip(staged, stats)]
             info = {**info, "fingerprints": {path.name: fingerprint(part) for path, part in pieces}}
-            info_part = temp_path(Path(f"{self.prefix}_info.json"))
+            info_part = temp_path(info_path(self.prefix))
             staged.append(info_part)
             info_part.write_text(json.dumps(info, indent=1))
             # Renames only from here on: a Ctrl-C or SIGTERM waits until the dataset is whole.
@@ -310,7 +310,7 @@ class _TensorWriter:
                     part.replace(path)
                     done.append(path)
                 done.append(self.merged_part.replace(self.merged_path))
-                done.append(info_part.replace(Path(f"{self.prefix}_info.json")))
+                done.append(info_part.replace(info_path(self.prefix)))
         finally:
             for part in staged:
                 part.unlink(missing_ok=True)
@@ -323,13 +323,12 @@ class _TensorWriter:
         alone: they belong to a conversion running beside it."""
         listed = {s[kind] for s in info.get("shards", []) for kind in ("x", "y") if kind in s}
         if not self.fft:  # the Y file of the GRUV dataset this one replaced
-            stale_y = Path(f"{self.prefix}_y.npy")
+            stale_y = tensor_path(self.prefix, "y")
             with contextlib.suppress(OSError):
                 if stale_y.stat().st_mtime < self.started:
                     stale_y.unlink()
-        # The folder is listed and names matched exactly: --output is the user's text, never a pattern
-        # (a glob of 'songs[2]_x-*' would take the shards of a dataset named songs2).
-        shard = re.compile(re.escape(self.prefix.name) + r"_[xy]-[0-9a-f]{8}-\d{5}\.npy")
+        # The folder is listed and names matched exactly: --output is the user's text, never a pattern.
+        shard = shard_pattern(self.prefix)
         try:
             entries = list(self.prefix.parent.iterdir())
         except OSError:
@@ -372,7 +371,6 @@ def _decoded_in_order(pool: ThreadPoolExecutor, files: list[Path], decode, *, ah
 
 
 # The longest name a conversion writes beside --output's (a shard of Y: _y-RUN-NNNNN.npy).
-OUTPUT_SUFFIXES = ("_x.npy", "_y.npy", "_mean.npy", "_var.npy", MERGED_SUFFIX, "_info.json")
 SHARD_SUFFIX = "_y-01234567-00000.npy"
 
 

@@ -18,6 +18,7 @@ from musicgen.config import MAX_BLOCK_SIZE, MAX_CLIP_BLOCKS, MAX_STAT, MIN_STD, 
 from musicgen.data.clip_store import STORE_DTYPES, ClipArray, check_npy_size, npy_layout
 from musicgen.data.npy_stream import RunningStats
 from musicgen.errors import DatasetError
+from musicgen.formats.dataset import STATS, info_path, stats_path, tensor_path
 
 
 @dataclass
@@ -139,22 +140,14 @@ def normalisation_std(std: np.ndarray, mode: str) -> np.ndarray:
     raise DatasetError(f"unknown normalisation '{mode}' (expected one of {', '.join(NORMALISATIONS)})")
 
 
-MERGED_SUFFIX = "_xmerged.wav"
-
-
-def merged_audio_path(prefix: Path) -> Path:
-    """PREFIX_xmerged.wav: the dataset's clips as audio, what its networks learnt from (and are judged against)."""
-    return Path(f"{prefix}{MERGED_SUFFIX}")
-
-
 def read_info(prefix: Path) -> dict:
     """PREFIX_info.json as written by convert_directory.py, every value checked; only GRUV's store for
     tensors converted before it existed. DatasetError naming the key if a value is off."""
-    info_path = Path(f"{prefix}_info.json")
-    if not os.path.lexists(info_path):  # anything else at the name (a FIFO, a folder) is refused below
+    info_file = info_path(prefix)
+    if not os.path.lexists(info_file):  # anything else at the name (a FIFO, a folder) is refused below
         return {"store": "fft"}
     try:
-        doc = schema.load_json_object(info_path)
+        doc = schema.load_json_object(info_file)
         # Info files from before the block size was recorded: the tensors' shape says it (below).
         info = {"block": schema.get_block(doc, block_size=BlockSpec().block_size),
                 "store": schema.get_choice(doc, "store", STORES, "fft")}
@@ -179,9 +172,9 @@ def read_info(prefix: Path) -> dict:
                                     for name, value in schema.get_object(doc, "fingerprints").items()}
         return info
     except OSError as exc:
-        raise DatasetError(f"cannot read '{info_path}': {exc.strerror or exc}") from None
+        raise DatasetError(f"cannot read '{info_file}': {exc.strerror or exc}") from None
     except schema.SchemaError as exc:
-        raise DatasetError(f"'{info_path}' is damaged: {exc}; re-run convert_directory.py") from None
+        raise DatasetError(f"'{info_file}' is damaged: {exc}; re-run convert_directory.py") from None
 
 
 def _shard(entry, k: int, *, y: bool) -> dict:
@@ -200,7 +193,7 @@ def tensor_files(prefix: Path, info: dict) -> tuple[list[Path], list[Path]]:
     with_y = info["store"] == "fft"
     shards = info.get("shards")
     if not shards:
-        return [Path(f"{prefix}_x.npy")], [Path(f"{prefix}_y.npy")] if with_y else []
+        return [tensor_path(prefix, "x")], [tensor_path(prefix, "y")] if with_y else []
     folder = Path(prefix).parent
     return [folder / s["x"] for s in shards], [folder / s["y"] for s in shards] if with_y else []
 
@@ -229,7 +222,7 @@ def _check_against_info(prefix: Path, x: ClipArray, info: dict) -> None:
         except OSError:
             same = False
         if not same:
-            raise DatasetError(f"'{folder / name}' is not the file '{prefix}_info.json' was written with (a "
+            raise DatasetError(f"'{folder / name}' is not the file '{info_path(prefix)}' was written with (a "
                                "conversion was killed while replacing this dataset); re-run convert_directory.py")
     fft = info["store"] == "fft"
     expected = {"clips": x.shape[0], "clip_blocks": x.shape[1] - (not fft)}
@@ -251,7 +244,7 @@ def load_training_data(prefix: Path) -> TrainingData:
     missing, damaged or disagree."""
     info = read_info(prefix)
     x_files, y_files = tensor_files(prefix, info)
-    stats = {k: Path(f"{prefix}_{k}.npy") for k in ("mean", "var")}
+    stats = {k: stats_path(prefix, k) for k in STATS}
     missing = [str(p) for p in [*x_files, *y_files, *stats.values()] if not p.is_file()]
     if missing:
         raise DatasetError(f"training data missing ({', '.join(missing[:4])}"

@@ -12,12 +12,12 @@ from musicgen import schema
 from musicgen.atomic import check_writable
 from musicgen.audio.io import read_audio
 from musicgen.config import AUDIO_SUFFIXES, BUNDLED_MUSIC
-from musicgen.data.training_data import merged_audio_path
 from musicgen.errors import DatasetError, WeightsError
 from musicgen.evaluate.measures import (ANALYSIS_RATE, COPY_DISTANCE_DB, FLATNESS_TOLERANCE, LOOP_LIMIT,
                                         LOUDNESS_TOLERANCE_DB, MOVE_SHARE, Reference, SignalMeasures, Verdict,
                                         WindowMeasures, analyse_reference, measure, noise_like, timeline,
                                         to_analysis_rate, verdict)
+from musicgen.formats.dataset import merged_audio_path
 from musicgen.formats.songs import SongInfo, UnreadableSidecar, read_song_info, song_info_path
 from musicgen.formats.weights import read_checkpoint
 from musicgen.memory import require_memory

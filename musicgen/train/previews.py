@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from musicgen.audio.io import load_wav, write_wav
-from musicgen.data.training_data import TrainingData, merged_audio_path
+from musicgen.data.training_data import TrainingData
+from musicgen.formats.dataset import merged_audio_path
 from musicgen.formats.weights import PREVIEW_SUFFIX, Checkpoint, companion
 
 PREVIEW_CLIP = 0  # the training clip every preview starts from
