@@ -61,15 +61,22 @@ def small_config(tmp: Path, *, clip_len: float = SMALL_AUDIO.clip_len, **block) 
     return ConvertConfig(input_dir=tmp / "in", output_prefix=tmp / "out" / "np_array", audio=a)
 
 
-def converted_minuet(tmp: Path, **block) -> ConvertConfig:
-    """small_config(tmp, **block) with 9.2 s of the bundled minuet in its input folder, converted."""
+def convert_minuet(cfg: ConvertConfig) -> ConvertConfig:
+    """Convert 9.2 s of the bundled minuet, put in cfg's (new) input folder, as cfg says; cfg back."""
     from musicgen.data.convert import convert_directory
 
-    cfg = small_config(tmp, **block)
     cfg.input_dir.mkdir()
     music_excerpt(cfg.input_dir / "minuet.mp3", 9.2)
     convert_directory(cfg, progress=False)
     return cfg
+
+
+def converted_minuet(tmp: Path, *, store: str | None = None, **block) -> ConvertConfig:
+    """small_config(tmp, **block) (stored as `store`, if given) with 9.2 s of the bundled minuet, converted."""
+    cfg = small_config(tmp, **block)
+    if store is not None:
+        cfg = dataclasses.replace(cfg, audio=dataclasses.replace(cfg.audio, store=store))
+    return convert_minuet(cfg)
 
 
 def run_script(script: str, *args, cwd: Path = REPO, env: dict | None = None, timeout: float = 600):

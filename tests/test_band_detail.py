@@ -17,7 +17,7 @@ from musicgen.evaluate.measures import power_spectrogram, spectral_flatness, to_
 from musicgen.generate.band_detail import band_detail
 from musicgen.train.loop import train
 
-from helpers import music_excerpt, run_script, small_config, train_config
+from helpers import converted_minuet, music_excerpt, run_script, small_config, train_config
 
 LOGMEL = dict(representation="logmel", bands=24)
 
@@ -26,11 +26,7 @@ LOGMEL = dict(representation="logmel", bands=24)
 def minuet(tmp_path_factory):
     """9.2 s of the bundled minuet as overlapping blocks, stored compactly: its prefix and its bands' statistics."""
     root = tmp_path_factory.mktemp("detail")
-    cfg = small_config(root, overlap=True)
-    cfg = dataclasses.replace(cfg, audio=dataclasses.replace(cfg.audio, store="logmag"))
-    cfg.input_dir.mkdir()
-    music_excerpt(cfg.input_dir / "minuet.mp3", 9.2)
-    convert_directory(cfg, progress=False)
+    cfg = converted_minuet(root, store="logmag", overlap=True)
     data = load_training_data(cfg.output_prefix)
     block = dataclasses.replace(data.block, **LOGMEL)
     stats = feature_stats(data, block)

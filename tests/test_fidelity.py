@@ -3,7 +3,6 @@ generate.py --resynthesize, on real music."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
 import numpy as np
@@ -12,12 +11,11 @@ import pytest
 from musicgen.audio import frames
 from musicgen.audio.io import decode_pcm, from_int16, load_wav
 from musicgen.config import BlockSpec, ModelConfig
-from musicgen.data.convert import convert_directory
 from musicgen.evaluate.fidelity import WINDOWS, fidelity, log_spectral_distance
 from musicgen.generate.resynthesis import round_trip
 from musicgen.formats.weights import read_checkpoint
 
-from helpers import MUSIC, music_excerpt, run_script, small_config, train_config
+from helpers import MUSIC, converted_minuet, music_excerpt, run_script, train_config
 
 RATE = 16000
 
@@ -79,11 +77,7 @@ def test_the_round_trip_of_gruvs_values_is_the_music_itself(minuet):
 
 @pytest.mark.slow
 def test_generate_resynthesize_writes_each_file_beside_the_last_and_measures_it(tmp_path):
-    cfg = small_config(tmp_path, overlap=True)
-    cfg = dataclasses.replace(cfg, audio=dataclasses.replace(cfg.audio, store="logmag"))
-    cfg.input_dir.mkdir()
-    music_excerpt(cfg.input_dir / "minuet.mp3", 9.2)
-    convert_directory(cfg, progress=False)
+    cfg = converted_minuet(tmp_path, store="logmag", overlap=True)
     from musicgen.train.loop import train
 
     model = ModelConfig(hidden=8, block=BlockSpec(representation="logmel", bands=24))

@@ -17,7 +17,7 @@ from musicgen.data.convert import convert_directory
 from musicgen.data.training_data import load_training_data
 from musicgen.errors import DatasetError
 
-from helpers import music_excerpt, run_script, small_config, train_config
+from helpers import convert_minuet, music_excerpt, run_script, small_config, train_config
 
 FRAMES = dict(block_size=1024, frame=512, bands=32)  # 8 kHz: 8 frames of 64 ms every 16 ms to a block of 128 ms
 
@@ -30,11 +30,7 @@ def frames_config(root, **block):
 @pytest.fixture(scope="module")
 def frames_data(tmp_path_factory):
     """9.2 s of the bundled minuet at 8 kHz, stored as fine frames."""
-    cfg = frames_config(tmp_path_factory.mktemp("frames"))
-    cfg.input_dir.mkdir()
-    music_excerpt(cfg.input_dir / "minuet.mp3", 9.2)
-    convert_directory(cfg, progress=False)
-    return cfg
+    return convert_minuet(frames_config(tmp_path_factory.mktemp("frames")))
 
 
 def test_a_conversion_stores_each_blocks_fine_frames_as_the_music_has_them(frames_data):

@@ -15,7 +15,7 @@ from musicgen.atomic import check_writable
 from musicgen.data.convert import convert_directory
 from musicgen.liveness import lock_name, run_token
 
-from helpers import REPO, music_excerpt, run_script, small_config, tone
+from helpers import REPO, convert_minuet, music_excerpt, run_script, small_config, tone
 
 
 def test_a_dataset_written_inside_its_input_folder_is_not_taken_for_music(tmp_path):
@@ -84,10 +84,7 @@ def test_a_dataset_replaced_while_it_is_read_is_read_as_it_was_opened(tmp_path):
 
     from musicgen.data.training_data import load_training_data
 
-    cfg = dataclasses.replace(small_config(tmp_path), shard_size=3)
-    cfg.input_dir.mkdir()
-    music_excerpt(cfg.input_dir / "minuet.mp3", 9.2)
-    convert_directory(cfg, progress=False)
+    cfg = convert_minuet(dataclasses.replace(small_config(tmp_path), shard_size=3))
     data = load_training_data(cfg.output_prefix)
     before = data.x.read(np.arange(data.clips))
     (cfg.input_dir / "minuet.mp3").unlink()

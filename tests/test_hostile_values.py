@@ -3,18 +3,15 @@ readers refuse them naming the file and the clip, as they refuse NaN."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from musicgen.data.convert import convert_directory
+from helpers import converted_minuet
 from musicgen.data.training_data import load_training_data
 from musicgen.errors import DatasetError
-
-from helpers import music_excerpt, small_config
 
 STORES = {"fft": dict(overlap=True), "logmag": dict(overlap=True),
           "frames": dict(block_size=1024, frame=512, bands=32)}
@@ -23,11 +20,7 @@ STORES = {"fft": dict(overlap=True), "logmag": dict(overlap=True),
 @pytest.mark.parametrize("store", sorted(STORES))
 @pytest.mark.parametrize("factor", [65536.0, -65536.0])
 def test_a_value_no_music_gives_is_refused_naming_the_clip(tmp_path, store, factor):
-    cfg = small_config(tmp_path, **STORES[store])
-    cfg = dataclasses.replace(cfg, audio=dataclasses.replace(cfg.audio, store=store))
-    cfg.input_dir.mkdir()
-    music_excerpt(cfg.input_dir / "minuet.mp3", 9.2)
-    convert_directory(cfg, progress=False)
+    cfg = converted_minuet(tmp_path, store=store, **STORES[store])
     data = load_training_data(cfg.output_prefix)
     data.x.read_finite(np.arange(data.clips))  # the music as converted passes
     tensor = np.load(f"{cfg.output_prefix}_x.npy", mmap_mode="r+")
