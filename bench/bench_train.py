@@ -57,7 +57,7 @@ def child(variant: str, cell: str, batch: int, epochs: int) -> dict:
     data = load_training_data(REPO / "datasets" / "np_array")
     cfg = ModelConfig(cell=cell, block=data.block, clip_blocks=data.clip_blocks)
     if variant in ("ours", "ours-bf16"):
-        from musicgen.train.aids import precision_policy, use_xla
+        from musicgen.train.precision import precision_policy, use_xla
 
         precision = "bfloat16" if variant == "ours-bf16" else "float32"
         with precision_policy(precision):

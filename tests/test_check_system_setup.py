@@ -24,3 +24,14 @@ def test_missing_tool_gives_install_hint_and_nonzero_exit(tmp_path):
     assert lame_line.startswith("MISSING") and "apt-get install -y lame" in lame_line
     assert "missing: lame" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_the_packages_checked_are_requirements_txts_for_this_python(tmp_path):
+    from musicgen.cli.system_check import REQUIREMENTS, required_packages
+
+    listed = tmp_path / "requirements.txt"
+    listed.write_text('# runs on\nnumpy>=1.26,<3  # arrays\nold-only; python_version < "3.0"\n'
+                      'new-only; python_version >= "3.0"\n# tests\npytest>=8\n')
+    assert required_packages(listed) == ["numpy", "new-only"]
+    assert {"tensorflow", "keras", "pydub", "inquirer", "pydot"} <= set(required_packages(REQUIREMENTS))
+    assert "pytest" not in required_packages(REQUIREMENTS)

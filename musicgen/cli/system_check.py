@@ -8,11 +8,30 @@ import os
 import platform
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from musicgen.audio.tools import INSTALL_HINTS, sox_formats, tool_version
 
-PACKAGES = ["tensorflow", "keras", "numpy", "scipy", "matplotlib", "pydub", "inquirer", "pydot"]
+REQUIREMENTS = Path(__file__).resolve().parents[2] / "requirements.txt"
+MIN_PYTHON = (3, 11)  # pyproject.toml's requires-python
 PIP_HINT = "run: make setup  (or: .venv/bin/pip install -r requirements.txt)"
+
+
+def required_packages(path: Path = REQUIREMENTS) -> list[str]:
+    """The packages the toolkit runs on here: requirements.txt's above its "# tests" line whose environment
+    marker (e.g. python_version >= "3.13") this Python meets."""
+    from packaging.requirements import Requirement  # matplotlib's dependency, so always there
+
+    names = []
+    for line in path.read_text().splitlines():
+        if line.strip().lower().startswith("# tests"):
+            break
+        text = line.split("#", 1)[0].strip()
+        if text:
+            requirement = Requirement(text)
+            if requirement.marker is None or requirement.marker.evaluate():
+                names.append(requirement.name)
+    return names
 
 
 @dataclass
@@ -25,8 +44,8 @@ class Check:
 
 
 def python_check() -> Check:
-    """Python 3.10+ is needed by TensorFlow 2.x with Keras 3; 3.11 is what we test."""
-    ok = sys.version_info >= (3, 10)
+    """Python 3.11 or later, as pyproject.toml requires (TensorFlow 2.x with Keras 3; what CI tests)."""
+    ok = sys.version_info >= MIN_PYTHON
     detail = platform.python_version() + ("" if ok else "  -> install Python 3.11")
     return Check("python", ok, detail)
 
@@ -34,7 +53,7 @@ def python_check() -> Check:
 def package_checks() -> list[Check]:
     """Installed version of every Python dependency."""
     checks = []
-    for name in PACKAGES:
+    for name in required_packages():
         try:
             checks.append(Check(name, True, importlib.metadata.version(name)))
         except importlib.metadata.PackageNotFoundError:

@@ -33,7 +33,7 @@ FORMAT = "lstm-music-generation/1"
 WEIGHTS_SUFFIX = ".weights.h5"
 # The original's naming, with the suffix Keras 3 requires and _vN only to avoid a clash: one pattern
 # for the name a checkpoint gets (weights_name) and for reading names back (NAME_RE, COMPANION_RE).
-STEM_PATTERN = r"(LSTM|GRU)_NP_Weights_Iter-(\d+)(?:_v(\d+))?"
+STEM_PATTERN = "(" + "|".join(CELL_NAMES.values()) + r")_NP_Weights_Iter-(\d+)(?:_v(\d+))?"
 NAME_RE = re.compile(f"^{STEM_PATTERN}{re.escape(WEIGHTS_SUFFIX)}$")
 # A weight name is claimed by creating the file empty; one left empty this long is a dead run's.
 STALE_CLAIM_SECONDS = 60.0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from musicgen.config import ModelConfig
-from musicgen.models.cells import GATES, cell_module
+from musicgen.models.cells import cell_module
 from musicgen.models.outputs import initial_bias, layout, nll_loss
 
 
@@ -105,7 +105,7 @@ FLOAT_BYTES = 4
 def count_params(cfg: ModelConfig) -> int:
     """Trainable parameters, without building the model."""
     d, h = cfg.feature_dim, cfg.hidden
-    gates = GATES[cfg.cell]
+    gates = cell_module(cfg.cell).GATES
     extra_bias = 0 if cfg.cell == "lstm" else gates * h  # GRU reset_after keeps two biases
     recurrent = cfg.layers * (gates * (2 * h * h + h) + extra_bias)
     out = cfg.output_dim
@@ -128,6 +128,6 @@ def flops_per_block(cfg: ModelConfig) -> float:
     The first Dense needs no input gradient, so it costs 2 matmuls; every other weight 3.
     """
     d, h = cfg.feature_dim, cfg.hidden
-    gates = GATES[cfg.cell]
+    gates = cell_module(cfg.cell).GATES
     recurrent = cfg.layers * gates * 2 * h * h
     return 2.0 * (2 * d * h + 3 * recurrent + 3 * h * cfg.output_dim)

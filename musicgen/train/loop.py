@@ -29,7 +29,8 @@ from musicgen.memory import require_memory
 from musicgen.models.model import build_training_model, compile_model, reset_states, training_bytes
 from musicgen.plots import plot_loss, plot_model_diagram
 from musicgen.signals import main_thread, raise_interrupt, signals_deferred
-from musicgen.train.aids import log_preview_audio, monitored, precision_policy, training_aids, use_xla
+from musicgen.train.callbacks import keras_callbacks, log_preview_audio, monitored
+from musicgen.train.precision import precision_policy, use_xla
 from musicgen.formats.weights import (COMPANION_SUFFIXES, PREVIEW_SUFFIX, Checkpoint, claim_weights_path, companion,
                                        load_weights, preview_verdict, read_checkpoint, record_preview,
                                        remove_orphan_companions, save_checkpoint)
@@ -443,7 +444,7 @@ def train(train_cfg: TrainConfig, model_cfg: ModelConfig, *, resume: Path | Chec
     try:
         # The progress bar goes first so each epoch's line prints before the iteration line.
         callbacks = ([_progress_bar(train_cfg)] if verbose else []) + \
-            training_aids(train_cfg, start_epoch) + ([_state_reset()] if train_cfg.carry_state else []) + [callback]
+            keras_callbacks(train_cfg, start_epoch) + ([_state_reset()] if train_cfg.carry_state else []) + [callback]
         # With --minutes the clock ends the run; the epoch count only has to be out of its reach.
         epochs = MAX_ITERATION if train_cfg.minutes else train_cfg.n_iter * train_cfg.n_epochs
         model.fit(batches, validation_data=val, initial_epoch=start_epoch,

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-CELLS = ("lstm", "gru")
-GATES = {"lstm": 4, "gru": 3}
+from musicgen.config import CELL_NAMES
+
+CELLS = tuple(CELL_NAMES)  # the one list of cells is config.CELL_NAMES; each names a module here
 
 
 @dataclass

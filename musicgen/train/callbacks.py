@@ -1,9 +1,8 @@
-"""Keras' own training aids, each switched on by a flag: early stopping, a learning-rate
-schedule, TensorBoard logs and mixed precision."""
+"""Keras callbacks, each switched on by a flag: early stopping, a learning-rate schedule and TensorBoard logs
+(the previews' audio among them)."""
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ def monitored(train_cfg: TrainConfig) -> str:
     return "val_loss" if train_cfg.validation_split > 0 else "loss"
 
 
-def training_aids(train_cfg: TrainConfig, start_epoch: int) -> list:
+def keras_callbacks(train_cfg: TrainConfig, start_epoch: int) -> list:
     """The callbacks the flags ask for, in the order they must run (rate first, so logs carry it)."""
     import keras
 
@@ -67,25 +66,3 @@ def log_preview_audio(log_dir: Path, preview: Path, iteration: int) -> None:
     audio = tf.constant(samples[None, :, None])
     with tf.summary.create_file_writer(str(Path(log_dir) / "previews")).as_default():
         tf.summary.audio("preview", audio, sample_rate=rate, step=iteration)
-
-
-@contextlib.contextmanager
-def precision_policy(precision: str):
-    """Build layers under Keras' "mixed_bfloat16" policy for "bfloat16"; the global policy is put back after."""
-    import keras
-
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
-
-
-def use_xla(precision: str, distributed: bool) -> bool:
-    """Whether to compile the training step with XLA: not across replicas, and not for bfloat16 on a CPU,
-    where XLA multiplies bfloat16 no faster than float32 while TensorFlow's own kernels (oneDNN) do it
-    about twice as fast (bench/bench_train.py)."""
-    from musicgen.device import gpu_present
-
-    return not distributed and (precision != "bfloat16" or gpu_present())
