@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musicgen.audio.io import decode_to_wav, read_wav
+from musicgen.audio.io import decode_to_wav, read_pcm_wav
 from musicgen.config import AudioConfig, BlockSpec, ConvertConfig
 from musicgen.data.convert import convert_directory, find_audio_files
 
@@ -68,7 +68,7 @@ def original_tensors(lib: Path, out: Path, audio: AudioConfig, *, own_decode: bo
             original_decode(src, wav)
         else:
             decode_to_wav(src, wav, sample_rate=audio.block.sample_rate)
-        _, data = read_wav(wav)
+        data, _ = read_pcm_wav(wav)
         samples = np.array(data).astype("float32") / 32767.0
         seconds += len(samples) / audio.block.sample_rate
         blocks = []

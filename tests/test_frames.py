@@ -11,7 +11,7 @@ import pytest
 
 from musicgen.audio.frame_code import cosine_basis, cosine_code, cosine_shape_problem, fit_code
 from musicgen.audio.frames import block_frame_values
-from musicgen.audio.io import from_int16, load_wav, read_wav
+from musicgen.audio.io import from_int16, load_wav, read_pcm_wav
 from musicgen.config import BlockSpec, ModelConfig
 from musicgen.data.convert import convert_directory
 from musicgen.data.training_data import load_training_data
@@ -38,7 +38,7 @@ def test_a_conversion_stores_each_blocks_fine_frames_as_the_music_has_them(frame
     block = data.block
     assert data.store == "frames" and (block.frame, block.bands, block.frames_per_block) == (512, 32, 8)
     assert data.x.shape == (data.clips, data.clip_blocks + 1, 8 * 32)
-    _, pcm = read_wav(frames_data.input_dir / "wave" / "minuet.wav")
+    pcm, _ = read_pcm_wav(frames_data.input_dir / "wave" / "minuet.wav")
     samples = from_int16(pcm)
     for clip in (0, data.clips - 1):  # the first clip's frames reach back into silence, the others into music
         start = clip * data.clip_blocks * block.block_size

@@ -77,15 +77,15 @@ def wav_frames(path: Path) -> int:
         return handle.getnframes()
 
 
-def read_wav(path: Path) -> tuple[int, np.ndarray]:
-    """Read a mono 16-bit WAV as (rate, memory-mapped int16 samples)."""
+def read_pcm_wav(path: Path) -> tuple[np.ndarray, int]:
+    """A mono 16-bit WAV as (memory-mapped int16 samples, rate), as every reader here returns (samples, rate)."""
     try:
         rate, data = wavfile.read(path, mmap=True)
     except Exception as exc:  # scipy reports some broken headers as UnboundLocalError or struct.error
         raise AudioDecodeError(f"{Path(path).name}: not a readable WAV ({exc})") from None
     if data.ndim != 1 or data.dtype != np.int16:
         raise AudioDecodeError(f"{path.name}: expected mono 16-bit WAV, got {data.dtype} {data.shape}")
-    return rate, data
+    return data, rate
 
 
 class WavWriter:
@@ -185,7 +185,7 @@ def decode_pcm(path: Path, sample_rate: int) -> np.ndarray:
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "decoded.wav"
         decode_to_wav(path, wav, sample_rate=sample_rate)
-        return np.array(read_wav(wav)[1])
+        return np.array(read_pcm_wav(wav)[0])
 
 
 # GRUV's scale, both ways: training tensors hold int16 samples / 32767 and songs are written back

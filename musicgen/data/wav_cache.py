@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from musicgen.atomic import temp_path, write_text_atomic
-from musicgen.audio.io import decode_to_wav, read_wav
+from musicgen.audio.io import decode_to_wav, read_pcm_wav
 from musicgen.errors import MusicGenError
 from musicgen.schema import load_json
 
@@ -61,7 +61,7 @@ def _open_cached(wav: Path, key: dict) -> np.ndarray | None:
     try:
         if load_json(_key_path(wav)) != key or not wav.is_file():
             return None
-        rate, samples = read_wav(wav)
+        samples, rate = read_pcm_wav(wav)
     except (OSError, MusicGenError):
         return None
     return samples if rate == key["sample_rate"] else None
@@ -72,12 +72,12 @@ def _decode_fresh(src: Path, wav: Path, key: dict) -> np.ndarray:
     at any moment; a memory map keeps the file it opened, and a wrong rate is decoded again privately."""
     decode_to_wav(src, wav, sample_rate=key["sample_rate"])
     write_text_atomic(_key_path(wav), json.dumps(key))
-    rate, samples = read_wav(wav)
+    samples, rate = read_pcm_wav(wav)
     if rate == key["sample_rate"]:
         return samples
     private = temp_path(wav)
     try:
         decode_to_wav(src, private, sample_rate=key["sample_rate"])
-        return read_wav(private)[1]
+        return read_pcm_wav(private)[0]
     finally:
         private.unlink(missing_ok=True)
