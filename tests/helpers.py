@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from musicgen.cli.args import add_preset_flag
 from musicgen.cli.train_args import build_parser as train_parser
 from musicgen.config import AudioConfig, BlockSpec, ConvertConfig
@@ -157,3 +159,13 @@ def temp_leftovers(*folders: Path) -> list[Path]:
     own lock files: a live run holds one in each folder it wrote to, and removes them when it exits."""
     own = lock_name(run_token())
     return [p for f in folders if Path(f).exists() for p in Path(f).rglob(".part-*") if p.name != own]
+
+
+def decoded(tmp: Path, name: str, start: float, seconds: float, rate: int = 22050) -> np.ndarray:
+    """Mono float samples at `rate` of `seconds` of a bundled piece from `start`."""
+    from musicgen.audio.io import load_wav
+
+    wav, raw = tmp / f"{name}.wav", tmp / f"{name}.raw.wav"
+    subprocess.run(["lame", "--decode", "--quiet", str(MUSIC / name), str(raw)], check=True)
+    sox(raw, "-r", rate, "-c", 1, wav, "trim", start, seconds)
+    return load_wav(wav)[0]

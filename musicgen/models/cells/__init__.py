@@ -15,7 +15,7 @@ the loop keeps only `h @ recurrent_kernel`; the recurrent kernel's gradient is o
 the backward loop. With a GPU the stock layers run cuDNN, which is faster still, and are used as
 they are. The weights are the stock layers' own variables, so weight files stay plain Keras ones.
 
-tests/test_layers.py checks that all three engines compute the same function.
+tests/models/test_layers.py checks that all three engines compute the same function.
 """
 
 from __future__ import annotations
