@@ -303,7 +303,7 @@ def _starting_point(train_cfg: TrainConfig, model_cfg: ModelConfig, data: Traini
         base = resume if isinstance(resume, Checkpoint) else read_checkpoint(resume)
         name = Path(base.weights).name
         # What the statistics really are: the parent's choice, not this command line's.
-        normalisation = base.training.get("normalisation")
+        normalisation = base.normalisation
         if base.model.cell != model_cfg.cell:
             script = "re_train_gru.py" if base.model.cell == "gru" else "re_train.py"
             raise WeightsError(f"'{name}' holds a {base.model.label} network; use {script}")

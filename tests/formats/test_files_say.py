@@ -85,7 +85,10 @@ def test_convert_reports_in_json(tmp_path):
 
 def test_weight_files_from_before_the_record_take_the_original_tensors():
     ckpt = Checkpoint(model=ModelConfig(), iteration=1, epoch=1, mean=None, std=None)
-    assert ckpt.data_prefix == DEFAULT_DATA
+    assert ckpt.data_prefix == DEFAULT_DATA and ckpt.normalisation == "bin"
+    ckpt.training = {"normalisation": "sideways"}
+    with pytest.raises(WeightsError, match="normalisation"):
+        ckpt.normalisation
     ckpt.training = {"data_prefix": "datasets/mine"}
     assert ckpt.data_prefix == Path("datasets/mine")
     for damaged in (5, ["x"], ""):
