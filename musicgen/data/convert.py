@@ -52,8 +52,8 @@ from musicgen.data.npy_stream import NpyAppender, RunningStats
 from musicgen.data.training_data import check_frames, fingerprint
 from musicgen.data.wav_cache import cache_names, cached_samples
 from musicgen.errors import AudioDecodeError, DatasetError, OutputError
-from musicgen.formats.dataset import (OUTPUT_SUFFIXES, info_path, is_merged_audio, merged_audio_path, shard_path,
-                                      shard_pattern, stats_path, tensor_path)
+from musicgen.formats.dataset import (OUTPUT_SUFFIXES, info_path, is_merged_audio, merged_audio_path, npy_path,
+                                      shard_path, shard_pattern)
 from musicgen.signals import signals_deferred
 
 
@@ -116,15 +116,9 @@ def find_audio_files(input_dir: Path, max_files: int) -> list[Path]:
         raise DatasetError(f"input folder '{input_dir}' does not exist")
     files = sorted(
         p for p in input_dir.iterdir()
-        if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES and not p.name.startswith(".") and not _ours(p)
+        if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES and not p.name.startswith(".") and not is_merged_audio(p)
     )
     return files[:max_files]
-
-
-def _ours(path: Path) -> bool:
-    """A dataset's own merged audio (PREFIX_xmerged.wav beside PREFIX_info.json): an --output inside --input
-    must not become music for the next conversion."""
-    return is_merged_audio(path)
 
 
 def decode_source(src: Path, wav: Path, audio: AudioConfig) -> SourceFile | str:
@@ -249,7 +243,7 @@ class _TensorWriter:
     def _name(self, kind: str) -> Path:
         if self.shard_size:
             return shard_path(self.prefix, kind, self.run, len(self.closed))
-        return tensor_path(self.prefix, kind)
+        return npy_path(self.prefix, kind)
 
     def _open_shard(self) -> None:
         # A Ctrl-C or SIGTERM waits until the shard's files are listed in self.files, where abort() finds
@@ -289,8 +283,8 @@ class _TensorWriter:
         if self.shard_size:
             info = {**info, "shards": [{**{kind: f.path.name for kind, f in zip("xy", files)}, "clips": files[0].rows}
                                        for files in self.closed]}
-        stats = [(stats_path(self.prefix, "mean"), self.stats.mean),
-                 (stats_path(self.prefix, "var"), self.stats.variance)]
+        stats = [(npy_path(self.prefix, "mean"), self.stats.mean),
+                 (npy_path(self.prefix, "var"), self.stats.variance)]
         staged = [temp_path(path) for path, _ in stats]
         try:
             for part, (_, values) in zip(staged, stats):
@@ -323,7 +317,7 @@ class _TensorWriter:
         alone: they belong to a conversion running beside it."""
         listed = {s[kind] for s in info.get("shards", []) for kind in ("x", "y") if kind in s}
         if not self.fft:  # the Y file of the GRUV dataset this one replaced
-            stale_y = tensor_path(self.prefix, "y")
+            stale_y = npy_path(self.prefix, "y")
             with contextlib.suppress(OSError):
                 if stale_y.stat().st_mtime < self.started:
                     stale_y.unlink()

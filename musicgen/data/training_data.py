@@ -18,7 +18,7 @@ from musicgen.config import MAX_BLOCK_SIZE, MAX_CLIP_BLOCKS, MAX_STAT, MIN_STD, 
 from musicgen.data.clip_store import STORE_DTYPES, ClipArray, check_npy_size, npy_layout
 from musicgen.data.npy_stream import RunningStats
 from musicgen.errors import DatasetError
-from musicgen.formats.dataset import STATS, info_path, stats_path, tensor_path
+from musicgen.formats.dataset import STATS, info_path, npy_path
 
 
 @dataclass
@@ -193,7 +193,7 @@ def tensor_files(prefix: Path, info: dict) -> tuple[list[Path], list[Path]]:
     with_y = info["store"] == "fft"
     shards = info.get("shards")
     if not shards:
-        return [tensor_path(prefix, "x")], [tensor_path(prefix, "y")] if with_y else []
+        return [npy_path(prefix, "x")], [npy_path(prefix, "y")] if with_y else []
     folder = Path(prefix).parent
     return [folder / s["x"] for s in shards], [folder / s["y"] for s in shards] if with_y else []
 
@@ -244,7 +244,7 @@ def load_training_data(prefix: Path) -> TrainingData:
     missing, damaged or disagree."""
     info = read_info(prefix)
     x_files, y_files = tensor_files(prefix, info)
-    stats = {k: stats_path(prefix, k) for k in STATS}
+    stats = {k: npy_path(prefix, k) for k in STATS}
     missing = [str(p) for p in [*x_files, *y_files, *stats.values()] if not p.is_file()]
     if missing:
         raise DatasetError(f"training data missing ({', '.join(missing[:4])}"

@@ -13,8 +13,9 @@ STATS = ("mean", "var")
 OUTPUT_SUFFIXES = ("_x.npy", "_y.npy", "_mean.npy", "_var.npy", MERGED_SUFFIX, INFO_SUFFIX)
 
 
-def tensor_path(prefix: Path, kind: str) -> Path:
-    """PREFIX_x.npy or PREFIX_y.npy: the clips, or the targets one block later."""
+def npy_path(prefix: Path, kind: str) -> Path:
+    """PREFIX_KIND.npy: the clips (x), the targets one block later (y), or each stored value's mean or variance
+    over the clips (mean, var)."""
     return Path(f"{prefix}_{kind}.npy")
 
 
@@ -29,11 +30,6 @@ def shard_pattern(prefix: Path) -> re.Pattern:
     return re.compile(re.escape(Path(prefix).name) + r"_[xy]-[0-9a-f]{8}-\d{5}\.npy")
 
 
-def stats_path(prefix: Path, kind: str) -> Path:
-    """PREFIX_mean.npy or PREFIX_var.npy: each stored value's mean or variance over the clips."""
-    return Path(f"{prefix}_{kind}.npy")
-
-
 def merged_audio_path(prefix: Path) -> Path:
     """PREFIX_xmerged.wav: the dataset's clips as audio, what its networks learnt from (and are judged against)."""
     return Path(f"{prefix}{MERGED_SUFFIX}")
@@ -45,6 +41,7 @@ def info_path(prefix: Path) -> Path:
 
 
 def is_merged_audio(path: Path) -> bool:
-    """Whether `path` is a dataset's own PREFIX_xmerged.wav (its info file beside it)."""
+    """Whether `path` is a dataset's own PREFIX_xmerged.wav (its info file beside it): an --output inside --input
+    must not become music for the next conversion."""
     name = Path(path).name
     return name.endswith(MERGED_SUFFIX) and info_path(Path(path).with_name(name[:-len(MERGED_SUFFIX)])).is_file()

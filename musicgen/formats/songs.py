@@ -22,6 +22,7 @@ from musicgen.config import BlockSpec
 from musicgen.errors import OutputError
 from musicgen.schema import SchemaError, load_json
 
+
 @dataclass(frozen=True)
 class SongInfo:
     """A song's sidecar: where the song came from and where the echo of its seed ends. Sidecars of earlier

@@ -133,13 +133,16 @@ def weights_name(label: str, iteration: int, version: int = 1) -> str:
 def claim_weights_path(folder: Path, label: str, iteration: int) -> Path:
     """Take the first free name for this iteration by creating it empty (O_EXCL), so two runs
     saving into one folder at once can never take the same name."""
+    def create(path: Path) -> None:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+
     def take(path: Path) -> None:
         try:
-            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+            create(path)
         except FileExistsError:
             if not _reclaim_stale(path):
                 raise
-            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+            create(path)  # FileExistsError again if another run took it meanwhile: the next name is tried
 
     return claim_first_free((folder / weights_name(label, iteration, v) for v in itertools.count(1)), take)
 
