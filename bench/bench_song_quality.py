@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from musicgen.config import DETAILS, STORES
-from musicgen.data.training_data import read_info
+from musicgen.formats.dataset import read_dataset_info
 
 from common import REPO, RESULTS
 
@@ -120,7 +120,7 @@ def reference_folder(name: str, prefix: Path) -> Path:
     import wave
 
     folder = REPO / DATASETS[name] / "wave"
-    rate = read_info(Path(prefix))["block"].sample_rate
+    rate = read_dataset_info(Path(prefix)).block.sample_rate
     stale = [p.name for p in sorted(folder.glob("*.wav")) if wave.open(str(p)).getframerate() != rate]
     if stale:  # decoded again at the data's rate, by a conversion whose tensors are thrown away
         with tempfile.TemporaryDirectory() as tmp:

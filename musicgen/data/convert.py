@@ -30,7 +30,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import itertools
-import json
 import os
 import secrets
 import time
@@ -49,11 +48,11 @@ from musicgen.progress import Progress
 from musicgen.config import AUDIO_SUFFIXES, MAX_CLIP_BLOCKS, AudioConfig, BlockSpec, ConvertConfig
 from musicgen.data.clip_store import STORE_DTYPES
 from musicgen.data.npy_stream import NpyAppender, RunningStats
-from musicgen.data.training_data import check_frames, fingerprint
+from musicgen.data.training_data import fingerprint
 from musicgen.data.wav_cache import cache_names, cached_samples
 from musicgen.errors import AudioDecodeError, DatasetError, OutputError
-from musicgen.formats.dataset import (OUTPUT_SUFFIXES, info_path, is_merged_audio, merged_audio_path, npy_path,
-                                      shard_path, shard_pattern)
+from musicgen.formats.dataset import (OUTPUT_SUFFIXES, DatasetInfo, Shard, check_frames, info_path, is_merged_audio,
+                                      merged_audio_path, npy_path, shard_path, shard_pattern, write_dataset_info)
 from musicgen.signals import signals_deferred
 
 
@@ -276,13 +275,14 @@ class _TensorWriter:
         self.merged.add(feats)
         self.clips += 1
 
-    def commit(self, info: dict) -> list[Path]:
+    def commit(self, info: DatasetInfo) -> list[Path]:
         """Move every output into place, the info file last; then remove the shards it replaced."""
         self.merged.write(self.merged_part)
         self._close_shard()
         if self.shard_size:
-            info = {**info, "shards": [{**{kind: f.path.name for kind, f in zip("xy", files)}, "clips": files[0].rows}
-                                       for files in self.closed]}
+            info = replace(info, shards=tuple(
+                Shard(x=files[0].path.name, y=files[1].path.name if self.fft else None, clips=files[0].rows)
+                for files in self.closed))
         stats = [(npy_path(self.prefix, "mean"), self.stats.mean),
                  (npy_path(self.prefix, "var"), self.stats.variance)]
         staged = [temp_path(path) for path, _ in stats]
@@ -293,10 +293,10 @@ class _TensorWriter:
             # renamed last, says which contents belong together, so a kill between two renames is caught.
             pieces = [(f.path, f.part) for files in self.closed for f in files if not self.shard_size]
             pieces += [(path, part) for part, (path, _) in zip(staged, stats)]
-            info = {**info, "fingerprints": {path.name: fingerprint(part) for path, part in pieces}}
+            info = replace(info, fingerprints={path.name: fingerprint(part) for path, part in pieces})
             info_part = temp_path(info_path(self.prefix))
             staged.append(info_part)
-            info_part.write_text(json.dumps(info, indent=1))
+            write_dataset_info(info_part, info)
             # Renames only from here on: a Ctrl-C or SIGTERM waits until the dataset is whole.
             with signals_deferred():
                 done = [f.commit() for files in self.closed for f in files]
@@ -311,11 +311,11 @@ class _TensorWriter:
         self._remove_replaced_shards(info)
         return done
 
-    def _remove_replaced_shards(self, info: dict) -> None:
+    def _remove_replaced_shards(self, info: DatasetInfo) -> None:
         """Delete shards the new info file does not list: an earlier conversion's (or a killed one's), and
         the Y file of a GRUV dataset that a "logmag" one replaced. Files newer than this run are left
         alone: they belong to a conversion running beside it."""
-        listed = {s[kind] for s in info.get("shards", []) for kind in ("x", "y") if kind in s}
+        listed = {name for s in info.shards for name in (s.x, s.y) if name is not None}
         if not self.fft:  # the Y file of the GRUV dataset this one replaced
             stale_y = npy_path(self.prefix, "y")
             with contextlib.suppress(OSError):
@@ -428,10 +428,9 @@ def convert_directory(cfg: ConvertConfig, *, progress: bool = True) -> Conversio
         decoder.shutdown()
         framer.shutdown()
         summary.x_shape, summary.store = (writer.clips, *writer.row), audio.store
-        summary.outputs = writer.commit({
-            **audio.block.to_doc(), "store": audio.store, "clip_blocks": audio.clip_blocks, "clips": summary.x_shape[0],
-            "sources": [f.path.name for f in summary.used],
-        })
+        summary.outputs = writer.commit(DatasetInfo(
+            block=audio.block, store=audio.store, block_size=audio.block.block_size, clip_blocks=audio.clip_blocks,
+            clips=summary.x_shape[0], sources=tuple(f.path.name for f in summary.used)))
     except BaseException as exc:
         decoder.shutdown(cancel_futures=True)
         framer.shutdown(cancel_futures=True)

@@ -10,15 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from musicgen import schema
 from musicgen.audio.frame_code import FrameCode
 from musicgen.audio.representation import from_stored
 from musicgen.audio.spectra import LOG_FLOOR
-from musicgen.config import MAX_BLOCK_SIZE, MAX_CLIP_BLOCKS, MAX_STAT, MIN_STD, NORMALISATIONS, STORES, BlockSpec
+from musicgen.config import MAX_BLOCK_SIZE, MAX_STAT, MIN_STD, NORMALISATIONS, BlockSpec
 from musicgen.data.clip_store import STORE_DTYPES, ClipArray, check_npy_size, npy_layout
 from musicgen.data.npy_stream import RunningStats
 from musicgen.errors import DatasetError
-from musicgen.formats.dataset import STATS, info_path, npy_path
+from musicgen.formats.dataset import STATS, DatasetInfo, info_path, npy_path, read_dataset_info
 
 
 @dataclass
@@ -92,14 +91,6 @@ def stored_bounds(store: str, block: BlockSpec) -> tuple[float, float] | None:
     return float(np.log(LOG_FLOOR)) - 0.05, float(np.log(top + LOG_FLOOR)) + 0.05
 
 
-def check_frames(block: BlockSpec, error=DatasetError) -> None:
-    """`error` unless `block` can be cut into fine frames: hard-edged blocks a whole number of quarter frames long."""
-    if block.overlap or block.frame % 4 or block.block_size % block.frame_hop:
-        raise error(f"fine frames of {block.frame} samples (every {block.frame_hop}) need hard-edged blocks a whole "
-                    f"number of {block.frame_hop} samples long, and a frame of a multiple of 4 samples; "
-                    f"got {block.describe()}")
-
-
 def std_from_variance(var: np.ndarray) -> np.ndarray:
     """Standard deviation with a floor, so near-constant bins are not blown up into noise."""
     std = np.sqrt(np.maximum(np.asarray(var, dtype=np.float64), 0.0))
@@ -140,62 +131,13 @@ def normalisation_std(std: np.ndarray, mode: str) -> np.ndarray:
     raise DatasetError(f"unknown normalisation '{mode}' (expected one of {', '.join(NORMALISATIONS)})")
 
 
-def read_info(prefix: Path) -> dict:
-    """PREFIX_info.json as written by convert_directory.py, every value checked; only GRUV's store for
-    tensors converted before it existed. DatasetError naming the key if a value is off."""
-    info_file = info_path(prefix)
-    if not os.path.lexists(info_file):  # anything else at the name (a FIFO, a folder) is refused below
-        return {"store": "fft"}
-    try:
-        doc = schema.load_json_object(info_file)
-        # Info files from before the block size was recorded: the tensors' shape says it (below).
-        info = {"block": schema.get_block(doc, block_size=BlockSpec().block_size),
-                "store": schema.get_choice(doc, "store", STORES, "fft")}
-        if info["block"].representation != "fft":
-            raise schema.SchemaError("'representation' of training tensors must be fft (GRUV's values)")
-        if info["store"] != "fft" and "block_size" not in doc:
-            raise schema.SchemaError(f"'block_size' is needed with store {info['store']}")
-        if info["store"] == "frames":
-            check_frames(info["block"], schema.SchemaError)
-        else:  # the fine frames' settings mean nothing to these stores
-            info["block"] = dataclasses.replace(info["block"], bands=BlockSpec.bands, frame=BlockSpec.frame)
-        for key, high in (("block_size", MAX_BLOCK_SIZE), ("clip_blocks", MAX_CLIP_BLOCKS),
-                          ("clips", 2**62)):
-            if key in doc:
-                info[key] = schema.get_int(doc, key, 1 if key != "clips" else 0, high)
-        if "shards" in doc:
-            shards = schema.get_list(doc, "shards")
-            info["shards"] = [_shard(s, k, y=info["store"] == "fft") for k, s in enumerate(shards)]
-        if "fingerprints" in doc:
-            info["fingerprints"] = {schema.plain_file_name(name, "fingerprints"):
-                                    schema.sha256_hex(value, f"fingerprints.{name}")
-                                    for name, value in schema.get_object(doc, "fingerprints").items()}
-        return info
-    except OSError as exc:
-        raise DatasetError(f"cannot read '{info_file}': {exc.strerror or exc}") from None
-    except schema.SchemaError as exc:
-        raise DatasetError(f"'{info_file}' is damaged: {exc}; re-run convert_directory.py") from None
-
-
-def _shard(entry, k: int, *, y: bool) -> dict:
-    if not isinstance(entry, dict):
-        raise schema.SchemaError(f"'shards[{k}]' must be an object")
-    shard = {"x": schema.plain_file_name(entry.get("x"), f"shards[{k}].x"),
-             "clips": schema.get_int(entry, "clips", 0, 2**62)}
-    if y:
-        shard["y"] = schema.plain_file_name(entry.get("y"), f"shards[{k}].y")
-    return shard
-
-
-def tensor_files(prefix: Path, info: dict) -> tuple[list[Path], list[Path]]:
+def tensor_files(prefix: Path, info: DatasetInfo) -> tuple[list[Path], list[Path]]:
     """The X and Y files of a converted dataset: PREFIX_x/_y.npy, or the shards its info file lists
-    (always beside it: read_info refuses names with a folder part). A "logmag" dataset has no Y files."""
-    with_y = info["store"] == "fft"
-    shards = info.get("shards")
-    if not shards:
-        return [npy_path(prefix, "x")], [npy_path(prefix, "y")] if with_y else []
+    (always beside it: the reader refuses names with a folder part). Only GRUV's store has Y files."""
+    if not info.shards:
+        return [npy_path(prefix, "x")], [npy_path(prefix, "y")] if info.with_y else []
     folder = Path(prefix).parent
-    return [folder / s["x"] for s in shards], [folder / s["y"] for s in shards] if with_y else []
+    return [folder / s.x for s in info.shards], [folder / s.y for s in info.shards] if info.with_y else []
 
 
 FINGERPRINT_BYTES = 1 << 20
@@ -213,10 +155,10 @@ def fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _check_against_info(prefix: Path, x: ClipArray, info: dict) -> None:
+def _check_against_info(prefix: Path, x: ClipArray, info: DatasetInfo) -> None:
     """The tensors must be the ones the info file describes (a half-finished or mixed dataset is not)."""
     folder = Path(prefix).parent
-    for name, expected_print in info.get("fingerprints", {}).items():
+    for name, expected_print in info.fingerprints.items():
         try:
             same = fingerprint(folder / name) == expected_print
         except OSError:
@@ -224,16 +166,15 @@ def _check_against_info(prefix: Path, x: ClipArray, info: dict) -> None:
         if not same:
             raise DatasetError(f"'{folder / name}' is not the file '{info_path(prefix)}' was written with (a "
                                "conversion was killed while replacing this dataset); re-run convert_directory.py")
-    fft = info["store"] == "fft"
-    expected = {"clips": x.shape[0], "clip_blocks": x.shape[1] - (not fft)}
-    if fft:
-        expected["block_size"] = x.shape[2] // 2
-    wrong = [f"{k} {info[k]} in the info file but {v} in the tensors" for k, v in expected.items()
-             if k in info and info[k] != v]
-    for k, shard in enumerate(info.get("shards", [])):
+    expected = {"clips": (info.clips, x.shape[0]), "clip_blocks": (info.clip_blocks, x.shape[1] - (not info.with_y))}
+    if info.with_y:
+        expected["block_size"] = (info.block_size, x.shape[2] // 2)
+    wrong = [f"{k} {recorded} in the info file but {actual} in the tensors"
+             for k, (recorded, actual) in expected.items() if recorded is not None and recorded != actual]
+    for k, shard in enumerate(info.shards):
         rows = int(x.starts[k + 1] - x.starts[k])
-        if rows != shard["clips"]:
-            wrong.append(f"{shard['x']} holds {rows} clips, not {shard['clips']}")
+        if rows != shard.clips:
+            wrong.append(f"{shard.x} holds {rows} clips, not {shard.clips}")
     if wrong:
         raise DatasetError(f"'{prefix}' does not match its info file ({'; '.join(wrong[:2])}); "
                            "re-run convert_directory.py")
@@ -242,20 +183,20 @@ def _check_against_info(prefix: Path, x: ClipArray, info: dict) -> None:
 def load_training_data(prefix: Path) -> TrainingData:
     """Open a converted dataset without reading its tensors; DatasetError with the fix if parts are
     missing, damaged or disagree."""
-    info = read_info(prefix)
+    info = read_dataset_info(prefix)
     x_files, y_files = tensor_files(prefix, info)
     stats = {k: npy_path(prefix, k) for k in STATS}
     missing = [str(p) for p in [*x_files, *y_files, *stats.values()] if not p.is_file()]
     if missing:
         raise DatasetError(f"training data missing ({', '.join(missing[:4])}"
                            f"{', ...' if len(missing) > 4 else ''}); run convert_directory.py first")
-    store = info["store"]
+    store = info.store
     x = ClipArray(x_files, STORE_DTYPES[store])
     y = ClipArray(y_files, STORE_DTYPES[store]) if y_files else None
     mean = _read_stats(stats["mean"], low=-MAX_STAT, high=MAX_STAT)
     var = _read_stats(stats["var"], low=0.0, high=MAX_STAT**2)
     # A "logmag" dataset's info file says its block size; GRUV's tensors say it by their width.
-    dim = {"fft": x.shape[2], "logmag": info["block"].bins, "frames": info["block"].frame_values}[store]
+    dim = {"fft": x.shape[2], "logmag": info.block.bins, "frames": info.block.frame_values}[store]
     if ((y is not None and x.shape != y.shape) or (store == "fft" and dim % 2) or x.shape[2] != dim
             or (store != "fft" and x.shape[1] < 2) or mean.shape != (dim,) or var.shape != (dim,)):
         raise DatasetError(f"inconsistent training data at '{prefix}': X {x.shape}, Y {y.shape if y else None}, "
@@ -265,7 +206,7 @@ def load_training_data(prefix: Path) -> TrainingData:
         raise DatasetError(f"'{x_files[0]}' holds no clips; add music and re-run convert_directory.py")
     # Tensors converted before the info file existed are GRUV's blocks at the default rate. The info
     # file's block size, where it has one, equals the tensors' (checked above).
-    block = info.get("block", BlockSpec())
+    block = info.block
     if store == "fft":
         block = dataclasses.replace(block, block_size=x.shape[2] // 2)
     for array in (x, y) if y is not None else (x,):

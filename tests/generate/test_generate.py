@@ -202,10 +202,11 @@ def test_overlapping_blocks_train_generate_and_refuse_the_other_kind_of_data(sma
 def test_one_block_format_from_the_info_file_through_the_weight_file_to_the_song(weights, small_data, tmp_path):
     """The BlockSpec the info file owns is the one the weight file embeds and the song sidecar carries."""
     from musicgen import schema
-    from musicgen.data.training_data import load_training_data, read_info
+    from musicgen.data.training_data import load_training_data
+    from musicgen.formats.dataset import read_dataset_info
     from musicgen.formats.songs import read_song_info, song_info_path
 
-    data_block = read_info(small_data)["block"]
+    data_block = read_dataset_info(small_data).block
     assert data_block == load_training_data(small_data).block
     ckpt = read_checkpoint(weights["gru"])
     assert ckpt.model.block == data_block
