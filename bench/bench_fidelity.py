@@ -24,7 +24,7 @@ import numpy as np
 from common import REPO, write_results
 from musicgen.audio import frames
 from musicgen.audio.frame_code import cosine_basis
-from musicgen.audio.io import decode_pcm, from_int16
+from musicgen.audio.io import read_audio
 from musicgen.audio.spectra import from_log, to_log
 from musicgen.config import BlockSpec
 from musicgen.evaluate import measures
@@ -118,7 +118,7 @@ def load_set(folder: Path, seconds: float, start: float = 5.0) -> list[tuple[np.
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".mp3", ".wav", ".ogg", ".flac"))
     out = []
     for path in files:
-        samples = from_int16(decode_pcm(path, RATE))
+        samples, _ = read_audio(path, RATE, resample=True)
         first = int(start * RATE) if len(samples) > (start + seconds) * RATE else 0
         out.append((samples[first:first + int(seconds * RATE)], samples))
     return out

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musicgen.audio.io import decode_pcm, from_int16, load_wav
+from musicgen.audio.io import read_audio
 from musicgen.audio.spectra import mel_filterbank
 from musicgen.config import BlockSpec
 from musicgen.evaluate import measures
@@ -28,7 +28,7 @@ def tails(folder: Path, seconds: float) -> list[np.ndarray]:
     """The last `seconds` of every generated song in `folder`."""
     out = []
     for path in sorted(folder.glob("generated_song*.wav")):
-        samples, rate = load_wav(path)
+        samples, rate = read_audio(path)
         if rate != RATE:
             raise SystemExit(f"{path}: {rate} Hz, this bench compares at {RATE}")
         out.append(samples[-int(seconds * rate):])
@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--tail", type=float, default=20.0)
     args = parser.parse_args()
     files = sorted(p for p in args.music.iterdir() if p.suffix.lower() in (".mp3", ".wav", ".ogg", ".flac"))
-    music = [from_int16(decode_pcm(p, RATE)) for p in files]
+    music = [read_audio(p, RATE, resample=True)[0] for p in files]
     mel = mel_filterbank(BlockSpec(sample_rate=RATE, block_size=1024, overlap=True, representation="logmel", bands=64))
     half = [x[: len(x) // 2] for x in music], [x[len(x) // 2:] for x in music]
 

@@ -145,7 +145,7 @@ def judge(name: str, weights: Path, args, out: Path) -> dict:
 
 def judge_songs(paths: list[Path], reference: list[Path], tail_seconds: float) -> list[dict]:
     """Each song's free-running part against the reference music: 10 s windows and the last `tail_seconds`."""
-    from musicgen.audio.io import load_wav
+    from musicgen.audio.io import read_audio
     from musicgen.evaluate.measures import measure_window, timeline
     from musicgen.evaluate.report import load_reference, sidecar_times
     from musicgen.formats.songs import read_song_info
@@ -154,7 +154,7 @@ def judge_songs(paths: list[Path], reference: list[Path], tail_seconds: float) -
     results = []
     for path in paths:
         info = read_song_info(path)
-        samples, rate = load_wav(path)
+        samples, rate = read_audio(path)
         echo, hop = sidecar_times(path)
         block = round(hop * rate)
         total = len(samples) / rate

@@ -211,6 +211,10 @@ class AudioConfig:
                         "--bands mel bands of Hann frames of --frame samples every quarter frame, as float16 in one "
                         "file (hard-edged blocks a whole number of quarter frames long; for --representation frames "
                         "networks only: songs keep the music's transients and far more of its detail)")
+    trim_silence: float = option(0.0, "--trim-silence", metavar="DBFS", low=-120, high=0,
+                                 help="leave out each file's leading and trailing stretch quieter than this level in "
+                                 "dB below full scale (e.g. -50), so no clip teaches a song to open or fall silent; 0 "
+                                 "keeps every sample (the original's)")
 
     @property
     def clip_blocks(self) -> int:

@@ -163,9 +163,9 @@ def temp_leftovers(*folders: Path) -> list[Path]:
 
 def decoded(tmp: Path, name: str, start: float, seconds: float, rate: int = 22050) -> np.ndarray:
     """Mono float samples at `rate` of `seconds` of a bundled piece from `start`."""
-    from musicgen.audio.io import load_wav
+    from musicgen.audio.io import read_audio
 
     wav, raw = tmp / f"{name}.wav", tmp / f"{name}.raw.wav"
     subprocess.run(["lame", "--decode", "--quiet", str(MUSIC / name), str(raw)], check=True)
     sox(raw, "-r", rate, "-c", 1, wav, "trim", start, seconds)
-    return load_wav(wav)[0]
+    return read_audio(wav)[0]

@@ -1,5 +1,6 @@
-"""All audio reading and writing: any input decoded to mono 16-bit WAV (lame, sox), WAVs read back as
-samples, float samples written as 16-bit WAV (streamed or whole) and songs encoded (pydub, lame, sox)."""
+"""All audio reading and writing: any input decoded to mono 16-bit WAV (lame, sox); one reader of any audio
+file as float samples (read_audio) beside the WAV cache's memory-mapped one (read_pcm_wav); one WAV writer
+(WavWriter, streamed or whole) and songs encoded from its WAV (lame, sox)."""
 
 from __future__ import annotations
 
@@ -78,7 +79,8 @@ def wav_frames(path: Path) -> int:
 
 
 def read_pcm_wav(path: Path) -> tuple[np.ndarray, int]:
-    """A mono 16-bit WAV as (memory-mapped int16 samples, rate), as every reader here returns (samples, rate)."""
+    """A cached mono 16-bit WAV as (memory-mapped int16 samples, rate): what conversion frames an hour of music
+    from without reading it into memory."""
     try:
         rate, data = wavfile.read(path, mmap=True)
     except Exception as exc:  # scipy reports some broken headers as UnboundLocalError or struct.error
@@ -126,22 +128,17 @@ def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> None:
 
 
 def encode_audio(pcm: np.ndarray, sample_rate: int, wav: Path, target: Path, song_format: str) -> None:
-    """Write 16-bit mono `pcm` as a WAV (pydub), then encode it to `target` when another format is asked
-    (lame for mp3, sox for flac and ogg)."""
-    with warnings.catch_warnings():
-        # pydub looks for ffmpeg at import; WAV export does not need it.
-        warnings.simplefilter("ignore", RuntimeWarning)
-        from pydub import AudioSegment
-
-    AudioSegment(data=pcm.astype("<i2").tobytes(), sample_width=2, frame_rate=sample_rate,
-                 channels=1).export(wav, format="wav")
+    """Write 16-bit mono `pcm` as a WAV, then encode it to `target` when another format is asked (lame for mp3,
+    sox for flac and ogg)."""
+    with WavWriter(wav, sample_rate) as writer:
+        writer.write_pcm(np.asarray(pcm, dtype="<i2").tobytes())
     if song_format == "mp3":
         run_tool(["lame", "--quiet", "-q", 2, wav, target], what=target.name)
     elif song_format in ("flac", "ogg"):
         run_tool(["sox", "-V1", wav, target], what=target.name)
 
 
-def load_wav(path: Path) -> tuple[np.ndarray, int]:
+def _read_wav(path: Path) -> tuple[np.ndarray, int]:
     """Any WAV (int or float, mono or multi-channel) -> (mono float samples in [-1, 1], rate)."""
     try:
         with warnings.catch_warnings():
@@ -170,22 +167,18 @@ def load_wav(path: Path) -> tuple[np.ndarray, int]:
     return data, int(rate)
 
 
-def read_audio(path: Path, sample_rate: int) -> tuple[np.ndarray, int]:
-    """Mono float samples and rate of any audio file: WAVs as they are, the rest decoded (lame/sox)
-    at `sample_rate`."""
+def read_audio(path: Path, sample_rate: int | None = None, *, resample: bool = False) -> tuple[np.ndarray, int]:
+    """Mono float32 samples in [-1, 1] and their rate, of any audio file: a WAV as it is, other formats (and a
+    WAV too, with `resample`) decoded by lame/sox at `sample_rate`."""
     path = Path(path)
-    if path.suffix.lower() == ".wav":
-        return load_wav(path)
-    return from_int16(decode_pcm(path, sample_rate)), sample_rate
-
-
-def decode_pcm(path: Path, sample_rate: int) -> np.ndarray:
-    """Any audio file as mono int16 samples at `sample_rate`, decoded (lame/sox) through a private
-    temporary WAV."""
+    if path.suffix.lower() == ".wav" and not resample:
+        return _read_wav(path)
+    if sample_rate is None:
+        raise ValueError("decoding needs a sample rate")
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "decoded.wav"
         decode_to_wav(path, wav, sample_rate=sample_rate)
-        return np.array(read_pcm_wav(wav)[0])
+        return from_int16(read_pcm_wav(wav)[0]), sample_rate
 
 
 # GRUV's scale, both ways: training tensors hold int16 samples / 32767 and songs are written back

@@ -44,6 +44,7 @@ from musicgen.audio.blocks import OverlapAdd, blocks_to_features, features_to_bl
 from musicgen.audio.io import WavWriter, from_int16, to_int16
 from musicgen.audio.frames import block_frame_values
 from musicgen.audio.representation import log_magnitudes
+from musicgen.audio.silence import audible_span
 from musicgen.progress import Progress
 from musicgen.config import AUDIO_SUFFIXES, MAX_CLIP_BLOCKS, AudioConfig, BlockSpec, ConvertConfig
 from musicgen.data.clip_store import STORE_DTYPES
@@ -129,6 +130,11 @@ def decode_source(src: Path, wav: Path, audio: AudioConfig) -> SourceFile | str:
     except OSError as exc:
         raise_if_disk_full(exc, wav.parent)  # the cache's disk: every file would fail alike
         return f"unreadable ({exc.strerror or exc})"
+    if audio.trim_silence:
+        first, end = audible_span(samples, audio.block.sample_rate, audio.trim_silence)
+        if end == 0:
+            return f"silent (no stretch louder than {audio.trim_silence:g} dBFS)"
+        samples = samples[first:end]  # still the cache file's memory map
     frames = len(samples)
     # A clip is kept when every sample of its blocks, the one after it (its last target) included,
     # lies in the file: a block padded with zeros past the file's end taught the network that loud

@@ -10,7 +10,7 @@ from musicgen.audio.blocks import blocks_to_features, frame
 from musicgen.audio.frame_code import FrameCode
 from musicgen.audio.frames import block_frame_values
 from musicgen.audio.representation import from_fft_features
-from musicgen.audio.io import decode_pcm, from_int16
+from musicgen.audio.io import read_audio
 from musicgen.config import ModelConfig
 from musicgen.errors import AudioDecodeError
 
@@ -30,19 +30,19 @@ def prime_values(path: Path, start: float, model: ModelConfig, code: FrameCode |
     if not path.is_file():
         raise AudioDecodeError(f"--prime file '{path}' does not exist")
     try:
-        pcm = decode_pcm(path, model.block.sample_rate)
+        music, _ = read_audio(path, model.block.sample_rate, resample=True)
     except AudioDecodeError as exc:
         raise AudioDecodeError(f"--prime file '{path}' cannot be read: {str(exc).split(': ', 1)[-1]}") from None
     need = int(round(prime_seconds(model) * model.block.sample_rate))
     first = int(round(start * model.block.sample_rate))
-    segment = from_int16(pcm[first:first + need])
+    segment = music[first:first + need]
     if len(segment) < need:
-        raise AudioDecodeError(f"--prime file '{path.name}' is {len(pcm) / model.block.sample_rate:.2f} s long; a seed "
-                               f"needs {prime_seconds(model):.2f} s from --prime-start {start:g} s")
+        raise AudioDecodeError(f"--prime file '{path.name}' is {len(music) / model.block.sample_rate:.2f} s long; "
+                               f"a seed needs {prime_seconds(model):.2f} s from --prime-start {start:g} s")
     if float(np.sqrt(np.mean(np.square(segment)))) < SILENCE_RMS:
         raise AudioDecodeError(f"--prime file '{path.name}' is silent from {start:g} s to "
                                f"{start + prime_seconds(model):.2f} s; pick another --prime-start")
     if model.block.representation == "frames":  # the fine frames reach back into the music before the seed
-        values = block_frame_values(from_int16(pcm), first, model.clip_blocks, model.block)
+        values = block_frame_values(music, first, model.clip_blocks, model.block)
         return values if code is None else code.encode(values)
     return from_fft_features(blocks_to_features(frame(segment, model.clip_blocks, model.block)), model.block)

@@ -19,7 +19,7 @@ from musicgen.atomic import check_writable, raise_if_disk_full, temp_path
 from musicgen.audio.blocks import blocks_to_features, frame
 from musicgen.audio.frame_code import FrameCode
 from musicgen.audio.frames import block_frame_values
-from musicgen.audio.io import decode_pcm, from_int16, write_wav
+from musicgen.audio.io import read_audio, write_wav
 from musicgen.audio.representation import from_fft_features, to_signal
 from musicgen.config import BlockSpec, GenerateConfig
 from musicgen.errors import AudioDecodeError
@@ -78,7 +78,7 @@ def resynthesize(weights: Path, files: list[Path], cfg: GenerateConfig) -> list[
         source = Path(source)
         if not source.is_file():
             raise AudioDecodeError(f"--resynthesize file '{source}' does not exist")
-        samples = from_int16(decode_pcm(source, block.sample_rate))
+        samples, _ = read_audio(source, block.sample_rate, resample=True)
         # The file's blocks as GRUV's features, a pass at a time, plus the rebuilt signal.
         require_memory(4 * (BLOCKS_PER_PASS * 2 * block.block_size + 4 * len(samples)),
                        f"resynthesizing '{source.name}'", "cut the file shorter")

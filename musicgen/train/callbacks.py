@@ -7,7 +7,7 @@ import math
 import time
 from pathlib import Path
 
-from musicgen.audio.io import load_wav
+from musicgen.audio.io import read_audio
 from musicgen.config import PLATEAU_FACTOR, PLATEAU_PATIENCE, TrainConfig
 
 
@@ -62,7 +62,7 @@ def log_preview_audio(log_dir: Path, preview: Path, iteration: int) -> None:
     """Add a preview song to the TensorBoard logs (its Audio tab), at step `iteration`."""
     import tensorflow as tf
 
-    samples, rate = load_wav(preview)
+    samples, rate = read_audio(preview)
     audio = tf.constant(samples[None, :, None])
     with tf.summary.create_file_writer(str(Path(log_dir) / "previews")).as_default():
         tf.summary.audio("preview", audio, sample_rate=rate, step=iteration)

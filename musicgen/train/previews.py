@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musicgen.audio.io import load_wav, write_wav
+from musicgen.audio.io import read_audio, write_wav
 from musicgen.data.training_data import TrainingData
 from musicgen.formats.dataset import merged_audio_path
 from musicgen.formats.weights import PREVIEW_SUFFIX, Checkpoint, companion
@@ -29,7 +29,7 @@ class Previewer:
 
         self.data, self.seconds = data, seconds
         merged = merged_audio_path(prefix)
-        self.reference = analyse_reference(to_analysis_rate(*load_wav(merged))) if merged.is_file() else None
+        self.reference = analyse_reference(to_analysis_rate(*read_audio(merged))) if merged.is_file() else None
 
     def __call__(self, ckpt: Checkpoint) -> dict:
         """Generate, write and judge the preview of the checkpoint just saved (ckpt.weights)."""

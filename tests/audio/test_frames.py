@@ -11,7 +11,7 @@ import pytest
 
 from musicgen.audio.frame_code import cosine_basis, cosine_code, cosine_shape_problem, fit_code
 from musicgen.audio.frames import block_frame_values
-from musicgen.audio.io import from_int16, load_wav, read_pcm_wav
+from musicgen.audio.io import from_int16, read_audio, read_pcm_wav
 from musicgen.config import BlockSpec, ModelConfig
 from musicgen.data.convert import convert_directory
 from musicgen.data.training_data import load_training_data
@@ -115,7 +115,7 @@ def test_a_cosine_coded_network_rebuilds_its_basis_from_its_settings(frames_data
     proc = run_script("generate.py", "--weights", weights, "--data", frames_data.output_prefix, "--seconds", 3,
                       "--random-seed", 1, "--out-dir", tmp_path / "songs")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    song, _ = load_wav(tmp_path / "songs" / "generated_song1.wav")
+    song, _ = read_audio(tmp_path / "songs" / "generated_song1.wav")
     assert np.std(song) > 1e-3
 
 
@@ -134,7 +134,7 @@ def test_a_frames_network_trains_carries_its_code_and_generates(frames_data, tmp
     proc = run_script("generate.py", "--weights", weights, "--data", frames_data.output_prefix, "--seconds", 3,
                       "--random-seed", 1, "--out-dir", tmp_path / "songs")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    song, rate = load_wav(tmp_path / "songs" / "generated_song1.wav")
+    song, rate = read_audio(tmp_path / "songs" / "generated_song1.wav")
     assert rate == 8000 and len(song) == ckpt.model.block.blocks_in(3.0) * 1024 and np.std(song) > 1e-3
     primed = run_script("generate.py", "--weights", weights, "--prime", frames_data.input_dir / "minuet.mp3",
                         "--prime-start", 2, "--seconds", 2, "--out-dir", tmp_path / "songs")

@@ -156,7 +156,7 @@ def test_no_echo_songs_hold_only_new_music_of_the_asked_length(weights, small_da
 @pytest.mark.slow
 @pytest.mark.parametrize("song_format", ["flac", "ogg", "mp3"])
 def test_songs_in_other_formats_keep_one_numbering(weights, small_data, tmp_path, song_format):
-    from musicgen.audio.io import load_wav
+    from musicgen.audio.io import read_audio
     from musicgen.config import GenerateConfig
     from musicgen.generate.generation import generate
 
@@ -170,7 +170,7 @@ def test_songs_in_other_formats_keep_one_numbering(weights, small_data, tmp_path
     assert all(s.path.with_suffix(".png").is_file() and s.path.with_suffix(".json").is_file() for s in songs)
     decoded = tmp_path / "decoded.wav"
     subprocess.run(["sox", "-V1", songs[0].path, decoded], check=True)
-    samples, rate = load_wav(decoded)
+    samples, rate = read_audio(decoded)
     assert rate == 8000 and abs(len(samples) - 16000) <= (0 if song_format != "mp3" else 1152)
     assert (out / "generated_song4.mp3").read_bytes() == b"an older song"
     evaluated = run_script("evaluate.py", songs[0].path, "--reference", small_data.parent.parent / "in" / "wave",

@@ -1,3 +1,4 @@
+import dataclasses
 import hashlib
 import json
 import wave
@@ -289,3 +290,27 @@ def test_a_missing_shard_is_a_clear_error(library):
     (cfg.output_prefix.parent / shard).unlink()
     with pytest.raises(DatasetError, match=f"{shard}.*run convert_directory.py first"):
         load_training_data(cfg.output_prefix)
+
+
+def test_trim_silence_leaves_out_a_files_silent_ends_and_skips_a_silent_file(tmp_path):
+    # 1.5 s of silence, 3.3 s of music, 2 s of silence: untrimmed, the silence makes clips of its own
+    # (songs learn to open or fall silent); trimmed at -50 dBFS only the music's clips remain.
+    src = tmp_path / "in"
+    src.mkdir()
+    music_excerpt(tmp_path / "music.wav", 3.3)
+    rate, pcm = wavfile.read(tmp_path / "music.wav")
+    pcm = pcm.reshape(len(pcm), -1)[:, 0]
+    gap = np.zeros(int(1.5 * rate), np.int16)
+    wavfile.write(src / "padded.wav", rate, np.concatenate([gap, pcm, gap, gap[:rate // 2]]))
+    wavfile.write(src / "silent.wav", rate, np.zeros(4 * rate, np.int16))
+    plain = convert_directory(small_config(tmp_path), progress=False)
+    assert [f.path.name for f in plain.used] == ["padded.wav", "silent.wav"] and plain.clips == 6 + 3
+    cfg = small_config(tmp_path)
+    cfg = dataclasses.replace(cfg, output_prefix=tmp_path / "out" / "trimmed",
+                              audio=dataclasses.replace(cfg.audio, trim_silence=-50.0))
+    trimmed = convert_directory(cfg, progress=False)
+    assert [f.path.name for f in trimmed.used] == ["padded.wav"] and trimmed.clips == 3
+    assert trimmed.skipped == [("silent.wav", "silent (no stretch louder than -50 dBFS)")]
+    assert abs(trimmed.used[0].frames / 8000 - 3.3) < 0.1  # the music kept whole, to within pydub's 10 ms steps
+    x = np.load(f"{cfg.output_prefix}_x.npy")
+    assert (np.abs(x).reshape(len(x), -1).max(axis=1) > 0.01).all()  # no clip of silence

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from musicgen.audio import frames
-from musicgen.audio.io import decode_pcm, from_int16, load_wav
+from musicgen.audio.io import read_audio
 from musicgen.config import BlockSpec, ModelConfig
 from musicgen.evaluate.fidelity import WINDOWS, fidelity, log_spectral_distance
 from musicgen.generate.resynthesis import round_trip
@@ -24,7 +24,7 @@ RATE = 16000
 def minuet(tmp_path_factory) -> np.ndarray:
     """6 s of the bundled minuet at 16 kHz, mono float."""
     mp3 = music_excerpt(tmp_path_factory.mktemp("fidelity") / "minuet.mp3", 6.0)
-    return from_int16(decode_pcm(mp3, RATE))
+    return read_audio(mp3, RATE, resample=True)[0]
 
 
 def test_a_signal_is_at_no_distance_from_itself_and_far_from_noise(minuet, rng):
@@ -90,8 +90,8 @@ def test_generate_resynthesize_writes_each_file_beside_the_last_and_measures_it(
         assert "log-spectral distance" in proc.stdout
     first, second = songs / "ode_to_joy.resynthesized.wav", songs / "ode_to_joy.resynthesized-2.wav"
     assert first.is_file() and second.is_file() and not list(songs.glob("generated_song*"))
-    samples, rate = load_wav(first)
-    source = from_int16(decode_pcm(MUSIC / "ode_to_joy.mp3", 8000))
+    samples, rate = read_audio(first)
+    source = read_audio(MUSIC / "ode_to_joy.mp3", 8000, resample=True)[0]
     assert rate == 8000 and len(samples) == len(source)
     block = read_checkpoint(weights).model.block
     np.testing.assert_allclose(samples, round_trip(source, block, np.random.default_rng([3, 2])), atol=1e-4)

@@ -30,8 +30,8 @@ def test_sharded_datasets_list_their_shards(tmp_path):
     cfg = converted_minuet(tmp_path, store="logmag")
     info = read_dataset_info(cfg.output_prefix)
     assert info.store == "logmag" and not info.with_y and info.shards == ()
-    sharded = DatasetInfo(block=info.block, store="logmag", block_size=info.block.block_size, clips=3,
-                          shards=(Shard(x="p_x-0123abcd-00000.npy", clips=2), Shard(x="p_x-0123abcd-00001.npy", clips=1)))
+    shards = (Shard(x="p_x-0123abcd-00000.npy", clips=2), Shard(x="p_x-0123abcd-00001.npy", clips=1))
+    sharded = DatasetInfo(block=info.block, store="logmag", block_size=info.block.block_size, clips=3, shards=shards)
     write_dataset_info(info_path(tmp_path / "p"), sharded)
     assert read_dataset_info(tmp_path / "p") == sharded
 
@@ -47,7 +47,8 @@ def test_info_files_of_earlier_versions_still_read(tmp_path):
 
 @pytest.mark.parametrize("change, key", [({"store": "wav"}, "store"), ({"clips": -1}, "clips"),
                                          ({"shards": [{"x": "../elsewhere_x.npy", "clips": 1}]}, "shards[0].x"),
-                                         ({"sources": [3]}, "sources"), ({"fingerprints": {"a_x.npy": "zz"}}, "a_x.npy")])
+                                         ({"sources": [3]}, "sources"),
+                                         ({"fingerprints": {"a_x.npy": "zz"}}, "a_x.npy")])
 def test_a_damaged_info_file_is_one_line_naming_the_key(small_data, tmp_path, change, key):
     doc = {**json.loads(info_path(small_data).read_text()), **change}
     info_path(tmp_path / "bad").write_text(json.dumps(doc))

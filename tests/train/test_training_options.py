@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from musicgen.audio.io import load_wav
+from musicgen.audio.io import read_audio
 from musicgen.config import BlockSpec, GenerateConfig, ModelConfig
 from musicgen.generate.generation import generate
 from musicgen.formats.songs import read_song_info
@@ -46,7 +46,7 @@ def test_sampled_network_generates_samples_reproducibly_and_its_mean_at_temperat
     def song(out, **kw):
         cfg = GenerateConfig(**{**dict(seconds=3.0, count=2, random_seed=5, data_prefix=small_data,
                                        out_dir=tmp_path / out), **kw})
-        return [load_wav(s.path)[0] for s in generate(weights, cfg)]
+        return [read_audio(s.path)[0] for s in generate(weights, cfg)]
 
     first, again, other = song("a"), song("b"), song("c", random_seed=6)
     np.testing.assert_array_equal(first[0], again[0])
@@ -75,7 +75,7 @@ def test_magnitude_networks_train_generate_and_resume(small_data, tmp_path, cell
     assert ckpt.model.block == cfg_block(block) and ckpt.model.output == output and ckpt.mean.shape == (width,)
     songs = generate(result.checkpoint, GenerateConfig(seconds=3.0, random_seed=0, data_prefix=small_data,
                                                        out_dir=tmp_path / "songs"))
-    audio, rate = load_wav(songs[0].path)
+    audio, rate = read_audio(songs[0].path)
     assert rate == 8000 and len(audio) == 24000 and np.sqrt(np.mean(audio ** 2)) > 1e-3
     # Re-training takes the representation, its statistics and the dropout from the file.
     again = train(train_config(small_data, tmp_path / "w", n_iter=1, n_epochs=1), ModelConfig(cell=cell),
