@@ -91,7 +91,7 @@ def test_a_cosine_code_keeps_each_frames_smooth_shape_and_needs_no_fit(rng):
     assert cosine_shape_problem(bands, frames, 48, 9) and not cosine_shape_problem(bands, frames, 48, 4)
 
 
-@pytest.mark.slow
+@pytest.mark.script
 def test_a_cosine_coded_network_rebuilds_its_basis_from_its_settings(frames_data, tmp_path):
     from musicgen.formats.weights import read_checkpoint
 
@@ -119,7 +119,8 @@ def test_a_cosine_coded_network_rebuilds_its_basis_from_its_settings(frames_data
     assert np.std(song) > 1e-3
 
 
-@pytest.mark.slow
+@pytest.mark.script
+@pytest.mark.trains
 def test_a_frames_network_trains_carries_its_code_and_generates(frames_data, tmp_path):
     from musicgen.formats.weights import read_checkpoint
     from musicgen.train.loop import train
@@ -146,7 +147,7 @@ def test_a_frames_network_trains_carries_its_code_and_generates(frames_data, tmp
     np.testing.assert_array_equal(child.code.basis, ckpt.code.basis)  # the parent's code, not a new fit
 
 
-@pytest.mark.slow
+@pytest.mark.script
 def test_frames_and_other_representations_refuse_each_others_data_in_one_line(frames_data, small_data, tmp_path):
     wrong = run_script("train.py", "--data", small_data, "--representation", "frames", "-n", 1, "-e", 1,
                        "--weights-dir", tmp_path / "w")

@@ -1,9 +1,12 @@
 import os
 import shutil
 
+import pytest
+
 from helpers import run_script
 
 
+@pytest.mark.script
 def test_reports_versions_devices_and_tools():
     out = run_script("check_system_setup.py")
     assert out.returncode == 0, out.stdout + out.stderr
@@ -14,6 +17,7 @@ def test_reports_versions_devices_and_tools():
     assert "system setup ok" in out.stdout
 
 
+@pytest.mark.script
 def test_missing_tool_gives_install_hint_and_nonzero_exit(tmp_path):
     # A PATH holding sox and dot but no lame.
     for tool in ("sox", "dot"):

@@ -19,8 +19,8 @@ TF_NOISE = re.compile(r"absl::InitializeLog|oneDNN|cudart_stub|cuda_platform|cpu
                       re.MULTILINE)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.script
 def test_help_says_each_default_once(script):
     out = run_script(script, "--help", timeout=60)
     assert out.returncode == 0 and "usage:" in out.stdout
@@ -32,7 +32,7 @@ def test_help_says_each_default_once(script):
     assert "(default: None)" not in text and "(default: False)" not in text
 
 
-@pytest.mark.slow
+@pytest.mark.script
 def test_scripts_print_no_tensorflow_start_up_lines_unless_verbose(small_data, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     args = [sys.executable, str(REPO / "train.py"), "--data", str(small_data), "-n", "1", "-e", "1", "--hidden", "8",
@@ -62,7 +62,7 @@ def weights(small_data, tmp_path_factory):
     return train(train_config(small_data, wdir, n_iter=1, n_epochs=1), ModelConfig(hidden=16), verbose=0).checkpoint
 
 
-@pytest.mark.slow
+@pytest.mark.trains
 def test_a_prime_file_seeds_the_song_from_where_prime_start_says(weights, tmp_path):
     import numpy as np
 
@@ -122,6 +122,7 @@ def test_primed_songs_need_no_training_data_and_follow_their_prime(weights, tmp_
     (lambda d: __import__("helpers").sox("-n", "-r", 8000, "-c", 1, "-b", 16, d / "quiet.wav", "trim", 0, 3)
      or d / "quiet.wav", "silent"),
 ])
+@pytest.mark.script
 def test_a_bad_prime_file_is_one_line(weights, tmp_path, make, message):
     prime = make(tmp_path)
     out = run_script("generate.py", "--weights", weights, "--prime", prime, "--out-dir", tmp_path / "s", timeout=120)
@@ -153,8 +154,8 @@ def test_no_echo_songs_hold_only_new_music_of_the_asked_length(weights, small_da
     assert (both[8000:] == without[:16000]).all()
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("song_format", ["flac", "ogg", "mp3"])
+@pytest.mark.script
 def test_songs_in_other_formats_keep_one_numbering(weights, small_data, tmp_path, song_format):
     from musicgen.audio.io import read_audio
     from musicgen.config import GenerateConfig
@@ -193,7 +194,7 @@ def test_an_mp3_song_at_44_1_khz_decodes_to_the_same_length(tmp_path):
     assert song.name == "generated_song1.mp3" and rate == 44100 and len(back) == len(samples)
 
 
-@pytest.mark.slow
+@pytest.mark.trains
 def test_early_stopping_stops_and_saves_the_epochs_since_the_last_checkpoint(small_data, tmp_path):
     from musicgen.config import ModelConfig
     from musicgen.formats.weights import read_checkpoint
@@ -210,8 +211,8 @@ def test_early_stopping_stops_and_saves_the_epochs_since_the_last_checkpoint(sma
     assert ckpt.iteration == -(-epochs // 3)  # a last, shorter iteration holds the epochs after the last full one
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("schedule", ["constant", "plateau", "cosine"])
+@pytest.mark.trains
 def test_learning_rate_schedules_follow_keras_callbacks_and_are_recorded(small_data, tmp_path, schedule):
     import numpy as np
 
@@ -267,7 +268,7 @@ def test_any_number_of_jobs_writes_byte_identical_tensors(tmp_path, shard_size):
     assert outputs[1] == outputs[2] == outputs[3]
 
 
-@pytest.mark.slow
+@pytest.mark.trains
 def test_previews_beside_each_checkpoint_with_their_verdict_in_sidecar_menu_and_tensorboard(small_data, tmp_path):
     from scipy.io import wavfile
 
@@ -294,10 +295,10 @@ def test_previews_beside_each_checkpoint_with_their_verdict_in_sidecar_menu_and_
     assert list((tmp_path / "tb" / "previews").glob("events.out.tfevents*"))
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("cell, options", [("lstm", {}), ("gru", {}),
                                            ("lstm", {"block": "logmag", "prenet_dropout": 0.3}),
                                            ("lstm", {"output": "gaussian"})])
+@pytest.mark.trains
 def test_bfloat16_training_lowers_the_loss_and_writes_float32_weights_that_generate(small_data, tmp_path, cell,
                                                                                     options):
     import h5py

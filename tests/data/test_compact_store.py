@@ -93,6 +93,7 @@ def test_shards_of_the_compact_store_read_as_one(both, tmp_path):
     np.testing.assert_array_equal(sharded.x[rows], whole.x[rows])
 
 
+@pytest.mark.trains
 def test_a_network_trains_on_it_as_on_gruvs_tensors(both, tmp_path):
     fft, compact = both
     model = ModelConfig(cell="lstm", hidden=32, output="gaussian", block=BlockSpec(**LOGMEL))
@@ -102,6 +103,8 @@ def test_a_network_trains_on_it_as_on_gruvs_tensors(both, tmp_path):
     np.testing.assert_allclose(losses[1], losses[0], rtol=0.01)
 
 
+@pytest.mark.script
+@pytest.mark.trains
 def test_a_network_of_fft_values_is_refused_in_one_line(both, tmp_path):
     fft, compact = both
     proc = run_script("train.py", "--data", compact, "-n", "1", "-e", "1", "--hidden", "8",

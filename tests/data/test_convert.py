@@ -216,6 +216,7 @@ def test_nothing_usable_is_a_clear_error(tmp_path, setup, message):
         convert_directory(cfg, progress=False)
 
 
+@pytest.mark.script
 def test_cli_summary_and_one_line_errors(library, tmp_path):
     out = run_script("convert_directory.py", "--input", library / "in", "--output", tmp_path / "o" / "arr",
                      "--sample-rate", 8000, "--block-size", 1000, "--clip-len", 1, "--max-files", 5)

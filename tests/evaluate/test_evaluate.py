@@ -134,6 +134,7 @@ def clips(tmp_path_factory):
     return root
 
 
+@pytest.mark.script
 def test_evaluate_tells_music_from_noise_and_silence(clips):
     plot = clips / "eval.png"
     res = run_script("evaluate.py", clips / "song.wav", clips / "noise.wav", clips / "silence.wav",
@@ -151,6 +152,7 @@ def test_evaluate_tells_music_from_noise_and_silence(clips):
     assert plot.stat().st_size > 10_000
 
 
+@pytest.mark.script
 def test_evaluate_table_and_copy_detection(clips):
     # The training file itself is a verbatim copy: nearest excerpt ~0 dB, at its start.
     res = run_script("evaluate.py", clips / "train" / "a.wav", "--reference", clips / "train")
@@ -159,6 +161,7 @@ def test_evaluate_table_and_copy_detection(clips):
     assert "white noise" in res.stdout and "silence" in res.stdout
 
 
+@pytest.mark.script
 def test_evaluate_missing_inputs_are_one_line_errors(clips, tmp_path):
     res = run_script("evaluate.py", tmp_path / "nope.wav", "--reference", clips / "train")
     assert res.returncode == 1

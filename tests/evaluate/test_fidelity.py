@@ -75,7 +75,8 @@ def test_the_round_trip_of_gruvs_values_is_the_music_itself(minuet):
     np.testing.assert_allclose(rebuilt, minuet, atol=1e-4)
 
 
-@pytest.mark.slow
+@pytest.mark.script
+@pytest.mark.trains
 def test_generate_resynthesize_writes_each_file_beside_the_last_and_measures_it(tmp_path):
     cfg = converted_minuet(tmp_path, store="logmag", overlap=True)
     from musicgen.train.loop import train

@@ -70,7 +70,7 @@ def test_timeline_finds_where_a_song_dies(unseen, reference):
     assert [w.alive for w in windows] == [True, True, False, False]
 
 
-@pytest.mark.slow
+@pytest.mark.script
 def test_evaluate_reads_the_sidecar_and_measures_after_the_echo(unseen, tmp_path):
     # The 'echo' is 5 s of silence; the new music after it is real music.
     song = tmp_path / "generated_song1.wav"

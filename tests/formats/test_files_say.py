@@ -26,7 +26,7 @@ def _json(out) -> dict:
     return json.loads(out.stdout)
 
 
-@pytest.mark.slow
+@pytest.mark.script
 def test_a_weight_file_names_its_tensors_and_a_song_its_music(small_data, tmp_path):
     weights_dir, songs = tmp_path / "w", tmp_path / "songs"
     tiny = ["--hidden", "8", "-n", "1", "-e", "1", "--weights-dir", weights_dir]
@@ -53,7 +53,7 @@ def test_a_weight_file_names_its_tensors_and_a_song_its_music(small_data, tmp_pa
     assert f"measured against the training music in {merged_audio_path(small_data)}" in table.stdout
 
 
-@pytest.mark.slow
+@pytest.mark.script
 def test_a_weight_file_whose_tensors_are_gone_says_which_and_how_to_override(small_data, tmp_path):
     moved = tmp_path / "moved"
     moved.mkdir()
@@ -71,7 +71,7 @@ def test_a_weight_file_whose_tensors_are_gone_says_which_and_how_to_override(sma
     assert Path(_json(given)["songs"][0]["path"]).is_file()
 
 
-@pytest.mark.slow
+@pytest.mark.script
 def test_convert_reports_in_json(tmp_path):
     (tmp_path / "in").mkdir()
     tone(tmp_path / "in" / "a.wav", 3.0)

@@ -66,7 +66,8 @@ def test_songs_with_the_detail_are_far_less_flat_than_the_smooth_spread(minuet):
     assert shaped < smooth / 2
 
 
-@pytest.mark.slow
+@pytest.mark.script
+@pytest.mark.trains
 def test_generate_records_the_detail_and_refuses_mismatched_data(minuet, tmp_path):
     prefix, block, *_ = minuet
     model = ModelConfig(cell="gru", hidden=16, output="mixture", components=2, block=BlockSpec(**LOGMEL))

@@ -26,7 +26,7 @@ def gaussian_net(small_data, tmp_path_factory):
     return result.checkpoint
 
 
-@pytest.mark.slow
+@pytest.mark.trains
 def test_the_weight_file_records_the_range_of_its_music(gaussian_net, small_data):
     ckpt = read_checkpoint(gaussian_net)
     stats = feature_stats(load_training_data(small_data), ckpt.model.block)

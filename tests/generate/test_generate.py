@@ -62,8 +62,8 @@ def test_stateful_generation_equals_growing_sequence_reprediction(cell, layers, 
     np.testing.assert_allclose(continue_deterministic(single, seeds[1:2], 60)[0], fast[1], rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("seconds, blocks", [(None, 49), (0.5, 4), (3.0, 24), (7.3, 58)])
+@pytest.mark.trains
 def test_song_length_follows_seconds(weights, small_data, tmp_path, seconds, blocks):
     songs = generate(weights["lstm"], GenerateConfig(seconds=seconds, data_prefix=small_data, out_dir=tmp_path,
                                                      random_seed=1))
@@ -102,7 +102,7 @@ def test_concurrent_writers_never_share_a_number(tmp_path):
     assert not list(tmp_path.glob(".*"))
 
 
-@pytest.mark.slow
+@pytest.mark.script
 def test_two_generate_runs_at_once_write_two_songs(weights, small_data, tmp_path):
     cmd = [sys.executable, str(REPO / "generate.py"), "--weights", str(weights["lstm"]), "--data", str(small_data),
            "--out-dir", str(tmp_path), "--seconds", "1"]
@@ -138,7 +138,7 @@ def test_wav_is_nan_free_and_clipped_not_wrapped(weights, small_data, tmp_path):
     assert np.isfinite(audio).all()
 
 
-@pytest.mark.slow
+@pytest.mark.script
 def test_menu_picks_weights_and_flags_work_without_terminal(weights, small_data, tmp_path):
     wdir = weights["lstm"].parent
     code, screen = run_in_pty("generate.py", "--weights-dir", wdir, "--data", small_data, "--out-dir", tmp_path,
@@ -154,7 +154,7 @@ def test_menu_picks_weights_and_flags_work_without_terminal(weights, small_data,
     assert out.returncode == 1 and "no terminal for the menu; pass --weights" in out.stderr
 
 
-@pytest.mark.slow
+@pytest.mark.script
 def test_bad_inputs_are_one_line_errors(weights, small_data, tmp_path):
     corrupt = tmp_path / "LSTM_NP_Weights_Iter-3.weights.h5"
     corrupt.write_bytes(b"not hdf5 at all")
@@ -175,7 +175,7 @@ def test_bad_inputs_are_one_line_errors(weights, small_data, tmp_path):
     assert not (tmp_path / "songs").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.trains
 def test_overlapping_blocks_train_generate_and_refuse_the_other_kind_of_data(small_data, tmp_path):
     from musicgen.errors import WeightsError
 

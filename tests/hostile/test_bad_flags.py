@@ -47,9 +47,9 @@ def test_absurd_flag_values_are_one_line_usage_errors(tmp_path, script, args, fl
     assert not any(tmp_path.iterdir())
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("preset", ["weights_dir = {a = 1}", "n_iter = [1, 2]", "hidden = true",
                                     "n_iter = 1e400", "\udcff", 'weights_dir = "w\\u0000evil"'])
+@pytest.mark.script
 def test_a_preset_with_a_value_no_flag_takes_is_one_line(tmp_path, preset):
     path = tmp_path / "p.toml"
     path.write_text(preset, errors="surrogateescape")
@@ -57,7 +57,8 @@ def test_a_preset_with_a_value_no_flag_takes_is_one_line(tmp_path, preset):
     assert_one_line_failure(out, codes=(2,))
 
 
-@pytest.mark.slow
+@pytest.mark.script
+@pytest.mark.trains
 def test_sizes_that_do_not_fit_memory_are_refused_before_allocating(weights, small_data, tmp_path):
     started = time.monotonic()
     train = run_script("train.py", "--data", small_data, "--hidden", "16384", "--layers", "8", "-n", "1",

@@ -88,7 +88,7 @@ def test_a_tensor_cut_short_while_in_use_is_an_error_not_uninitialised_memory(sm
     user_error(lambda: x.read([len(x) - 1]), "ended early", kind=DatasetError)
 
 
-@pytest.mark.slow
+@pytest.mark.script
 def test_train_script_on_an_object_dtype_tensor_exits_1_without_a_crash(small_data, tmp_path):
     prefix = copy_dataset(small_data, tmp_path / "data")
     _rewrite_npy(Path(f"{prefix}_x.npy"), descr="|O")
@@ -160,9 +160,9 @@ def test_a_shard_pointing_outside_is_never_opened_or_echoed(small_data, tmp_path
 # ---------------------------------------------------------------- round two: numbers
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("key, value", [("mean", 1e300), ("mean", -1e20), ("std", 1e-300), ("std", 1e300),
                                         ("std", 0.0)])
+@pytest.mark.trains
 def test_sidecar_statistics_that_overflow_float32_are_refused(weights, tmp_path, key, value):
     path = copy_weights(weights, tmp_path)
     sidecar = path.with_suffix("").with_suffix(".json")
@@ -196,8 +196,9 @@ def test_a_header_whose_byte_count_wraps_around_is_refused(small_data, tmp_path)
     user_error(lambda: load_training_data(stats.parent / prefix.name), stats.name, kind=DatasetError)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.script
+@pytest.mark.trains
 def test_non_finite_values_inside_the_tensors_stop_training_and_generation_naming_the_file(small_data, tmp_path,
                                                                                           value):
     from musicgen.train.loop import train
@@ -232,7 +233,7 @@ def first_weights(prefix: Path, tmp_path: Path) -> Path:
                  verbose=0).checkpoint
 
 
-@pytest.mark.slow
+@pytest.mark.trains
 def test_a_diverging_loss_stops_training_and_keeps_the_last_good_checkpoint(small_data, tmp_path):
     from musicgen.errors import TrainingError
     from musicgen.train.loop import train

@@ -89,7 +89,7 @@ def test_a_damaged_sidecar_is_refused_and_the_menu_lists_it_as_unreadable(weight
     assert len(lines) == 2 and "unreadable" in lines[0] and "unreadable" not in lines[1]
 
 
-@pytest.mark.slow
+@pytest.mark.script
 def test_generate_and_re_train_refuse_a_damaged_sidecar_in_one_line(weights, small_data, tmp_path):
     copy = tmp_path / "w" / weights.name
     copy.parent.mkdir()
@@ -134,7 +134,7 @@ def test_a_network_refuses_data_at_another_sample_rate(weights, small_data, tmp_
 # ---------------------------------------------------------------- evaluate.py
 
 
-@pytest.mark.slow
+@pytest.mark.script
 def test_evaluate_refuses_a_broken_wav_and_plots_short_songs(tmp_path):
     from musicgen.plots import plot_song
 
@@ -225,7 +225,7 @@ print(json.dumps(outcomes))
 '''
 
 
-@pytest.mark.slow
+@pytest.mark.script
 def test_fuzzed_tensors_info_and_sidecars_are_read_or_refused_never_crash(small_data, weights, tmp_path):
     out = subprocess.run([sys.executable, "-c", FUZZ, str(small_data), str(weights), str(tmp_path), "2026", "150"],
                          cwd=REPO, capture_output=True, text=True, timeout=300)

@@ -19,7 +19,7 @@ from hostile_checks import assert_one_line_failure, copy_dataset, run_limited, s
 # ---------------------------------------------------------------- full and read-only disks
 
 
-@pytest.mark.slow
+@pytest.mark.script
 def test_a_full_disk_during_conversion_keeps_the_old_dataset(small_data, tmp_path):
     prefix = copy_dataset(small_data, tmp_path / "data")
     before = snapshot(tmp_path / "data")
@@ -30,7 +30,7 @@ def test_a_full_disk_during_conversion_keeps_the_old_dataset(small_data, tmp_pat
     assert snapshot(tmp_path / "data") == before and not temp_leftovers(tmp_path, inp)
 
 
-@pytest.mark.slow
+@pytest.mark.script
 def test_a_full_disk_during_training_keeps_the_last_checkpoint_and_leaves_nothing_half(small_data, tmp_path):
     out = run_limited("train.py", "--data", small_data, "--weights-dir", tmp_path / "w", "--img-dir",
                       tmp_path / "img", "-n", "2", "-e", "1", "-b", "4", "--hidden", "16", file_bytes=50_000)
@@ -38,7 +38,8 @@ def test_a_full_disk_during_training_keeps_the_last_checkpoint_and_leaves_nothin
     assert not list((tmp_path / "w").iterdir())  # no claim, sidecar or temporary file is left
 
 
-@pytest.mark.slow
+@pytest.mark.script
+@pytest.mark.trains
 def test_a_full_disk_while_generating_writes_no_half_song(weights, small_data, tmp_path):
     songs = tmp_path / "songs"
     songs.mkdir()
@@ -50,8 +51,8 @@ def test_a_full_disk_while_generating_writes_no_half_song(weights, small_data, t
     assert (songs / "generated_song1.wav").read_bytes() == b"mine"
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("script", ["train.py", "generate.py", "convert_directory.py", "evaluate.py"])
+@pytest.mark.script
 def test_a_read_only_output_folder_is_reported_before_any_work(weights, small_data, read_only, tmp_path, script):
     args = {
         "train.py": ["--data", small_data, "--weights-dir", read_only, "-n", "50", "--hidden", "16"],
@@ -95,7 +96,7 @@ def nearly_full(tmp_path):
         subprocess.run(["umount", str(folder)], check=False)
 
 
-@pytest.mark.slow
+@pytest.mark.script
 def test_training_onto_a_full_disk_ends_in_one_line_not_a_crash(small_data, tmp_path, nearly_full):
     disk = nearly_full(1)
     proc = run_script("train.py", "--data", small_data, "--weights-dir", disk / "w", "--img-dir", tmp_path / "img",
@@ -105,8 +106,8 @@ def test_training_onto_a_full_disk_ends_in_one_line_not_a_crash(small_data, tmp_
     assert not list((disk / "w").glob("*")) and not temp_leftovers(disk)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("jobs", ["1", "0"])
+@pytest.mark.script
 def test_a_full_disk_under_the_wav_cache_fails_the_conversion_never_skips_a_file(tmp_path, nearly_full, jobs):
     sources = [tmp_path / "src" / name for name in ("a.mp3", "b.mp3")]
     sources[0].parent.mkdir()
@@ -120,7 +121,7 @@ def test_a_full_disk_under_the_wav_cache_fails_the_conversion_never_skips_a_file
     assert not list((disk / "wave").glob("*.wav")) and not (tmp_path / "out" / "np_x.npy").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.script
 def test_a_full_image_folder_keeps_the_earlier_model_diagram_whole(small_data, tmp_path, nearly_full):
     disk = nearly_full(1)
     earlier = REPO / "img" / "lstm_model_plot.png"
@@ -138,8 +139,8 @@ def test_a_full_image_folder_keeps_the_earlier_model_diagram_whole(small_data, t
     assert (disk / earlier.name).read_bytes() == before and not temp_leftovers(disk)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("song_format", ["mp3", "ogg"])
+@pytest.mark.script
 def test_an_encoder_that_exits_0_without_writing_leaves_no_numbered_file(weights, small_data, tmp_path, song_format):
     # The encoders of a disk that fails silently: lame and sox that exit 0 and write nothing.
     tools = tmp_path / "bin"

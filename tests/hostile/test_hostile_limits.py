@@ -34,6 +34,7 @@ def one_line_too_large(proc) -> str:
 
 
 @pytest.mark.parametrize("kilobytes", [100, 900])
+@pytest.mark.script
 def test_a_conversion_under_a_file_size_limit_fails_in_one_line_and_keeps_the_old_dataset(tmp_path, kilobytes):
     inp = tmp_path / "in"
     inp.mkdir()
@@ -45,7 +46,7 @@ def test_a_conversion_under_a_file_size_limit_fails_in_one_line_and_keeps_the_ol
     assert not (tmp_path / "out" / "np_info.json").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.script
 def test_training_under_a_file_size_limit_fails_in_one_line(small_data, tmp_path):
     line = one_line_too_large(run_limited(100, "train.py", "--data", small_data, "-n", 1, "-e", 1,
                                           "--weights-dir", tmp_path / "w", "--img-dir", tmp_path / "img"))
@@ -53,8 +54,8 @@ def test_training_under_a_file_size_limit_fails_in_one_line(small_data, tmp_path
     assert not temp_leftovers(tmp_path)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("flag", ["--tensorboard", "--img-dir"])
+@pytest.mark.script
 def test_a_file_in_the_way_of_an_optional_output_folder_is_found_before_training(small_data, tmp_path, flag):
     in_the_way = tmp_path / "logs"
     in_the_way.write_text("mine")

@@ -95,6 +95,7 @@ def test_links_at_every_name_a_conversion_writes_are_replaced_not_written_throug
 ESCAPES = "\x1b]0;owned\x07\x1b[2J"
 
 
+@pytest.mark.script
 def test_a_name_holding_terminal_escapes_is_shown_not_obeyed(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()

@@ -29,6 +29,7 @@ def test_a_dataset_written_inside_its_input_folder_is_not_taken_for_music(tmp_pa
     assert json.loads((cfg.input_dir / "np_array_info.json").read_text())["sources"] == ["minuet.mp3"]
 
 
+@pytest.mark.script
 def test_a_preset_of_many_unknown_keys_is_one_short_line(tmp_path):
     preset = tmp_path / "p.toml"
     preset.write_text("".join(f"key{k} = 1\n" for k in range(20000)))
@@ -38,6 +39,7 @@ def test_a_preset_of_many_unknown_keys_is_one_short_line(tmp_path):
     assert "key0" in lines[0] and "more" in lines[0]
 
 
+@pytest.mark.script
 def test_evaluate_json_is_json_even_when_a_measure_is_not_a_number_and_home_is_unwritable(tmp_path):
     song = tone(tmp_path / "song.wav", 2.0, rate=8000)
     env = {"HOME": "/proc/no-home", "MPLCONFIGDIR": ""}
@@ -69,6 +71,7 @@ def test_a_sidecar_left_without_its_song_by_a_kill_is_removed_by_the_next_song(t
         "generated_song4.wav"]
 
 
+@pytest.mark.script
 def test_a_sidecar_that_cannot_be_read_is_said_to_be_ignored(tmp_path):
     song = tone(tmp_path / "generated_song1.wav", 2.0, rate=8000)
     (tmp_path / "generated_song1.json").write_text("[" * 100_000 + "]" * 100_000)
@@ -125,6 +128,7 @@ os.wait()
 
 
 @pytest.mark.skipif(not _unshare_works(), reason="no unprivileged user and pid namespaces here (unshare -rpf)")
+@pytest.mark.script
 def test_a_live_run_in_another_pid_namespace_keeps_its_temporary_files(tmp_path):
     writer = subprocess.Popen(["unshare", "-rpf", "--mount-proc", "--kill-child", sys.executable, "-c",
                                _OTHER_CONTAINER, str(tmp_path)], stdout=subprocess.PIPE, text=True, cwd=REPO)

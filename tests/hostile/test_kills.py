@@ -49,9 +49,9 @@ def wait_until_the_script_runs(proc: subprocess.Popen, timeout: float = 60) -> N
         time.sleep(0.001)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("script, args", [("train.py", ["--data", "nowhere/np_array"]),
                                           ("convert_directory.py", ["--input", "nowhere"])])
+@pytest.mark.script
 def test_a_signal_at_any_moment_of_a_scripts_start_ends_in_interrupted(script, args):
     interrupted = 0
     for delay in (0.0, 0.002, 0.01, 0.03, 0.1, 0.3):
@@ -72,6 +72,7 @@ def test_a_signal_at_any_moment_of_a_scripts_start_ends_in_interrupted(script, a
     assert interrupted >= 6  # most signals landed while the script was starting, or this proves little
 
 
+@pytest.mark.script
 def test_an_interrupt_that_an_import_turned_into_an_import_error_still_ends_in_interrupted():
     # A Ctrl-C landing inside a C extension's import comes out as an ImportError chained to the
     # KeyboardInterrupt (seen as 'PyCapsule_Import could not import module "datetime"').
@@ -91,8 +92,8 @@ def test_an_interrupt_that_an_import_turned_into_an_import_error_still_ends_in_i
     assert plain.returncode == 1 and "ImportError" in plain.stderr  # a real ImportError is not hidden
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("shards", [0, 20])
+@pytest.mark.script
 def test_kills_during_conversion_leave_the_old_dataset_or_the_whole_new_one(kill_library, small_data, tmp_path,
                                                                             shards):
     rng = np.random.default_rng(shards)

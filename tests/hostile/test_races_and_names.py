@@ -54,7 +54,7 @@ def test_a_dead_runs_empty_claim_is_reclaimed_but_a_fresh_one_is_not(tmp_path):
     assert list_weight_files(tmp_path) == []  # empty claims are never offered in the menu
 
 
-@pytest.mark.slow
+@pytest.mark.script
 def test_temporary_files_of_killed_runs_are_removed_and_live_ones_kept(tmp_path):
     killed = subprocess.run([sys.executable, "-c", "import os, sys; from pathlib import Path; "
                              "from musicgen.atomic import temp_path; "
@@ -80,7 +80,7 @@ def test_temporary_files_of_killed_runs_are_removed_and_live_ones_kept(tmp_path)
     assert len(long.name.encode()) <= 255 and long.name.endswith(".weights.h5")
 
 
-@pytest.mark.slow
+@pytest.mark.trains
 def test_leftovers_of_a_killed_checkpoint_removal_are_cleaned_and_do_not_push_names(small_data, tmp_path):
     from musicgen.train.loop import train
 
@@ -107,7 +107,7 @@ def test_a_failing_pipe_blames_the_tool_that_failed(tmp_path):
                  ["sox", "-V1", "-t", "wav", "-", tmp_path / "no such folder" / "out.wav"], what="a.mp3")
 
 
-@pytest.mark.slow
+@pytest.mark.script
 def test_two_conversions_of_one_folder_at_once_give_each_its_own_right_data(tmp_path):
     inp = music_library(tmp_path / "in", seconds=(20.0, 20.0), starts=(0.0, 20.0))
     for trial in range(3):
@@ -125,7 +125,7 @@ def test_two_conversions_of_one_folder_at_once_give_each_its_own_right_data(tmp_
     assert not temp_leftovers(tmp_path)
 
 
-@pytest.mark.slow
+@pytest.mark.script
 def test_a_source_replaced_by_an_older_file_is_decoded_again(tmp_path):
     inp = music_library(tmp_path / "in")
     subprocess.run(convert_command(inp, tmp_path / "a" / "np", 8000), check=True, capture_output=True)
@@ -140,7 +140,7 @@ def test_a_source_replaced_by_an_older_file_is_decoded_again(tmp_path):
     assert new == Path(tmp_path / "c" / "np_x.npy").read_bytes()
 
 
-@pytest.mark.slow
+@pytest.mark.script
 def test_a_255_byte_file_name_converts(tmp_path):
     inp = tmp_path / "in"
     inp.mkdir()
@@ -150,8 +150,8 @@ def test_a_255_byte_file_name_converts(tmp_path):
     assert not temp_leftovers(tmp_path)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("taken", ["x", "y", "mean", "var"])
+@pytest.mark.script
 def test_a_dataset_mixed_from_two_conversions_is_refused(tmp_path, taken):
     """What a kill between two of the final renames leaves: one file of the new dataset among the old."""
     for name, start in (("old", 5.0), ("new", 30.0)):
@@ -183,7 +183,7 @@ def test_anything_at_the_next_checkpoints_name_is_stepped_over(tmp_path, occupan
     assert os.path.lexists(name)  # what was there is left alone
 
 
-@pytest.mark.slow
+@pytest.mark.script
 def test_a_file_name_that_is_not_utf8_converts_and_prints(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
@@ -218,7 +218,7 @@ def test_an_output_name_too_long_for_any_of_its_files_is_refused_before_any_work
     assert snapshot(folder) == before and not temp_leftovers(folder)
 
 
-@pytest.mark.slow
+@pytest.mark.script
 def test_a_full_stdout_is_named_and_the_outputs_are_still_written(tmp_path):
     cfg = small_config(tmp_path)
     cfg.input_dir.mkdir()
@@ -232,7 +232,7 @@ def test_a_full_stdout_is_named_and_the_outputs_are_still_written(tmp_path):
     assert load_training_data(cfg.output_prefix).x.shape[0] > 0
 
 
-@pytest.mark.slow
+@pytest.mark.script
 def test_a_fifo_in_place_of_a_cached_wav_is_decoded_again_not_waited_on(tmp_path):
     cfg = converted_minuet(tmp_path)
     before = np.load(f"{cfg.output_prefix}_x.npy")

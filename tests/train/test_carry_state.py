@@ -39,7 +39,7 @@ def test_each_batch_continues_from_the_state_the_last_one_left_in_both_passes(ce
     np.testing.assert_allclose(model(x[:, 3:]).numpy(), plain(x[:, 3:]).numpy(), atol=1e-5)
 
 
-@pytest.mark.slow
+@pytest.mark.trains
 def test_training_with_carried_state_learns_and_writes_a_plain_weight_file(small_data, tmp_path):
     cfg = train_config(small_data, tmp_path, n_iter=1, n_epochs=4, n_batch=2, carry_state=True,
                        scheduled_sampling=0.5)

@@ -35,7 +35,7 @@ def first_clips(prefix, n: int, dst):
     return dst
 
 
-@pytest.mark.slow
+@pytest.mark.script
 def test_mirrored_over_two_cpu_devices_follows_the_default_loss(small_data, tmp_path):
     # 8 clips in 4 full batches of 2: one clip per replica and step, as the default strategy sees them.
     data = first_clips(small_data, 8, tmp_path / "eight")
@@ -63,7 +63,7 @@ def free_ports(n: int) -> list[int]:
     return ports
 
 
-@pytest.mark.slow
+@pytest.mark.script
 def test_two_workers_train_together_and_the_chief_writes_one_checkpoint(small_data, tmp_path):
     workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
     procs = []
@@ -91,7 +91,7 @@ def test_two_workers_train_together_and_the_chief_writes_one_checkpoint(small_da
     assert (tmp_path / "songs" / "generated_song1.wav").stat().st_size > 0
 
 
-@pytest.mark.slow
+@pytest.mark.script
 def test_multiworker_without_tf_config_is_a_one_line_error(small_data, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
     out = subprocess.run([sys.executable, str(REPO / "train.py"), "--strategy", "multiworker", "--data",
@@ -142,7 +142,7 @@ def repeated_dataset(source, copies_per_shard: int, dst, shards: int = 4):
     return sum((dst.parent / e[kind]).stat().st_size for e in entries for kind in ("x", "y")) / 2**20
 
 
-@pytest.mark.slow
+@pytest.mark.script
 def test_training_memory_stays_flat_when_the_data_is_much_larger(small_data, tmp_path):
     """600 MB of tensors, 75x the baseline set, must not raise peak memory by even 1/6 of that."""
     small_mb = repeated_dataset(small_data, 2, tmp_path / "small")

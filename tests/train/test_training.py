@@ -27,8 +27,8 @@ def trained(small_data, tmp_path_factory):
     return result, wdir
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.trains
 def test_loss_falls_and_checkpoint_files_are_written(small_data, tmp_path, cell):
     tracked = (REPO / "img" / f"{cell}_model_plot.png").read_bytes()
     cfg = train_config(small_data, tmp_path, n_iter=3, n_epochs=4, img_dir=None)
@@ -52,14 +52,14 @@ def test_loss_falls_and_checkpoint_files_are_written(small_data, tmp_path, cell)
     assert "accuracy" not in json.dumps(meta["history"])
 
 
-@pytest.mark.slow
+@pytest.mark.trains
 def test_keep_every_keeps_milestones(small_data, tmp_path):
     train(train_config(small_data, tmp_path, n_iter=4, n_epochs=1, keep_every=2), ModelConfig(**TINY), verbose=0)
     assert [p.name for p in list_weight_files(tmp_path)] == [
         "LSTM_NP_Weights_Iter-2.weights.h5", "LSTM_NP_Weights_Iter-4.weights.h5"]
 
 
-@pytest.mark.slow
+@pytest.mark.trains
 def test_clipnorm_caps_each_update_and_the_weight_file_records_it(small_data, tmp_path):
     def fall(**kw):
         result = train(train_config(small_data, tmp_path / str(kw), n_iter=1, n_epochs=3, **kw), ModelConfig(**TINY),
@@ -72,7 +72,7 @@ def test_clipnorm_caps_each_update_and_the_weight_file_records_it(small_data, tm
     assert ckpt.training["clipnorm"] == 1e-6
 
 
-@pytest.mark.slow
+@pytest.mark.trains
 def test_validation_split_records_validation_loss(small_data, tmp_path):
     result = train(train_config(small_data, tmp_path, n_iter=1, validation_split=0.25), ModelConfig(**TINY),
                    verbose=0)
@@ -80,7 +80,7 @@ def test_validation_split_records_validation_loss(small_data, tmp_path):
     assert (tmp_path / "LSTM_NP_Weights_Iter-1.loss.csv").read_text().startswith("epoch,loss,val_loss")
 
 
-@pytest.mark.slow
+@pytest.mark.trains
 def test_weight_file_rebuilds_an_identical_model(trained, small_data):
     result, wdir = trained
     ckpt = read_checkpoint(result.checkpoint)
@@ -91,7 +91,7 @@ def test_weight_file_rebuilds_an_identical_model(trained, small_data):
     np.testing.assert_allclose(rebuilt.predict(x, verbose=0), result.model.predict(x, verbose=0), atol=1e-5)
 
 
-@pytest.mark.slow
+@pytest.mark.trains
 def test_retrain_continues_numbering_improves_and_overwrites_nothing(trained, small_data, tmp_path):
     result, wdir = trained
     start = result.checkpoint
@@ -107,7 +107,7 @@ def test_retrain_continues_numbering_improves_and_overwrites_nothing(trained, sm
     assert ckpt.last_loss < loaded_loss
 
 
-@pytest.mark.slow
+@pytest.mark.trains
 def test_a_new_run_never_overwrites_an_existing_iteration(small_data, tmp_path):
     squatter = tmp_path / "LSTM_NP_Weights_Iter-1.weights.h5"
     squatter.write_bytes(b"the user's own file")
@@ -146,7 +146,7 @@ def test_mismatches_are_clear_errors(trained, small_data, tmp_path):
         train(train_config(small_data, tmp_path), ModelConfig(), resume=corrupt, verbose=0)
 
 
-@pytest.mark.slow
+@pytest.mark.script
 def test_sigint_mid_training_leaves_a_loadable_checkpoint(small_data, tmp_path):
     proc = subprocess.Popen(
         [sys.executable, str(REPO / "train.py"), "-n", "500", "-e", "1", "-b", "4", "--hidden", "64",
@@ -172,7 +172,7 @@ def test_sigint_mid_training_leaves_a_loadable_checkpoint(small_data, tmp_path):
     assert not temp_leftovers(tmp_path)
 
 
-@pytest.mark.slow
+@pytest.mark.script
 def test_cli_errors_are_one_line(trained, small_data, tmp_path):
     result, wdir = trained
     cases = [
@@ -196,7 +196,7 @@ def test_cli_errors_are_one_line(trained, small_data, tmp_path):
         assert out.returncode == 2 and "error:" in out.stderr
 
 
-@pytest.mark.slow
+@pytest.mark.script
 def test_help_lists_the_original_flags():
     out = run_script("re_train_gru.py", "--help")
     for flag in ("-n N_ITER", "-e N_EPOCHS", "-b N_BATCH", "--weights PATH", "--data PREFIX", "--hidden",
@@ -204,7 +204,7 @@ def test_help_lists_the_original_flags():
         assert flag in out.stdout
 
 
-@pytest.mark.slow
+@pytest.mark.script
 def test_arrow_key_menu_picks_the_weight_file_to_continue(trained, small_data, tmp_path):
     import shutil
 
@@ -248,7 +248,7 @@ def test_a_signal_during_a_save_waits_for_the_save_to_finish():
     assert signal.getsignal(signal.SIGINT) is before
 
 
-@pytest.mark.slow
+@pytest.mark.trains
 def test_global_normalisation_shares_one_scale_and_generation_uses_it(small_data, tmp_path):
     result = train(train_config(small_data, tmp_path, n_iter=1, normalisation="global"), ModelConfig(**TINY),
                    verbose=0)
@@ -261,7 +261,7 @@ def test_global_normalisation_shares_one_scale_and_generation_uses_it(small_data
     assert ckpt.training["normalisation"] == "global"
 
 
-@pytest.mark.slow
+@pytest.mark.script
 def test_a_preset_sets_defaults_and_flags_override_it(small_data, tmp_path):
     preset = tmp_path / "quick.toml"
     preset.write_text('n_iter = 1\nn_epochs = 3\nlr = 0.01\nhidden = 32\nnormalisation = "global"\n')
@@ -295,7 +295,7 @@ def test_every_preset_is_valid(name):
         assert getattr(args, key) == value
 
 
-@pytest.mark.slow
+@pytest.mark.trains
 def test_resuming_records_the_parents_normalisation_and_reads_the_old_spelling(trained, small_data, tmp_path):
     result, _ = trained
     parent = read_checkpoint(result.checkpoint)

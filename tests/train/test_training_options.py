@@ -23,6 +23,7 @@ from helpers import train_config
     dict(model=dict(output="gaussian", prenet_dropout=0.3), train=dict(scheduled_sampling=0.5)),
     dict(model=dict(output="mixture", components=3), train=dict(normalisation="bin", scheduled_sampling=0.5)),
 ], ids=["gaussian", "prenet+scheduled", "all three", "mixture"])
+@pytest.mark.trains
 def test_each_training_option_lowers_the_loss_and_is_recorded(small_data, tmp_path, options):
     cfg = train_config(small_data, tmp_path, n_iter=2, n_epochs=5, **options["train"])
     result = train(cfg, ModelConfig(hidden=64, **options["model"]), verbose=0)
@@ -36,8 +37,8 @@ def test_each_training_option_lowers_the_loss_and_is_recorded(small_data, tmp_pa
     assert ckpt.training["scheduled_sampling"] == options["train"].get("scheduled_sampling", 0.0)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("output", ["gaussian", "mixture"])
+@pytest.mark.trains
 def test_sampled_network_generates_samples_reproducibly_and_its_mean_at_temperature_zero(small_data, tmp_path, output):
     result = train(train_config(small_data, tmp_path / "w", n_iter=1, n_epochs=2, normalisation="bin"),
                    ModelConfig(hidden=32, output=output), verbose=0)
@@ -65,6 +66,7 @@ def test_sampled_network_generates_samples_reproducibly_and_its_mean_at_temperat
     ("lstm", BlockSpec(representation="logmag"), "mse", 501),
     ("gru", BlockSpec(representation="logmel", bands=40), "gaussian", 40),
 ], ids=["lstm-logmag", "gru-logmel-gaussian"])
+@pytest.mark.trains
 def test_magnitude_networks_train_generate_and_resume(small_data, tmp_path, cell, block, output, width):
     cfg = train_config(small_data, tmp_path / "w", n_iter=2, n_epochs=5, normalisation="bin", scheduled_sampling=0.5)
     result = train(cfg, ModelConfig(cell=cell, hidden=48, block=block, prenet_dropout=0.3, output=output), verbose=0)
@@ -92,7 +94,7 @@ def cfg_block(block):
     return dataclasses.replace(block, sample_rate=8000, block_size=1000)
 
 
-@pytest.mark.slow
+@pytest.mark.trains
 def test_minutes_end_training_on_the_clock_with_the_checkpoints_spread_over_it(small_data, tmp_path):
     import time
 
