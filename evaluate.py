@@ -33,7 +33,7 @@ def main(argv=None):
     from musicgen.evaluate.report import evaluate_songs, format_json, format_table
 
     cfg = config_from(EvaluateConfig, args)
-    report = evaluate_songs(args.songs, list(cfg.reference), block_seconds=cfg.block_seconds, whole=cfg.whole,
+    report = evaluate_songs(args.songs, list(cfg.reference), hop_seconds=cfg.hop_seconds, whole=cfg.whole,
                             plot=cfg.plot)
     print(format_json(report) if cfg.json else format_table(report))
     if cfg.plot is not None and not cfg.json:

@@ -43,7 +43,7 @@ SETS = {
 def toolkit(representation: str, bands: int = 64):
     """A representation of today's toolkit on the main preset's blocks (11025 samples, overlapping)."""
     block = BlockSpec(sample_rate=RATE, block_size=11025, overlap=True, representation=representation, bands=bands)
-    values = block.feature_dim / block.seconds
+    values = block.feature_dim / block.hop_seconds
     return (lambda x, rng, others: round_trip(x, block, rng)), values
 
 

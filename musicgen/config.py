@@ -133,8 +133,8 @@ class BlockSpec:
         return max(1, self.block_size // 2) if self.overlap else self.block_size
 
     @property
-    def seconds(self) -> float:
-        """Seconds of new audio per block."""
+    def hop_seconds(self) -> float:
+        """Seconds of new audio per block: the hop, what one network step adds to a song."""
         return self.hop / self.sample_rate
 
     @property
@@ -429,9 +429,11 @@ class EvaluateConfig:
         f"{BUNDLED_MUSIC} for songs that record none)")
     plot: Path | None = option(None, "--plot", kind=Path, suffix=".png", metavar="FILE.png",
                                help="write a PNG comparing spectra and spectrograms here (its folder is created)")
-    block_seconds: float | None = option(None, "--block-seconds", kind=float, low=0, high=60, low_open=True,
-                                         help="length of a generated block, for the seam-click and loop measures "
-                                         "(default: from the song's sidecar, else 0.25)")
+    hop_seconds: float | None = option(None, "--hop-seconds", "--block-seconds", kind=float, low=0, high=60,
+                                       low_open=True, metavar="SECONDS",
+                                       help="seconds of audio each generated block adds (its hop), for the seam-click "
+                                       "and loop measures (default: from the song's sidecar, else 0.25; "
+                                       "--block-seconds is its earlier name)")
     whole: bool = option(False, "--whole", help="measure the whole file, the echo of the seed included (default: "
                          "only what follows it)")
     json: bool = option(False, "--json", help="print the table as JSON instead")

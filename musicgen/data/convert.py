@@ -447,6 +447,6 @@ def convert_directory(cfg: ConvertConfig, *, progress: bool = True) -> Conversio
     summary.clips = summary.x_shape[0]
     summary.sample_rate = audio.block.sample_rate
     summary.decoded_seconds = sum(f.frames for f in summary.used) / audio.block.sample_rate
-    summary.seconds = summary.clips * audio.clip_blocks * audio.block.seconds
+    summary.seconds = summary.clips * audio.clip_blocks * audio.block.hop_seconds
     summary.wall_seconds = time.monotonic() - start
     return summary

@@ -139,7 +139,7 @@ def sidecar_times(song: Path) -> tuple[float, float]:
         raise DatasetError(f"'{song_info_path(song)}' is damaged: {exc}; delete it to measure the whole "
                            "song") from None
     info = info or SongInfo()
-    return info.echo_seconds, info.block_seconds
+    return info.echo_seconds, info.step_seconds
 
 
 # What measuring a song holds at once (spectrograms at several resolutions, the timeline's
@@ -148,12 +148,12 @@ MEASURE_BYTES_PER_SECOND = 2_000_000
 
 
 def evaluate_songs(songs: list[Path], reference_paths: list[Path] | None = None, *,
-                   block_seconds: float | None = None, whole: bool = False, plot: Path | None = None) -> Report:
+                   hop_seconds: float | None = None, whole: bool = False, plot: Path | None = None) -> Report:
     """Measure each song (and white noise and silence) against the training music (by default the music the
     songs' network learnt from); optionally plot.
 
     A song with a sidecar (generate.py writes one) is measured after its seed's echo unless
-    `whole`, with the block length the sidecar gives unless `block_seconds` is set (else 0.25 s).
+    `whole`, with the block length the sidecar gives unless `hop_seconds` is set (else 0.25 s).
     """
     for song in songs:
         if not song.is_file():
@@ -169,7 +169,7 @@ def evaluate_songs(songs: list[Path], reference_paths: list[Path] | None = None,
                        "measure a shorter part of it (sox SONG PART trim 0 600)")
         echo, hop = sidecar_times(song)
         start = 0.0 if whole else min(echo, len(samples) / rate)
-        block = max(1, round((block_seconds or hop) * rate))
+        block = max(1, round((hop_seconds or hop) * rate))
         m, mel = measure(song.name, samples[int(round(start * rate)):], rate, reference, block_size=block)
         measured.append(m)
         mels.append(mel)

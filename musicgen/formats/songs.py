@@ -48,9 +48,9 @@ class SongInfo:
     format: str | None = None
 
     @property
-    def block_seconds(self) -> float:
-        """Seconds of audio a generated block adds."""
-        return self.hop_seconds if self.block is None else self.block.seconds
+    def step_seconds(self) -> float:
+        """Seconds of audio one network step added to the song (its blocks' hop)."""
+        return self.hop_seconds if self.block is None else self.block.hop_seconds
 
     def to_doc(self) -> dict:
         """The sidecar's JSON: every field, the block format's keys among them (as every file records it)."""

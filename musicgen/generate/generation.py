@@ -52,7 +52,7 @@ def song_blocks(seconds: float | None, ckpt: Checkpoint) -> int:
         seconds = ORIGINAL_SONG_BLOCKS * block.block_size / block.sample_rate
     blocks = block.blocks_in(seconds)
     if blocks < 1:
-        raise DatasetError(f"--seconds {seconds:g} is shorter than one block of this network ({block.seconds:g} s)")
+        raise DatasetError(f"--seconds {seconds:g} is shorter than one block of this network ({block.hop_seconds:g} s)")
     return blocks
 
 
@@ -286,7 +286,7 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
     echo_blocks = seeds.shape[1]
     n_blocks = song_blocks(cfg.seconds, ckpt) + (0 if cfg.echo else echo_blocks)
     require_memory(generation_bytes(model, cfg.count, echo_blocks + n_blocks),
-                   f"{cfg.count} song(s) of {n_blocks * model.block.seconds:.0f} s",
+                   f"{cfg.count} song(s) of {n_blocks * model.block.hop_seconds:.0f} s",
                    "lower --seconds or --count")
     # The song's random draws (dropout masks, sampled outputs, starting phases) come from one
     # generator seeded by --random-seed, so the same flags give the same song on CPU. (On GPU the
@@ -300,7 +300,7 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
     detail = detail_for(ckpt, weights, cfg)
     out = song_features(network, ckpt, seeds, n_blocks, rng=rng, temperature=temperature, echo=cfg.echo, bound=bound)
     rate = model.block.sample_rate
-    echo_seconds = min(echo_blocks, n_blocks) * model.block.seconds if cfg.echo else 0.0
+    echo_seconds = min(echo_blocks, n_blocks) * model.block.hop_seconds if cfg.echo else 0.0
     songs = []
     for k, (index, word) in enumerate(zip(indices, words)):
         audio = features_to_audio(out[k], ckpt, rng, detail)

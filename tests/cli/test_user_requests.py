@@ -123,6 +123,7 @@ def test_primed_songs_need_no_training_data_and_follow_their_prime(weights, tmp_
      or d / "quiet.wav", "silent"),
 ])
 @pytest.mark.script
+@pytest.mark.script
 def test_a_bad_prime_file_is_one_line(weights, tmp_path, make, message):
     prime = make(tmp_path)
     out = run_script("generate.py", "--weights", weights, "--prime", prime, "--out-dir", tmp_path / "s", timeout=120)

@@ -76,7 +76,7 @@ def test_evaluate_reads_the_sidecar_and_measures_after_the_echo(unseen, tmp_path
     song = tmp_path / "generated_song1.wav"
     wavfile.write(song, RATE, np.concatenate([np.zeros(RATE * 5, np.float32), unseen]))
     song_info_path(song).write_text(json.dumps({"echo_seconds": 5.0, "hop_seconds": 0.25}))
-    assert read_song_info(song).echo_seconds == 5.0 and read_song_info(song).block_seconds == 0.25
+    assert read_song_info(song).echo_seconds == 5.0 and read_song_info(song).step_seconds == 0.25
     ref = tmp_path / "ref"
     ref.mkdir()
     for name in ("minuet_in_g.mp3", "ode_to_joy.mp3"):

@@ -132,11 +132,11 @@ def test_song_sidecars_of_every_earlier_version_read_as_one_record(tmp_path):
                "prime": None, "prime_start": 0.0, "echo_seconds": 10.0, "seconds": 50.0, **block.to_doc(),
                "temperature": 1.6, "bound": 0.0, "detail": "nearest", "random_seed": 0, "format": "wav"}
     info = song_info_from_doc(written)
-    assert (info.block, info.block_seconds, info.seed_clip) == (block, block.seconds, 3)
+    assert (info.block, info.step_seconds, info.seed_clip) == (block, block.hop_seconds, 3)
     assert info.weights == written["weights"]
     assert song_info_from_doc(info.to_doc()) == info and set(info.to_doc()) == set(written)
     # The first sidecars said only where the echo ends and a block's length.
-    assert song_info_from_doc({"echo_seconds": 5.0, "hop_seconds": 0.5}).block_seconds == 0.5
+    assert song_info_from_doc({"echo_seconds": 5.0, "hop_seconds": 0.5}).step_seconds == 0.5
     # Values of the wrong kind that do not change a measure are ignored; ones that do are refused.
     assert song_info_from_doc({"seed_clip": "three", "temperature": 2}).temperature == 2.0
     assert song_info_from_doc({"seed_clip": "three"}).seed_clip is None
@@ -147,4 +147,4 @@ def test_song_sidecars_of_every_earlier_version_read_as_one_record(tmp_path):
     song.with_suffix(".json").write_text("[1]")
     with pytest.raises(UnreadableSidecar):
         read_song_info(song)
-    assert SongInfo().block_seconds == 0.25
+    assert SongInfo().step_seconds == 0.25

@@ -35,12 +35,12 @@ FLAG_CASES = [
     ("convert_directory.py", ["--sample-rate", "0"], "--sample-rate"),
     ("evaluate.py", ["song.wav", "--plot", "out"], "--plot"),
     ("evaluate.py", ["song.wav", "--plot", "out.txt"], "--plot"),
-    ("evaluate.py", ["song.wav", "--block-seconds", "1e9"], "--block-seconds"),
+    ("evaluate.py", ["song.wav", "--hop-seconds", "1e9"], "--hop-seconds"),
 ]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("script, args, flag", FLAG_CASES, ids=[" ".join(c[1]) for c in FLAG_CASES])
+@pytest.mark.script
 def test_absurd_flag_values_are_one_line_usage_errors(tmp_path, script, args, flag):
     out = run_script(script, *args, cwd=tmp_path, timeout=60)
     assert_one_line_failure(out, flag, codes=(2,))
@@ -49,6 +49,7 @@ def test_absurd_flag_values_are_one_line_usage_errors(tmp_path, script, args, fl
 
 @pytest.mark.parametrize("preset", ["weights_dir = {a = 1}", "n_iter = [1, 2]", "hidden = true",
                                     "n_iter = 1e400", "\udcff", 'weights_dir = "w\\u0000evil"'])
+@pytest.mark.script
 @pytest.mark.script
 def test_a_preset_with_a_value_no_flag_takes_is_one_line(tmp_path, preset):
     path = tmp_path / "p.toml"

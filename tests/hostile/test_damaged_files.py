@@ -74,8 +74,8 @@ def _damage_sidecar(path: Path, damage) -> None:
     path.write_text(text.replace('"INF"', "1e400"))
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("damage", sorted(SIDECAR_DAMAGE))
+@pytest.mark.trains
 def test_a_damaged_sidecar_is_refused_and_the_menu_lists_it_as_unreadable(weights, tmp_path, damage):
     copy = tmp_path / weights.name
     shutil.copy(weights, copy)
@@ -292,8 +292,8 @@ def test_a_damaged_wav_cache_key_is_decoded_again(tmp_path, damage):
     assert np.array_equal(np.load(f"{cfg.output_prefix}_x.npy"), before)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["nested 200000 deep", "80 MB", "a FIFO"])
+@pytest.mark.script
 def test_a_damaged_preset_is_one_line_naming_it(tmp_path, damage):
     preset = tmp_path / "preset.toml"
     {"nested 200000 deep": lambda p: p.write_text("a = " + "[" * 200_000 + "]" * 200_000),
