@@ -9,7 +9,8 @@ if __name__ == "__main__":  # Ctrl-C from here on ends in "interrupted", even wh
     interrupt_quietly_while_starting()
 
 from musicgen.cli.args import (ArgumentParser, add_json_flag, add_options, add_weights_flag,  # noqa: E402
-                               config_from, output_for, parse_with_preset, print_json, run_script)
+                               config_from, output_for, parse_with_preset, print_json, run_script,
+                               stdout_for_audio)
 from musicgen.config import GenerateConfig  # noqa: E402
 
 
@@ -32,8 +33,23 @@ def main(argv=None):
     from musicgen.cli.menu import weights_or_menu
     from musicgen.generate.generation import generate
 
-    weights = weights_or_menu(args.weights, args.weights_dir, purpose="generate from")
     cfg = config_from(GenerateConfig, args)
+    if cfg.seconds == 0 and not cfg.stream:
+        build_parser().error("--seconds 0 means a song without end: stream it (--stream), or give its length")
+    if cfg.stream and (args.json or cfg.resynthesize):
+        build_parser().error(f"--stream sends audio to standard output; it cannot go with "
+                             f"{'--json' if args.json else '--resynthesize'}")
+    weights = weights_or_menu(args.weights, args.weights_dir, purpose="generate from")
+    if cfg.stream:
+        from musicgen.generate.streaming import stream_song
+
+        def kept(song):
+            print(f"wrote {song.path} ({song.seconds:.2f} s, {song.seed}) and {song.plot}", file=sys.stderr)
+
+        with stdout_for_audio() as listener:
+            song = stream_song(weights, cfg, listener, on_kept=kept)
+        kept(song)
+        return 0
     if cfg.resynthesize:
         from musicgen.generate.resynthesis import resynthesize
 

@@ -378,8 +378,9 @@ class GenerateConfig:
     data_prefix: Path | None = option(None, "--data", kind=Path, metavar="PREFIX",
                                       help="prefix of the tensors to seed from (default: the ones the weight file was "
                                       f"trained on, as its sidecar records; {DEFAULT_DATA} for one that records none)")
-    seconds: float | None = option(None, "--seconds", metavar="S", kind=float, low=0, high=MAX_SECONDS, low_open=True,
-                                   help="song length (default: the original's 49 blocks = 12.25 s)")
+    seconds: float | None = option(None, "--seconds", metavar="S", kind=float, low=0, high=MAX_SECONDS,
+                                   help="song length (default: the original's 49 blocks = 12.25 s); 0 with --stream: "
+                                   "until interrupted")
     count: int = option(1, "--count", metavar="K", help="songs to write, generated as one batch", low=1, high=MAX_COUNT)
     seed_index: int | None = option(None, "--seed-index", metavar="I", kind=int, low=0, high=2**62,
                                     help="training clip to seed from (default: random)")
@@ -396,6 +397,9 @@ class GenerateConfig:
     song_format: str = option("wav", "--format", choices=SONG_FORMATS,
                               help="file format of the songs (mp3 through lame, flac and ogg through sox)")
     out_dir: Path = option(Path("gen_songs"), "--out-dir", metavar="DIR", help="where songs go")
+    stream: bool = option(False, "--stream", help="send one song to standard output as a WAV while it is made, "
+                          "to play at once (generate.py --stream | play -t wav -); with --seconds 0 until Ctrl-C. "
+                          "It is kept in --out-dir as well, as every song is")
     temperature: float | None = option(
         None, "--temperature", metavar="T", kind=float, low=0, high=MAX_TEMPERATURE,
         help="for networks trained with --output gaussian or mixture: scale of the sampled spread (0: the mean alone, "

@@ -85,15 +85,17 @@ def plot_model_diagram(model, path: Path) -> Path | None:
     return path
 
 
-def plot_song(samples, sample_rate: int, path: Path, title: str, *, echo_seconds: float = 0.0) -> Path:
+def plot_song(samples, sample_rate: int, path: Path, title: str, *, echo_seconds: float = 0.0,
+              start_seconds: float = 0.0) -> Path:
     """Waveform above spectrogram, so a song can be judged before it is played; a line marks
-    where the echo of the seed ends and the network's own music begins."""
+    where the echo of the seed ends and the network's own music begins. `samples` start `start_seconds`
+    into the song (a long streamed song's picture shows its end)."""
     import numpy as np
     from scipy import signal
 
     plt = pyplot()
     fig, (wave_ax, spec_ax) = plt.subplots(2, 1, figsize=(9, 5), dpi=100, sharex=True)
-    t = np.arange(len(samples)) / sample_rate
+    t = start_seconds + np.arange(len(samples)) / sample_rate
     wave_ax.plot(t, np.clip(samples, -1, 1), lw=0.3)
     wave_ax.set(ylabel="amplitude", ylim=(-1.05, 1.05), title=printable(title))
     samples = np.asarray(samples, dtype=np.float32)
@@ -101,10 +103,10 @@ def plot_song(samples, sample_rate: int, path: Path, title: str, *, echo_seconds
         samples = np.pad(samples, (0, 16 - len(samples)))
     nperseg = min(2048, len(samples))
     freqs, times, power = signal.spectrogram(samples, fs=sample_rate, nperseg=nperseg, noverlap=nperseg // 2)
-    spec_ax.pcolormesh(times, freqs / 1000, 10 * np.log10(power + 1e-12), shading="auto", cmap="magma",
+    spec_ax.pcolormesh(start_seconds + times, freqs / 1000, 10 * np.log10(power + 1e-12), shading="auto", cmap="magma",
                        vmin=-120, vmax=-20)
     spec_ax.set(xlabel="time (s)", ylabel="frequency (kHz)", ylim=(0, min(sample_rate / 2000, 11)))
-    if len(t) and 0 < echo_seconds < t[-1]:
+    if len(t) and t[0] < echo_seconds < t[-1]:
         for ax in (wave_ax, spec_ax):
             ax.axvline(echo_seconds, color="tab:green", lw=1.2, ls="--")
         wave_ax.text(echo_seconds, 1.0, " new music ->", color="tab:green", va="top", fontsize=8)

@@ -1,15 +1,17 @@
 """All audio reading and writing: any input decoded to mono 16-bit WAV (lame, sox); one reader of any audio
 file as float samples (read_audio) beside the WAV cache's memory-mapped one (read_pcm_wav); one WAV writer
-(WavWriter, streamed or whole) and songs encoded from its WAV (lame, sox)."""
+(WavWriter, streamed or whole) and songs encoded from its WAV (lame, sox); a WAV sent to a player as it is made."""
 
 from __future__ import annotations
 
 import errno
 import os
+import struct
 import tempfile
 import warnings
 import wave
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from scipy.io import wavfile
@@ -127,15 +129,51 @@ def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> None:
     write_atomic(path, write)
 
 
-def encode_audio(pcm: np.ndarray, sample_rate: int, wav: Path, target: Path, song_format: str) -> None:
-    """Write 16-bit mono `pcm` as a WAV, then encode it to `target` when another format is asked (lame for mp3,
-    sox for flac and ogg)."""
-    with WavWriter(wav, sample_rate) as writer:
-        writer.write_pcm(np.asarray(pcm, dtype="<i2").tobytes())
+def encode_wav(wav: Path, target: Path, song_format: str) -> None:
+    """Encode the WAV `wav` to `target` in `song_format` (lame for mp3, sox for flac and ogg); a "wav" song is
+    `wav` itself."""
     if song_format == "mp3":
         run_tool(["lame", "--quiet", "-q", 2, wav, target], what=target.name)
     elif song_format in ("flac", "ogg"):
         run_tool(["sox", "-V1", wav, target], what=target.name)
+
+
+class WavStream:
+    """Float blocks as a mono 16-bit WAV on a stream that may not seek (a pipe to a player): the header gives
+    the largest length, which players read as "until the stream ends"; one that seeks (stdout sent to a file)
+    gets the true length when closed."""
+
+    UNKNOWN = 0xFFFFFFFF
+
+    def __init__(self, stream: BinaryIO, sample_rate: int):
+        self.stream, self.frames = stream, 0
+        self.stream.write(self._header(sample_rate, self.UNKNOWN))
+        self.stream.flush()
+        self.rate = sample_rate
+
+    @staticmethod
+    def _header(sample_rate: int, data_bytes: int) -> bytes:
+        riff = min(data_bytes + 36, WavStream.UNKNOWN)
+        return (b"RIFF" + struct.pack("<I", riff) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, sample_rate,
+                2 * sample_rate, 2, 16) + b"data" + struct.pack("<I", data_bytes))
+
+    def write(self, samples: np.ndarray) -> None:
+        """Send float samples in [-1, 1] (clipped beyond) at once: the player hears them now."""
+        self.stream.write(to_int16(samples).astype("<i2").tobytes())
+        self.stream.flush()
+        self.frames += len(samples)
+
+    def close(self) -> None:
+        """Give the header the true length where the stream can seek back to it."""
+        try:
+            seekable = self.stream.seekable()
+        except (OSError, ValueError):
+            seekable = False
+        if seekable and 2 * self.frames <= self.UNKNOWN - 36:
+            self.stream.seek(0)
+            self.stream.write(self._header(self.rate, 2 * self.frames))
+            self.stream.seek(0, os.SEEK_END)
+        self.stream.flush()
 
 
 def _read_wav(path: Path) -> tuple[np.ndarray, int]:

@@ -35,6 +35,12 @@ def fast_griffin_lim(magnitude: np.ndarray, phase: np.ndarray, synthesise: Calla
     the signal the spectra make (`synthesise`) and that signal's own spectra (`analyse`). A `momentum` above
     0 is the fast Griffin-Lim of Perraudin et al. (2013, librosa's default 0.99): each round overshoots
     along the last change, reaching in fewer rounds what plain rounds reach."""
+    return synthesise(griffin_lim_spectra(magnitude, phase, synthesise, analyse, iterations, momentum))
+
+
+def griffin_lim_spectra(magnitude: np.ndarray, phase: np.ndarray, synthesise: Callable[[np.ndarray], np.ndarray],
+                        analyse: Callable[[np.ndarray], np.ndarray], iterations: int, momentum: float) -> np.ndarray:
+    """The complex spectra fast_griffin_lim ends with (these magnitudes, the phases it found)."""
     # Single precision throughout, and each bin's phase taken by dividing by its size rather than
     # through angle() and exp(): 6x faster, so a minute of song is rebuilt in a few seconds.
     magnitude = np.asarray(magnitude, dtype=np.float32)
@@ -46,7 +52,7 @@ def fast_griffin_lim(magnitude: np.ndarray, phase: np.ndarray, synthesise: Calla
         target = rebuilt - step * previous if momentum else rebuilt
         previous = rebuilt
         spectrum = target * (magnitude / np.maximum(np.abs(target), 1e-30))
-    return synthesise(spectrum)
+    return spectrum
 
 
 def hz_to_mel(hz):

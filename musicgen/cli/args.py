@@ -15,7 +15,7 @@ from typing import Callable
 
 from musicgen.cli.runtime import limit_malloc_arenas, quiet_tensorflow
 from musicgen.config import Option
-from musicgen.errors import MusicGenError
+from musicgen.errors import MusicGenError, OutputError
 from musicgen.schema import SchemaError, json_text, load_toml
 from musicgen.text import printable_lines
 from musicgen.signals import interrupts_ignored, interrupts_raise, was_interrupted
@@ -82,6 +82,24 @@ def output_for(as_json: bool):
     """Where what a run prints on its way goes: standard error under --json (Keras' progress bars too), so that
     standard output holds the JSON alone."""
     return contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def stdout_for_audio():
+    """Standard output as a binary stream for audio (generate.py --stream). Meanwhile file descriptor 1 is
+    standard error, so nothing printed (by Python or a library's C code) lands in the audio."""
+    if os.isatty(1):
+        raise OutputError("--stream writes the song to standard output as audio: send it to a player "
+                          "(| play -t wav -) or a file (> song.wav)")
+    sys.stdout.flush()
+    audio, saved = os.dup(1), os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with open(audio, "wb") as listener:
+            yield listener
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def print_json(doc: dict) -> None:

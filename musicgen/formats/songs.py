@@ -17,7 +17,7 @@ import numpy as np
 
 from musicgen import schema
 from musicgen.atomic import claim_first_free, raise_if_disk_full, temp_path
-from musicgen.audio.io import encode_audio, to_int16
+from musicgen.audio.io import WavWriter, encode_wav, to_int16
 from musicgen.config import BlockSpec
 from musicgen.errors import OutputError
 from musicgen.schema import SchemaError, load_json
@@ -111,7 +111,26 @@ def next_song_number(folder: Path) -> int:
 def write_song(folder: Path, samples: np.ndarray, sample_rate: int, *, info: SongInfo | None = None,
                draw: Callable[[Path], object] | None = None, song_format: str = "wav") -> Path:
     """Write float samples as 16-bit mono FOLDER/generated_songN.<format> with a fresh N, its sidecar
-    `info` (generated_songN.json) and the picture `draw(path)` makes (generated_songN.png).
+    `info` (generated_songN.json) and the picture `draw(path)` makes (generated_songN.png); keep_song says how."""
+    pcm = to_int16(samples)
+
+    def make_wav(wav: Path) -> None:
+        with WavWriter(wav, sample_rate) as writer:
+            writer.write_pcm(pcm.astype("<i2").tobytes())
+
+    return keep_song(folder, make_wav, info=info, draw=draw, song_format=song_format)
+
+
+def streamed_song_part(folder: Path) -> Path:
+    """The private name a song's WAV is written under while it streams (keep_song then moves it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return temp_path(folder / "generated_song.stream.wav")
+
+
+def keep_song(folder: Path, make_wav: Callable[[Path], None], *, info: SongInfo | None = None,
+              draw: Callable[[Path], object] | None = None, song_format: str = "wav") -> Path:
+    """Keep the song whose WAV `make_wav(path)` puts at a private path as FOLDER/generated_songN.<format>, with
+    its sidecar `info` and picture `draw(path)`.
 
     Everything is written under private names and checked first; then N is claimed by
     hard-linking the sidecar (or the song, without one) to its final name: link() fails if that
@@ -120,14 +139,14 @@ def write_song(folder: Path, samples: np.ndarray, sample_rate: int, *, info: Son
     """
     folder.mkdir(parents=True, exist_ok=True)
     remove_orphan_sidecars(folder)
-    pcm = to_int16(samples)
     wav = temp_path(folder / "generated_song.wav")
     audio = temp_path(folder / f"generated_song.{song_format}") if song_format != "wav" else wav
     picture = temp_path(folder / "generated_song.png")
     sidecar = temp_path(folder / "generated_song.json")
     parts = {wav, audio, picture, sidecar}
     try:
-        encode_audio(pcm, sample_rate, wav, audio, song_format)
+        make_wav(wav)
+        encode_wav(wav, audio, song_format)
         if draw is not None:
             draw(picture)
         if info is not None:

@@ -152,16 +152,7 @@ def continue_deterministic(network, seeds: np.ndarray, n_blocks: int) -> np.ndar
 def continue_sampled(network, seeds: np.ndarray, n_blocks: int, sampler: Sampler) -> np.ndarray:
     """continue_deterministic for networks that draw random numbers (ModelConfig.stochastic) or whose blocks are
     bounded: pre-net dropout stays on, and each block `sampler` makes is what is played and fed back."""
-    if isinstance(network, BlasNetwork):
-        network.reset(len(seeds))
-        step = network
-    else:
-        import tensorflow as tf
-
-        reset_states(network)
-        # training=True keeps the pre-net dropout on, as it was in training.
-        compiled = tf.function(lambda x: network(x, training=True))
-        step = lambda x: compiled(tf.constant(x, dtype=tf.float32)).numpy()  # noqa: E731
+    step = _numpy_step(network, len(seeds), training=True)
     blocks = sampler(step(np.asarray(seeds, dtype=np.float32)))[:, :n_blocks]
     produced = [blocks]
     last, count = blocks[:, -1:], blocks.shape[1]
@@ -170,6 +161,33 @@ def continue_sampled(network, seeds: np.ndarray, n_blocks: int, sampler: Sampler
         produced.append(last)
         count += 1
     return np.concatenate(produced, axis=1)
+
+
+def _numpy_step(network, songs: int, *, training: bool):
+    """`network`, its state reset for `songs` songs, as a function of numpy blocks to numpy outputs.
+    training=True keeps the pre-net dropout on, as it was in training."""
+    if isinstance(network, BlasNetwork):
+        network.reset(songs)
+        return network
+    import tensorflow as tf
+
+    reset_states(network)
+    compiled = tf.function(lambda x: network(x, training=training))
+    return lambda x: compiled(tf.constant(x, dtype=tf.float32)).numpy()
+
+
+def song_steps(network, ckpt: Checkpoint, seeds: np.ndarray, *, rng: np.random.Generator, temperature: float = 1.0,
+               bound: float | None = None):
+    """The outputs of one song as they are made, without end: (1, T, D) predictions over the seed, then (1, 1, D)
+    a step, each drawn and bounded as song_features draws and bounds them."""
+    sampled = ckpt.model.stochastic or bound is not None
+    sampler = Sampler(ckpt.model, temperature, rng, None if bound is None else ckpt.value_bounds(bound))
+    step = _numpy_step(network, 1, training=sampled)
+    last = step(np.asarray(seeds, dtype=np.float32))
+    while True:
+        last = sampler(last) if sampled else last
+        yield last
+        last = step(last[:, -1:])
 
 
 def continue_by_reprediction(model, seeds: np.ndarray, n_blocks: int) -> np.ndarray:
@@ -193,12 +211,20 @@ def features_to_audio(features: np.ndarray, ckpt: Checkpoint, rng: np.random.Gen
     A non-finite value is dropped alone, not allowed to turn its whole block into NaN.
     `rng` draws the starting phases of a "logmag" network's blocks; `detail` shapes a "logmel" one's bands.
     """
-    model = ckpt.model
+    return to_signal(block_values(features, ckpt), ckpt.model.block, rng=rng, detail=detail_offsets(features, detail))
+
+
+def block_values(features: np.ndarray, ckpt: Checkpoint) -> np.ndarray:
+    """(T, D) normalised network output -> the values of its representation (a code decoded to its frames)."""
     raw = features.astype(np.float32) * ckpt.std + ckpt.mean
     if ckpt.code is not None:
         raw = ckpt.code.decode(np.where(np.isfinite(raw), raw, 0.0))
-    offsets = None if detail is None else detail.lend(np.where(np.isfinite(features), features, 0.0))
-    return to_signal(raw, model.block, rng=rng, detail=offsets)
+    return raw
+
+
+def detail_offsets(features: np.ndarray, detail: BandDetail | None) -> np.ndarray | None:
+    """What `detail` lends blocks of normalised output within their bands (None: nothing)."""
+    return None if detail is None else detail.lend(np.where(np.isfinite(features), features, 0.0))
 
 
 def stateful_model(ckpt: Checkpoint, batch_size: int):
@@ -253,7 +279,7 @@ def detail_for(ckpt: Checkpoint, weights: Path, cfg: GenerateConfig) -> BandDeta
     return band_detail(matching_data(ckpt, weights, data_prefix(ckpt, cfg)), ckpt.model.block, ckpt.mean, ckpt.std)
 
 
-def _seeds(ckpt: Checkpoint, weights: Path, cfg: GenerateConfig) -> tuple[np.ndarray, list[int | None], list[str]]:
+def song_seeds(ckpt: Checkpoint, weights: Path, cfg: GenerateConfig) -> tuple[np.ndarray, list[int | None], list[str]]:
     """Normalised seed blocks (count, clip_blocks, feature_dim), the clip each came from, and a word on each."""
     model = ckpt.model
     if cfg.prime is not None:
@@ -280,9 +306,11 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
     from musicgen.formats.songs import write_song
     from musicgen.plots import plot_song
 
+    if cfg.seconds == 0:
+        raise DatasetError("--seconds 0 means a song without end: stream it (--stream), or give its length")
     ckpt = read_checkpoint(weights)
     model = ckpt.model
-    seeds, indices, words = _seeds(ckpt, weights, cfg)
+    seeds, indices, words = song_seeds(ckpt, weights, cfg)
     echo_blocks = seeds.shape[1]
     n_blocks = song_blocks(cfg.seconds, ckpt) + (0 if cfg.echo else echo_blocks)
     require_memory(generation_bytes(model, cfg.count, echo_blocks + n_blocks),
@@ -304,18 +332,31 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
     songs = []
     for k, (index, word) in enumerate(zip(indices, words)):
         audio = features_to_audio(out[k], ckpt, rng, detail)
-        info = SongInfo(
-            weights=str(weights), iteration=ckpt.iteration, cell=model.cell, output=model.output,
-            prenet_dropout=model.prenet_dropout, seed_clip=index,
-            data=None if cfg.prime and detail is None else str(data_prefix(ckpt, cfg)),
-            prime=None if cfg.prime is None else str(cfg.prime), prime_start=cfg.prime_start,
-            echo_seconds=echo_seconds, seconds=len(audio) / rate, block=model.block, temperature=temperature,
-            bound=bound, detail=cfg.detail if detail else "smooth", random_seed=cfg.random_seed,
-            format=cfg.song_format,
-        )
-        title = f"{Path(weights).name}: {model.label} iteration {ckpt.iteration}, {word}"
+        info = song_info(weights, ckpt, cfg, index, echo_seconds=echo_seconds, seconds=len(audio) / rate,
+                         temperature=temperature, bound=bound, detail=detail)
+        title = song_title(weights, ckpt, word)
         path = write_song(cfg.out_dir, audio, rate, info=info, song_format=cfg.song_format,
                           draw=lambda png: plot_song(audio, rate, png, title, echo_seconds=echo_seconds))
         songs.append(Song(path=path, plot=path.with_suffix(".png"), seed_index=index, seconds=len(audio) / rate,
                           seed=word))
     return songs
+
+
+def song_info(weights: Path, ckpt: Checkpoint, cfg: GenerateConfig, seed_clip: int | None, *, echo_seconds: float,
+              seconds: float, temperature: float, bound: float | None, detail: BandDetail | None) -> SongInfo:
+    """The sidecar of a song of `ckpt`'s network made as `cfg` says."""
+    model = ckpt.model
+    return SongInfo(
+        weights=str(weights), iteration=ckpt.iteration, cell=model.cell, output=model.output,
+        prenet_dropout=model.prenet_dropout, seed_clip=seed_clip,
+        data=None if cfg.prime and detail is None else str(data_prefix(ckpt, cfg)),
+        prime=None if cfg.prime is None else str(cfg.prime), prime_start=cfg.prime_start,
+        echo_seconds=echo_seconds, seconds=seconds, block=model.block, temperature=temperature,
+        bound=bound, detail=cfg.detail if detail else "smooth", random_seed=cfg.random_seed,
+        format=cfg.song_format,
+    )
+
+
+def song_title(weights: Path, ckpt: Checkpoint, seed: str) -> str:
+    """The title over a song's picture."""
+    return f"{Path(weights).name}: {ckpt.model.label} iteration {ckpt.iteration}, {seed}"

@@ -1,0 +1,111 @@
+"""One song sent to a player as it is made (generate.py --stream): a network step per block, the decoder a run
+of blocks at a time, in memory that does not grow with the song; the song is kept as every song is."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import dataclasses
+import os
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from musicgen.atomic import check_writable
+from musicgen.audio.io import WavStream, WavWriter
+from musicgen.audio.streaming import SignalStream
+from musicgen.config import GenerateConfig
+from musicgen.errors import DatasetError
+from musicgen.formats.songs import keep_song, streamed_song_part
+from musicgen.formats.weights import read_checkpoint
+from musicgen.generate.generation import (Song, block_values, detail_for, detail_offsets, fastest_engine, song_blocks,
+                                          song_info, song_seeds, song_steps, song_title, stateful_model)
+
+PICTURE_SECONDS = 60.0  # a longer song's picture shows its last minute: the memory stays that of a minute
+
+
+class StreamStopped(Exception):
+    """The player stopped reading (it was closed): the song ends there and is kept."""
+
+
+def stream_song(weights: Path, cfg: GenerateConfig, listener: BinaryIO, *, on_kept=None) -> Song:
+    """Send one song of the network in `weights` to `listener` as a WAV while it is made, and keep it in
+    cfg.out_dir (with its sidecar and picture) when it ends, is interrupted (Ctrl-C, SIGTERM; the
+    KeyboardInterrupt goes on after `on_kept(song)`) or its player stops reading. cfg.seconds 0: no end."""
+    from musicgen.plots import plot_song
+
+    if cfg.count != 1:
+        raise DatasetError("--stream sends one song; leave out --count")
+    ckpt = read_checkpoint(weights)
+    model = ckpt.model
+    cfg = dataclasses.replace(cfg, count=1)
+    seeds, indices, words = song_seeds(ckpt, weights, cfg)
+    # The network's outputs are counted from its predictions over the seed, the echo; without it they are skipped.
+    skip = 0 if cfg.echo else seeds.shape[1]
+    wanted = None if cfg.seconds == 0 else song_blocks(cfg.seconds, ckpt) + skip
+    rng = np.random.default_rng(None if cfg.random_seed is None else [cfg.random_seed, 1])
+    network = fastest_engine(stateful_model(ckpt, 1), rng)
+    check_writable(cfg.out_dir)
+    temperature = ckpt.temperature if cfg.temperature is None else cfg.temperature
+    bound = ckpt.bound if cfg.bound is None else cfg.bound
+    detail = detail_for(ckpt, weights, cfg)
+    rate = model.block.sample_rate
+    echo_seconds = min(seeds.shape[1], wanted or seeds.shape[1]) * model.block.hop_seconds if cfg.echo else 0.0
+    decoder = SignalStream(model.block, rng)
+    recent = collections.deque()  # the last PICTURE_SECONDS of the song, for its picture
+    part = streamed_song_part(cfg.out_dir)
+    played = 0
+    interrupted = False
+
+    def send(samples: np.ndarray) -> None:
+        nonlocal played
+        if not len(samples):
+            return
+        kept.write(samples)
+        played += len(samples)
+        recent.append(samples)
+        while sum(map(len, recent)) - len(recent[0]) >= PICTURE_SECONDS * rate:
+            recent.popleft()
+        try:
+            player.write(samples)
+        except (BrokenPipeError, ConnectionResetError):
+            raise StreamStopped from None
+
+    try:
+        with WavWriter(part, rate) as kept:
+            player = WavStream(listener, rate)
+            try:
+                made = 0
+                for out in song_steps(network, ckpt, seeds, rng=rng, temperature=temperature, bound=bound):
+                    first, made = made, made + out.shape[1]
+                    take = out[0, max(0, skip - first):None if wanted is None else max(0, wanted - first)]
+                    if len(take):
+                        send(decoder.push(block_values(take, ckpt), detail_offsets(take, detail)))
+                    if wanted is not None and made >= wanted:
+                        break
+                send(decoder.flush())
+            except KeyboardInterrupt:
+                interrupted = True
+                with contextlib.suppress(StreamStopped):
+                    send(decoder.flush())
+            except StreamStopped:
+                pass
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError, OSError):
+                player.close()
+        audio = np.concatenate(list(recent)) if recent else np.zeros(0, dtype=np.float32)
+        start = (played - len(audio)) / rate
+        title = song_title(weights, ckpt, words[0])
+        info = song_info(weights, ckpt, cfg, indices[0], echo_seconds=echo_seconds, seconds=played / rate,
+                         temperature=temperature, bound=bound, detail=detail)
+        path = keep_song(cfg.out_dir, lambda wav: os.replace(part, wav), info=info, song_format=cfg.song_format,
+                         draw=lambda png: plot_song(audio, rate, png, title, echo_seconds=echo_seconds,
+                                                    start_seconds=start))
+    finally:
+        part.unlink(missing_ok=True)
+    song = Song(path=path, plot=path.with_suffix(".png"), seed_index=indices[0], seconds=played / rate, seed=words[0])
+    if interrupted:
+        if on_kept is not None:
+            on_kept(song)
+        raise KeyboardInterrupt
+    return song
