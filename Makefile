@@ -31,6 +31,7 @@ check: setup
 	$(VENV)/bin/lint-imports --no-cache
 
 test: check
+	@scripts/install_system_deps.sh --browser
 	$(PY) -m pytest tests
 
 # The edit-run loop: the checks, then every test that neither trains or runs a network nor starts a script.

@@ -44,7 +44,8 @@ def main(argv=None):
         from musicgen.generate.streaming import stream_song
 
         def kept(song):
-            print(f"wrote {song.path} ({song.seconds:.2f} s, {song.seed}) and {song.plot}", file=sys.stderr)
+            print(f"wrote {song.path} ({song.seconds:.2f} s, {song.seed}) and {song.plot}"
+                  f"{'; ' + song.verdict() if song.verdict() else ''}", file=sys.stderr)
 
         with stdout_for_audio() as listener:
             song = stream_song(weights, cfg, listener, on_kept=kept)
@@ -67,7 +68,10 @@ def main(argv=None):
         print_json({"weights": str(weights), "songs": [song.as_dict() for song in songs]})
     else:
         for song in songs:
-            print(f"wrote {song.path} ({song.seconds:.2f} s, {song.seed}) and {song.plot}")
+            print(f"wrote {song.path} ({song.seconds:.2f} s, {song.seed}) and {song.plot}"
+                  f"{'; ' + song.verdict() if song.verdict() else ''}")
+        if songs:
+            print(f"listen on {songs[0].path.parent / 'index.html'}")
     return 0
 
 

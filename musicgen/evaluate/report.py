@@ -52,6 +52,20 @@ class Report:
         }
 
 
+def training_reference(prefix: Path) -> Reference | None:
+    """The training music of the tensors at `prefix` (their PREFIX_xmerged.wav) analysed as evaluate.py does; None
+    where it is not there."""
+    merged = merged_audio_path(prefix)
+    return analyse_reference(to_analysis_rate(*read_audio(merged))) if merged.is_file() else None
+
+
+def judge_song(samples: np.ndarray, rate: int, start: float, reference: Reference, hop_seconds: float
+               ) -> tuple[float, float]:
+    """(seconds still music, seconds judged) of a song from `start` seconds on, by evaluate.py's timeline."""
+    windows = timeline(samples, rate, start, reference, block_size=max(1, round(hop_seconds * rate)))
+    return music_seconds(windows), float(sum(w.end - w.start for w in windows))
+
+
 def music_seconds(windows: list[WindowMeasures]) -> float:
     """How many of the timeline's seconds are still music."""
     return float(sum(w.end - w.start for w in windows if w.alive))

@@ -46,6 +46,8 @@ class SongInfo:
     detail: str | None = None
     random_seed: int | None = None
     format: str | None = None
+    music_seconds: float | None = None  # of the judged seconds, how many evaluate.py's timeline calls music
+    judged_seconds: float | None = None  # after the echo (a long streamed song: its last minute); None: not judged
 
     @property
     def step_seconds(self) -> float:
@@ -67,7 +69,7 @@ class UnreadableSidecar(SchemaError):
 # since nothing but the echo and the blocks changes how a song is measured.
 _KINDS = {"weights": str, "iteration": int, "cell": str, "output": str, "prenet_dropout": float, "seed_clip": int,
           "data": str, "prime": str, "seconds": float, "temperature": float, "bound": float, "detail": str,
-          "random_seed": int, "format": str}
+          "random_seed": int, "format": str, "music_seconds": float, "judged_seconds": float}
 
 
 def song_info_from_doc(doc: dict) -> SongInfo:

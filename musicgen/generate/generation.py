@@ -37,12 +37,20 @@ class Song:
     seed_index: int | None  # the training clip it was seeded from; None for a --prime file
     seconds: float
     seed: str = ""  # where the seed came from, in words
+    music_seconds: float | None = None  # of judged_seconds after the echo, how many are still music
+    judged_seconds: float | None = None  # None: not judged (no training music to judge it against)
 
     def as_dict(self) -> dict:
-        """JSON-ready: the song, its picture and sidecar, its length and seed."""
+        """JSON-ready: the song, its picture and sidecar, its length, seed and verdict."""
         return {"path": str(self.path), "plot": None if self.plot is None else str(self.plot),
                 "sidecar": str(song_info_path(self.path)), "seconds": self.seconds, "seed_clip": self.seed_index,
-                "seed": self.seed}
+                "seed": self.seed, "music_seconds": self.music_seconds, "judged_seconds": self.judged_seconds}
+
+    def verdict(self) -> str:
+        """"music for X of Y s", or "" where it was not judged."""
+        if not self.judged_seconds:
+            return ""
+        return f"music for {self.music_seconds:.0f} of {self.judged_seconds:.0f} s after the echo"
 
 
 def song_blocks(seconds: float | None, ckpt: Checkpoint) -> int:
@@ -303,6 +311,8 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
     The seed is a training clip, or any audio file (cfg.prime). Without cfg.echo the network's
     predictions over the seed are left out and cfg.seconds counts new music only.
     """
+    from musicgen.evaluate.report import judge_song, training_reference
+    from musicgen.formats.pages import keep_page_current, write_songs_page
     from musicgen.formats.songs import write_song
     from musicgen.plots import plot_song
 
@@ -329,22 +339,28 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
     out = song_features(network, ckpt, seeds, n_blocks, rng=rng, temperature=temperature, echo=cfg.echo, bound=bound)
     rate = model.block.sample_rate
     echo_seconds = min(echo_blocks, n_blocks) * model.block.hop_seconds if cfg.echo else 0.0
+    reference = training_reference(data_prefix(ckpt, cfg))  # each song's verdict, as evaluate.py would give it
     songs = []
     for k, (index, word) in enumerate(zip(indices, words)):
         audio = features_to_audio(out[k], ckpt, rng, detail)
         info = song_info(weights, ckpt, cfg, index, echo_seconds=echo_seconds, seconds=len(audio) / rate,
-                         temperature=temperature, bound=bound, detail=detail)
+                         temperature=temperature, bound=bound, detail=detail,
+                         judged=None if reference is None else judge_song(audio, rate, echo_seconds, reference,
+                                                                          model.block.hop_seconds))
         title = song_title(weights, ckpt, word)
         path = write_song(cfg.out_dir, audio, rate, info=info, song_format=cfg.song_format,
                           draw=lambda png: plot_song(audio, rate, png, title, echo_seconds=echo_seconds))
         songs.append(Song(path=path, plot=path.with_suffix(".png"), seed_index=index, seconds=len(audio) / rate,
-                          seed=word))
+                          seed=word, music_seconds=info.music_seconds, judged_seconds=info.judged_seconds))
+    keep_page_current(write_songs_page, cfg.out_dir)
     return songs
 
 
 def song_info(weights: Path, ckpt: Checkpoint, cfg: GenerateConfig, seed_clip: int | None, *, echo_seconds: float,
-              seconds: float, temperature: float, bound: float | None, detail: BandDetail | None) -> SongInfo:
-    """The sidecar of a song of `ckpt`'s network made as `cfg` says."""
+              seconds: float, temperature: float, bound: float | None, detail: BandDetail | None,
+              judged: tuple[float, float] | None = None) -> SongInfo:
+    """The sidecar of a song of `ckpt`'s network made as `cfg` says; `judged`: (seconds still music, seconds
+    judged), evaluate.judge_song's."""
     model = ckpt.model
     return SongInfo(
         weights=str(weights), iteration=ckpt.iteration, cell=model.cell, output=model.output,
@@ -353,7 +369,8 @@ def song_info(weights: Path, ckpt: Checkpoint, cfg: GenerateConfig, seed_clip: i
         prime=None if cfg.prime is None else str(cfg.prime), prime_start=cfg.prime_start,
         echo_seconds=echo_seconds, seconds=seconds, block=model.block, temperature=temperature,
         bound=bound, detail=cfg.detail if detail else "smooth", random_seed=cfg.random_seed,
-        format=cfg.song_format,
+        format=cfg.song_format, music_seconds=None if judged is None else judged[0],
+        judged_seconds=None if judged is None else judged[1],
     )
 
 

@@ -19,8 +19,8 @@ from musicgen.config import GenerateConfig
 from musicgen.errors import DatasetError
 from musicgen.formats.songs import keep_song, streamed_song_part
 from musicgen.formats.weights import read_checkpoint
-from musicgen.generate.generation import (Song, block_values, detail_for, detail_offsets, fastest_engine, song_blocks,
-                                          song_info, song_seeds, song_steps, song_title, stateful_model)
+from musicgen.generate.generation import (Song, block_values, data_prefix, detail_for, detail_offsets, fastest_engine,
+                                          song_blocks, song_info, song_seeds, song_steps, song_title, stateful_model)
 
 PICTURE_SECONDS = 60.0  # a longer song's picture shows its last minute: the memory stays that of a minute
 
@@ -33,6 +33,8 @@ def stream_song(weights: Path, cfg: GenerateConfig, listener: BinaryIO, *, on_ke
     """Send one song of the network in `weights` to `listener` as a WAV while it is made, and keep it in
     cfg.out_dir (with its sidecar and picture) when it ends, is interrupted (Ctrl-C, SIGTERM; the
     KeyboardInterrupt goes on after `on_kept(song)`) or its player stops reading. cfg.seconds 0: no end."""
+    from musicgen.evaluate.report import judge_song, training_reference
+    from musicgen.formats.pages import keep_page_current, write_songs_page
     from musicgen.plots import plot_song
 
     if cfg.count != 1:
@@ -96,14 +98,19 @@ def stream_song(weights: Path, cfg: GenerateConfig, listener: BinaryIO, *, on_ke
         audio = np.concatenate(list(recent)) if recent else np.zeros(0, dtype=np.float32)
         start = (played - len(audio)) / rate
         title = song_title(weights, ckpt, words[0])
+        reference = training_reference(data_prefix(ckpt, cfg))  # the verdict of what the picture shows
+        judged = None if reference is None else judge_song(audio, rate, max(0.0, echo_seconds - start), reference,
+                                                           model.block.hop_seconds)
         info = song_info(weights, ckpt, cfg, indices[0], echo_seconds=echo_seconds, seconds=played / rate,
-                         temperature=temperature, bound=bound, detail=detail)
+                         temperature=temperature, bound=bound, detail=detail, judged=judged)
         path = keep_song(cfg.out_dir, lambda wav: os.replace(part, wav), info=info, song_format=cfg.song_format,
                          draw=lambda png: plot_song(audio, rate, png, title, echo_seconds=echo_seconds,
                                                     start_seconds=start))
     finally:
         part.unlink(missing_ok=True)
-    song = Song(path=path, plot=path.with_suffix(".png"), seed_index=indices[0], seconds=played / rate, seed=words[0])
+    keep_page_current(write_songs_page, cfg.out_dir)
+    song = Song(path=path, plot=path.with_suffix(".png"), seed_index=indices[0], seconds=played / rate, seed=words[0],
+                music_seconds=info.music_seconds, judged_seconds=info.judged_seconds)
     if interrupted:
         if on_kept is not None:
             on_kept(song)

@@ -25,6 +25,7 @@ from musicgen.data.training_data import (TrainingData, feature_stats, load_train
                                          normalisation_std, representation_mismatch, split_indices, std_from_variance,
                                          store_mismatch, stream_order)
 from musicgen.errors import DatasetError, OutputError, TrainingError, WeightsError
+from musicgen.formats.pages import keep_page_current, write_weights_page
 from musicgen.memory import require_memory
 from musicgen.models.model import build_training_model, compile_model, reset_states, training_bytes
 from musicgen.plots import plot_loss, plot_model_diagram
@@ -101,6 +102,7 @@ class _Saver:
         if self.previewer is not None:
             self._preview(path, ckpt, iteration)
         self._retire_previous()
+        keep_page_current(write_weights_page, self.cfg.weights_dir)
         self.previous = (iteration, path)
         self.last = path
         return path

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from musicgen.audio.io import read_audio, write_wav
+from musicgen.audio.io import write_wav
 from musicgen.data.training_data import TrainingData
-from musicgen.formats.dataset import merged_audio_path
 from musicgen.formats.weights import PREVIEW_SUFFIX, Checkpoint, companion
 
 PREVIEW_CLIP = 0  # the training clip every preview starts from
@@ -25,11 +24,10 @@ class Previewer:
     """Writes `..._Iter-N.preview.wav` beside a weight file and returns what the sidecar records of it."""
 
     def __init__(self, data: TrainingData, prefix: Path, seconds: float):
-        from musicgen.evaluate.measures import analyse_reference, to_analysis_rate
+        from musicgen.evaluate.report import training_reference
 
         self.data, self.seconds = data, seconds
-        merged = merged_audio_path(prefix)
-        self.reference = analyse_reference(to_analysis_rate(*read_audio(merged))) if merged.is_file() else None
+        self.reference = training_reference(prefix)
 
     def __call__(self, ckpt: Checkpoint) -> dict:
         """Generate, write and judge the preview of the checkpoint just saved (ckpt.weights)."""

@@ -94,7 +94,7 @@ def test_leftovers_of_a_killed_checkpoint_removal_are_cleaned_and_do_not_push_na
     assert read_checkpoint(result.checkpoint).iteration == 1
     assert sorted(p.name for p in wdir.iterdir() if p.is_file() and p.name != lock_name(run_token())) == [
         "LSTM_NP_Weights_Iter-1.json", "LSTM_NP_Weights_Iter-1.loss.csv", "LSTM_NP_Weights_Iter-1.png",
-        "LSTM_NP_Weights_Iter-1.weights.h5", "notes.json"]
+        "LSTM_NP_Weights_Iter-1.weights.h5", "index.html", "notes.json"]
 
 
 def test_a_failing_pipe_blames_the_tool_that_failed(tmp_path):

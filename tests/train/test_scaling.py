@@ -80,7 +80,7 @@ def test_two_workers_train_together_and_the_chief_writes_one_checkpoint(small_da
     assert "2 replicas" in outputs[0][0]
     assert sorted(p.name for p in (tmp_path / "w").iterdir()) == [
         "LSTM_NP_Weights_Iter-1.json", "LSTM_NP_Weights_Iter-1.loss.csv", "LSTM_NP_Weights_Iter-1.png",
-        "LSTM_NP_Weights_Iter-1.weights.h5"]
+        "LSTM_NP_Weights_Iter-1.weights.h5", "index.html"]
     assert "saved by the chief worker" in outputs[1][0]
     loss = history(tmp_path / "w")
     assert len(loss) == 5 and np.isfinite(loss).all()
