@@ -12,7 +12,7 @@ from musicgen import schema
 from musicgen.atomic import check_writable
 from musicgen.audio.io import read_audio
 from musicgen.config import AUDIO_SUFFIXES, BUNDLED_MUSIC
-from musicgen.errors import DatasetError, WeightsError
+from musicgen.errors import AudioDecodeError, DatasetError, WeightsError
 from musicgen.evaluate.measures import (ANALYSIS_RATE, COPY_DISTANCE_DB, FLATNESS_TOLERANCE, LOOP_LIMIT,
                                         LOUDNESS_TOLERANCE_DB, MOVE_SHARE, Reference, SignalMeasures, Verdict,
                                         WindowMeasures, analyse_reference, measure, noise_like, timeline,
@@ -54,9 +54,15 @@ class Report:
 
 def training_reference(prefix: Path) -> Reference | None:
     """The training music of the tensors at `prefix` (their PREFIX_xmerged.wav) analysed as evaluate.py does; None
-    where it is not there."""
+    where it is not there or cannot be read (a note says so: it judges songs, it never stops them)."""
     merged = merged_audio_path(prefix)
-    return analyse_reference(to_analysis_rate(*read_audio(merged))) if merged.is_file() else None
+    if not merged.is_file():
+        return None
+    try:
+        return analyse_reference(to_analysis_rate(*read_audio(merged)))
+    except (AudioDecodeError, OSError) as exc:
+        log.warning(f"note: '{merged}' cannot be read ({exc}); songs are not judged against it")
+        return None
 
 
 def judge_song(samples: np.ndarray, rate: int, start: float, reference: Reference, hop_seconds: float

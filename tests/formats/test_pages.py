@@ -112,3 +112,26 @@ def test_the_weights_page_plays_every_checkpoints_preview(small_data, tmp_path):
     text = page.read_text()
     assert text.count(".preview.wav") == 2 and "Iter-2" in text.split("Iter-1")[0]  # newest first
     assert_everything_resolves(browser_check(page, tmp_path), audio=2, images=2)
+
+
+@pytest.mark.trains
+def test_songs_are_judged_and_kept_even_when_their_training_music_is_damaged(small_data, tmp_path, caplog):
+    from musicgen.config import GenerateConfig
+    from musicgen.formats.dataset import merged_audio_path
+    from musicgen.generate.generation import generate
+    from musicgen.train.loop import train
+
+    result = train(train_config(small_data, tmp_path / "w", n_iter=1, n_epochs=1), ModelConfig(hidden=16), verbose=0)
+    cfg = GenerateConfig(seconds=14.0, random_seed=0, out_dir=tmp_path / "songs")
+    judged = generate(result.checkpoint, cfg)[0]
+    assert judged.judged_seconds and 0 <= judged.music_seconds <= judged.judged_seconds
+    # Songs of a network whose training music cannot be read are written all the same, unjudged, with a note.
+    copy = tmp_path / "data" / small_data.name
+    copy.parent.mkdir()
+    for part in small_data.parent.glob(f"{small_data.name}_*"):
+        shutil.copy(part, copy.parent / part.name)
+    merged_audio_path(copy).write_bytes(b"RIFF not a wav")
+    unjudged = generate(result.checkpoint, GenerateConfig(seconds=14.0, random_seed=0, data_prefix=copy,
+                                                          out_dir=tmp_path / "songs"))[0]
+    assert unjudged.path.is_file() and unjudged.judged_seconds is None and "cannot be read" in caplog.text
+    assert "not judged" in (tmp_path / "songs" / PAGE_NAME).read_text()
