@@ -21,6 +21,7 @@ from musicgen.formats.songs import keep_song, streamed_song_part
 from musicgen.formats.weights import read_checkpoint
 from musicgen.generate.generation import (Song, block_values, data_prefix, detail_for, detail_offsets, fastest_engine,
                                           song_blocks, song_info, song_seeds, song_steps, song_title, stateful_model)
+from musicgen.signals import signals_deferred
 
 PICTURE_SECONDS = 60.0  # a longer song's picture shows its last minute: the memory stays that of a minute
 
@@ -74,45 +75,49 @@ def stream_song(weights: Path, cfg: GenerateConfig, listener: BinaryIO, *, on_ke
         except (BrokenPipeError, ConnectionResetError):
             raise StreamStopped from None
 
+    kept = WavWriter(part, rate)
     try:
-        with WavWriter(part, rate) as kept:
-            player = WavStream(listener, rate)
-            try:
-                made = 0
-                for out in song_steps(network, ckpt, seeds, rng=rng, temperature=temperature, bound=bound):
-                    first, made = made, made + out.shape[1]
-                    take = out[0, max(0, skip - first):None if wanted is None else max(0, wanted - first)]
-                    if len(take):
-                        send(decoder.push(block_values(take, ckpt), detail_offsets(take, detail)))
-                    if wanted is not None and made >= wanted:
-                        break
+        player = WavStream(listener, rate)
+        try:
+            made = 0
+            for out in song_steps(network, ckpt, seeds, rng=rng, temperature=temperature, bound=bound):
+                first, made = made, made + out.shape[1]
+                take = out[0, max(0, skip - first):None if wanted is None else max(0, wanted - first)]
+                if len(take):
+                    send(decoder.push(block_values(take, ckpt), detail_offsets(take, detail)))
+                if wanted is not None and made >= wanted:
+                    break
+        except KeyboardInterrupt:
+            interrupted = True
+        except StreamStopped:
+            pass
+        # From here the song so far is kept, even when Ctrl-C or SIGTERM comes again (it is raised once it is).
+        with signals_deferred():
+            with contextlib.suppress(StreamStopped):
                 send(decoder.flush())
-            except KeyboardInterrupt:
-                interrupted = True
-                with contextlib.suppress(StreamStopped):
-                    send(decoder.flush())
-            except StreamStopped:
-                pass
             with contextlib.suppress(BrokenPipeError, ConnectionResetError, OSError):
                 player.close()
-        audio = np.concatenate(list(recent)) if recent else np.zeros(0, dtype=np.float32)
-        start = (played - len(audio)) / rate
-        title = song_title(weights, ckpt, words[0])
-        reference = training_reference(data_prefix(ckpt, cfg))  # the verdict of what the picture shows
-        judged = None if reference is None else judge_song(audio, rate, max(0.0, echo_seconds - start), reference,
-                                                           model.block.hop_seconds)
-        info = song_info(weights, ckpt, cfg, indices[0], echo_seconds=echo_seconds, seconds=played / rate,
-                         temperature=temperature, bound=bound, detail=detail, judged=judged)
-        path = keep_song(cfg.out_dir, lambda wav: os.replace(part, wav), info=info, song_format=cfg.song_format,
-                         draw=lambda png: plot_song(audio, rate, png, title, echo_seconds=echo_seconds,
-                                                    start_seconds=start))
+            kept.close()
+            audio = np.concatenate(list(recent)) if recent else np.zeros(0, dtype=np.float32)
+            start = (played - len(audio)) / rate
+            title = song_title(weights, ckpt, words[0])
+            reference = training_reference(data_prefix(ckpt, cfg))  # the verdict of what the picture shows
+            judged = None if reference is None else judge_song(audio, rate, max(0.0, echo_seconds - start),
+                                                               reference, model.block.hop_seconds)
+            info = song_info(weights, ckpt, cfg, indices[0], echo_seconds=echo_seconds, seconds=played / rate,
+                             temperature=temperature, bound=bound, detail=detail, judged=judged)
+            path = keep_song(cfg.out_dir, lambda wav: os.replace(part, wav), info=info,
+                             song_format=cfg.song_format,
+                             draw=lambda png: plot_song(audio, rate, png, title, echo_seconds=echo_seconds,
+                                                        start_seconds=start))
+            keep_page_current(write_songs_page, cfg.out_dir)
+            song = Song(path=path, plot=path.with_suffix(".png"), seed_index=indices[0], seconds=played / rate,
+                        seed=words[0], music_seconds=info.music_seconds, judged_seconds=info.judged_seconds)
+            if interrupted and on_kept is not None:
+                on_kept(song)
     finally:
+        kept.close()
         part.unlink(missing_ok=True)
-    keep_page_current(write_songs_page, cfg.out_dir)
-    song = Song(path=path, plot=path.with_suffix(".png"), seed_index=indices[0], seconds=played / rate, seed=words[0],
-                music_seconds=info.music_seconds, judged_seconds=info.judged_seconds)
     if interrupted:
-        if on_kept is not None:
-            on_kept(song)
         raise KeyboardInterrupt
     return song

@@ -81,6 +81,20 @@ def test_an_endless_song_plays_at_once_and_is_kept_when_stopped(weights, tmp_pat
 
 @pytest.mark.script
 @pytest.mark.trains
+def test_a_second_ctrl_c_while_the_song_is_being_kept_does_not_lose_it(weights, tmp_path):
+    proc = stream(weights, tmp_path / "songs", "--seconds", 0)
+    proc.stdout.read(44 + 8000 * 2 * 2)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.2)  # while its last frames are played, judged and drawn
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err.decode()
+    songs, parts = kept_songs(tmp_path / "songs")
+    assert len(songs) == 1 and not parts and songs[0].with_suffix(".json").is_file()
+
+
+@pytest.mark.script
+@pytest.mark.trains
 def test_a_player_that_stops_listening_ends_the_song_and_keeps_it(weights, tmp_path):
     proc = stream(weights, tmp_path / "songs", "--seconds", 0)
     proc.stdout.read(44 + 8000 * 2 * 2)
