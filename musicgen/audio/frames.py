@@ -81,19 +81,28 @@ def stft(samples: np.ndarray, spec: FrameSpec) -> np.ndarray:
     return scipy.fft.rfft(frames * hann(spec.frame), axis=-1, workers=-1).astype(np.complex64)
 
 
+def overlap_add(frames: np.ndarray, hop: int) -> np.ndarray:
+    """(count, size) frames that start every `hop` samples, summed into one float32 signal."""
+    count, size = frames.shape
+    out = np.zeros((count - 1) * hop + size, dtype=np.float32)
+    if size % hop:
+        for k, frame in enumerate(frames):
+            out[k * hop:k * hop + size] += frame
+        return out
+    # Frames k, k + per, k + 2 per, ... lie end to end: each such run is added in one slice.
+    per = size // hop
+    for k in range(min(per, count)):
+        run = frames[k::per]
+        out[k * hop:k * hop + len(run) * size] += run.reshape(-1)
+    return out
+
+
 def istft(spectra: np.ndarray, spec: FrameSpec, length: int) -> np.ndarray:
     """The `length` samples whose frames are closest to `spectra` (windowed overlap-add, least squares)."""
     frames = scipy.fft.irfft(spectra, n=spec.frame, axis=-1, workers=-1).astype(np.float32) * hann(spec.frame)
-    count, lead, per = len(frames), spec.frame - spec.hop, spec.frame // spec.hop
-    out = np.zeros((count - 1) * spec.hop + spec.frame, dtype=np.float32)
-    weight = np.zeros_like(out)
-    square = np.square(hann(spec.frame))
-    # Frames k, k + per, k + 2 per, ... lie end to end: each such run is added in one slice.
-    for k in range(min(per, count)):
-        run = frames[k::per]
-        start, span = k * spec.hop, len(run) * spec.frame
-        out[start:start + span] += run.reshape(-1)
-        weight[start:start + span] += np.tile(square, len(run))
+    out = overlap_add(frames, spec.hop)
+    weight = overlap_add(np.broadcast_to(np.square(hann(spec.frame)), frames.shape), spec.hop)
+    lead = spec.frame - spec.hop
     return (out / np.maximum(weight, 1e-3))[lead:lead + length]
 
 
@@ -150,6 +159,11 @@ def block_frame_values(samples: np.ndarray, start: int, n_blocks: int, block: Bl
     return to_log(band_rms(magnitude, spec._mel_block())).reshape(n_blocks, block.frame_values)
 
 
+def frame_bins(values: np.ndarray, spec: FrameSpec) -> np.ndarray:
+    """(T, frames a block x bands) log mel bands of fine frames -> (frames, bins) magnitudes, spread over the bins."""
+    return bins_from_bands(from_log(np.asarray(values).reshape(-1, spec.bands)), spec)
+
+
 def frames_to_signal(values: np.ndarray, block: BlockSpec, *, rng: np.random.Generator | None = None,
                      iterations: int = GRIFFIN_LIM_ITERATIONS) -> np.ndarray:
     """(T, block.frame_values) log mel bands of fine frames -> T * block_size float samples: the bands spread
@@ -157,8 +171,7 @@ def frames_to_signal(values: np.ndarray, block: BlockSpec, *, rng: np.random.Gen
     the end, are silent)."""
     spec = frame_spec(block)
     length = len(values) * block.block_size
-    bands = from_log(np.asarray(values).reshape(-1, spec.bands))
-    magnitude = bins_from_bands(bands, spec)
+    magnitude = frame_bins(values, spec)
     missing = n_frames(length, spec) - len(magnitude)
     magnitude = np.concatenate([magnitude, np.zeros((missing, spec.bins))])
     return griffin_lim(magnitude, spec, length, rng=rng, iterations=iterations)

@@ -81,24 +81,34 @@ def band_bins(values: np.ndarray, block: BlockSpec) -> np.ndarray:
     return from_log(values) @ mel_inverse(block)
 
 
+def finite_values(values: np.ndarray, block: BlockSpec) -> np.ndarray:
+    """`values` with every value that is not finite dropped alone: 0 for FFT values, silence for log magnitudes."""
+    return np.where(np.isfinite(values), values, 0.0 if block.representation == "fft" else np.log(LOG_FLOOR))
+
+
+def bin_magnitudes(values: np.ndarray, block: BlockSpec, detail: np.ndarray | None = None) -> np.ndarray:
+    """(T, bins) magnitudes of a "logmag" or "logmel" block's values; `detail`, (T, bins) log offsets, shapes a
+    "logmel" block within its bands."""
+    if block.representation != "logmel":
+        return from_log(values)
+    magnitude = band_bins(values, block)
+    if detail is not None:
+        magnitude *= np.exp(detail)
+    return magnitude
+
+
 def to_signal(values: np.ndarray, block: BlockSpec, *, rng: np.random.Generator | None = None,
               iterations: int = GRIFFIN_LIM_ITERATIONS, momentum: float = GRIFFIN_LIM_MOMENTUM,
               detail: np.ndarray | None = None) -> np.ndarray:
     """(T, D) de-normalised values of `block`'s representation (a "frames" block's decoded from its code:
     every frame's bands) -> float samples: the inverse FFT, or the phase rebuilt. `detail`, (T, bins)
     log offsets, shapes a "logmel" block within its bands (generate.band_detail)."""
-    fft = block.representation == "fft"
-    values = np.where(np.isfinite(values), values, 0.0 if fft else np.log(LOG_FLOOR))
-    if fft:
+    values = finite_values(values, block)
+    if block.representation == "fft":
         return blocks_to_signal(features_to_blocks(values.astype(np.float32)), block)
     if block.representation == "frames":
         return frames_to_signal(values, block, rng=rng)
-    if block.representation == "logmel":
-        magnitude = band_bins(values, block)
-        if detail is not None:
-            magnitude *= np.exp(detail)
-    else:
-        magnitude = from_log(values)
+    magnitude = bin_magnitudes(values, block, detail)
     rng = rng or np.random.default_rng()
     phase = np.exp(2j * np.pi * rng.random(magnitude.shape))
     if not block.overlap:

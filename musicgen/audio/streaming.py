@@ -12,9 +12,10 @@ import numpy as np
 import scipy.fft
 
 from musicgen.audio.blocks import OverlapAdd, block_window, features_to_blocks
-from musicgen.audio.frames import bins_from_bands, frame_spec, hann
-from musicgen.audio.representation import GRIFFIN_LIM_ITERATIONS, GRIFFIN_LIM_MOMENTUM, band_bins
-from musicgen.audio.spectra import LOG_FLOOR, from_log, griffin_lim_spectra
+from musicgen.audio.frames import frame_bins, frame_spec, hann, overlap_add
+from musicgen.audio.representation import (GRIFFIN_LIM_ITERATIONS, GRIFFIN_LIM_MOMENTUM, bin_magnitudes,
+                                           finite_values)
+from musicgen.audio.spectra import griffin_lim_spectra
 from musicgen.config import BlockSpec
 
 # Frames played per Griffin-Lim run, and frames kept back to be guessed again. At 8 + 4 blocks of the main
@@ -38,7 +39,8 @@ class StreamingGriffinLim:
         self.rng, self.iterations, self.momentum = rng, iterations, momentum
         bins = frame // 2 + 1
         # The frames before the first one: silence, so the song starts as the whole-song decoder's does.
-        self.fixed = np.zeros((-(-frame // hop) - 1, bins), dtype=np.complex64)
+        self.overlaps = -(-frame // hop) - 1  # the frames each frame overlaps on either side
+        self.fixed = np.zeros((self.overlaps, bins), dtype=np.complex64)
         self.magnitude = np.zeros((0, bins), dtype=np.float32)
         self.spectrum = np.zeros((0, bins), dtype=np.complex64)
         self.norm = np.float32(np.square(self.window).sum() / hop)
@@ -60,16 +62,7 @@ class StreamingGriffinLim:
 
     def _synthesise(self, spectra: np.ndarray) -> np.ndarray:
         frames = scipy.fft.irfft(spectra, n=self.frame, axis=-1, workers=-1).astype(np.float32) * self.window
-        out = np.zeros((len(frames) - 1) * self.hop + self.frame, dtype=np.float32)
-        per = self.frame // self.hop if self.frame % self.hop == 0 else 1
-        if per == 1:
-            for k, frame in enumerate(frames):
-                out[k * self.hop:k * self.hop + self.frame] += frame
-        else:  # frames k, k + per, ... lie end to end: each such run is added in one slice
-            for k in range(min(per, len(frames))):
-                run = frames[k::per]
-                out[k * self.hop:k * self.hop + len(run) * self.frame] += run.reshape(-1)
-        return out / self.norm
+        return overlap_add(frames, self.hop) / self.norm
 
     def _run(self, commit: int, *, tail: bool = False) -> np.ndarray:
         """Griffin-Lim over the held frames beside the fixed ones; play the first `commit` of them."""
@@ -116,18 +109,13 @@ class SignalStream:
     def push(self, values: np.ndarray, detail: np.ndarray | None = None) -> np.ndarray:
         """The samples the blocks `values` complete; `detail` shapes a "logmel" block within its bands."""
         block = self.block
-        fft = block.representation == "fft"
-        values = np.where(np.isfinite(values), values, 0.0 if fft else np.log(LOG_FLOOR))
-        if fft:
+        values = finite_values(values, block)
+        if block.representation == "fft":
             return self.blocks.push(features_to_blocks(values.astype(np.float32)))
         if block.representation == "frames":
-            spec = frame_spec(block)
             self.left += len(values) * block.block_size
-            magnitude = bins_from_bands(from_log(np.asarray(values).reshape(-1, spec.bands)), spec)
-            return self._trimmed(self.phase.push(magnitude))
-        magnitude = band_bins(values, block) if block.representation == "logmel" else from_log(values)
-        if detail is not None:
-            magnitude = magnitude * np.exp(detail)
+            return self._trimmed(self.phase.push(frame_bins(values, frame_spec(block))))
+        magnitude = bin_magnitudes(values, block, detail)
         if self.phase is not None:
             return self.phase.push(magnitude)
         phase = np.exp(2j * np.pi * self.rng.random(magnitude.shape))
@@ -138,8 +126,7 @@ class SignalStream:
         """The song's last samples: the held frames played and the last block's fading end."""
         if self.block.representation == "frames":
             # The frames that would reach past the song's end are silent, as the whole-song decoder has them.
-            spec = frame_spec(self.block)
-            ending = self.phase.push(np.zeros((-(-spec.frame // spec.hop) - 1, spec.bins), dtype=np.float32))
+            ending = self.phase.push(np.zeros((self.phase.overlaps, frame_spec(self.block).bins), dtype=np.float32))
             return self._trimmed(np.concatenate([ending, self.phase.flush()]))
         if self.phase is not None:
             return self.phase.flush()

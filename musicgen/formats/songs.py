@@ -17,7 +17,7 @@ import numpy as np
 
 from musicgen import schema
 from musicgen.atomic import claim_first_free, raise_if_disk_full, temp_path
-from musicgen.audio.io import WavWriter, encode_wav, to_int16
+from musicgen.audio.io import WavWriter, encode_wav
 from musicgen.config import BlockSpec
 from musicgen.errors import OutputError
 from musicgen.schema import SchemaError, load_json
@@ -114,11 +114,9 @@ def write_song(folder: Path, samples: np.ndarray, sample_rate: int, *, info: Son
                draw: Callable[[Path], object] | None = None, song_format: str = "wav") -> Path:
     """Write float samples as 16-bit mono FOLDER/generated_songN.<format> with a fresh N, its sidecar
     `info` (generated_songN.json) and the picture `draw(path)` makes (generated_songN.png); keep_song says how."""
-    pcm = to_int16(samples)
-
     def make_wav(wav: Path) -> None:
         with WavWriter(wav, sample_rate) as writer:
-            writer.write_pcm(pcm.astype("<i2").tobytes())
+            writer.write(samples)
 
     return keep_song(folder, make_wav, info=info, draw=draw, song_format=song_format)
 
