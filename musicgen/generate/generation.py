@@ -326,16 +326,7 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
     require_memory(generation_bytes(model, cfg.count, echo_blocks + n_blocks),
                    f"{cfg.count} song(s) of {n_blocks * model.block.hop_seconds:.0f} s",
                    "lower --seconds or --count")
-    # The song's random draws (dropout masks, sampled outputs, starting phases) come from one
-    # generator seeded by --random-seed, so the same flags give the same song on CPU. (On GPU the
-    # Keras model draws its dropout masks from TensorFlow's own generator.)
-    rng = np.random.default_rng(None if cfg.random_seed is None else [cfg.random_seed, 1])
-    network = fastest_engine(stateful_model(ckpt, cfg.count), rng)
-    check_writable(cfg.out_dir)  # before the songs are made: a read-only folder must not cost the wait
-    temperature = ckpt.temperature if cfg.temperature is None else cfg.temperature
-    bound = ckpt.bound if cfg.bound is None else cfg.bound
-    # Before the songs are made: a --data that does not fit must not cost the wait.
-    detail = detail_for(ckpt, weights, cfg)
+    rng, network, temperature, bound, detail = song_makings(ckpt, weights, cfg)
     out = song_features(network, ckpt, seeds, n_blocks, rng=rng, temperature=temperature, echo=cfg.echo, bound=bound)
     rate = model.block.sample_rate
     echo_seconds = min(echo_blocks, n_blocks) * model.block.hop_seconds if cfg.echo else 0.0
@@ -354,6 +345,21 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
                           seed=word, music_seconds=info.music_seconds, judged_seconds=info.judged_seconds))
     keep_page_current(write_songs_page, cfg.out_dir)
     return songs
+
+
+def song_makings(ckpt: Checkpoint, weights: Path, cfg: GenerateConfig):
+    """What cfg.count songs of `ckpt`'s network are made with: (the random generator, the network to step, the
+    temperature, the bound, the detail within bands), each flag or else the network's own."""
+    # The song's random draws (dropout masks, sampled outputs, starting phases) come from one
+    # generator seeded by --random-seed, so the same flags give the same song on CPU. (On GPU the
+    # Keras model draws its dropout masks from TensorFlow's own generator.)
+    rng = np.random.default_rng(None if cfg.random_seed is None else [cfg.random_seed, 1])
+    network = fastest_engine(stateful_model(ckpt, cfg.count), rng)
+    check_writable(cfg.out_dir)  # before the songs are made: a read-only folder must not cost the wait
+    temperature = ckpt.temperature if cfg.temperature is None else cfg.temperature
+    bound = ckpt.bound if cfg.bound is None else cfg.bound
+    # Before the songs are made: a --data that does not fit must not cost the wait.
+    return rng, network, temperature, bound, detail_for(ckpt, weights, cfg)
 
 
 def song_info(weights: Path, ckpt: Checkpoint, cfg: GenerateConfig, seed_clip: int | None, *, echo_seconds: float,

@@ -12,15 +12,14 @@ from typing import BinaryIO
 
 import numpy as np
 
-from musicgen.atomic import check_writable
 from musicgen.audio.io import WavStream, WavWriter
 from musicgen.audio.streaming import SignalStream
 from musicgen.config import GenerateConfig
 from musicgen.errors import DatasetError
 from musicgen.formats.songs import keep_song, streamed_song_part
 from musicgen.formats.weights import read_checkpoint
-from musicgen.generate.generation import (Song, block_values, data_prefix, detail_for, detail_offsets, fastest_engine,
-                                          song_blocks, song_info, song_seeds, song_steps, song_title, stateful_model)
+from musicgen.generate.generation import (Song, block_values, data_prefix, detail_offsets, song_blocks, song_info,
+                                          song_makings, song_seeds, song_steps, song_title)
 from musicgen.signals import signals_deferred
 
 PICTURE_SECONDS = 60.0  # a longer song's picture shows its last minute: the memory stays that of a minute
@@ -47,12 +46,7 @@ def stream_song(weights: Path, cfg: GenerateConfig, listener: BinaryIO, *, on_ke
     # The network's outputs are counted from its predictions over the seed, the echo; without it they are skipped.
     skip = 0 if cfg.echo else seeds.shape[1]
     wanted = None if cfg.seconds == 0 else song_blocks(cfg.seconds, ckpt) + skip
-    rng = np.random.default_rng(None if cfg.random_seed is None else [cfg.random_seed, 1])
-    network = fastest_engine(stateful_model(ckpt, 1), rng)
-    check_writable(cfg.out_dir)
-    temperature = ckpt.temperature if cfg.temperature is None else cfg.temperature
-    bound = ckpt.bound if cfg.bound is None else cfg.bound
-    detail = detail_for(ckpt, weights, cfg)
+    rng, network, temperature, bound, detail = song_makings(ckpt, weights, cfg)
     rate = model.block.sample_rate
     echo_seconds = min(seeds.shape[1], wanted or seeds.shape[1]) * model.block.hop_seconds if cfg.echo else 0.0
     decoder = SignalStream(model.block, rng)
