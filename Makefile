@@ -5,6 +5,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
+# examples/onnx_player.py's own environment: numpy, scipy and onnxruntime, no TensorFlow (its test runs there).
+PLAYER_VENV := .venv-player
+PLAYER_STAMP := $(PLAYER_VENV)/.requirements-installed
 
 .PHONY: setup system-deps venv demo check test test-fast bench bench-library dataset recorded library clean-outputs
 
@@ -22,6 +25,11 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .   # the musicgen package itself, so bench/ and tests import it
 	@touch $(STAMP)
 
+$(PLAYER_STAMP): examples/requirements.txt
+	@test -x $(PLAYER_VENV)/bin/python || $(PYTHON) -m venv $(PLAYER_VENV)
+	$(PLAYER_VENV)/bin/python -m pip install --quiet -r examples/requirements.txt
+	@touch $(PLAYER_STAMP)
+
 demo: setup
 	scripts/demo.sh
 
@@ -30,7 +38,7 @@ check: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-cache
 
-test: check
+test: check $(PLAYER_STAMP)
 	@scripts/install_system_deps.sh --browser
 	$(PY) -m pytest tests
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import shutil
 import time
 from pathlib import Path
 from typing import Callable, Iterable
@@ -95,7 +96,7 @@ def _stale(folder: Path, entry: os.DirEntry) -> bool:
 
 
 def remove_stale_temps(folder: Path) -> list[Path]:
-    """Delete temporary files (and lock files) in `folder` left by runs that were killed; return them."""
+    """Delete temporary files and folders (and lock files) in `folder` left by runs that were killed; return them."""
     removed = []
     try:
         with os.scandir(folder) as listing:
@@ -105,7 +106,10 @@ def remove_stale_temps(folder: Path) -> list[Path]:
     for entry in entries:
         if _stale(Path(folder), entry):
             try:
-                os.unlink(entry.path)
+                if entry.is_dir(follow_symlinks=False):  # a folder written whole, then renamed (export.py)
+                    shutil.rmtree(entry.path)
+                else:
+                    os.unlink(entry.path)
                 removed.append(Path(entry.path))
             except OSError:
                 pass

@@ -50,6 +50,8 @@ LR_SCHEDULES = ("constant", "plateau", "cosine")
 PLATEAU_FACTOR, PLATEAU_PATIENCE = 0.5, 3  # "plateau": halve the rate after 3 epochs without improvement
 PRECISIONS = ("float32", "bfloat16")
 SONG_FORMATS = ("wav", "flac", "mp3", "ogg")
+EXPORT_FORMATS = ("onnx", "savedmodel", "tflite")  # export.py --format
+MAX_EXPORT_SEEDS = 64
 DETAILS = ("smooth", "nearest")  # generate.py --detail: how a logmel song fills in each band
 
 
@@ -420,6 +422,25 @@ class GenerateConfig:
         help="instead of songs, write each audio file as this network's representation and decoder give it back "
         "(OUT_DIR/NAME.resynthesized.wav), with how far from the music that is: the best any song of it can sound. "
         "With --detail nearest the detail is lent from --data, which should then hold other music")
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """How export.py writes a network for players outside the toolkit."""
+
+    weights_dir: Path = option(Path("weights"), "--weights-dir", metavar="DIR", help="where the menu looks")
+    export_format: str = option("onnx", "--format", choices=EXPORT_FORMATS,
+                                help="onnx (onnxruntime: examples/onnx_player.py plays it), savedmodel (TensorFlow "
+                                "Serving, TensorFlow.js) or tflite (LiteRT, on phones and boards)")
+    output: Path | None = option(None, "--output", kind=Path, metavar="DIR",
+                                 help="the folder to write; it must not exist yet, or be empty (default: "
+                                 "exports/NAME-FORMAT, NAME the weight file's)")
+    seeds: int = option(4, "--seeds", metavar="N", low=0, high=MAX_EXPORT_SEEDS,
+                        help="training clips to put beside the network for a player to start songs from, spread "
+                        "over the data (0: none; a player then starts from the music's mean block)")
+    data_prefix: Path | None = option(None, "--data", kind=Path, metavar="PREFIX",
+                                      help="prefix of the tensors to take the seeds from (default: the ones the weight "
+                                      "file was trained on, as its sidecar records)")
 
 
 @dataclass(frozen=True)

@@ -114,7 +114,12 @@ def frame_magnitudes(samples: np.ndarray, spec: FrameSpec) -> np.ndarray:
 
 def bins_from_bands(bands: np.ndarray, spec: FrameSpec) -> np.ndarray:
     """(..., bands) band magnitudes -> (..., bins), linear on the mel scale between band centres."""
-    return bands @ mel_inverse(spec._mel_block())
+    return bands @ band_inverse(spec)
+
+
+def band_inverse(spec: FrameSpec) -> np.ndarray:
+    """(bands, bins): a frame's band magnitudes -> its bin magnitudes (representation.mel_inverse's, for frames)."""
+    return mel_inverse(spec._mel_block())
 
 
 def griffin_lim(magnitude: np.ndarray, spec: FrameSpec, length: int, *, rng: np.random.Generator | None = None,

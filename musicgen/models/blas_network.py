@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from musicgen.models.cells import cell_module, cell_of_layer
+from musicgen.models.cells import cell_module
+from musicgen.models.model import network_parts
 
 
 class BlasNetwork:
@@ -28,19 +29,16 @@ class BlasNetwork:
     def __init__(self, model, rng: np.random.Generator | None = None):
         import keras
 
-        dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
-        recurrent = [(layer, cell) for layer in model.layers if (cell := cell_of_layer(layer))]
-        dropout = [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
-        if len(dense) != 2 or not recurrent or len(dropout) > 1:
-            raise ValueError(f"'{model.name}' is not Dense -> recurrent layers -> Dense")
+        parts = network_parts(model)
+        dense = (parts.dense_in, parts.dense_out)
         (self.in_kernel, self.in_bias), (self.out_kernel, self.out_bias) = (d.get_weights() for d in dense)
         # The feedback fold multiplies the two Dense layers together: exact only if both are linear.
         self.linear_dense = all(d.activation is keras.activations.linear for d in dense)
         # Pre-net dropout stays on when generating, as in training (Tacotron 2).
-        self.prenet_rate = float(dropout[0].rate) if dropout else 0.0
+        self.prenet_rate = parts.prenet_rate
         self.rng = rng or np.random.default_rng()
-        self.cells = [cell_module(cell) for _, cell in recurrent]
-        self.layers = [module.numpy_weights(layer) for module, (layer, _) in zip(self.cells, recurrent)]
+        self.cells = [cell_module(cell) for _, cell in parts.recurrent]
+        self.layers = [module.numpy_weights(layer) for module, (layer, _) in zip(self.cells, parts.recurrent)]
         self.units = [weights.units for weights in self.layers]
         self.state: list[tuple[np.ndarray, ...]] = []
         self._feedback: tuple[np.ndarray, np.ndarray] | None = None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from musicgen.config import ModelConfig
-from musicgen.models.cells import cell_module
+from musicgen.models.cells import cell_module, cell_of_layer
 from musicgen.models.outputs import initial_bias, layout, nll_loss
 
 
@@ -75,6 +77,28 @@ def build_training_model(cfg: ModelConfig, scheduled_sampling: float = 0.0, *, b
     first = net(inputs, start) if stateful else outputs
     mixed = OwnPredictionMix(scheduled_sampling, layout(cfg), name="scheduled_sampling")(inputs, first)
     return keras.Model(inputs, net(mixed, start), name=f"{cfg.cell}_music_scheduled"), single
+
+
+@dataclass
+class NetworkParts:
+    """The layers of a built network, in the order a block runs through them."""
+
+    dense_in: object
+    prenet_rate: float  # the pre-net dropout's rate (0: none)
+    recurrent: list  # (Keras recurrent layer, its cell's name) per layer
+    dense_out: object
+
+
+def network_parts(model) -> NetworkParts:
+    """The Dense -> [Dropout] -> LSTM/GRU layers -> Dense of `model`; ValueError for a model of another shape."""
+    import keras
+
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    recurrent = [(layer, cell) for layer in model.layers if (cell := cell_of_layer(layer))]
+    dropout = [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    if len(dense) != 2 or not recurrent or len(dropout) > 1:
+        raise ValueError(f"'{model.name}' is not Dense -> recurrent layers -> Dense")
+    return NetworkParts(dense[0], float(dropout[0].rate) if dropout else 0.0, recurrent, dense[1])
 
 
 def reset_states(model) -> None:

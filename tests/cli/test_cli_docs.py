@@ -15,7 +15,7 @@ from musicgen.cli.train_args import build_parser as train_parser
 from helpers import REPO, script_parser
 
 SECTIONS = {"## convert_directory.py": "convert_directory", "## train.py": "train", "## generate.py": "generate",
-            "## evaluate.py": "evaluate"}
+            "## evaluate.py": "evaluate", "## export.py": "export"}
 CLI_DOC = REPO / "docs" / "CLI.md"
 NOT_GIVEN = ("", "off", "menu", "random")  # how the tables write a default of None (or a switch's)
 

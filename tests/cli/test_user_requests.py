@@ -14,7 +14,7 @@ import pytest
 from helpers import REPO, run_script
 
 SCRIPTS = ["check_system_setup.py", "convert_directory.py", "train.py", "train_gru.py", "re_train.py",
-           "re_train_gru.py", "generate.py", "evaluate.py"]
+           "re_train_gru.py", "generate.py", "evaluate.py", "export.py"]
 TF_NOISE = re.compile(r"absl::InitializeLog|oneDNN|cudart_stub|cuda_platform|cpu_feature_guard|^[IWE]\d{4} ",
                       re.MULTILINE)
 

@@ -1,0 +1,1 @@
+"""Networks written for players outside the toolkit (export.py)."""
