@@ -21,14 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import REPO, write_results
-
-
-def newest_weights() -> Path:
-    files = sorted((REPO / "weights").glob("*.weights.h5"), key=lambda p: p.stat().st_mtime)
-    if not files:
-        raise SystemExit("no weight file in weights/: run `make demo` first, or pass --weights")
-    return files[-1]
+from common import REPO, newest_weights, write_results
 
 
 def run(weights: Path, seconds: float, out_dir: Path, *, stream: bool) -> dict:

@@ -23,6 +23,14 @@ def run_child(script: str, *args) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def newest_weights() -> Path:
+    """The newest weight file in weights/ (what `make demo` leaves); SystemExit where there is none."""
+    files = sorted((REPO / "weights").glob("*.weights.h5"), key=lambda p: p.stat().st_mtime)
+    if not files:
+        raise SystemExit("no weight file in weights/: run `make demo` first, or pass --weights")
+    return files[-1]
+
+
 def write_results(name: str, data) -> Path:
     """bench/results/NAME.json."""
     RESULTS.mkdir(parents=True, exist_ok=True)

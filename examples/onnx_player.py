@@ -15,11 +15,11 @@ import argparse
 import json
 import os
 import sys
+import wave
 from pathlib import Path
 
 import numpy as np
 import scipy.fft
-from scipy.io import wavfile
 
 FORMAT = "lstm-music-generation-export/1"
 
@@ -181,43 +181,59 @@ class Decoder:
 
 
 def play(export: Export, seconds: float, *, seed: int, temperature: float | None, rng: np.random.Generator,
-         run: int = 8) -> np.ndarray:
-    """`seconds` of song after the seed clip `seed` (or the music's mean block, where the export has no seeds)."""
+         run: int = 8):
+    """`seconds` of song after the seed clip `seed` (or the music's mean block, where the export has no seeds), a
+    run of samples at a time, so that memory stays flat however long the song."""
     card, arrays = export.card, export.arrays
     temperature = card["temperature"] if temperature is None else temperature
-    per_step = export.decoder["hop"] * export.decoder["frames_per_step"]
-    steps = max(1, int(np.ceil(seconds * card["block"]["sample_rate"] / per_step)))
+    rate, per_step = card["block"]["sample_rate"], export.decoder["hop"] * export.decoder["frames_per_step"]
+    steps = max(1, int(np.ceil(seconds * rate / per_step)))
     state = np.zeros((1, card["state_values"]), np.float32)
     seeds = arrays.get("seeds")
     if seeds is not None and not 0 <= seed < len(seeds):
         raise ValueError(f"--seed {seed}: the export holds {len(seeds)} seed clips (0..{len(seeds) - 1})")
     for block in (seeds[seed] if seeds is not None else np.zeros((1, card["block_values"]), np.float32)):
         out, state = export.step(block.astype(np.float32), state, export.prenet_mask(rng))
-    decoder, pieces, blocks = Decoder(export, rng), [], []
-    for _ in range(steps):
+    decoder, blocks = Decoder(export, rng), []
+    skip, left = export.decoder["lead"], int(round(seconds * rate))  # the first frames' lead is not the song's
+
+    def trimmed(samples):
+        nonlocal skip, left
+        drop = min(skip, len(samples))
+        skip -= drop
+        samples = samples[drop:drop + left]
+        left -= len(samples)
+        return samples
+
+    for k in range(steps):
         block = draw(out, card, temperature, rng)
         if "low" in arrays:
             block = np.clip(block, arrays["low"], arrays["high"])
         blocks.append(block_values(block, arrays))
-        if len(blocks) == run:
-            pieces.append(decoder.push(np.stack(blocks)))
+        if len(blocks) == run or k == steps - 1:
+            yield trimmed(decoder.push(np.stack(blocks)))
             blocks = []
         out, state = export.step(block.astype(np.float32), state, export.prenet_mask(rng))
-    if blocks:
-        pieces.append(decoder.push(np.stack(blocks)))
-    pieces.append(decoder.flush())
-    samples = np.concatenate(pieces)[export.decoder["lead"]:]
-    return samples[:int(round(seconds * card["block"]["sample_rate"]))]
+    yield trimmed(decoder.flush())
 
 
-def write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
-    """16-bit mono WAV at `path`, written under a private name first; an existing file is never replaced."""
+def write_wav(path: Path, pieces, rate: int) -> int:
+    """Float samples, a piece at a time, as a 16-bit mono WAV at `path` (written under a private name first; an
+    existing file is never replaced); the number of samples written."""
     part = path.with_name(f".{path.name}.part-{os.getpid()}")
+    written = 0
     try:
-        wavfile.write(part, rate, (np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16))
+        with wave.open(str(part), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(rate)
+            for samples in pieces:
+                out.writeframes((np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes())
+                written += len(samples)
         os.link(part, path)  # fails if `path` appeared meanwhile: nothing is overwritten
     finally:
         part.unlink(missing_ok=True)
+    return written
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -237,13 +253,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"'{args.output}' exists: nothing is overwritten; pass another --output")
     try:
         export = Export(args.folder)
-        samples = play(export, args.seconds, seed=args.seed, temperature=args.temperature,
-                       rng=np.random.default_rng(args.random_seed))
-        write_wav(args.output, samples, export.card["block"]["sample_rate"])
-    except (OSError, ValueError, KeyError) as exc:
+        rate = export.card["block"]["sample_rate"]
+        pieces = play(export, args.seconds, seed=args.seed, temperature=args.temperature,
+                      rng=np.random.default_rng(args.random_seed))
+        written = write_wav(args.output, pieces, rate)
+    except KeyError as exc:
+        print(f"{parser.prog}: error: '{args.folder}' lacks {exc} (not an export of this version?)", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 1
-    print(f"wrote {args.output} ({len(samples) / export.card['block']['sample_rate']:.1f} s)")
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    print(f"wrote {args.output} ({written / rate:.1f} s)")
     return 0
 
 
