@@ -22,13 +22,17 @@ from pathlib import Path
 import numpy as np
 
 from common import REPO, write_results
+from phase_gradient import pghi
 from musicgen.audio import frames
 from musicgen.audio.frame_code import cosine_basis
+from musicgen.audio.blocks import blocks_to_features, frame
 from musicgen.audio.io import read_audio
-from musicgen.audio.spectra import from_log, to_log
+from musicgen.audio.representation import from_log_magnitudes, log_magnitudes
+from musicgen.audio.spectra import fast_griffin_lim, from_log, to_log
 from musicgen.config import BlockSpec
 from musicgen.evaluate import measures
 from musicgen.evaluate.fidelity import WINDOWS, fidelity
+from musicgen.generate.band_detail import fit_learned_detail
 from musicgen.generate.resynthesis import round_trip
 
 RATE = 44100
@@ -40,22 +44,50 @@ SETS = {
 }
 
 
-def toolkit(representation: str, bands: int = 64):
-    """A representation of today's toolkit on the main preset's blocks (11025 samples, overlapping)."""
+def toolkit(representation: str, bands: int = 64, detail: str = "smooth"):
+    """A representation of today's toolkit on the main preset's blocks (11025 samples, overlapping); with detail
+    "learned", generate.py --detail learned's map fitted on the other files of the set."""
     block = BlockSpec(sample_rate=RATE, block_size=11025, overlap=True, representation=representation, bands=bands)
     values = block.feature_dim / block.hop_seconds
-    return (lambda x, rng, others: round_trip(x, block, rng)), values
+
+    def decode(x, rng, others):
+        if detail == "smooth":
+            return round_trip(x, block, rng)
+        log_bins = [log_magnitudes(blocks_to_features(frame(o, (len(o) - block.block_size) // block.hop + 1, block)))
+                    for o in others]
+        bands_seen = np.concatenate([from_log_magnitudes(b, block) for b in log_bins])
+        mean, std = bands_seen.mean(axis=0), bands_seen.std(axis=0) + 1e-3
+        fitted = fit_learned_detail(log_bins, block, mean, std)
+        return round_trip(x, block, rng, lend=lambda v: fitted.lend((v - mean) / std))
+
+    return decode, values
 
 
-def framed(frame: int, hop: int, bands: int, iterations: int = 32):
-    """A candidate: magnitudes of Hann frames (per mel band, or every bin for bands=0), Griffin-Lim."""
+def framed(frame: int, hop: int, bands: int, iterations: int = 32, phase: str = "random"):
+    """A candidate: magnitudes of Hann frames (per mel band, or every bin for bands=0), Griffin-Lim from random
+    phases, or (phase "pghi") from phase-gradient heap integration's."""
     spec = frames.FrameSpec(sample_rate=RATE, frame=frame, hop=hop, bands=bands)
-    rebuild = lambda x, rng, others: frames.resynthesize(x, spec, rng=rng, iterations=iterations)  # noqa: E731
-    return rebuild, spec.values * RATE / hop
+
+    def decode(x, rng, others):
+        if phase == "random":
+            return frames.resynthesize(x, spec, rng=rng, iterations=iterations)
+        magnitude = frames.frame_magnitudes(x, spec)
+        return from_phase_gradient(frames.bins_from_bands(magnitude, spec) if bands else magnitude, spec, len(x),
+                                   rng, iterations)
+
+    return decode, spec.values * RATE / hop
+
+
+def from_phase_gradient(magnitude: np.ndarray, spec: frames.FrameSpec, length: int, rng: np.random.Generator,
+                        iterations: int) -> np.ndarray:
+    """frames.griffin_lim, started from the phase-gradient heap integration's phases instead of random ones."""
+    start = pghi(magnitude, spec.frame, spec.hop, rng)
+    return fast_griffin_lim(magnitude, start, lambda spectra: frames.istft(spectra, spec, length),
+                            lambda signal: frames.stft(signal, spec), iterations, frames.GRIFFIN_LIM_MOMENTUM)
 
 
 def coded(frame: int, hop: int, bands: int, per_step: int, components: int, iterations: int = 32,
-          times: int | None = None):
+          times: int | None = None, phase: str = "random"):
     """A candidate: `per_step` frames of log mel bands as one step, coded by their first `components`
     principal components (a linear autoencoder), fitted on the whole of the other files of the set, never the
     file itself; or, given `times`, by the fixed cosine basis of --code-basis dct around the other files' mean."""
@@ -82,6 +114,8 @@ def coded(frame: int, hop: int, bands: int, per_step: int, components: int, iter
         magnitude = from_log(logs)
         if bands:
             magnitude = frames.bins_from_bands(magnitude, spec)
+        if phase == "pghi":
+            return from_phase_gradient(magnitude, spec, len(x), rng, iterations)
         return frames.griffin_lim(magnitude, spec, len(x), rng=rng, iterations=iterations)
 
     return decode, components * RATE / (hop * per_step)
@@ -90,6 +124,7 @@ def coded(frame: int, hop: int, bands: int, per_step: int, components: int, iter
 CANDIDATES = {
     "main preset: 64 mel bands of 11025-sample blocks, hop 5512, 16 fast GL rounds": lambda: toolkit("logmel", 64),
     "keep_going: all 5513 log magnitudes of those blocks": lambda: toolkit("logmag"),
+    "main preset, --detail learned (fitted on the other files)": lambda: toolkit("logmel", 64, "learned"),
     "64 mel bands of 2048-sample frames, hop 512, 32 rounds": lambda: framed(2048, 512, 64),
     "128 mel bands of 2048-sample frames, hop 512, 32 rounds": lambda: framed(2048, 512, 128),
     "256 mel bands of 2048-sample frames, hop 512, 32 rounds": lambda: framed(2048, 512, 256),
@@ -110,6 +145,14 @@ CANDIDATES = {
         lambda: coded(2048, 512, 256, 8, 768, frames.GRIFFIN_LIM_ITERATIONS, times=0),
     "--code-basis dct --code 384 --code-times 4: 4 cosines over 8 frames x 96 over 256 mel bands, 16 rounds":
         lambda: coded(2048, 512, 256, 8, 384, frames.GRIFFIN_LIM_ITERATIONS, times=4),
+    "all 1025 magnitudes of 2048-sample frames, hop 512, 16 rounds from PGHI's phase":
+        lambda: framed(2048, 512, 0, 16, "pghi"),
+    "128 mel bands of 2048-sample frames, hop 512, 16 rounds from PGHI's phase":
+        lambda: framed(2048, 512, 128, 16, "pghi"),
+    "256 principal components of 8 frames x 1025 magnitudes (2048/512), 16 rounds from PGHI's phase":
+        lambda: coded(2048, 512, 0, 8, 256, 16, phase="pghi"),
+    "256 principal components of 8 frames x 1025 magnitudes (2048/512), 16 rounds":
+        lambda: coded(2048, 512, 0, 8, 256, 16),
 }
 
 

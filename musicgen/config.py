@@ -52,7 +52,7 @@ PRECISIONS = ("float32", "bfloat16")
 SONG_FORMATS = ("wav", "flac", "mp3", "ogg")
 EXPORT_FORMATS = ("onnx", "savedmodel", "tflite")  # export.py --format
 MAX_EXPORT_SEEDS = 64
-DETAILS = ("smooth", "nearest")  # generate.py --detail: how a logmel song fills in each band
+DETAILS = ("smooth", "nearest", "learned")  # generate.py --detail: how a logmel song fills in each band
 
 
 @dataclass(frozen=True)
@@ -416,7 +416,9 @@ class GenerateConfig:
         "smooth", "--detail", choices=DETAILS,
         help="for logmel networks, how a band's level is spread over its FFT bins: smooth, linear between band "
         "centres (a wash between an organ's partials); nearest, shaped within each band like the training block in "
-        "--data whose bands are nearest, which keeps partials and notes' pitches; other networks ignore it")
+        "--data whose bands are nearest, which keeps partials and notes' pitches; learned, by a linear map from a "
+        "block's bands to its bins fitted on --data's blocks (partials where the music has them, nothing lent); "
+        "other networks ignore it")
     resynthesize: tuple[Path, ...] = option(
         (), "--resynthesize", kind=Path, nargs="+", metavar="FILE",
         help="instead of songs, write each audio file as this network's representation and decoder give it back "

@@ -19,13 +19,16 @@ from musicgen.audio.representation import to_signal
 from musicgen.config import ORIGINAL_SONG_BLOCKS, GenerateConfig
 from musicgen.data.training_data import load_training_data, representation_mismatch, store_mismatch
 from musicgen.errors import DatasetError, WeightsError
-from musicgen.generate.band_detail import BandDetail, band_detail
+from musicgen.generate.band_detail import BandDetail, LearnedDetail, band_detail, learned_detail
 from musicgen.formats.songs import SongInfo, song_info_path
 from musicgen.memory import require_memory
 from musicgen.models.blas_network import BlasNetwork
 from musicgen.models.model import build_model, generation_bytes, reset_states
 from musicgen.models.outputs import draw_numpy, layout
 from musicgen.formats.weights import Checkpoint, load_weights, read_checkpoint
+
+
+Detail = BandDetail | LearnedDetail  # what shapes a "logmel" song within its bands (--detail)
 
 
 @dataclass
@@ -213,7 +216,7 @@ def continue_by_reprediction(model, seeds: np.ndarray, n_blocks: int) -> np.ndar
 
 
 def features_to_audio(features: np.ndarray, ckpt: Checkpoint, rng: np.random.Generator | None = None,
-                      detail: BandDetail | None = None) -> np.ndarray:
+                      detail: Detail | None = None) -> np.ndarray:
     """(T, D) normalised network output -> float samples in [-1, 1] (clipping comes at write).
 
     A non-finite value is dropped alone, not allowed to turn its whole block into NaN.
@@ -230,7 +233,7 @@ def block_values(features: np.ndarray, ckpt: Checkpoint) -> np.ndarray:
     return raw
 
 
-def detail_offsets(features: np.ndarray, detail: BandDetail | None) -> np.ndarray | None:
+def detail_offsets(features: np.ndarray, detail: Detail | None) -> np.ndarray | None:
     """What `detail` lends blocks of normalised output within their bands (None: nothing)."""
     return None if detail is None else detail.lend(np.where(np.isfinite(features), features, 0.0))
 
@@ -280,11 +283,12 @@ def data_prefix(ckpt: Checkpoint, cfg: GenerateConfig) -> Path:
     return ckpt.data_prefix if cfg.data_prefix is None else cfg.data_prefix
 
 
-def detail_for(ckpt: Checkpoint, weights: Path, cfg: GenerateConfig) -> BandDetail | None:
-    """What lends a "logmel" song its detail within bands (--detail nearest), or None."""
-    if cfg.detail != "nearest" or ckpt.model.block.representation != "logmel":
+def detail_for(ckpt: Checkpoint, weights: Path, cfg: GenerateConfig) -> Detail | None:
+    """What gives a "logmel" song its detail within bands (--detail nearest or learned, from --data), or None."""
+    if cfg.detail == "smooth" or ckpt.model.block.representation != "logmel":
         return None
-    return band_detail(matching_data(ckpt, weights, data_prefix(ckpt, cfg)), ckpt.model.block, ckpt.mean, ckpt.std)
+    make = band_detail if cfg.detail == "nearest" else learned_detail
+    return make(matching_data(ckpt, weights, data_prefix(ckpt, cfg)), ckpt.model.block, ckpt.mean, ckpt.std)
 
 
 def song_seeds(ckpt: Checkpoint, weights: Path, cfg: GenerateConfig) -> tuple[np.ndarray, list[int | None], list[str]]:
@@ -363,7 +367,7 @@ def song_makings(ckpt: Checkpoint, weights: Path, cfg: GenerateConfig):
 
 
 def song_info(weights: Path, ckpt: Checkpoint, cfg: GenerateConfig, seed_clip: int | None, *, echo_seconds: float,
-              seconds: float, temperature: float, bound: float | None, detail: BandDetail | None,
+              seconds: float, temperature: float, bound: float | None, detail: Detail | None,
               judged: tuple[float, float] | None = None) -> SongInfo:
     """The sidecar of a song of `ckpt`'s network made as `cfg` says; `judged`: (seconds still music, seconds
     judged), evaluate.judge_song's."""
