@@ -156,6 +156,9 @@ class Decoder:
         magnitude = np.maximum(np.exp(frames) - floor, 0.0)
         if "to_bins" in self.arrays:
             magnitude = magnitude @ self.arrays["to_bins"]
+        if "detail_weights" in self.arrays:  # a learnt shape within each band, from the block's log bands
+            weights, low, high = (self.arrays[f"detail_{name}"] for name in ("weights", "low", "high"))
+            magnitude = magnitude * np.exp(np.clip(frames @ weights[:-1] + weights[-1], low, high))
         if self.phase is not None:
             return self.phase.push(magnitude)
         phase = np.exp(2j * np.pi * self.rng.random(magnitude.shape))  # hard-edged blocks: nothing to constrain it

@@ -51,6 +51,7 @@ PLATEAU_FACTOR, PLATEAU_PATIENCE = 0.5, 3  # "plateau": halve the rate after 3 e
 PRECISIONS = ("float32", "bfloat16")
 SONG_FORMATS = ("wav", "flac", "mp3", "ogg")
 EXPORT_FORMATS = ("onnx", "savedmodel", "tflite")  # export.py --format
+EXPORT_DETAILS = ("smooth", "learned")  # the --detail choices a player can follow: nothing lent from the data
 MAX_EXPORT_SEEDS = 64
 DETAILS = ("smooth", "nearest", "learned")  # generate.py --detail: how a logmel song fills in each band
 
@@ -441,8 +442,11 @@ class ExportConfig:
                         help="training clips to put beside the network for a player to start songs from, spread "
                         "over the data (0: none; a player then starts from the music's mean block)")
     data_prefix: Path | None = option(None, "--data", kind=Path, metavar="PREFIX",
-                                      help="prefix of the tensors to take the seeds from (default: the ones the weight "
-                                      "file was trained on, as its sidecar records)")
+                                      help="prefix of the tensors to take the seeds (and a learned detail) from "
+                                      "(default: the ones the weight file was trained on, as its sidecar records)")
+    detail: str = option("smooth", "--detail", choices=EXPORT_DETAILS,
+                         help="for logmel networks: smooth, each band spread linearly over its bins; learned, by "
+                         "generate.py --detail learned's map, fitted on --data and put beside the network")
 
 
 @dataclass(frozen=True)

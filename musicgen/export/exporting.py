@@ -17,6 +17,7 @@ from musicgen.export.decoder import decoder_for
 from musicgen.export.network_files import load_step, write_network
 from musicgen.formats.export import ExportInfo, read_export_info, write_export_info
 from musicgen.formats.weights import Checkpoint, load_weights, read_checkpoint
+from musicgen.generate.band_detail import learned_detail
 from musicgen.generate.generation import matching_data, normalised_seeds
 from musicgen.models.model import build_model
 from musicgen.models.outputs import LOG_SCALE_MAX, LOG_SCALE_MIN, layout
@@ -52,6 +53,7 @@ def export(weights: Path, cfg: ExportConfig) -> Exported:
     load_weights(model, ckpt.weights, digest=ckpt.digest)
     step = SingleStep(model)
     info, arrays = _record(ckpt, weights, step, cfg.export_format, seeds)
+    arrays.update(_detail_arrays(ckpt, weights, cfg))
     part = temp_path(folder)
     try:
         part.mkdir()
@@ -93,6 +95,15 @@ def export_seeds(ckpt: Checkpoint, weights: Path, cfg: ExportConfig) -> np.ndarr
     data = matching_data(ckpt, weights, ckpt.data_prefix if cfg.data_prefix is None else cfg.data_prefix)
     rows = np.unique(np.linspace(0, data.clips - 1, min(cfg.seeds, data.clips)).round().astype(int))
     return normalised_seeds(data.inputs(rows, ckpt.model.block, ckpt.code), ckpt)
+
+
+def _detail_arrays(ckpt: Checkpoint, weights: Path, cfg: ExportConfig) -> dict[str, np.ndarray]:
+    """generate.py --detail learned's map for a logmel network (cfg.detail "learned"), as a player applies it."""
+    if cfg.detail != "learned" or ckpt.model.block.representation != "logmel":
+        return {}
+    data = matching_data(ckpt, weights, ckpt.data_prefix if cfg.data_prefix is None else cfg.data_prefix)
+    detail = learned_detail(data, ckpt.model.block, ckpt.mean, ckpt.std)
+    return {"detail_weights": detail.weights, "detail_low": detail.low, "detail_high": detail.high}
 
 
 def _record(ckpt: Checkpoint, weights: Path, step: SingleStep, export_format: str,

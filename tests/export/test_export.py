@@ -133,5 +133,15 @@ def test_the_example_player_makes_music_from_an_onnx_export_without_tensorflow(n
         music, judged = judge_song(samples, rate, 0.0, reference, 0.0625)
         assert judged == pytest.approx(20.0, abs=0.5) and music >= 15.0, (seed, music, judged)
 
+    learned = run_script("export.py", "--weights", networks["lstm"], "--output", tmp_path / "learned", "--detail",
+                         "learned", "--seeds", 1)
+    assert learned.returncode == 0, learned.stderr
+    info, arrays = read_export_info(tmp_path / "learned")
+    assert arrays["detail_weights"].shape == (16 + 1, info.block.bins) and arrays["seeds"].shape[0] == 1
+    song = tmp_path / "learned.wav"
+    assert play(tmp_path / "learned", "--seconds", 20, "--random-seed", 1, "--output", song).returncode == 0
+    samples, rate = read_audio(song)
+    assert judge_song(samples, rate, 0.0, reference, 0.0625)[0] >= 15.0
+
     refused = play(tmp_path / "exported", "--seconds", 1, "--output", tmp_path / "song0.wav")
     assert refused.returncode == 2 and "nothing is overwritten" in refused.stderr

@@ -13,11 +13,12 @@ import pytest
 from musicgen.audio.blocks import blocks_to_features, frame
 from musicgen.audio.frame_code import fit_code
 from musicgen.audio.frames import block_frame_values
-from musicgen.audio.representation import from_fft_features, to_signal
+from musicgen.audio.representation import from_fft_features, log_magnitudes, to_signal
 from musicgen.audio.streaming import SignalStream
 from musicgen.config import BlockSpec
 from musicgen.evaluate.fidelity import fidelity
 from musicgen.export.decoder import decoder_for
+from musicgen.generate.band_detail import fit_learned_detail
 
 from helpers import REPO
 
@@ -89,6 +90,27 @@ def test_magnitude_blocks_play_as_generate_stream_decodes_them(music, name):
     # Float rounding grows through the momentum rounds here and there: the difference is weighed as a whole.
     assert np.sqrt(np.mean(np.square(got[:end] - ours[:end]))) < 1e-2 * np.sqrt(np.mean(np.square(ours[:end])))
     assert all(g < d + 0.3 for g, d in zip(fidelity(music, got).lsd_db, fidelity(music, ours).lsd_db))
+
+
+def test_a_learned_detail_plays_as_generate_stream_shapes_it(music):
+    block = MAGNITUDE_BLOCKS["logmel, overlapping (the main preset's)"]
+    values = values_of(music, block)
+    n = (len(music) - block.block_size) // block.hop + 1
+    log_bins = log_magnitudes(blocks_to_features(frame(music, n, block)))
+    zero, one = np.zeros(block.bands, np.float32), np.ones(block.bands, np.float32)  # normalised = log bands
+    detail = fit_learned_detail([log_bins], block, zero, one)
+    stream = SignalStream(block, np.random.default_rng(0))
+    ours = np.concatenate([*[stream.push(values[i:i + 8], detail.lend(values[i:i + 8]))
+                             for i in range(0, len(values), 8)], stream.flush()])
+    decoder, arrays = decoder_for(block, None)
+    arrays.update(detail_weights=detail.weights, detail_low=detail.low, detail_high=detail.high)
+    dec = player.Decoder(types.SimpleNamespace(decoder=dataclasses.asdict(decoder), arrays=arrays),
+                         np.random.default_rng(0))
+    got = np.concatenate([*[dec.push(values[i:i + 8]) for i in range(0, len(values), 8)], dec.flush()])
+    assert len(got) == len(ours)
+    assert np.sqrt(np.mean(np.square(got - ours))) < 1e-2 * np.sqrt(np.mean(np.square(ours)))
+    smooth = played(values, block)  # and the detail is heard: the partials come back
+    assert np.sqrt(np.mean(np.square(got - smooth))) > 0.1 * np.sqrt(np.mean(np.square(smooth)))
 
 
 def test_a_coded_block_is_decoded_through_its_code_before_it_is_played(music):
