@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from helpers import converted_minuet, decoded
+from helpers import STREAM_RATE, converted_minuet, decoded
 
 # What a test may cost, by marker: each implies `slow`, which `make test-fast` leaves out. A test carries the
 # marker when it or a fixture it uses does this (a fixture shared by several tests runs for the first of them).
@@ -91,3 +91,9 @@ def small_data(tmp_path_factory):
 def unseen(tmp_path_factory):
     """20 s at 22.05 kHz of the bundled canon, which the still-music tests' reference leaves out."""
     return decoded(tmp_path_factory.mktemp("unseen"), "canon_in_d.mp3", 30.0, 20.0)
+
+
+@pytest.fixture(scope="session")
+def canon_8k(tmp_path_factory):
+    """12 s of the bundled canon at 8 kHz, for the decoders that work a run of blocks at a time."""
+    return decoded(tmp_path_factory.mktemp("canon_8k"), "canon_in_d.mp3", 30.0, 12.0, rate=STREAM_RATE)

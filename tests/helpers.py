@@ -20,8 +20,38 @@ from musicgen.liveness import lock_name, run_token
 REPO = Path(__file__).resolve().parents[1]
 MUSIC = REPO / "datasets" / "training_data"
 
+# Every magnitude block format, at 8 kHz, that the decoders working a run of blocks at a time are checked on
+# (generate.py --stream's and the example player's).
+STREAM_RATE = 8000
+MAGNITUDE_BLOCKS = {
+    "logmel, overlapping (the main preset's)": BlockSpec(sample_rate=STREAM_RATE, block_size=1000, overlap=True,
+                                                         representation="logmel", bands=32),
+    "logmag, overlapping": BlockSpec(sample_rate=STREAM_RATE, block_size=1000, overlap=True, representation="logmag"),
+    "fine frames (the fine preset's)": BlockSpec(sample_rate=STREAM_RATE, block_size=1024, representation="frames",
+                                                 frame=512, bands=64),
+}
+FFT_BLOCKS = {"hard-edged": BlockSpec(sample_rate=STREAM_RATE, block_size=1000),
+              "overlapping": BlockSpec(sample_rate=STREAM_RATE, block_size=1000, overlap=True)}
+
 # Small blocks keep tensors tiny: 0.125 s blocks, 8 blocks (1 s) per clip at 8 kHz.
 SMALL_AUDIO = AudioConfig(block=BlockSpec(sample_rate=8000, block_size=1000), clip_len=1.0)
+
+
+def representation_values(music: np.ndarray, block: BlockSpec) -> np.ndarray:
+    """Every whole block of `music` as the values of `block`'s representation (a "frames" block's frames' bands)."""
+    from musicgen.audio.frames import block_frame_values
+    from musicgen.audio.representation import from_fft_features
+
+    if block.representation == "frames":
+        return block_frame_values(music, 0, len(music) // block.block_size, block)
+    return from_fft_features(fft_values(music, block), block)
+
+
+def fft_values(music: np.ndarray, block: BlockSpec) -> np.ndarray:
+    """Every whole block of `music` as GRUV's FFT values."""
+    from musicgen.audio.blocks import blocks_to_features, frame
+
+    return blocks_to_features(frame(music, (len(music) - block.block_size) // block.hop + 1, block))
 
 
 def sox(*args) -> None:

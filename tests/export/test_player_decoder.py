@@ -10,19 +10,15 @@ import types
 import numpy as np
 import pytest
 
-from musicgen.audio.blocks import blocks_to_features, frame
 from musicgen.audio.frame_code import fit_code
-from musicgen.audio.frames import block_frame_values
-from musicgen.audio.representation import from_fft_features, log_magnitudes, to_signal
+from musicgen.audio.representation import log_magnitudes, to_signal
 from musicgen.audio.streaming import SignalStream
 from musicgen.config import BlockSpec
 from musicgen.evaluate.fidelity import fidelity
 from musicgen.export.decoder import decoder_for
 from musicgen.generate.band_detail import fit_learned_detail
 
-from helpers import REPO
-
-RATE = 8000
+from helpers import FFT_BLOCKS, MAGNITUDE_BLOCKS, REPO, STREAM_RATE as RATE, fft_values, representation_values
 
 
 def player_module():
@@ -35,20 +31,6 @@ def player_module():
 player = player_module()
 
 
-@pytest.fixture(scope="module")
-def music(tmp_path_factory):
-    from helpers import decoded
-
-    return decoded(tmp_path_factory.mktemp("music"), "canon_in_d.mp3", 30.0, 12.0, rate=RATE)
-
-
-def values_of(music, block):
-    if block.representation == "frames":
-        return block_frame_values(music, 0, len(music) // block.block_size, block)
-    n = (len(music) - block.block_size) // block.hop + 1
-    return from_fft_features(blocks_to_features(frame(music, n, block)), block)
-
-
 def played(values, block, code=None, run=8, seed=0):
     """What the player makes of these blocks' values, pushed `run` blocks at a time as its songs push them."""
     decoder, arrays = decoder_for(block, code)
@@ -58,29 +40,18 @@ def played(values, block, code=None, run=8, seed=0):
     return np.concatenate([*parts, dec.flush()])[decoder.lead:]
 
 
-@pytest.mark.parametrize("block", [BlockSpec(sample_rate=RATE, block_size=1000),
-                                   BlockSpec(sample_rate=RATE, block_size=1000, overlap=True)],
-                         ids=["hard-edged", "overlapping"])
-def test_fft_blocks_play_exactly_as_the_toolkit_decodes_them(music, block):
-    n = (len(music) - block.block_size) // block.hop + 1
-    values = blocks_to_features(frame(music, n, block))
+@pytest.mark.parametrize("name", FFT_BLOCKS)
+def test_fft_blocks_play_exactly_as_the_toolkit_decodes_them(canon_8k, name):
+    block = FFT_BLOCKS[name]
+    values = fft_values(canon_8k, block)
     np.testing.assert_allclose(played(values, block), to_signal(values, block), atol=1e-5)
 
 
-MAGNITUDE_BLOCKS = {
-    "logmel, overlapping (the main preset's)": BlockSpec(sample_rate=RATE, block_size=1000, overlap=True,
-                                                         representation="logmel", bands=32),
-    "logmag, overlapping": BlockSpec(sample_rate=RATE, block_size=1000, overlap=True, representation="logmag"),
-    "fine frames (the fine preset's)": BlockSpec(sample_rate=RATE, block_size=1024, representation="frames",
-                                                 frame=512, bands=64),
-}
-
-
 @pytest.mark.parametrize("name", MAGNITUDE_BLOCKS)
-def test_magnitude_blocks_play_as_generate_stream_decodes_them(music, name):
+def test_magnitude_blocks_play_as_generate_stream_decodes_them(canon_8k, name):
     """Given the same random starting phases, the player's Griffin-Lim is generate.py --stream's, sample for sample."""
     block = MAGNITUDE_BLOCKS[name]
-    values = values_of(music, block)
+    values = representation_values(canon_8k, block)
     stream = SignalStream(block, np.random.default_rng(0))
     ours = np.concatenate([*[stream.push(values[i:i + 8]) for i in range(0, len(values), 8)], stream.flush()])
     got = played(values, block, seed=0)
@@ -89,14 +60,13 @@ def test_magnitude_blocks_play_as_generate_stream_decodes_them(music, name):
     end = len(ours) - 2 * block.block_size
     # Float rounding grows through the momentum rounds here and there: the difference is weighed as a whole.
     assert np.sqrt(np.mean(np.square(got[:end] - ours[:end]))) < 1e-2 * np.sqrt(np.mean(np.square(ours[:end])))
-    assert all(g < d + 0.3 for g, d in zip(fidelity(music, got).lsd_db, fidelity(music, ours).lsd_db))
+    assert all(g < d + 0.3 for g, d in zip(fidelity(canon_8k, got).lsd_db, fidelity(canon_8k, ours).lsd_db))
 
 
-def test_a_learned_detail_plays_as_generate_stream_shapes_it(music):
+def test_a_learned_detail_plays_as_generate_stream_shapes_it(canon_8k):
     block = MAGNITUDE_BLOCKS["logmel, overlapping (the main preset's)"]
-    values = values_of(music, block)
-    n = (len(music) - block.block_size) // block.hop + 1
-    log_bins = log_magnitudes(blocks_to_features(frame(music, n, block)))
+    values = representation_values(canon_8k, block)
+    log_bins = log_magnitudes(fft_values(canon_8k, block))
     zero, one = np.zeros(block.bands, np.float32), np.ones(block.bands, np.float32)  # normalised = log bands
     detail = fit_learned_detail([log_bins], block, zero, one)
     stream = SignalStream(block, np.random.default_rng(0))
@@ -113,9 +83,9 @@ def test_a_learned_detail_plays_as_generate_stream_shapes_it(music):
     assert np.sqrt(np.mean(np.square(got - smooth))) > 0.1 * np.sqrt(np.mean(np.square(smooth)))
 
 
-def test_a_coded_block_is_decoded_through_its_code_before_it_is_played(music):
+def test_a_coded_block_is_decoded_through_its_code_before_it_is_played(canon_8k):
     block = MAGNITUDE_BLOCKS["fine frames (the fine preset's)"]
-    frames = values_of(music, block)
+    frames = representation_values(canon_8k, block)
     code = fit_code([frames], 96)
     _, arrays = decoder_for(block, code)
     arrays.update(mean=np.zeros(96, np.float32), std=np.ones(96, np.float32))
@@ -123,12 +93,12 @@ def test_a_coded_block_is_decoded_through_its_code_before_it_is_played(music):
     np.testing.assert_allclose(decoded, code.decode(code.encode(frames)), atol=1e-4)
     rebuilt = to_signal(code.decode(code.encode(frames)), block, rng=np.random.default_rng(0))
     got = played(decoded, block)
-    assert all(f < n + 0.5 for f, n in zip(fidelity(music, got).lsd_db, fidelity(music, rebuilt).lsd_db))
+    assert all(f < n + 0.5 for f, n in zip(fidelity(canon_8k, got).lsd_db, fidelity(canon_8k, rebuilt).lsd_db))
 
 
-def test_hard_edged_magnitude_blocks_play_their_magnitudes(music):
+def test_hard_edged_magnitude_blocks_play_their_magnitudes(canon_8k):
     block = BlockSpec(sample_rate=RATE, block_size=1000, representation="logmag")
-    values = values_of(music, block)
+    values = representation_values(canon_8k, block)
     got = played(values, block).reshape(-1, block.block_size)
     # Every bin but the two whose phase a real signal cannot choose (0 Hz and Nyquist), as the toolkit's own.
     np.testing.assert_allclose(np.log(np.abs(np.fft.rfft(got)) + 1e-3)[:, 1:-1], values[:, 1:-1], atol=1e-3)
