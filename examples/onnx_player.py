@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import wave
 from pathlib import Path
@@ -30,6 +31,8 @@ class Export:
     def __init__(self, folder: Path):
         import onnxruntime
 
+        if not (folder / "player.json").is_file():
+            raise ValueError(f"'{folder}' holds no export (no player.json): give the folder export.py wrote")
         card = json.loads((folder / "player.json").read_text())
         if card.get("format") != FORMAT or card.get("network_format") != "onnx":
             raise ValueError(f"'{folder}' does not hold an ONNX export of lstm-music-generation ({FORMAT})")
@@ -239,6 +242,10 @@ def write_wav(path: Path, pieces, rate: int) -> int:
     return written
 
 
+def _stop(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Make a song from a network exported by export.py --format onnx "
                                      "(numpy, scipy and onnxruntime; no TensorFlow).")
@@ -254,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--seconds must be above 0 (at most a day) and --temperature within 0..100")
     if os.path.lexists(args.output):
         parser.error(f"'{args.output}' exists: nothing is overwritten; pass another --output")
+    signal.signal(signal.SIGTERM, _stop)  # as Ctrl-C: the part written so far is removed
     try:
         export = Export(args.folder)
         rate = export.card["block"]["sample_rate"]

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -30,10 +31,14 @@ from helpers import REPO, converted_minuet, run_script, train_config
 PLAYER_PYTHON = REPO / ".venv-player" / "bin" / "python"
 
 
+def player(*args) -> list[str]:
+    """The command line of examples/onnx_player.py in its own environment, as a user without TensorFlow runs it."""
+    return [str(PLAYER_PYTHON), str(REPO / "examples" / "onnx_player.py"), *map(str, args)]
+
+
 def play(*args):
-    """examples/onnx_player.py run in its own environment, as a user without TensorFlow runs it."""
-    return subprocess.run([str(PLAYER_PYTHON), str(REPO / "examples" / "onnx_player.py"), *map(str, args)],
-                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    """The example player run to its end."""
+    return subprocess.run(player(*args), capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
 
 
 @pytest.fixture(scope="module")
@@ -145,3 +150,14 @@ def test_the_example_player_makes_music_from_an_onnx_export_without_tensorflow(n
 
     refused = play(tmp_path / "exported", "--seconds", 1, "--output", tmp_path / "song0.wav")
     assert refused.returncode == 2 and "nothing is overwritten" in refused.stderr
+
+    stopped = tmp_path / "stopped"
+    stopped.mkdir()
+    proc = subprocess.Popen(player(tmp_path / "exported", "--seconds", 3600, "--output", stopped / "song.wav"),
+                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not any(stopped.iterdir()) and time.monotonic() < deadline:  # its part file: the song has begun
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err and not any(stopped.iterdir())

@@ -36,6 +36,9 @@ FLAG_CASES = [
     ("evaluate.py", ["song.wav", "--plot", "out"], "--plot"),
     ("evaluate.py", ["song.wav", "--plot", "out.txt"], "--plot"),
     ("evaluate.py", ["song.wav", "--hop-seconds", "1e9"], "--hop-seconds"),
+    ("export.py", ["--seeds", "1e9"], "--seeds"),
+    ("export.py", ["--format", "pdf"], "--format"),
+    ("export.py", ["--detail", "nearest"], "--detail"),
 ]
 
 
