@@ -160,8 +160,12 @@ class Decoder:
         if "to_bins" in self.arrays:
             magnitude = magnitude @ self.arrays["to_bins"]
         if "detail_weights" in self.arrays:  # a learnt shape within each band, from the block's log bands
-            weights, low, high = (self.arrays[f"detail_{name}"] for name in ("weights", "low", "high"))
-            magnitude = magnitude * np.exp(np.clip(frames @ weights[:-1] + weights[-1], low, high))
+            weights, low, high, filters = (self.arrays[f"detail_{name}"] for name in ("weights", "low", "high",
+                                                                                       "filters"))
+            shaped = magnitude * np.exp(np.clip(frames @ weights[:-1] + weights[-1], low, high))
+            # each band brought back to its own level (its bins' RMS), which the shape alone does not keep
+            level = np.maximum(np.exp(frames) - floor, 0.0) / np.maximum(np.sqrt(np.square(shaped) @ filters.T), 1e-12)
+            magnitude = shaped * np.maximum(level @ self.arrays["to_bins"], 1e-12)
         if self.phase is not None:
             return self.phase.push(magnitude)
         phase = np.exp(2j * np.pi * self.rng.random(magnitude.shape))  # hard-edged blocks: nothing to constrain it

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from musicgen.atomic import check_writable, raise_if_disk_full, temp_path
+from musicgen.audio.spectra import mel_filterbank
 from musicgen.config import ExportConfig
 from musicgen.errors import OutputError
 from musicgen.export.decoder import decoder_for
@@ -103,7 +104,8 @@ def _detail_arrays(ckpt: Checkpoint, weights: Path, cfg: ExportConfig) -> dict[s
         return {}
     data = matching_data(ckpt, weights, ckpt.data_prefix if cfg.data_prefix is None else cfg.data_prefix)
     detail = learned_detail(data, ckpt.model.block, ckpt.mean, ckpt.std)
-    return {"detail_weights": detail.weights, "detail_low": detail.low, "detail_high": detail.high}
+    return {"detail_weights": detail.weights, "detail_low": detail.low, "detail_high": detail.high,
+            "detail_filters": mel_filterbank(ckpt.model.block)}
 
 
 def _record(ckpt: Checkpoint, weights: Path, step: SingleStep, export_format: str,

@@ -12,6 +12,7 @@ import pytest
 
 from musicgen.audio.frame_code import fit_code
 from musicgen.audio.representation import log_magnitudes, to_signal
+from musicgen.audio.spectra import mel_filterbank
 from musicgen.audio.streaming import SignalStream
 from musicgen.config import BlockSpec
 from musicgen.evaluate.fidelity import fidelity
@@ -73,7 +74,8 @@ def test_a_learned_detail_plays_as_generate_stream_shapes_it(canon_8k):
     ours = np.concatenate([*[stream.push(values[i:i + 8], detail.lend(values[i:i + 8]))
                              for i in range(0, len(values), 8)], stream.flush()])
     decoder, arrays = decoder_for(block, None)
-    arrays.update(detail_weights=detail.weights, detail_low=detail.low, detail_high=detail.high)
+    arrays.update(detail_weights=detail.weights, detail_low=detail.low, detail_high=detail.high,
+                  detail_filters=mel_filterbank(block))
     dec = player.Decoder(types.SimpleNamespace(decoder=dataclasses.asdict(decoder), arrays=arrays),
                          np.random.default_rng(0))
     got = np.concatenate([*[dec.push(values[i:i + 8]) for i in range(0, len(values), 8)], dec.flush()])
