@@ -13,13 +13,14 @@ import numpy as np
 from musicgen.atomic import check_writable, raise_if_disk_full, temp_path
 from musicgen.audio.spectra import mel_filterbank
 from musicgen.config import ExportConfig
+from musicgen.data.training_data import TrainingData
 from musicgen.errors import OutputError
 from musicgen.export.decoder import decoder_for
 from musicgen.export.network_files import load_step, write_network
 from musicgen.formats.export import ExportInfo, read_export_info, write_export_info
 from musicgen.formats.weights import Checkpoint, load_weights, read_checkpoint
 from musicgen.generate.band_detail import learned_detail
-from musicgen.generate.generation import matching_data, normalised_seeds
+from musicgen.generate.generation import data_prefix, matching_data, normalised_seeds
 from musicgen.models.model import build_model
 from musicgen.models.outputs import LOG_SCALE_MAX, LOG_SCALE_MIN, layout
 from musicgen.models.single_step import SingleStep
@@ -49,12 +50,16 @@ def export(weights: Path, cfg: ExportConfig) -> Exported:
     folder = cfg.output or default_output(weights, cfg.export_format)
     _check_free(folder)
     ckpt = read_checkpoint(weights)
-    seeds = export_seeds(ckpt, weights, cfg)  # before the long work: a --data that does not fit must not cost it
+    # Before the long work: a --data that does not fit must not cost it. Read once for the seeds and the detail.
+    learned = cfg.detail == "learned" and ckpt.model.block.representation == "logmel"
+    data = matching_data(ckpt, weights, data_prefix(ckpt, cfg)) if cfg.seeds or learned else None
+    seeds = export_seeds(ckpt, data, cfg.seeds) if cfg.seeds else None
     model = build_model(ckpt.model)
     load_weights(model, ckpt.weights, digest=ckpt.digest)
     step = SingleStep(model)
     info, arrays = _record(ckpt, weights, step, cfg.export_format, seeds)
-    arrays.update(_detail_arrays(ckpt, weights, cfg))
+    if learned:
+        arrays.update(_detail_arrays(ckpt, data))
     part = temp_path(folder)
     try:
         part.mkdir()
@@ -89,20 +94,14 @@ def _check_free(folder: Path) -> None:
     check_writable(folder.parent)
 
 
-def export_seeds(ckpt: Checkpoint, weights: Path, cfg: ExportConfig) -> np.ndarray | None:
-    """cfg.seeds training clips spread evenly over the data, normalised as the network reads them; None for none."""
-    if not cfg.seeds:
-        return None
-    data = matching_data(ckpt, weights, ckpt.data_prefix if cfg.data_prefix is None else cfg.data_prefix)
-    rows = np.unique(np.linspace(0, data.clips - 1, min(cfg.seeds, data.clips)).round().astype(int))
+def export_seeds(ckpt: Checkpoint, data: TrainingData, count: int) -> np.ndarray:
+    """`count` clips of `data` spread evenly over it, normalised as `ckpt`'s network reads them."""
+    rows = np.unique(np.linspace(0, data.clips - 1, min(count, data.clips)).round().astype(int))
     return normalised_seeds(data.inputs(rows, ckpt.model.block, ckpt.code), ckpt)
 
 
-def _detail_arrays(ckpt: Checkpoint, weights: Path, cfg: ExportConfig) -> dict[str, np.ndarray]:
-    """generate.py --detail learned's map for a logmel network (cfg.detail "learned"), as a player applies it."""
-    if cfg.detail != "learned" or ckpt.model.block.representation != "logmel":
-        return {}
-    data = matching_data(ckpt, weights, ckpt.data_prefix if cfg.data_prefix is None else cfg.data_prefix)
+def _detail_arrays(ckpt: Checkpoint, data: TrainingData) -> dict[str, np.ndarray]:
+    """generate.py --detail learned's map for a logmel network, fitted on `data`, as a player applies it."""
     detail = learned_detail(data, ckpt.model.block, ckpt.mean, ckpt.std)
     return {"detail_weights": detail.weights, "detail_low": detail.low, "detail_high": detail.high,
             "detail_filters": mel_filterbank(ckpt.model.block)}

@@ -16,7 +16,7 @@ import numpy as np
 
 from musicgen.atomic import check_writable
 from musicgen.audio.representation import to_signal
-from musicgen.config import ORIGINAL_SONG_BLOCKS, GenerateConfig
+from musicgen.config import ORIGINAL_SONG_BLOCKS, ExportConfig, GenerateConfig
 from musicgen.data.training_data import load_training_data, representation_mismatch, store_mismatch
 from musicgen.errors import DatasetError, WeightsError
 from musicgen.generate.band_detail import BandDetail, LearnedDetail, band_detail, learned_detail
@@ -278,7 +278,7 @@ def matching_data(ckpt: Checkpoint, weights: Path, prefix: Path):
     return data
 
 
-def data_prefix(ckpt: Checkpoint, cfg: GenerateConfig) -> Path:
+def data_prefix(ckpt: Checkpoint, cfg: GenerateConfig | ExportConfig) -> Path:
     """--data, or else the tensors the network was trained on (its sidecar records them)."""
     return ckpt.data_prefix if cfg.data_prefix is None else cfg.data_prefix
 
