@@ -27,12 +27,12 @@ from musicgen.audio import frames
 from musicgen.audio.frame_code import cosine_basis
 from musicgen.audio.blocks import blocks_to_features, frame
 from musicgen.audio.io import read_audio
-from musicgen.audio.representation import from_log_magnitudes, log_magnitudes
+from musicgen.audio.representation import log_magnitudes
 from musicgen.audio.spectra import fast_griffin_lim, from_log, to_log
 from musicgen.config import BlockSpec
 from musicgen.evaluate import measures
 from musicgen.evaluate.fidelity import WINDOWS, fidelity
-from musicgen.generate.band_detail import fit_learned_detail
+from musicgen.generate.band_detail import fit_learned_detail, frame_log_bins
 from musicgen.generate.resynthesis import round_trip
 
 RATE = 44100
@@ -55,10 +55,7 @@ def toolkit(representation: str, bands: int = 64, detail: str = "smooth"):
             return round_trip(x, block, rng)
         log_bins = [log_magnitudes(blocks_to_features(frame(o, (len(o) - block.block_size) // block.hop + 1, block)))
                     for o in others]
-        bands_seen = np.concatenate([from_log_magnitudes(b, block) for b in log_bins])
-        mean, std = bands_seen.mean(axis=0), bands_seen.std(axis=0) + 1e-3
-        fitted = fit_learned_detail(log_bins, block, mean, std)
-        return round_trip(x, block, rng, lend=lambda v: fitted.lend((v - mean) / std))
+        return round_trip(x, block, rng, lend=fit_learned_detail(log_bins, block).lend)
 
     return decode, values
 
@@ -87,10 +84,12 @@ def from_phase_gradient(magnitude: np.ndarray, spec: frames.FrameSpec, length: i
 
 
 def coded(frame: int, hop: int, bands: int, per_step: int, components: int, iterations: int = 32,
-          times: int | None = None, phase: str = "random"):
+          times: int | None = None, phase: str = "random", detail: str = "smooth"):
     """A candidate: `per_step` frames of log mel bands as one step, coded by their first `components`
     principal components (a linear autoencoder), fitted on the whole of the other files of the set, never the
-    file itself; or, given `times`, by the fixed cosine basis of --code-basis dct around the other files' mean."""
+    file itself; or, given `times`, by the fixed cosine basis of --code-basis dct around the other files' mean.
+    With detail "learned", each frame's bands shaped within them by generate.py --detail learned's map, fitted on
+    the other files' frames."""
     spec = frames.FrameSpec(sample_rate=RATE, frame=frame, hop=hop, bands=bands)
 
     def steps(x: np.ndarray) -> np.ndarray:
@@ -114,6 +113,10 @@ def coded(frame: int, hop: int, bands: int, per_step: int, components: int, iter
         magnitude = from_log(logs)
         if bands:
             magnitude = frames.bins_from_bands(magnitude, spec)
+        if detail == "learned":
+            bins = frames.FrameSpec(sample_rate=RATE, frame=frame, hop=hop, bands=0)
+            fitted = fit_learned_detail((b for o in others for b in frame_log_bins(o, bins)), spec.mel_block())
+            magnitude = magnitude * np.exp(fitted.lend(logs))
         if phase == "pghi":
             return from_phase_gradient(magnitude, spec, len(x), rng, iterations)
         return frames.griffin_lim(magnitude, spec, len(x), rng=rng, iterations=iterations)
@@ -153,6 +156,10 @@ CANDIDATES = {
         lambda: coded(2048, 512, 0, 8, 256, 16, phase="pghi"),
     "256 principal components of 8 frames x 1025 magnitudes (2048/512), 16 rounds":
         lambda: coded(2048, 512, 0, 8, 256, 16),
+    "config/fine.toml, --detail learned (fitted on the other files)":
+        lambda: coded(2048, 512, 128, 8, 128, frames.GRIFFIN_LIM_ITERATIONS, detail="learned"),
+    "128 mel bands of 2048-sample frames, hop 512, 16 rounds, --detail learned (fitted on the other files)":
+        lambda: coded(2048, 512, 128, 8, 8 * 128, frames.GRIFFIN_LIM_ITERATIONS, detail="learned"),
 }
 
 

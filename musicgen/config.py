@@ -53,7 +53,7 @@ SONG_FORMATS = ("wav", "flac", "mp3", "ogg")
 EXPORT_FORMATS = ("onnx", "savedmodel", "tflite")  # export.py --format
 EXPORT_DETAILS = ("smooth", "learned")  # the --detail choices a player can follow: nothing lent from the data
 MAX_EXPORT_SEEDS = 64
-DETAILS = ("smooth", "nearest", "learned")  # generate.py --detail: how a logmel song fills in each band
+DETAILS = ("smooth", "nearest", "learned")  # generate.py --detail: how a song fills in each band
 
 
 @dataclass(frozen=True)
@@ -415,11 +415,11 @@ class GenerateConfig:
         "as good as none)")
     detail: str = option(
         "smooth", "--detail", choices=DETAILS,
-        help="for logmel networks, how a band's level is spread over its FFT bins: smooth, linear between band "
-        "centres (a wash between an organ's partials); nearest, shaped within each band like the training block in "
-        "--data whose bands are nearest, which keeps partials and notes' pitches; learned, by a linear map from a "
-        "block's bands to its bins fitted on --data's blocks (partials where the music has them, nothing lent); "
-        "other networks ignore it")
+        help="for logmel and frames networks, how a band's level is spread over its FFT bins: smooth, linear between "
+        "band centres (a wash between an organ's partials); nearest (logmel only), shaped within each band like the "
+        "training block in --data whose bands are nearest, which keeps partials and notes' pitches; learned, by a "
+        "linear map from a block's (or fine frame's) bands to its bins fitted on --data's music (partials where the "
+        "music has them, nothing lent); other networks ignore it")
     resynthesize: tuple[Path, ...] = option(
         (), "--resynthesize", kind=Path, nargs="+", metavar="FILE",
         help="instead of songs, write each audio file as this network's representation and decoder give it back "
@@ -445,8 +445,8 @@ class ExportConfig:
                                       help="prefix of the tensors to take the seeds (and a learned detail) from "
                                       "(default: the ones the weight file was trained on, as its sidecar records)")
     detail: str = option("smooth", "--detail", choices=EXPORT_DETAILS,
-                         help="for logmel networks: smooth, each band spread linearly over its bins; learned, by "
-                         "generate.py --detail learned's map, fitted on --data and put beside the network")
+                         help="for logmel and frames networks: smooth, each band spread linearly over its bins; "
+                         "learned, by generate.py --detail learned's map, fitted on --data and put beside the network")
 
 
 @dataclass(frozen=True)

@@ -50,8 +50,8 @@ class FrameSpec:
             # A Hann frame is zero at its start: every sample must lie inside at least two frames.
             raise ValueError(f"a frame of {self.frame} samples is not a whole number (2 or more) of hops of {self.hop}")
 
-    def _mel_block(self) -> BlockSpec:
-        # The mel bands of a frame are those of a block of the frame's length (audio.representation).
+    def mel_block(self) -> BlockSpec:
+        """The mel bands of a frame: those of a block of the frame's length (audio.representation)."""
         return BlockSpec(sample_rate=self.sample_rate, block_size=self.frame, overlap=True,
                          representation="logmel", bands=self.bands)
 
@@ -109,7 +109,7 @@ def istft(spectra: np.ndarray, spec: FrameSpec, length: int) -> np.ndarray:
 def frame_magnitudes(samples: np.ndarray, spec: FrameSpec) -> np.ndarray:
     """(n_frames, values) magnitudes: per bin, or the RMS of each mel band's bins."""
     magnitude = np.abs(stft(samples, spec))
-    return band_rms(magnitude, spec._mel_block()) if spec.bands else magnitude
+    return band_rms(magnitude, spec.mel_block()) if spec.bands else magnitude
 
 
 def bins_from_bands(bands: np.ndarray, spec: FrameSpec) -> np.ndarray:
@@ -119,7 +119,7 @@ def bins_from_bands(bands: np.ndarray, spec: FrameSpec) -> np.ndarray:
 
 def band_inverse(spec: FrameSpec) -> np.ndarray:
     """(bands, bins): a frame's band magnitudes -> its bin magnitudes (representation.mel_inverse's, for frames)."""
-    return mel_inverse(spec._mel_block())
+    return mel_inverse(spec.mel_block())
 
 
 def griffin_lim(magnitude: np.ndarray, spec: FrameSpec, length: int, *, rng: np.random.Generator | None = None,
@@ -161,22 +161,24 @@ def block_frame_values(samples: np.ndarray, start: int, n_blocks: int, block: Bl
     windows = np.lib.stride_tricks.sliding_window_view(segment, spec.frame)
     framed = windows[:: spec.hop][: n_blocks * block.frames_per_block]
     magnitude = np.abs(scipy.fft.rfft(framed * hann(spec.frame), axis=-1, workers=-1))
-    return to_log(band_rms(magnitude, spec._mel_block())).reshape(n_blocks, block.frame_values)
+    return to_log(band_rms(magnitude, spec.mel_block())).reshape(n_blocks, block.frame_values)
 
 
-def frame_bins(values: np.ndarray, spec: FrameSpec) -> np.ndarray:
-    """(T, frames a block x bands) log mel bands of fine frames -> (frames, bins) magnitudes, spread over the bins."""
-    return bins_from_bands(from_log(np.asarray(values).reshape(-1, spec.bands)), spec)
+def frame_bins(values: np.ndarray, spec: FrameSpec, detail: np.ndarray | None = None) -> np.ndarray:
+    """(T, frames a block x bands) log mel bands of fine frames -> (frames, bins) magnitudes, spread over the bins
+    and shaped within them by `detail`, (frames, bins) log offsets (generate.band_detail), if given."""
+    magnitude = bins_from_bands(from_log(np.asarray(values).reshape(-1, spec.bands)), spec)
+    return magnitude if detail is None else magnitude * np.exp(detail)
 
 
 def frames_to_signal(values: np.ndarray, block: BlockSpec, *, rng: np.random.Generator | None = None,
-                     iterations: int = GRIFFIN_LIM_ITERATIONS) -> np.ndarray:
+                     iterations: int = GRIFFIN_LIM_ITERATIONS, detail: np.ndarray | None = None) -> np.ndarray:
     """(T, block.frame_values) log mel bands of fine frames -> T * block_size float samples: the bands spread
-    over the bins, the phase found by Griffin-Lim over the frames (the last frames, which would reach past
-    the end, are silent)."""
+    over the bins (shaped within them by `detail`, (frames, bins) log offsets), the phase found by Griffin-Lim
+    over the frames (the last frames, which would reach past the end, are silent)."""
     spec = frame_spec(block)
     length = len(values) * block.block_size
-    magnitude = frame_bins(values, spec)
+    magnitude = frame_bins(values, spec, detail)
     missing = n_frames(length, spec) - len(magnitude)
     magnitude = np.concatenate([magnitude, np.zeros((missing, spec.bins))])
     return griffin_lim(magnitude, spec, length, rng=rng, iterations=iterations)

@@ -101,13 +101,13 @@ def to_signal(values: np.ndarray, block: BlockSpec, *, rng: np.random.Generator 
               iterations: int = GRIFFIN_LIM_ITERATIONS, momentum: float = GRIFFIN_LIM_MOMENTUM,
               detail: np.ndarray | None = None) -> np.ndarray:
     """(T, D) de-normalised values of `block`'s representation (a "frames" block's decoded from its code:
-    every frame's bands) -> float samples: the inverse FFT, or the phase rebuilt. `detail`, (T, bins)
-    log offsets, shapes a "logmel" block within its bands (generate.band_detail)."""
+    every frame's bands) -> float samples: the inverse FFT, or the phase rebuilt. `detail`, (T, bins) log offsets
+    ((frames, bins) for fine frames), shapes a "logmel" block or a fine frame within its bands (band_detail)."""
     values = finite_values(values, block)
     if block.representation == "fft":
         return blocks_to_signal(features_to_blocks(values.astype(np.float32)), block)
     if block.representation == "frames":
-        return frames_to_signal(values, block, rng=rng)
+        return frames_to_signal(values, block, rng=rng, detail=detail)
     magnitude = bin_magnitudes(values, block, detail)
     rng = rng or np.random.default_rng()
     phase = np.exp(2j * np.pi * rng.random(magnitude.shape))

@@ -107,14 +107,14 @@ class SignalStream:
             self.phase = None
 
     def push(self, values: np.ndarray, detail: np.ndarray | None = None) -> np.ndarray:
-        """The samples the blocks `values` complete; `detail` shapes a "logmel" block within its bands."""
+        """The samples the blocks `values` complete; `detail` shapes a logmel block or a fine frame within its bands."""
         block = self.block
         values = finite_values(values, block)
         if block.representation == "fft":
             return self.blocks.push(features_to_blocks(values.astype(np.float32)))
         if block.representation == "frames":
             self.left += len(values) * block.block_size
-            return self._trimmed(self.phase.push(frame_bins(values, frame_spec(block))))
+            return self._trimmed(self.phase.push(frame_bins(values, frame_spec(block), detail)))
         magnitude = bin_magnitudes(values, block, detail)
         if self.phase is not None:
             return self.phase.push(magnitude)

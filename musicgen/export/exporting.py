@@ -19,7 +19,7 @@ from musicgen.export.decoder import decoder_for
 from musicgen.export.network_files import load_step, write_network
 from musicgen.formats.export import ExportInfo, read_export_info, write_export_info
 from musicgen.formats.weights import Checkpoint, load_weights, read_checkpoint
-from musicgen.generate.band_detail import learned_detail
+from musicgen.generate.band_detail import learned_detail, learned_frame_detail
 from musicgen.generate.generation import data_prefix, matching_data, normalised_seeds
 from musicgen.models.model import build_model
 from musicgen.models.outputs import LOG_SCALE_MAX, LOG_SCALE_MIN, layout
@@ -51,7 +51,7 @@ def export(weights: Path, cfg: ExportConfig) -> Exported:
     _check_free(folder)
     ckpt = read_checkpoint(weights)
     # Before the long work: a --data that does not fit must not cost it. Read once for the seeds and the detail.
-    learned = cfg.detail == "learned" and ckpt.model.block.representation == "logmel"
+    learned = cfg.detail == "learned" and ckpt.model.block.representation in ("logmel", "frames")
     data = matching_data(ckpt, weights, data_prefix(ckpt, cfg)) if cfg.seeds or learned else None
     seeds = export_seeds(ckpt, data, cfg.seeds) if cfg.seeds else None
     model = build_model(ckpt.model)
@@ -59,7 +59,7 @@ def export(weights: Path, cfg: ExportConfig) -> Exported:
     step = SingleStep(model)
     info, arrays = _record(ckpt, weights, step, cfg.export_format, seeds)
     if learned:
-        arrays.update(_detail_arrays(ckpt, data))
+        arrays.update(_detail_arrays(ckpt, data, data_prefix(ckpt, cfg)))
     part = temp_path(folder)
     try:
         part.mkdir()
@@ -100,11 +100,13 @@ def export_seeds(ckpt: Checkpoint, data: TrainingData, count: int) -> np.ndarray
     return normalised_seeds(data.inputs(rows, ckpt.model.block, ckpt.code), ckpt)
 
 
-def _detail_arrays(ckpt: Checkpoint, data: TrainingData) -> dict[str, np.ndarray]:
-    """generate.py --detail learned's map for a logmel network, fitted on `data`, as a player applies it."""
-    detail = learned_detail(data, ckpt.model.block, ckpt.mean, ckpt.std)
+def _detail_arrays(ckpt: Checkpoint, data: TrainingData, prefix: Path) -> dict[str, np.ndarray]:
+    """generate.py --detail learned's map, fitted on `data` (a frames network's: on the audio of the dataset at
+    `prefix`), as a player applies it to each block or fine frame."""
+    block = ckpt.model.block
+    detail = learned_frame_detail(prefix, block) if block.representation == "frames" else learned_detail(data, block)
     return {"detail_weights": detail.weights, "detail_low": detail.low, "detail_high": detail.high,
-            "detail_filters": mel_filterbank(ckpt.model.block)}
+            "detail_filters": mel_filterbank(detail.block)}
 
 
 def _record(ckpt: Checkpoint, weights: Path, step: SingleStep, export_format: str,

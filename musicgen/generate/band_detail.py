@@ -1,5 +1,5 @@
 """Detail within mel bands for a "logmel" network's songs, lent by the training music (generate.py --detail nearest)
-or learnt from it (--detail learned).
+or learnt from it (--detail learned, for a "frames" network's fine frames too).
 
 Spread linearly over its bins, a band's level fills the gaps between an organ's partials: the
 music itself, sent through 64 bands and back, measures 11-19x its own spectral flatness, over
@@ -14,25 +14,34 @@ spread back, fitted by least squares on the training blocks (a decoder learnt fr
 over it). A piano's partials follow its fundamentals' bands, so the map puts them where they were in the music
 of the same bands, and each band is then brought back to its own level; on the music itself, with the map fitted
 on the other pieces of its set, the round trip comes 0.2-3.0 dB closer than the linear spread (docs/RESULTS.md).
+A "frames" network's fine frames take the same map, from each frame's bands to its bins, fitted on the dataset's
+clips as audio: its stored frames keep only their bands.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
+import scipy.fft
 
+from musicgen.audio.frames import FrameSpec, frame_spec, hann
+from musicgen.audio.io import read_audio
 from musicgen.audio.representation import band_bins, from_log_magnitudes, log_magnitudes
-from musicgen.audio.spectra import LOG_FLOOR, band_rms, from_log, mel_inverse
+from musicgen.audio.spectra import LOG_FLOOR, band_rms, from_log, mel_inverse, to_log
 from musicgen.config import BlockSpec
 from musicgen.data.training_data import TrainingData
+from musicgen.errors import DatasetError
+from musicgen.formats.dataset import merged_audio_path
 
 # The successor of the block lent last is kept while its squared distance to the song's block is
 # within this factor of the nearest's: runs of one passage's partials rather than a new one every block.
 KEEP_FOLLOWING = 1.5
 CLIPS_PER_READ = 8  # an hour's compact clips, 0.9 MB each, are read this many at a time
 SONG_BLOCKS_PER_SEARCH = 128  # song blocks against every training block at once: 128 x 29,000 floats
+FRAMES_PER_READ = 4096  # fine frames of 2048 samples transformed at once: 34 MB of spectra
 
 
 @dataclass
@@ -42,6 +51,8 @@ class BandDetail:
     bands: np.ndarray  # (clips * blocks_per_clip, bands) float32, normalised as the network's values
     data: TrainingData
     block: BlockSpec
+    mean: np.ndarray  # the network's statistics: the search runs on normalised bands, as the network weighs them
+    std: np.ndarray
 
     @property
     def blocks_per_clip(self) -> int:
@@ -78,9 +89,9 @@ class BandDetail:
                 out[where] = np.maximum(chosen, np.log(LOG_FLOOR)) - np.log(spread + LOG_FLOOR)
         return out
 
-    def lend(self, song: np.ndarray) -> np.ndarray:
-        """(T, bins) log offsets for a song's (T, bands) normalised blocks: to_signal's `detail`."""
-        return self.offsets(self.nearest_run(song))
+    def lend(self, values: np.ndarray) -> np.ndarray:
+        """(T, bins) log offsets for a song's (T, bands) log bands: to_signal's `detail`."""
+        return self.offsets(self.nearest_run(((np.asarray(values) - self.mean) / self.std).astype(np.float32)))
 
 
 def _log_bin_chunks(data: TrainingData) -> Iterator[np.ndarray]:
@@ -102,20 +113,18 @@ RIDGE = 1e-3
 
 @dataclass
 class LearnedDetail:
-    """A linear map from a block's log bands (and a constant) to the log offsets of its bins from those bands
-    spread back, (bands + 1, bins) float32; each offset kept within the range the music's own blocks showed."""
+    """A linear map from a block's (or fine frame's) log bands and a constant to the log offsets of its bins from
+    those bands spread back, (bands + 1, bins) float32; each offset kept within the range the music's showed."""
 
     weights: np.ndarray
     low: np.ndarray  # (bins,) each bin's lowest and highest offset in the music
     high: np.ndarray
-    mean: np.ndarray  # the network's statistics, to take a song's normalised bands back to log bands
-    std: np.ndarray
-    block: BlockSpec
+    block: BlockSpec  # the bands and bins it maps: a logmel network's blocks, or a frames network's frames
 
-    def lend(self, song: np.ndarray) -> np.ndarray:
-        """(T, bins) log offsets for a song's (T, bands) normalised blocks: to_signal's `detail`; each band comes out
-        at the level the song gives it."""
-        bands = np.asarray(song, dtype=np.float32) * self.std + self.mean
+    def lend(self, values: np.ndarray) -> np.ndarray:
+        """(N, bins) log offsets for a song's log bands, (T, bands) or (T, frames x bands) for N = T x frames:
+        to_signal's `detail`; each band comes out at the level the song gives it."""
+        bands = np.asarray(values, dtype=np.float32).reshape(-1, self.block.bands)
         offsets = np.clip(bands @ self.weights[:-1] + self.weights[-1], self.low, self.high)
         # The map predicts a mean of logs, which sits below the log of the mean: unchecked, a quiet song's bands
         # came out up to 4.5 dB quieter than the song's own. Each band is brought to its level (its bins' RMS).
@@ -124,15 +133,34 @@ class LearnedDetail:
         return offsets + np.log(np.maximum(level @ mel_inverse(self.block), 1e-12))
 
 
-def learned_detail(data: TrainingData, block: BlockSpec, mean: np.ndarray, std: np.ndarray) -> LearnedDetail:
-    """The map of LearnedDetail fitted on every block of `data`, in one pass; `mean` and `std` are the network's."""
-    return fit_learned_detail(_log_bin_chunks(data), block, mean, std)
+def learned_detail(data: TrainingData, block: BlockSpec) -> LearnedDetail:
+    """The map of LearnedDetail for a logmel network's `block`s, fitted on every block of `data` in one pass."""
+    return fit_learned_detail(_log_bin_chunks(data), block)
 
 
-def fit_learned_detail(chunks: Iterable[np.ndarray], block: BlockSpec, mean: np.ndarray, std: np.ndarray
-                       ) -> LearnedDetail:
+def learned_frame_detail(prefix: Path, block: BlockSpec) -> LearnedDetail:
+    """The map of LearnedDetail for a frames network's fine frames, fitted on the dataset's clips as audio
+    (PREFIX_xmerged.wav: the stored frames keep only their bands). DatasetError if that file is not there."""
+    merged = merged_audio_path(prefix)
+    if not merged.is_file():
+        raise DatasetError(f"--detail learned fits its map on '{merged}', which is not there; "
+                           f"convert the music again (convert_directory.py --store frames)")
+    samples, _ = read_audio(merged, block.sample_rate, resample=True)
+    spec = frame_spec(block)
+    return fit_learned_detail(frame_log_bins(samples, spec), spec.mel_block())
+
+
+def frame_log_bins(samples: np.ndarray, spec: FrameSpec) -> Iterator[np.ndarray]:
+    """The log magnitudes of the fine frames over `samples`, FRAMES_PER_READ at a time."""
+    windows = np.lib.stride_tricks.sliding_window_view(np.asarray(samples, dtype=np.float32), spec.frame)[::spec.hop]
+    for start in range(0, len(windows), FRAMES_PER_READ):
+        spectra = scipy.fft.rfft(windows[start:start + FRAMES_PER_READ] * hann(spec.frame), axis=-1, workers=-1)
+        yield to_log(np.abs(spectra))
+
+
+def fit_learned_detail(chunks: Iterable[np.ndarray], block: BlockSpec) -> LearnedDetail:
     """The map of LearnedDetail fitted on the blocks of every (..., bins) chunk of log magnitudes (the normal
-    equations in float64, lifted by RIDGE), for a network whose statistics are `mean` and `std`.
+    equations in float64, lifted by RIDGE).
 
     The map reads log bands, not the network's normalised values: a band nearly constant in the music has a
     tiny spread, and a song's band divided by it would be read far outside anything the map was fitted on."""
@@ -150,12 +178,12 @@ def fit_learned_detail(chunks: Iterable[np.ndarray], block: BlockSpec, mean: np.
         raise ValueError("no blocks to fit the detail to")
     lift = RIDGE * np.trace(gram) / len(gram)
     weights = np.linalg.solve(gram + lift * np.eye(len(gram)), cross).astype(np.float32)
-    return LearnedDetail(weights=weights, low=low.astype(np.float32), high=high.astype(np.float32),
-                         mean=np.asarray(mean, dtype=np.float32), std=np.asarray(std, dtype=np.float32), block=block)
+    return LearnedDetail(weights=weights, low=low.astype(np.float32), high=high.astype(np.float32), block=block)
 
 
 def band_detail(data: TrainingData, block: BlockSpec, mean: np.ndarray, std: np.ndarray) -> BandDetail:
     """Every block of `data` as `block`'s bands normalised by the network's `mean` and `std`, ready to lend."""
     parts = [((from_log_magnitudes(log_bins, block) - mean) / std).reshape(-1, block.bands).astype(np.float32)
              for log_bins in _log_bin_chunks(data)]
-    return BandDetail(bands=np.concatenate(parts), data=data, block=block)
+    return BandDetail(bands=np.concatenate(parts), data=data, block=block, mean=np.asarray(mean, dtype=np.float32),
+                      std=np.asarray(std, dtype=np.float32))

@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from musicgen.atomic import check_writable
-from musicgen.audio.representation import to_signal
+from musicgen.audio.representation import finite_values, to_signal
 from musicgen.config import ORIGINAL_SONG_BLOCKS, ExportConfig, GenerateConfig
 from musicgen.data.training_data import load_training_data, representation_mismatch, store_mismatch
 from musicgen.errors import DatasetError, WeightsError
-from musicgen.generate.band_detail import BandDetail, LearnedDetail, band_detail, learned_detail
+from musicgen.generate.band_detail import BandDetail, LearnedDetail, band_detail, learned_detail, learned_frame_detail
 from musicgen.formats.songs import SongInfo, song_info_path
 from musicgen.memory import require_memory
 from musicgen.models.blas_network import BlasNetwork
@@ -28,7 +28,7 @@ from musicgen.models.outputs import draw_numpy, layout
 from musicgen.formats.weights import Checkpoint, load_weights, read_checkpoint
 
 
-Detail = BandDetail | LearnedDetail  # what shapes a "logmel" song within its bands (--detail)
+Detail = BandDetail | LearnedDetail  # what shapes a "logmel" song's blocks or a "frames" song's frames within bands
 
 
 @dataclass
@@ -222,7 +222,8 @@ def features_to_audio(features: np.ndarray, ckpt: Checkpoint, rng: np.random.Gen
     A non-finite value is dropped alone, not allowed to turn its whole block into NaN.
     `rng` draws the starting phases of a "logmag" network's blocks; `detail` shapes a "logmel" one's bands.
     """
-    return to_signal(block_values(features, ckpt), ckpt.model.block, rng=rng, detail=detail_offsets(features, detail))
+    values = block_values(features, ckpt)
+    return to_signal(values, ckpt.model.block, rng=rng, detail=detail_offsets(values, ckpt, detail))
 
 
 def block_values(features: np.ndarray, ckpt: Checkpoint) -> np.ndarray:
@@ -233,9 +234,9 @@ def block_values(features: np.ndarray, ckpt: Checkpoint) -> np.ndarray:
     return raw
 
 
-def detail_offsets(features: np.ndarray, detail: Detail | None) -> np.ndarray | None:
-    """What `detail` lends blocks of normalised output within their bands (None: nothing)."""
-    return None if detail is None else detail.lend(np.where(np.isfinite(features), features, 0.0))
+def detail_offsets(values: np.ndarray, ckpt: Checkpoint, detail: Detail | None) -> np.ndarray | None:
+    """What `detail` lends blocks of block_values within their bands (None: nothing)."""
+    return None if detail is None else detail.lend(finite_values(values, ckpt.model.block))
 
 
 def stateful_model(ckpt: Checkpoint, batch_size: int):
@@ -284,11 +285,18 @@ def data_prefix(ckpt: Checkpoint, cfg: GenerateConfig | ExportConfig) -> Path:
 
 
 def detail_for(ckpt: Checkpoint, weights: Path, cfg: GenerateConfig) -> Detail | None:
-    """What gives a "logmel" song its detail within bands (--detail nearest or learned, from --data), or None."""
-    if cfg.detail == "smooth" or ckpt.model.block.representation != "logmel":
+    """What gives a song its detail within bands, from --data, or None: --detail nearest or learned for a "logmel"
+    network's blocks, --detail learned for a "frames" network's fine frames."""
+    block = ckpt.model.block
+    if cfg.detail == "learned" and block.representation == "frames":
+        matching_data(ckpt, weights, data_prefix(ckpt, cfg))
+        return learned_frame_detail(data_prefix(ckpt, cfg), block)
+    if cfg.detail == "smooth" or block.representation != "logmel":
         return None
-    make = band_detail if cfg.detail == "nearest" else learned_detail
-    return make(matching_data(ckpt, weights, data_prefix(ckpt, cfg)), ckpt.model.block, ckpt.mean, ckpt.std)
+    data = matching_data(ckpt, weights, data_prefix(ckpt, cfg))
+    if cfg.detail == "nearest":
+        return band_detail(data, block, ckpt.mean, ckpt.std)
+    return learned_detail(data, block)
 
 
 def song_seeds(ckpt: Checkpoint, weights: Path, cfg: GenerateConfig) -> tuple[np.ndarray, list[int | None], list[str]]:

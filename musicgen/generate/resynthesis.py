@@ -50,14 +50,14 @@ class Resynthesis:
 def round_trip(samples: np.ndarray, block: BlockSpec, rng: np.random.Generator,
                lend: Callable[[np.ndarray], np.ndarray] | None = None, code: FrameCode | None = None) -> np.ndarray:
     """Float `samples` at `block`'s rate -> the same music as `block`'s representation and decoder give it
-    back: through its `code`, where it has one; `lend` maps the values to to_signal's detail offsets
+    back: through its `code`, where it has one; `lend` maps the (decoded) values to to_signal's detail offsets
     (band_detail), if any."""
     n_blocks = max(1, -(-(len(samples) - block.block_size) // block.hop) + 1)
     if block.representation == "frames":
         values = block_frame_values(samples, 0, n_blocks, block)
         if code is not None:
             values = code.decode(code.encode(values))
-        return to_signal(values, block, rng=rng)[:len(samples)]
+        return to_signal(values, block, rng=rng, detail=None if lend is None else lend(values))[:len(samples)]
     values = np.concatenate([
         from_fft_features(blocks_to_features(frame(samples[start * block.hop:], min(BLOCKS_PER_PASS, n_blocks - start),
                                                    block)), block)
@@ -71,7 +71,7 @@ def resynthesize(weights: Path, files: list[Path], cfg: GenerateConfig) -> list[
     block = ckpt.model.block
     check_writable(cfg.out_dir)
     detail = detail_for(ckpt, weights, cfg)
-    lend = None if detail is None else lambda values: detail.lend(((values - ckpt.mean) / ckpt.std).astype(np.float32))
+    lend = None if detail is None else detail.lend
     rng = np.random.default_rng(None if cfg.random_seed is None else [cfg.random_seed, 2])
     done = []
     for source in files:

@@ -78,7 +78,8 @@ def stream_song(weights: Path, cfg: GenerateConfig, listener: BinaryIO, *, on_ke
                 first, made = made, made + out.shape[1]
                 take = out[0, max(0, skip - first):None if wanted is None else max(0, wanted - first)]
                 if len(take):
-                    send(decoder.push(block_values(take, ckpt), detail_offsets(take, detail)))
+                    values = block_values(take, ckpt)
+                    send(decoder.push(values, detail_offsets(values, ckpt, detail)))
                 if wanted is not None and made >= wanted:
                     break
         except KeyboardInterrupt:

@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 
 from musicgen.audio.frame_code import fit_code
+from musicgen.audio.frames import frame_spec
 from musicgen.audio.representation import log_magnitudes, to_signal
 from musicgen.audio.spectra import mel_filterbank
 from musicgen.audio.streaming import SignalStream
 from musicgen.config import BlockSpec
 from musicgen.evaluate.fidelity import fidelity
 from musicgen.export.decoder import decoder_for
-from musicgen.generate.band_detail import fit_learned_detail
+from musicgen.generate.band_detail import fit_learned_detail, frame_log_bins
 
 from helpers import FFT_BLOCKS, MAGNITUDE_BLOCKS, REPO, STREAM_RATE as RATE, fft_values, representation_values
 
@@ -32,9 +33,11 @@ def player_module():
 player = player_module()
 
 
-def played(values, block, code=None, run=8, seed=0):
-    """What the player makes of these blocks' values, pushed `run` blocks at a time as its songs push them."""
+def played(values, block, code=None, run=8, seed=0, **extra):
+    """What the player makes of these blocks' values, pushed `run` blocks at a time as its songs push them; `extra`
+    arrays beside the decoder's own (a learnt detail's)."""
     decoder, arrays = decoder_for(block, code)
+    arrays.update(extra)
     export = types.SimpleNamespace(decoder=dataclasses.asdict(decoder), arrays=arrays)
     dec = player.Decoder(export, np.random.default_rng(seed))
     parts = [dec.push(values[i:i + run]) for i in range(0, len(values), run)]
@@ -64,23 +67,23 @@ def test_magnitude_blocks_play_as_generate_stream_decodes_them(canon_8k, name):
     assert all(g < d + 0.3 for g, d in zip(fidelity(canon_8k, got).lsd_db, fidelity(canon_8k, ours).lsd_db))
 
 
-def test_a_learned_detail_plays_as_generate_stream_shapes_it(canon_8k):
-    block = MAGNITUDE_BLOCKS["logmel, overlapping (the main preset's)"]
+@pytest.mark.parametrize("name", ["logmel, overlapping (the main preset's)", "fine frames (the fine preset's)"])
+def test_a_learned_detail_plays_as_generate_stream_shapes_it(canon_8k, name):
+    block = MAGNITUDE_BLOCKS[name]
     values = representation_values(canon_8k, block)
-    log_bins = log_magnitudes(fft_values(canon_8k, block))
-    zero, one = np.zeros(block.bands, np.float32), np.ones(block.bands, np.float32)  # normalised = log bands
-    detail = fit_learned_detail([log_bins], block, zero, one)
+    if block.representation == "frames":  # the map of each fine frame's bands, fitted on the frames' bins
+        spec = frame_spec(block)
+        detail = fit_learned_detail(frame_log_bins(canon_8k, dataclasses.replace(spec, bands=0)), spec.mel_block())
+    else:
+        detail = fit_learned_detail([log_magnitudes(fft_values(canon_8k, block))], block)
     stream = SignalStream(block, np.random.default_rng(0))
     ours = np.concatenate([*[stream.push(values[i:i + 8], detail.lend(values[i:i + 8]))
                              for i in range(0, len(values), 8)], stream.flush()])
-    decoder, arrays = decoder_for(block, None)
-    arrays.update(detail_weights=detail.weights, detail_low=detail.low, detail_high=detail.high,
-                  detail_filters=mel_filterbank(block))
-    dec = player.Decoder(types.SimpleNamespace(decoder=dataclasses.asdict(decoder), arrays=arrays),
-                         np.random.default_rng(0))
-    got = np.concatenate([*[dec.push(values[i:i + 8]) for i in range(0, len(values), 8)], dec.flush()])
+    got = played(values, block, detail_weights=detail.weights, detail_low=detail.low, detail_high=detail.high,
+                 detail_filters=mel_filterbank(detail.block))
     assert len(got) == len(ours)
-    assert np.sqrt(np.mean(np.square(got - ours))) < 1e-2 * np.sqrt(np.mean(np.square(ours)))
+    end = len(ours) - 2 * block.block_size  # fine frames: --stream plays silent frames past a song's end
+    assert np.sqrt(np.mean(np.square(got[:end] - ours[:end]))) < 1e-2 * np.sqrt(np.mean(np.square(ours[:end])))
     smooth = played(values, block)  # and the detail is heard: the partials come back
     assert np.sqrt(np.mean(np.square(got - smooth))) > 0.1 * np.sqrt(np.mean(np.square(smooth)))
 
