@@ -360,6 +360,11 @@ class TrainConfig:
         "span, widened by S of its spreads (0: the music's range itself), so a song cannot run away to ever louder "
         "blocks; recorded in the weight file as generate.py's default and used by the previews (default: no bound, "
         "as the original)")
+    detail: str = option(
+        "smooth", "--detail", choices=DETAILS,
+        help="for logmel and frames networks: how this network's songs fill in each band (generate.py --detail), "
+        "recorded in the weight file as generate.py's default and used by the previews (default: smooth, each band "
+        "spread linearly over its bins)")
     minutes: float = option(
         0.0, "--minutes", low=0, high=10**6, metavar="M",
         help="train for M minutes of wall clock instead of n_iter x n_epochs epochs, with the n_iter checkpoints "
@@ -413,13 +418,14 @@ class GenerateConfig:
         help="keep each value the song plays and feeds back within the training music's own range of it, widened by "
         f"S of its spreads (default: the network's own, none unless its preset set one; --bound {MAX_BOUND:g} is "
         "as good as none)")
-    detail: str = option(
-        "smooth", "--detail", choices=DETAILS,
+    detail: str | None = option(
+        None, "--detail", choices=DETAILS, kind=str,
         help="for logmel and frames networks, how a band's level is spread over its FFT bins: smooth, linear between "
         "band centres (a wash between an organ's partials); nearest (logmel only), shaped within each band like the "
         "training block in --data whose bands are nearest, which keeps partials and notes' pitches; learned, by a "
         "linear map from a block's (or fine frame's) bands to its bins fitted on --data's music (partials where the "
-        "music has them, nothing lent); other networks ignore it")
+        "music has them, nothing lent); other networks ignore it. Default: the network's own, smooth unless its "
+        "preset chose another")
     resynthesize: tuple[Path, ...] = option(
         (), "--resynthesize", kind=Path, nargs="+", metavar="FILE",
         help="instead of songs, write each audio file as this network's representation and decoder give it back "
@@ -444,9 +450,10 @@ class ExportConfig:
     data_prefix: Path | None = option(None, "--data", kind=Path, metavar="PREFIX",
                                       help="prefix of the tensors to take the seeds (and a learned detail) from "
                                       "(default: the ones the weight file was trained on, as its sidecar records)")
-    detail: str = option("smooth", "--detail", choices=EXPORT_DETAILS,
-                         help="for logmel and frames networks: smooth, each band spread linearly over its bins; "
-                         "learned, by generate.py --detail learned's map, fitted on --data and put beside the network")
+    detail: str | None = option(None, "--detail", choices=EXPORT_DETAILS, kind=str,
+                                help="for logmel and frames networks: smooth, each band spread linearly over its bins; "
+                                "learned, by generate.py --detail learned's map, fitted on --data and put beside the "
+                                "network (default: the network's own where a player can follow it, else smooth)")
 
 
 @dataclass(frozen=True)

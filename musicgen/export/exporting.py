@@ -12,15 +12,14 @@ import numpy as np
 
 from musicgen.atomic import check_writable, raise_if_disk_full, temp_path
 from musicgen.audio.spectra import mel_filterbank
-from musicgen.config import ExportConfig
+from musicgen.config import EXPORT_DETAILS, ExportConfig
 from musicgen.data.training_data import TrainingData
 from musicgen.errors import OutputError
 from musicgen.export.decoder import decoder_for
 from musicgen.export.network_files import load_step, write_network
 from musicgen.formats.export import ExportInfo, read_export_info, write_export_info
 from musicgen.formats.weights import Checkpoint, load_weights, read_checkpoint
-from musicgen.generate.band_detail import learned_detail, learned_frame_detail
-from musicgen.generate.generation import data_prefix, matching_data, normalised_seeds
+from musicgen.generate.generation import data_prefix, detail_applies, make_detail, matching_data, normalised_seeds
 from musicgen.models.model import build_model
 from musicgen.models.outputs import LOG_SCALE_MAX, LOG_SCALE_MIN, layout
 from musicgen.models.single_step import SingleStep
@@ -51,7 +50,7 @@ def export(weights: Path, cfg: ExportConfig) -> Exported:
     _check_free(folder)
     ckpt = read_checkpoint(weights)
     # Before the long work: a --data that does not fit must not cost it. Read once for the seeds and the detail.
-    learned = cfg.detail == "learned" and ckpt.model.block.representation in ("logmel", "frames")
+    learned = export_detail(ckpt, cfg) == "learned" and detail_applies("learned", ckpt.model.block)
     data = matching_data(ckpt, weights, data_prefix(ckpt, cfg)) if cfg.seeds or learned else None
     seeds = export_seeds(ckpt, data, cfg.seeds) if cfg.seeds else None
     model = build_model(ckpt.model)
@@ -100,11 +99,17 @@ def export_seeds(ckpt: Checkpoint, data: TrainingData, count: int) -> np.ndarray
     return normalised_seeds(data.inputs(rows, ckpt.model.block, ckpt.code), ckpt)
 
 
+def export_detail(ckpt: Checkpoint, cfg: ExportConfig) -> str:
+    """--detail, or else the network's own where a player can follow it (smooth where it cannot: nearest)."""
+    if cfg.detail is not None:
+        return cfg.detail
+    return ckpt.detail if ckpt.detail in EXPORT_DETAILS else "smooth"
+
+
 def _detail_arrays(ckpt: Checkpoint, data: TrainingData, prefix: Path) -> dict[str, np.ndarray]:
     """generate.py --detail learned's map, fitted on `data` (a frames network's: on the audio of the dataset at
     `prefix`), as a player applies it to each block or fine frame."""
-    block = ckpt.model.block
-    detail = learned_frame_detail(prefix, block) if block.representation == "frames" else learned_detail(data, block)
+    detail = make_detail("learned", ckpt, data, prefix)
     return {"detail_weights": detail.weights, "detail_low": detail.low, "detail_high": detail.high,
             "detail_filters": mel_filterbank(detail.block)}
 

@@ -24,7 +24,7 @@ import numpy as np
 from musicgen import schema
 from musicgen.atomic import claim_first_free, require_space, temp_path, write_atomic
 from musicgen.audio.frame_code import FrameCode, cosine_basis, cosine_shape_problem
-from musicgen.config import (CELL_NAMES, DEFAULT_DATA, MAX_BOUND, MAX_CLIP_BLOCKS, MAX_ITERATION, MAX_STAT,
+from musicgen.config import (CELL_NAMES, DEFAULT_DATA, DETAILS, MAX_BOUND, MAX_CLIP_BLOCKS, MAX_ITERATION, MAX_STAT,
                              MAX_TEMPERATURE, MIN_STD, NORMALISATIONS, BlockSpec, ModelConfig)
 from musicgen.errors import WeightsError
 from musicgen.schema import SchemaError
@@ -75,6 +75,15 @@ class Checkpoint:
     def bound(self) -> float | None:
         """The bound its training chose for its songs (training --bound; None: no bound)."""
         return None if self.training.get("bound") is None else self._training_setting("bound", MAX_BOUND)
+
+    @property
+    def detail(self) -> str:
+        """How its training chose its songs fill in each band (training --detail; smooth for files from before it).
+        WeightsError for a damaged record."""
+        try:
+            return schema.get_choice(self.training, "detail", DETAILS, "smooth")
+        except SchemaError as exc:
+            raise WeightsError(f"'{self._file_name}' records a training {exc}; pass --detail") from None
 
     @property
     def normalisation(self) -> str:

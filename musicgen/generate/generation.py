@@ -16,8 +16,8 @@ import numpy as np
 
 from musicgen.atomic import check_writable
 from musicgen.audio.representation import finite_values, to_signal
-from musicgen.config import ORIGINAL_SONG_BLOCKS, ExportConfig, GenerateConfig
-from musicgen.data.training_data import load_training_data, representation_mismatch, store_mismatch
+from musicgen.config import ORIGINAL_SONG_BLOCKS, BlockSpec, ExportConfig, GenerateConfig
+from musicgen.data.training_data import TrainingData, load_training_data, representation_mismatch, store_mismatch
 from musicgen.errors import DatasetError, WeightsError
 from musicgen.generate.band_detail import BandDetail, LearnedDetail, band_detail, learned_detail, learned_frame_detail
 from musicgen.formats.songs import SongInfo, song_info_path
@@ -284,17 +284,44 @@ def data_prefix(ckpt: Checkpoint, cfg: GenerateConfig | ExportConfig) -> Path:
     return ckpt.data_prefix if cfg.data_prefix is None else cfg.data_prefix
 
 
+def detail_name(ckpt: Checkpoint, cfg: GenerateConfig) -> str:
+    """--detail, or else the one the network's training chose (smooth unless its preset chose another)."""
+    return ckpt.detail if cfg.detail is None else cfg.detail
+
+
 def detail_for(ckpt: Checkpoint, weights: Path, cfg: GenerateConfig) -> Detail | None:
-    """What gives a song its detail within bands, from --data, or None: --detail nearest or learned for a "logmel"
-    network's blocks, --detail learned for a "frames" network's fine frames."""
-    block = ckpt.model.block
-    if cfg.detail == "learned" and block.representation == "frames":
-        matching_data(ckpt, weights, data_prefix(ckpt, cfg))
-        return learned_frame_detail(data_prefix(ckpt, cfg), block)
-    if cfg.detail == "smooth" or block.representation != "logmel":
+    """What gives a song its detail within bands, from --data, or None (detail_name and make_detail)."""
+    name = detail_name(ckpt, cfg)
+    if not detail_applies(name, ckpt.model.block):
         return None
-    data = matching_data(ckpt, weights, data_prefix(ckpt, cfg))
-    if cfg.detail == "nearest":
+    prefix = data_prefix(ckpt, cfg)
+    try:
+        data = matching_data(ckpt, weights, prefix)
+    except (DatasetError, WeightsError) as exc:
+        if cfg.detail is not None:
+            raise
+        raise type(exc)(f"{exc} (the network's own --detail {name} is fitted on them; --detail smooth needs "
+                        "no data)") from None
+    return make_detail(name, ckpt, data, prefix)
+
+
+def detail_applies(name: str, block: BlockSpec) -> bool:
+    """Whether --detail `name` shapes the songs of a network of `block`s: nearest or learned a "logmel" network's
+    blocks, learned a "frames" network's fine frames."""
+    if block.representation == "frames":
+        return name == "learned"
+    return name != "smooth" and block.representation == "logmel"
+
+
+def make_detail(name: str, ckpt: Checkpoint, data: TrainingData, prefix: Path) -> Detail | None:
+    """The detail `name` of `ckpt`'s network, fitted on (or lent from) its training tensors `data` at `prefix`;
+    None where it does not apply (detail_applies)."""
+    block = ckpt.model.block
+    if not detail_applies(name, block):
+        return None
+    if block.representation == "frames":
+        return learned_frame_detail(prefix, block)
+    if name == "nearest":
         return band_detail(data, block, ckpt.mean, ckpt.std)
     return learned_detail(data, block)
 
@@ -386,7 +413,7 @@ def song_info(weights: Path, ckpt: Checkpoint, cfg: GenerateConfig, seed_clip: i
         data=None if cfg.prime and detail is None else str(data_prefix(ckpt, cfg)),
         prime=None if cfg.prime is None else str(cfg.prime), prime_start=cfg.prime_start,
         echo_seconds=echo_seconds, seconds=seconds, block=model.block, temperature=temperature,
-        bound=bound, detail=cfg.detail if detail else "smooth", random_seed=cfg.random_seed,
+        bound=bound, detail=detail_name(ckpt, cfg) if detail else "smooth", random_seed=cfg.random_seed,
         format=cfg.song_format, music_seconds=None if judged is None else judged[0],
         judged_seconds=None if judged is None else judged[1],
     )

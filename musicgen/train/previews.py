@@ -1,7 +1,7 @@
 """A short song after every checkpoint, to pick a checkpoint by ear (training --preview-seconds).
 
-Every preview of a run starts from the same training clip with the same random draws, so
-two checkpoints' previews differ only by what the network learned in between. Each is judged
+Every preview of a run starts from the same training clip with the same random draws and is heard through the
+run's --detail, so two checkpoints' previews differ only by what the network learned in between. Each is judged
 by the "still music" tests of evaluate.py's timeline against PREFIX_xmerged.wav, what the
 network was trained on.
 """
@@ -26,14 +26,15 @@ class Previewer:
     def __init__(self, data: TrainingData, prefix: Path, seconds: float):
         from musicgen.evaluate.report import training_reference
 
-        self.data, self.seconds = data, seconds
+        self.data, self.prefix, self.seconds = data, prefix, seconds
         self.reference = training_reference(prefix)
+        self.detail, self.detail_fitted = None, False  # the run's --detail, fitted once, at the first preview
 
     def __call__(self, ckpt: Checkpoint) -> dict:
         """Generate, write and judge the preview of the checkpoint just saved (ckpt.weights)."""
         from musicgen.evaluate.measures import measure_window
-        from musicgen.generate.generation import (fastest_engine, features_to_audio, normalised_seeds, song_features,
-                                                  stateful_model)
+        from musicgen.generate.generation import (fastest_engine, features_to_audio, make_detail, normalised_seeds,
+                                                  song_features, stateful_model)
 
         model = ckpt.model
         rng = np.random.default_rng(PREVIEW_RANDOM_SEED)
@@ -42,7 +43,9 @@ class Previewer:
         network = fastest_engine(stateful_model(ckpt, 1), rng)
         out = song_features(network, ckpt, seeds, seeds.shape[1] + blocks, rng=rng, echo=False,
                             temperature=ckpt.temperature, bound=ckpt.bound)
-        audio = features_to_audio(out[0], ckpt, rng)
+        if not self.detail_fitted:
+            self.detail, self.detail_fitted = make_detail(ckpt.detail, ckpt, self.data, self.prefix), True
+        audio = features_to_audio(out[0], ckpt, rng, self.detail)
         path = companion(ckpt.weights, PREVIEW_SUFFIX)
         rate = model.block.sample_rate
         write_wav(path, audio, rate)

@@ -70,7 +70,7 @@ def test_the_gaussian_likelihood_over_bands_is_per_value():
     assert got == pytest.approx(expected, rel=1e-5)
 
 
-def test_songs_are_drawn_at_the_temperature_training_recorded():
+def test_songs_are_drawn_at_the_temperature_and_heard_through_the_detail_training_recorded():
     from pathlib import Path
 
     from musicgen.errors import WeightsError
@@ -86,3 +86,8 @@ def test_songs_are_drawn_at_the_temperature_training_recorded():
     for bad in ("hot", 11, True, float("nan")):
         with pytest.raises(WeightsError, match="GRU_NP_Weights_Iter-1.weights.h5.*temperature"):
             ckpt({"temperature": bad}).temperature
+    # and heard through the detail it recorded: smooth for files from before it
+    assert ckpt({"detail": "learned"}).detail == "learned" and ckpt({}).detail == "smooth"
+    for bad in ("sharp", 1, None):
+        with pytest.raises(WeightsError, match="GRU_NP_Weights_Iter-1.weights.h5.*detail.*--detail"):
+            ckpt({"detail": bad}).detail
