@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -109,6 +110,12 @@ def converted_minuet(tmp: Path, *, store: str | None = None, **block) -> Convert
     if store is not None:
         cfg = dataclasses.replace(cfg, audio=dataclasses.replace(cfg.audio, store=store))
     return convert_minuet(cfg)
+
+
+def ctrl_c_as_from_a_terminal() -> None:
+    """A Popen preexec_fn: SIGINT with its default action, as a terminal's Ctrl-C reaches a foreground program. A
+    shell's background job (a suite started with `&`) starts with SIGINT ignored, and Python keeps it so."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run_script(script: str, *args, cwd: Path = REPO, env: dict | None = None, timeout: float = 600):

@@ -16,7 +16,7 @@ from scipy.io import wavfile
 from musicgen.config import BlockSpec, ModelConfig
 from musicgen.train.loop import train
 
-from helpers import REPO, converted_minuet, run_in_pty, train_config
+from helpers import REPO, converted_minuet, ctrl_c_as_from_a_terminal, run_in_pty, train_config
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def stream(weights, out_dir, *args, stdout=subprocess.PIPE):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     return subprocess.Popen([sys.executable, str(REPO / "generate.py"), "--weights", str(weights), "--stream",
                              "--out-dir", str(out_dir), *map(str, args)], cwd=REPO, env=env, stdout=stdout,
-                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, preexec_fn=ctrl_c_as_from_a_terminal)
 
 
 def kept_songs(folder):

@@ -18,7 +18,7 @@ import pytest
 
 from musicgen.data.training_data import load_training_data
 
-from helpers import REPO, temp_leftovers
+from helpers import REPO, ctrl_c_as_from_a_terminal, temp_leftovers
 from hostile_checks import MUSIC, assert_one_line_failure, convert_command, copy_dataset, snapshot
 
 
@@ -58,7 +58,7 @@ def test_a_signal_at_any_moment_of_a_scripts_start_ends_in_interrupted(script, a
         for sig in (signal.SIGINT, signal.SIGTERM):
             proc = subprocess.Popen([sys.executable, str(REPO / script), *args], cwd=REPO, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True,
-                                    preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                                    preexec_fn=ctrl_c_as_from_a_terminal)
             wait_until_the_script_runs(proc)
             time.sleep(delay)
             proc.send_signal(sig)
@@ -105,7 +105,7 @@ def test_kills_during_conversion_leave_the_old_dataset_or_the_whole_new_one(kill
         before = set(temp_leftovers(tmp_path / "data", kill_library))
         proc = subprocess.Popen(convert_command(kill_library, prefix, 8000, "--shard-size", shards),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                                preexec_fn=ctrl_c_as_from_a_terminal)
         wait_until_the_script_runs(proc)
         time.sleep(rng.uniform(0.2, 2.0))
         proc.send_signal(sig)

@@ -14,7 +14,7 @@ from musicgen.models.model import build_model
 from musicgen.formats.weights import list_weight_files, load_weights, read_checkpoint
 from musicgen.train.loop import train
 
-from helpers import REPO, run_script, temp_leftovers, train_config
+from helpers import REPO, ctrl_c_as_from_a_terminal, run_script, temp_leftovers, train_config
 
 TINY = dict(hidden=64)
 
@@ -152,9 +152,7 @@ def test_sigint_mid_training_leaves_a_loadable_checkpoint(small_data, tmp_path):
         [sys.executable, str(REPO / "train.py"), "-n", "500", "-e", "1", "-b", "4", "--hidden", "64",
          "--data", small_data, "--weights-dir", tmp_path, "--img-dir", tmp_path / "img"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-        # A shell's background job starts with SIGINT ignored, and Python keeps it so; a terminal's
-        # Ctrl-C reaches a foreground program with the default action, which this restores.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        preexec_fn=ctrl_c_as_from_a_terminal)
     deadline = time.monotonic() + 120
     while not list_weight_files(tmp_path) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)
