@@ -12,6 +12,8 @@ from musicgen.config import CELL_NAMES, BlockSpec, ModelConfig, TrainConfig
 SHAPE = ("hidden", "layers")  # a resumed network's shape comes from its weight file
 # Set when a network is made, kept by its weight file.
 CHOSEN_ONCE = ("representation", "bands", "output", "components", "prenet_dropout")
+# How a network's songs are drawn and heard: a resumed run keeps its weight file's unless given.
+SONG_SETTINGS = ("temperature", "bound", "detail")
 
 
 def build_parser(cell: str, resume: bool) -> argparse.ArgumentParser:
@@ -23,9 +25,11 @@ def build_parser(cell: str, resume: bool) -> argparse.ArgumentParser:
                        "written to the weights folder after every iteration.", tensorflow=True)
     notes = {**dict.fromkeys(SHAPE, " (must match the weight file)"),
              **dict.fromkeys(CHOSEN_ONCE, "; ignored when resuming: the weight file keeps its own"),
+             **dict.fromkeys(SONG_SETTINGS, " (default: the weight file's own)"),
              "data_prefix": " (default: the ones the weight file was trained on, as its sidecar records)"}
     notes = notes if resume else {}
-    add_options(p, TrainConfig, defaults={"data_prefix": None} if resume else None, help_suffix=notes)
+    add_options(p, TrainConfig, defaults={"data_prefix": None, **dict.fromkeys(SONG_SETTINGS)} if resume else None,
+                help_suffix=notes)
     add_options(p, ModelConfig, defaults=dict.fromkeys(SHAPE) if resume else None, help_suffix=notes)
     add_options(p, BlockSpec, stage="train", help_suffix=notes)
     if resume:
@@ -51,6 +55,8 @@ def main(argv: list[str] | None, *, cell: str, resume: bool) -> int:
         start = read_checkpoint(start)  # read once; training takes it as it is
         if args.data_prefix is None:
             train_cfg = dataclasses.replace(train_cfg, data_prefix=start.data_prefix)
+        train_cfg = dataclasses.replace(train_cfg, **{key: getattr(start, key) for key in SONG_SETTINGS
+                                                      if getattr(args, key) is None})
         saved = start.model
         for flag in SHAPE:
             given = getattr(args, flag)

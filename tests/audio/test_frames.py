@@ -155,8 +155,8 @@ def test_a_frames_network_trains_carries_its_code_and_generates(frames_data, tmp
     from musicgen.train.loop import train
 
     model = ModelConfig(hidden=8, output="mixture", components=2, block=BlockSpec(representation="frames", code=16))
-    weights = train(train_config(frames_data.output_prefix, tmp_path / "w", n_iter=1, n_epochs=1), model,
-                    verbose=0).checkpoint
+    weights = train(train_config(frames_data.output_prefix, tmp_path / "w", n_iter=1, n_epochs=1, temperature=0.7,
+                                 detail="learned"), model, verbose=0).checkpoint
     ckpt = read_checkpoint(weights)
     assert ckpt.model.block.feature_dim == 16 and ckpt.code.basis.shape == (16, 8 * 32)
     assert ckpt.mean.shape == (16,) and ckpt.model.block.bands == 32  # the data's bands, not the flag's default
@@ -174,6 +174,7 @@ def test_a_frames_network_trains_carries_its_code_and_generates(frames_data, tmp
     assert again.returncode == 0, again.stderr[-2000:]
     child = read_checkpoint(next((tmp_path / "w2").glob("*.weights.h5")))
     np.testing.assert_array_equal(child.code.basis, ckpt.code.basis)  # the parent's code, not a new fit
+    assert (child.temperature, child.detail) == (0.7, "learned")  # and the parent's way of drawing and hearing songs
 
 
 @pytest.mark.script
