@@ -78,7 +78,7 @@ class Checkpoint:
 
     @property
     def detail(self) -> str:
-        """How its training chose its songs fill in each band (training --detail; smooth for files from before it).
+        """The detail its training chose for its songs (training --detail; smooth for files from before it).
         WeightsError for a damaged record."""
         try:
             return schema.get_choice(self.training, "detail", DETAILS, "smooth")
