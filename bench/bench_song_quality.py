@@ -216,7 +216,7 @@ def main(argv=None) -> int:
     p.add_argument("--tail", type=float, default=20.0, help="the last this many seconds are judged as one window")
     p.add_argument("--temperature", type=float, default=None, help="generate.py's (default: the network's own)")
     p.add_argument("--bound", type=float, default=None, help="generate.py's (default: the network's own)")
-    p.add_argument("--detail", choices=DETAILS, default=None, help="generate.py's (default: smooth)")
+    p.add_argument("--detail", choices=DETAILS, default=None, help="generate.py's (default: the network's own)")
     p.add_argument("--random-seed", type=int, default=1)
     p.add_argument("--train-seed", type=int, default=0,
                    help="training's --seed: run again with others to see how much one training run decides")
