@@ -358,13 +358,13 @@ class TrainConfig:
         None, "--bound", metavar="S", kind=float, low=0, high=MAX_BOUND,
         help="keep each value a song plays and feeds back within the range the training music's own values of it "
         "span, widened by S of its spreads (0: the music's range itself), so a song cannot run away to ever louder "
-        "blocks; recorded in the weight file as generate.py's default and used by the previews (default: no bound, "
-        "as the original)")
+        "blocks; recorded in the weight file as generate.py's default and used by the previews; without it no bound, "
+        "as the original")
     detail: str = option(
         "smooth", "--detail", choices=DETAILS,
-        help="for logmel and frames networks: how this network's songs fill in each band (generate.py --detail), "
-        "recorded in the weight file as generate.py's default and used by the previews (default: smooth, each band "
-        "spread linearly over its bins)")
+        help="for logmel and frames networks: how this network's songs fill in each band (generate.py --detail; "
+        "smooth: each band spread linearly over its bins), recorded in the weight file as generate.py's default and "
+        "used by the previews")
     minutes: float = option(
         0.0, "--minutes", low=0, high=10**6, metavar="M",
         help="train for M minutes of wall clock instead of n_iter x n_epochs epochs, with the n_iter checkpoints "
