@@ -32,7 +32,7 @@ from musicgen.audio.spectra import fast_griffin_lim, from_log, to_log
 from musicgen.config import BlockSpec
 from musicgen.evaluate import measures
 from musicgen.evaluate.fidelity import WINDOWS, fidelity
-from musicgen.generate.band_detail import fit_learned_detail, frame_log_bins
+from musicgen.generate.band_detail import fit_learned_detail
 from musicgen.generate.resynthesis import round_trip
 
 RATE = 44100
@@ -115,7 +115,7 @@ def coded(frame: int, hop: int, bands: int, per_step: int, components: int, iter
             magnitude = frames.bins_from_bands(magnitude, spec)
         if detail == "learned":
             bins = frames.FrameSpec(sample_rate=RATE, frame=frame, hop=hop, bands=0)
-            fitted = fit_learned_detail((b for o in others for b in frame_log_bins(o, bins)), spec.mel_block())
+            fitted = fit_learned_detail((b for o in others for b in frames.log_bin_chunks(o, bins)), spec.mel_block())
             magnitude = magnitude * np.exp(fitted.lend(logs))
         if phase == "pghi":
             return from_phase_gradient(magnitude, spec, len(x), rng, iterations)

@@ -25,12 +25,11 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
-import scipy.fft
 
-from musicgen.audio.frames import FrameSpec, frame_spec, hann
+from musicgen.audio.frames import frame_spec, log_bin_chunks
 from musicgen.audio.io import read_audio
 from musicgen.audio.representation import band_bins, from_log_magnitudes, log_magnitudes
-from musicgen.audio.spectra import LOG_FLOOR, band_rms, from_log, mel_inverse, to_log
+from musicgen.audio.spectra import LOG_FLOOR, band_rms, from_log, mel_inverse
 from musicgen.config import BlockSpec
 from musicgen.data.training_data import TrainingData
 from musicgen.errors import DatasetError
@@ -41,7 +40,6 @@ from musicgen.formats.dataset import merged_audio_path
 KEEP_FOLLOWING = 1.5
 CLIPS_PER_READ = 8  # an hour's compact clips, 0.9 MB each, are read this many at a time
 SONG_BLOCKS_PER_SEARCH = 128  # song blocks against every training block at once: 128 x 29,000 floats
-FRAMES_PER_READ = 4096  # fine frames of 2048 samples transformed at once: 34 MB of spectra
 
 
 @dataclass
@@ -147,15 +145,7 @@ def learned_frame_detail(prefix: Path, block: BlockSpec) -> LearnedDetail:
                            f"convert the music again (convert_directory.py --store frames)")
     samples, _ = read_audio(merged, block.sample_rate, resample=True)
     spec = frame_spec(block)
-    return fit_learned_detail(frame_log_bins(samples, spec), spec.mel_block())
-
-
-def frame_log_bins(samples: np.ndarray, spec: FrameSpec) -> Iterator[np.ndarray]:
-    """The log magnitudes of the fine frames over `samples`, FRAMES_PER_READ at a time."""
-    windows = np.lib.stride_tricks.sliding_window_view(np.asarray(samples, dtype=np.float32), spec.frame)[::spec.hop]
-    for start in range(0, len(windows), FRAMES_PER_READ):
-        spectra = scipy.fft.rfft(windows[start:start + FRAMES_PER_READ] * hann(spec.frame), axis=-1, workers=-1)
-        yield to_log(np.abs(spectra))
+    return fit_learned_detail(log_bin_chunks(samples, spec), spec.mel_block())
 
 
 def fit_learned_detail(chunks: Iterable[np.ndarray], block: BlockSpec) -> LearnedDetail:

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 
 from musicgen.audio.frame_code import fit_code
-from musicgen.audio.frames import frame_spec
+from musicgen.audio.frames import frame_spec, log_bin_chunks
 from musicgen.audio.representation import log_magnitudes, to_signal
 from musicgen.audio.spectra import mel_filterbank
 from musicgen.audio.streaming import SignalStream
 from musicgen.config import BlockSpec
 from musicgen.evaluate.fidelity import fidelity
 from musicgen.export.decoder import decoder_for
-from musicgen.generate.band_detail import fit_learned_detail, frame_log_bins
+from musicgen.generate.band_detail import fit_learned_detail
 
 from helpers import FFT_BLOCKS, MAGNITUDE_BLOCKS, REPO, STREAM_RATE as RATE, fft_values, representation_values
 
@@ -73,7 +73,7 @@ def test_a_learned_detail_plays_as_generate_stream_shapes_it(canon_8k, name):
     values = representation_values(canon_8k, block)
     if block.representation == "frames":  # the map of each fine frame's bands, fitted on the frames' bins
         spec = frame_spec(block)
-        detail = fit_learned_detail(frame_log_bins(canon_8k, dataclasses.replace(spec, bands=0)), spec.mel_block())
+        detail = fit_learned_detail(log_bin_chunks(canon_8k, dataclasses.replace(spec, bands=0)), spec.mel_block())
     else:
         detail = fit_learned_detail([log_magnitudes(fft_values(canon_8k, block))], block)
     stream = SignalStream(block, np.random.default_rng(0))
