@@ -6,11 +6,15 @@ long-term spectrum's log-spectral distance at 256/1024/4096-sample windows, the 
 evaluate.py's flatness beside the music's.
 
     .venv/bin/python bench/bench_song_fidelity.py --music datasets/recorded/band --songs DIR [DIR ...]
+
+One folder is one draw of songs: bench/bench_song_spread.py says how far another draw of the same networks
+lands.
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +26,7 @@ from musicgen.evaluate import measures
 from musicgen.evaluate.fidelity import WINDOWS, frechet_distance, spectrum_distance_db
 
 RATE = 44100
+AUDIO = (".mp3", ".wav", ".ogg", ".flac")
 
 
 def tails(folder: Path, seconds: float) -> list[np.ndarray]:
@@ -35,28 +40,46 @@ def tails(folder: Path, seconds: float) -> list[np.ndarray]:
     return out
 
 
+def flatness(signals: list[np.ndarray]) -> float:
+    """evaluate.py's spectral flatness, averaged over `signals`."""
+    return float(np.mean([measures.spectral_flatness(measures.power_spectrogram(measures.to_analysis_rate(x, RATE)))
+                          for x in signals]))
+
+
+@dataclass
+class Music:
+    """A folder of music as these benches compare against it: its files at RATE, their flatness, the mel bands."""
+
+    files: list[np.ndarray]
+    flatness: float
+    mel: np.ndarray
+
+    @classmethod
+    def load(cls, folder: Path) -> "Music":
+        files = [read_audio(p, RATE, resample=True)[0] for p in sorted(folder.iterdir()) if p.suffix.lower() in AUDIO]
+        mel = mel_filterbank(BlockSpec(sample_rate=RATE, block_size=1024, overlap=True, representation="logmel",
+                                       bands=64))
+        return cls(files, flatness(files), mel)
+
+    def distances(self, songs: list[np.ndarray]) -> tuple[list[float], float, float]:
+        """`songs` against the music: (spectrum LSD at each of WINDOWS, Fréchet distance, flatness ratio)."""
+        return ([spectrum_distance_db(songs, self.files, w) for w in WINDOWS],
+                frechet_distance(songs, self.files, self.mel), flatness(songs) / self.flatness)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--music", type=Path, required=True, help="folder of the training music")
     parser.add_argument("--songs", type=Path, nargs="+", required=True, help="folders of songs, one set each")
     parser.add_argument("--tail", type=float, default=20.0)
     args = parser.parse_args()
-    files = sorted(p for p in args.music.iterdir() if p.suffix.lower() in (".mp3", ".wav", ".ogg", ".flac"))
-    music = [read_audio(p, RATE, resample=True)[0] for p in files]
-    mel = mel_filterbank(BlockSpec(sample_rate=RATE, block_size=1024, overlap=True, representation="logmel", bands=64))
-    half = [x[: len(x) // 2] for x in music], [x[len(x) // 2:] for x in music]
-
-    def flatness(xs):
-        return float(np.mean([measures.spectral_flatness(measures.power_spectrogram(measures.to_analysis_rate(x, RATE)))
-                              for x in xs]))
-
-    music_flat = flatness(music)
+    music = Music.load(args.music)
+    halves = [x[: len(x) // 2] for x in music.files]
     print(f"{'set':40} {'spectrum LSD ' + '/'.join(map(str, WINDOWS)):>26} {'Frechet':>8} {'flat x':>7}")
-    rows = [("the music's first halves vs the music", half[0])] + [(str(f), tails(f, args.tail)) for f in args.songs]
+    rows = [("the music's first halves vs the music", halves)] + [(str(f), tails(f, args.tail)) for f in args.songs]
     for name, songs in rows:
-        lsd = " / ".join(f"{spectrum_distance_db(songs, music, w):.1f}" for w in WINDOWS)
-        print(f"{name[-40:]:40} {lsd:>26} {frechet_distance(songs, music, mel):8.1f} "
-              f"{flatness(songs) / music_flat:7.2f}", flush=True)
+        lsd, frechet, flat = music.distances(songs)
+        print(f"{name[-40:]:40} {' / '.join(f'{d:.1f}' for d in lsd):>26} {frechet:8.1f} {flat:7.2f}", flush=True)
 
 
 if __name__ == "__main__":
