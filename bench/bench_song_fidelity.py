@@ -29,15 +29,20 @@ RATE = 44100
 AUDIO = (".mp3", ".wav", ".ogg", ".flac")
 
 
-def tails(folder: Path, seconds: float) -> list[np.ndarray]:
-    """The last `seconds` of every generated song in `folder`."""
+def song_tails(paths: list[Path], seconds: float) -> list[np.ndarray]:
+    """The last `seconds` of each song in `paths`."""
     out = []
-    for path in sorted(folder.glob("generated_song*.wav")):
+    for path in paths:
         samples, rate = read_audio(path)
         if rate != RATE:
             raise SystemExit(f"{path}: {rate} Hz, this bench compares at {RATE}")
         out.append(samples[-int(seconds * rate):])
     return out
+
+
+def tails(folder: Path, seconds: float) -> list[np.ndarray]:
+    """The last `seconds` of every generated song in `folder`."""
+    return song_tails(sorted(folder.glob("generated_song*.wav")), seconds)
 
 
 def flatness(signals: list[np.ndarray]) -> float:

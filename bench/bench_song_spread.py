@@ -21,21 +21,23 @@ from pathlib import Path
 
 import numpy as np
 
-from bench_song_fidelity import Music, tails
+from bench_song_fidelity import Music, song_tails
 from bench_song_quality import DATASETS, run
 from common import REPO, RESULTS, write_results
 from musicgen.config import DETAILS
 from musicgen.evaluate.fidelity import WINDOWS
 
 
-def draw(weights: Path, out: Path, random_seed: int, args) -> list[float]:
-    """One draw of songs from `weights` into `out`: the seconds of music evaluate.py heard in each."""
+def draw(weights: Path, out: Path, random_seed: int, args) -> tuple[list[Path], list[float]]:
+    """One draw of songs from `weights` into `out`: the songs written (beside any there before, which
+    generate.py keeps) and the seconds of music evaluate.py heard in each."""
     said = json.loads(run(["generate.py", "--weights", str(weights), "--count", str(args.songs),
                            "--seconds", str(args.seconds + args.clip_len), "--random-seed", str(random_seed),
                            "--out-dir", str(out), *([] if args.detail is None else ["--detail", args.detail]),
                            *([] if args.temperature is None else ["--temperature", str(args.temperature)]),
                            "--json"]))
-    return [song["music_seconds"] or 0.0 for song in said["songs"]]
+    return ([REPO / song["path"] for song in said["songs"]],
+            [song["music_seconds"] or 0.0 for song in said["songs"]])
 
 
 def spread(values: list[float], digits: int = 1) -> str:
@@ -66,8 +68,8 @@ def main(argv: list[str] | None = None) -> None:
         draws = []
         for seed in range(1, args.draws + 1):
             out = args.out / label / f"{name}_draw{seed}"
-            heard = draw(Path(weights), out, seed, args)
-            lsd, frechet, flat = music[name].distances(tails(out, args.tail))
+            songs, heard = draw(Path(weights), out, seed, args)
+            lsd, frechet, flat = music[name].distances(song_tails(songs, args.tail))
             draws.append({"random_seed": seed, "lsd_db": lsd, "frechet": frechet, "flatness_ratio": flat,
                           "music_seconds": heard})
             print(f"{label:14} {name:10} {seed:4} {' / '.join(f'{d:.1f}' for d in lsd):>26} {frechet:8.1f} "
