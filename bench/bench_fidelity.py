@@ -160,6 +160,12 @@ CANDIDATES = {
         lambda: coded(2048, 512, 128, 8, 128, frames.GRIFFIN_LIM_ITERATIONS, detail="learned"),
     "128 mel bands of 2048-sample frames, hop 512, 16 rounds, --detail learned (fitted on the other files)":
         lambda: coded(2048, 512, 128, 8, 8 * 128, frames.GRIFFIN_LIM_ITERATIONS, detail="learned"),
+    "128 principal components of 4 frames x 128 mel bands (a 2048-sample step), 16 rounds, --detail learned":
+        lambda: coded(2048, 512, 128, 4, 128, frames.GRIFFIN_LIM_ITERATIONS, detail="learned"),
+    "256 principal components of 8 frames x 128 mel bands, 16 rounds, --detail learned":
+        lambda: coded(2048, 512, 128, 8, 256, frames.GRIFFIN_LIM_ITERATIONS, detail="learned"),
+    "64 principal components of 4 frames x 128 mel bands (a 2048-sample step), 16 rounds, --detail learned":
+        lambda: coded(2048, 512, 128, 4, 64, frames.GRIFFIN_LIM_ITERATIONS, detail="learned"),
 }
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from musicgen.atomic import check_writable
+from musicgen.audio.limiter import limit
 from musicgen.audio.representation import finite_values, to_signal
 from musicgen.config import ORIGINAL_SONG_BLOCKS, BlockSpec, ExportConfig, GenerateConfig
 from musicgen.data.training_data import TrainingData, load_training_data, representation_mismatch, store_mismatch
@@ -217,13 +218,15 @@ def continue_by_reprediction(model, seeds: np.ndarray, n_blocks: int) -> np.ndar
 
 def features_to_audio(features: np.ndarray, ckpt: Checkpoint, rng: np.random.Generator | None = None,
                       detail: Detail | None = None) -> np.ndarray:
-    """(T, D) normalised network output -> float samples in [-1, 1] (clipping comes at write).
+    """(T, D) normalised network output -> float samples within full scale (audio.limiter: lowered around
+    any peak beyond it, not clipped).
 
     A non-finite value is dropped alone, not allowed to turn its whole block into NaN.
     `rng` draws the starting phases of a "logmag" network's blocks; `detail` shapes a "logmel" one's bands.
     """
     values = block_values(features, ckpt)
-    return to_signal(values, ckpt.model.block, rng=rng, detail=detail_offsets(values, ckpt, detail))
+    block = ckpt.model.block
+    return limit(to_signal(values, block, rng=rng, detail=detail_offsets(values, ckpt, detail)), block.sample_rate)
 
 
 def block_values(features: np.ndarray, ckpt: Checkpoint) -> np.ndarray:

@@ -13,6 +13,7 @@ from typing import BinaryIO
 import numpy as np
 
 from musicgen.audio.io import WavStream, WavWriter
+from musicgen.audio.limiter import limit
 from musicgen.audio.streaming import SignalStream
 from musicgen.config import GenerateConfig
 from musicgen.errors import DatasetError
@@ -59,6 +60,7 @@ def stream_song(weights: Path, cfg: GenerateConfig, listener: BinaryIO, *, on_ke
         nonlocal played
         if not len(samples):
             return
+        samples = limit(samples, rate)  # each part alone: a peak at a part's edge is lowered from there on
         kept.write(samples)
         played += len(samples)
         recent.append(samples)
