@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.fft
+from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
 FORMAT = "lstm-music-generation-export/1"
 
@@ -227,6 +228,17 @@ def play(export: Export, seconds: float, *, seed: int, temperature: float | None
     yield trimmed(decoder.flush())
 
 
+def turned_down(samples: np.ndarray, rate: int, ceiling: float = 0.98) -> np.ndarray:
+    """`samples` with the gain slid down (5 ms either side) around any sample past `ceiling`, instead of clipping
+    it into a click; unchanged where none is. As generate.py writes its songs."""
+    peak = np.abs(samples)
+    if not len(samples) or peak.max() <= ceiling:
+        return samples
+    width = 2 * max(1, rate // 200) + 1
+    lowest = minimum_filter1d(np.minimum(1.0, ceiling / np.maximum(peak, 1e-30)), size=width, mode="nearest")
+    return np.clip(samples * uniform_filter1d(lowest, size=width, mode="nearest"), -ceiling, ceiling)
+
+
 def write_wav(path: Path, pieces, rate: int) -> int:
     """Float samples, a piece at a time, as a 16-bit mono WAV at `path` (written under a private name first; an
     existing file is never replaced); the number of samples written."""
@@ -238,6 +250,7 @@ def write_wav(path: Path, pieces, rate: int) -> int:
             out.setsampwidth(2)
             out.setframerate(rate)
             for samples in pieces:
+                samples = turned_down(np.nan_to_num(samples), rate)
                 out.writeframes((np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes())
                 written += len(samples)
         os.link(part, path)  # fails if `path` appeared meanwhile: nothing is overwritten
