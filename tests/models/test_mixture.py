@@ -92,3 +92,31 @@ def test_the_components_start_apart_and_alike_in_weight(rng):
     np.testing.assert_array_equal(logits, 0.0)
     np.testing.assert_array_equal(log_scales, 0.0)
     np.testing.assert_array_equal(means[0, 0], np.repeat([[-1.0], [0.0], [1.0]], BANDS, axis=1))
+
+
+def test_a_code_networks_components_start_where_the_musics_blocks_are():
+    """Shifted alike in all 128 values of a fine code, the outer components started so far from every block of
+    real music that they never fitted one and were never trained; along the code's first value (the frames'
+    level) each starts nearest some of the music's blocks."""
+    from helpers import MUSIC
+    from musicgen.audio.frame_code import fit_code
+    from musicgen.audio.frames import block_frame_values
+    from musicgen.audio.io import read_audio
+    from musicgen.models.outputs import initial_bias, mixture_split
+
+    block = BlockSpec(sample_rate=44100, block_size=4096, representation="frames", bands=128, code=128)
+    cfg = ModelConfig(block=block, output="mixture", components=4)
+    samples, _ = read_audio(MUSIC / "minuet_in_g.mp3", 44100, resample=True)
+    values = block_frame_values(samples, 0, len(samples) // 4096 - 1, block)
+    code = fit_code([values], 128).encode(values)
+    blocks = (code - code.mean(axis=0)) / code.std(axis=0)  # normalised as the network reads them ("bin")
+
+    def wins(means: np.ndarray) -> np.ndarray:
+        """How many blocks each unit-scale component starting at `means` fits best."""
+        distance = np.square(blocks[:, None, :] - means[None]).sum(axis=-1)
+        return np.bincount(distance.argmin(axis=1), minlength=len(means))
+
+    _, means, _ = mixture_split(initial_bias(cfg)[None], layout(cfg), np)
+    assert (wins(means[0]) >= 0.05 * len(blocks)).all(), wins(means[0])
+    alike = np.repeat(np.linspace(-1.0, 1.0, 4)[:, None], 128, axis=1)
+    assert wins(alike)[[0, 3]].sum() == 0  # the old start: the outer two fit no block of the music
