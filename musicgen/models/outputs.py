@@ -104,11 +104,13 @@ def initial_bias(cfg: ModelConfig) -> np.ndarray:
     if lay.kind == "mixture" and lay.components > 1:
         levels = np.linspace(-MIXTURE_START_SPREAD, MIXTURE_START_SPREAD, lay.components, dtype=np.float32)
         parts = bias[lay.components:].reshape(lay.components, -1)
-        if cfg.block.representation == "frames":
-            # A code's values are its components, the most varying first (the frames' level). Every one shifted
-            # alike is no block the music holds: 128 of them put the outer components so far from every block
-            # that they never fitted one and were never trained (weights 0.001-0.02 after training). Along the
-            # first alone they start at quiet and loud blocks.
+        block = cfg.block
+        if block.representation == "frames" and block.code and block.code_basis == "pca":
+            # A principal-component code's values are its components, the most varying first (the frames' level).
+            # Every one shifted alike is no block the music holds: 128 of them put the outer components so far from
+            # every block that they never fitted one and were never trained (weights 0.001-0.02 after training).
+            # Along the first alone they start at quiet and loud blocks. (A cosine code's first value is one
+            # frame's level, and uncoded frames' are one band's: those keep the shift of every value alike.)
             parts[:, 0] = levels
         else:
             parts[:, : lay.dim] = levels[:, None]

@@ -3,6 +3,7 @@ component at its weight, in generation (numpy) and in scheduled sampling's draws
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -120,3 +121,8 @@ def test_a_code_networks_components_start_where_the_musics_blocks_are():
     assert (wins(means[0]) >= 0.05 * len(blocks)).all(), wins(means[0])
     alike = np.repeat(np.linspace(-1.0, 1.0, 4)[:, None], 128, axis=1)
     assert wins(alike)[[0, 3]].sum() == 0  # the old start: the outer two fit no block of the music
+
+    # Where the first value is not the level (one band of uncoded frames), every value still starts shifted alike.
+    uncoded = ModelConfig(block=dataclasses.replace(block, code=0), output="mixture", components=4)
+    _, means, _ = mixture_split(initial_bias(uncoded)[None], layout(uncoded), np)
+    np.testing.assert_allclose(means[0], np.repeat(np.linspace(-1.0, 1.0, 4)[:, None], 8 * 128, axis=1), rtol=1e-6)
