@@ -6,14 +6,15 @@ from musicgen.audio.io import from_int16, read_audio, to_int16
 from musicgen.audio.limiter import CEILING, limit
 
 RATE = 44100
+LOUDEST = 2.5  # loud_music's peak, in full scales
 
 
 @pytest.fixture(scope="module")
 def loud_music() -> np.ndarray:
-    """Real music pushed 2.5x past full scale at its loudest: what a network's song on mastered music can do."""
+    """Real music pushed LOUDEST times past full scale at its loudest: what a song on mastered music can do."""
     samples, _ = read_audio(MUSIC / "minuet_in_g.mp3", RATE, resample=True)
     samples = samples[5 * RATE: 9 * RATE]
-    return (samples * (2.5 / np.abs(samples).max())).astype(np.float32)
+    return (samples * (LOUDEST / np.abs(samples).max())).astype(np.float32)
 
 
 def high_band_power(samples: np.ndarray) -> float:
@@ -23,7 +24,7 @@ def high_band_power(samples: np.ndarray) -> float:
 
 
 def test_music_within_full_scale_comes_out_unchanged(loud_music):
-    quiet = loud_music * np.float32(0.9 / 2.5)  # its loudest at 0.9 of full scale
+    quiet = loud_music * np.float32(0.9 / LOUDEST)  # its loudest at 0.9 of full scale
     assert np.array_equal(limit(quiet, RATE), quiet)
 
 

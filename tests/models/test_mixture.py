@@ -117,12 +117,15 @@ def test_a_code_networks_components_start_where_the_musics_blocks_are():
         distance = np.square(blocks[:, None, :] - means[None]).sum(axis=-1)
         return np.bincount(distance.argmin(axis=1), minlength=len(means))
 
+    def shifted_alike(dim: int) -> np.ndarray:
+        """The old start: each component's `dim` means all at its level, from -1 to 1."""
+        return np.repeat(np.linspace(-1.0, 1.0, 4)[:, None], dim, axis=1)
+
     _, means, _ = mixture_split(initial_bias(cfg)[None], layout(cfg), np)
     assert (wins(means[0]) >= 0.05 * len(blocks)).all(), wins(means[0])
-    alike = np.repeat(np.linspace(-1.0, 1.0, 4)[:, None], 128, axis=1)
-    assert wins(alike)[[0, 3]].sum() == 0  # the old start: the outer two fit no block of the music
+    assert wins(shifted_alike(128))[[0, 3]].sum() == 0  # the old start: the outer two fit no block of the music
 
     # Where the first value is not the level (one band of uncoded frames), every value still starts shifted alike.
     uncoded = ModelConfig(block=dataclasses.replace(block, code=0), output="mixture", components=4)
     _, means, _ = mixture_split(initial_bias(uncoded)[None], layout(uncoded), np)
-    np.testing.assert_allclose(means[0], np.repeat(np.linspace(-1.0, 1.0, 4)[:, None], 8 * 128, axis=1), rtol=1e-6)
+    np.testing.assert_allclose(means[0], shifted_alike(8 * 128), rtol=1e-6)
