@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """How close sets of songs sound to the music, beside the music's own round trips: the last TAIL seconds of
 every song in each SONGS folder against the music's files (bench_song_quality's protocol), by the
-long-term spectrum's log-spectral distance at 256/1024/4096-sample windows, the Fréchet distance of
+long-term spectrum's log-spectral distance at 256/1024/4096-sample windows and over 64 mel bands at 1024
+(the bins weigh 10-22 kHz as half the spectrum, where hearing is weakest; mel bands weigh it as the ear
+does), the Fréchet distance of
 64-band log mel frames (lower is closer; another excerpt of the same music scores near 0), and
 evaluate.py's flatness beside the music's.
 
@@ -26,6 +28,8 @@ from musicgen.evaluate import measures
 from musicgen.evaluate.fidelity import WINDOWS, frechet_distance, spectrum_distance_db
 
 RATE = 44100
+MEL_WINDOW = 1024  # the mel bands' window: the Fréchet distance's frames and the long-term spectrum's mel form
+HEADER = f"{'spectrum LSD ' + '/'.join(map(str, WINDOWS)):>26} {'mel':>5} {'Frechet':>8} {'flat x':>6}"
 AUDIO = (".mp3", ".wav", ".ogg", ".flac")
 
 
@@ -62,14 +66,32 @@ class Music:
     @classmethod
     def load(cls, folder: Path) -> "Music":
         files = [read_audio(p, RATE, resample=True)[0] for p in sorted(folder.iterdir()) if p.suffix.lower() in AUDIO]
-        mel = mel_filterbank(BlockSpec(sample_rate=RATE, block_size=1024, overlap=True, representation="logmel",
+        mel = mel_filterbank(BlockSpec(sample_rate=RATE, block_size=MEL_WINDOW, overlap=True, representation="logmel",
                                        bands=64))
         return cls(files, flatness(files), mel)
 
-    def distances(self, songs: list[np.ndarray]) -> tuple[list[float], float, float]:
-        """`songs` against the music: (spectrum LSD at each of WINDOWS, Fréchet distance, flatness ratio)."""
-        return ([spectrum_distance_db(songs, self.files, w) for w in WINDOWS],
-                frechet_distance(songs, self.files, self.mel), flatness(songs) / self.flatness)
+    def distances(self, songs: list[np.ndarray]) -> "Distances":
+        """`songs` against the music."""
+        return Distances(lsd_db=[spectrum_distance_db(songs, self.files, w) for w in WINDOWS],
+                         mel_db=spectrum_distance_db(songs, self.files, MEL_WINDOW, self.mel),
+                         frechet=frechet_distance(songs, self.files, self.mel),
+                         flatness_ratio=flatness(songs) / self.flatness)
+
+
+@dataclass
+class Distances:
+    """A set of songs against the music: the long-term spectrum's LSD at each of WINDOWS and over the mel
+    bands, the Fréchet distance of log mel frames, evaluate.py's flatness over the music's."""
+
+    lsd_db: list[float]
+    mel_db: float
+    frechet: float
+    flatness_ratio: float
+
+    def cells(self) -> str:
+        """The figures as the benches print them."""
+        return (f"{' / '.join(f'{d:.1f}' for d in self.lsd_db):>18} {self.mel_db:5.1f} {self.frechet:8.1f} "
+                f"{self.flatness_ratio:6.2f}")
 
 
 def main() -> None:
@@ -80,11 +102,10 @@ def main() -> None:
     args = parser.parse_args()
     music = Music.load(args.music)
     halves = [x[: len(x) // 2] for x in music.files]
-    print(f"{'set':40} {'spectrum LSD ' + '/'.join(map(str, WINDOWS)):>26} {'Frechet':>8} {'flat x':>7}")
+    print(f"{'set':40} {HEADER}")
     rows = [("the music's first halves vs the music", halves)] + [(str(f), tails(f, args.tail)) for f in args.songs]
     for name, songs in rows:
-        lsd, frechet, flat = music.distances(songs)
-        print(f"{name[-40:]:40} {' / '.join(f'{d:.1f}' for d in lsd):>26} {frechet:8.1f} {flat:7.2f}", flush=True)
+        print(f"{name[-40:]:40} {music.distances(songs).cells():>26}", flush=True)
 
 
 if __name__ == "__main__":

@@ -21,11 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bench_song_fidelity import Music, song_tails
+from bench_song_fidelity import HEADER, Music, song_tails
 from bench_song_quality import DATASETS, run
 from common import REPO, RESULTS, write_results
 from musicgen.config import DETAILS
-from musicgen.evaluate.fidelity import WINDOWS
 
 
 def draw(weights: Path, out: Path, random_seed: int, args) -> tuple[list[Path], list[float]]:
@@ -61,22 +60,22 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         sys.exit(f"unknown set(s) {', '.join(unknown)}: one of {', '.join(DATASETS)}")
     music = {name: Music.load(REPO / DATASETS[name]) for name in sorted({name for _, name, _ in args.run})}
-    print(f"{'row':14} {'set':10} {'draw':>4} {'spectrum LSD ' + '/'.join(map(str, WINDOWS)):>26} {'Frechet':>8} "
-          f"{'flat x':>6} {'music s':>8}")
+    print(f"{'row':14} {'set':10} {'draw':>4} {HEADER} {'music s':>8}")
     results = []
     for label, name, weights in args.run:
         draws = []
         for seed in range(1, args.draws + 1):
             out = args.out / label / f"{name}_draw{seed}"
             songs, heard = draw(Path(weights), out, seed, args)
-            lsd, frechet, flat = music[name].distances(song_tails(songs, args.tail))
-            draws.append({"random_seed": seed, "lsd_db": lsd, "frechet": frechet, "flatness_ratio": flat,
+            measured = music[name].distances(song_tails(songs, args.tail))
+            draws.append({"random_seed": seed, "lsd_db": measured.lsd_db, "mel_lsd_db": measured.mel_db,
+                          "frechet": measured.frechet, "flatness_ratio": measured.flatness_ratio,
                           "music_seconds": heard})
-            print(f"{label:14} {name:10} {seed:4} {' / '.join(f'{d:.1f}' for d in lsd):>26} {frechet:8.1f} "
-                  f"{flat:6.2f} {sum(heard):8.0f}", flush=True)
+            print(f"{label:14} {name:10} {seed:4} {measured.cells():>26} {sum(heard):8.0f}", flush=True)
         lsd_rows = list(zip(*(d["lsd_db"] for d in draws)))
         print(f"{label:14} {name:10} {'all':>4} {' / '.join(spread(list(w)) for w in lsd_rows):>26} "
-              f"{spread([d['frechet'] for d in draws]):>14} {spread([d['flatness_ratio'] for d in draws], 2):>11} "
+              f"{spread([d['mel_lsd_db'] for d in draws]):>9} {spread([d['frechet'] for d in draws]):>14} "
+              f"{spread([d['flatness_ratio'] for d in draws], 2):>11} "
               f"{sum(sum(d['music_seconds']) for d in draws):6.0f}/{args.draws * args.songs * args.seconds:.0f}",
               flush=True)
         results.append({"label": label, "set": name, "weights": weights, "draws": draws})

@@ -73,10 +73,13 @@ def fidelity(music: np.ndarray, rebuilt: np.ndarray) -> Fidelity:
                     convergence_db=spectral_convergence_db(music, rebuilt))
 
 
-def spectrum_distance_db(songs: list[np.ndarray], music: list[np.ndarray], window: int) -> float:
-    """The RMS over frequencies of the difference in dB of two sets' long-term mean power spectra."""
+def spectrum_distance_db(songs: list[np.ndarray], music: list[np.ndarray], window: int,
+                         bands: np.ndarray | None = None) -> float:
+    """The RMS over frequencies of the difference in dB of two sets' long-term mean power spectra; with
+    `bands` ((bands, window // 2 + 1) weights, e.g. mel), over those bands' power instead of the bins'."""
     def mean_power(signals):
-        return np.concatenate([np.square(magnitudes(x, window), dtype=np.float64) for x in signals]).mean(axis=0)
+        power = np.concatenate([np.square(magnitudes(x, window), dtype=np.float64) for x in signals]).mean(axis=0)
+        return power if bands is None else bands @ power
 
     a, b = mean_power(songs), mean_power(music)
     floor = max(float(b.max()), 1e-30) * 10.0 ** (FLOOR_DB / 10.0)

@@ -11,7 +11,8 @@ import pytest
 from musicgen.audio import frames
 from musicgen.audio.io import read_audio
 from musicgen.config import BlockSpec, ModelConfig
-from musicgen.evaluate.fidelity import WINDOWS, fidelity, log_spectral_distance
+from musicgen.audio.spectra import mel_filterbank
+from musicgen.evaluate.fidelity import WINDOWS, fidelity, log_spectral_distance, spectrum_distance_db
 from musicgen.generate.resynthesis import round_trip
 from musicgen.formats.weights import read_checkpoint
 
@@ -41,6 +42,21 @@ def test_a_louder_copy_is_its_gain_away_at_every_window(minuet, gain_db):
     louder = minuet * np.float32(10 ** (gain_db / 20))
     for window in WINDOWS:
         assert 0.85 * gain_db < log_spectral_distance(minuet, louder, window) <= gain_db + 1e-3
+
+
+def test_the_long_term_spectrum_over_mel_bands_weighs_the_highs_as_the_ear_does(minuet, rng):
+    """A change above 6 kHz (a quarter of the bins at 16 kHz, five of the 64 mel bands) moves the bins' distance
+    far more than the bands'; a gain moves both by itself."""
+    mel = mel_filterbank(BlockSpec(sample_rate=RATE, block_size=1024, overlap=True, representation="logmel", bands=64))
+    halves = [minuet[: len(minuet) // 2]], [minuet[len(minuet) // 2:]]
+    louder = [x * np.float32(2.0) for x in halves[0]]
+    assert spectrum_distance_db(louder, halves[0], 1024) == pytest.approx(6.02, abs=0.05)
+    assert spectrum_distance_db(louder, halves[0], 1024, mel) == pytest.approx(6.02, abs=0.05)
+    spectrum = np.fft.rfft(rng.normal(0.0, 0.05, len(halves[0][0])))
+    spectrum[np.fft.rfftfreq(len(halves[0][0]), 1 / RATE) < 6000] = 0
+    hiss = [halves[0][0] + np.fft.irfft(spectrum, len(halves[0][0])).astype(np.float32)]
+    bins, bands = spectrum_distance_db(hiss, halves[1], 1024), spectrum_distance_db(hiss, halves[1], 1024, mel)
+    assert bins > 2 * bands and bins > spectrum_distance_db(halves[0], halves[1], 1024) + 5
 
 
 @pytest.mark.parametrize("frame, hop", [(2048, 512), (1024, 256), (512, 128), (64, 32)])
