@@ -34,6 +34,7 @@ def draw(weights: Path, out: Path, random_seed: int, args) -> tuple[list[Path], 
                            "--seconds", str(args.seconds + args.clip_len), "--random-seed", str(random_seed),
                            "--out-dir", str(out), *([] if args.detail is None else ["--detail", args.detail]),
                            *([] if args.temperature is None else ["--temperature", str(args.temperature)]),
+                           *([] if args.tail_noise is None else ["--tail-noise", str(args.tail_noise)]),
                            "--json"]))
     return ([REPO / song["path"] for song in said["songs"]],
             [song["music_seconds"] or 0.0 for song in said["songs"]])
@@ -54,6 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--tail", type=float, default=20.0, help="the last this many seconds of each song are measured")
     p.add_argument("--detail", choices=DETAILS, default=None, help="generate.py's (default: the network's own)")
     p.add_argument("--temperature", type=float, default=None, help="generate.py's (default: the network's own)")
+    p.add_argument("--tail-noise", type=float, default=None, help="generate.py's (default: the network's own)")
     p.add_argument("--out", type=Path, default=RESULTS / "song_spread")
     args = p.parse_args(argv)
     unknown = sorted({name for _, name, _ in args.run} - set(DATASETS))

@@ -57,9 +57,10 @@ class Export:
         return ((rng.random((1, units)) >= rate) / (1.0 - rate)).astype(np.float32)
 
 
-def draw(out: np.ndarray, card: dict, temperature: float, rng: np.random.Generator) -> np.ndarray:
+def draw(out: np.ndarray, card: dict, temperature: float, rng: np.random.Generator, noise=1.0) -> np.ndarray:
     """The block played from one distribution: a mixture picks a component (weights sharpened by 1 / temperature),
-    then each value is its mean plus temperature times its scale in Gaussian noise ("mse": the output itself)."""
+    then each value is its mean plus temperature times its `noise` times its scale in Gaussian noise ("mse": the
+    output itself)."""
     dim, kind = card["block_values"], card["output"]
     if kind == "mse":
         return out[:dim]
@@ -74,7 +75,7 @@ def draw(out: np.ndarray, card: dict, temperature: float, rng: np.random.Generat
         log_scale = np.concatenate([log_scale, log_scale])
     if not temperature:
         return mean
-    return (mean + temperature * np.exp(log_scale) * rng.standard_normal(dim)).astype(np.float32)
+    return (mean + temperature * noise * np.exp(log_scale) * rng.standard_normal(dim)).astype(np.float32)
 
 
 def block_values(block: np.ndarray, arrays: dict) -> np.ndarray:
@@ -217,7 +218,7 @@ def play(export: Export, seconds: float, *, seed: int, temperature: float | None
         return samples
 
     for k in range(steps):
-        block = draw(out, card, temperature, rng)
+        block = draw(out, card, temperature, rng, arrays.get("noise", 1.0))
         if "low" in arrays:
             block = np.clip(block, arrays["low"], arrays["high"])
         blocks.append(block_values(block, arrays))

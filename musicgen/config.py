@@ -354,6 +354,12 @@ class TrainConfig:
         1.0, "--temperature", metavar="T", low=0, high=MAX_TEMPERATURE,
         help="for --output gaussian or mixture: the scale of the sampled spread at which this network's songs are "
         "drawn, recorded in the weight file as generate.py's default and used by the previews")
+    tail_noise: float = option(
+        1.0, "--tail-noise", metavar="R", low=0, high=1,
+        help="for a frames network's mixture: the noise on each block's code past its first 16 components (the "
+        "detail within its frames, not its broad shape) drawn at R times the temperature, which a tonal song hears "
+        "as less hiss; 1: as the rest (the component's pick keeps the temperature); recorded in the weight file as "
+        "generate.py's default and used by the previews")
     bound: float | None = option(
         None, "--bound", metavar="S", kind=float, low=0, high=MAX_BOUND,
         help="keep each value a song plays and feeds back within the range the training music's own values of it "
@@ -413,6 +419,11 @@ class GenerateConfig:
         help="for networks trained with --output gaussian or mixture: scale of the sampled spread (0: the mean alone, "
         "deterministic; default: the one the network was trained to be drawn at, 1 unless its preset says); other "
         "networks ignore it")
+    tail_noise: float | None = option(
+        None, "--tail-noise", metavar="R", kind=float, low=0, high=1,
+        help="for frames networks drawn from a mixture: the noise on each block's code past its first 16 components "
+        "(the detail within its frames) at R times the temperature (default: the network's own, 1 unless its preset "
+        "says); other networks ignore it")
     bound: float | None = option(
         None, "--bound", metavar="S", kind=float, low=0, high=MAX_BOUND,
         help="keep each value the song plays and feeds back within the training music's own range of it, widened by "

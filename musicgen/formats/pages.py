@@ -71,7 +71,8 @@ def _song_article(song: Path, info: SongInfo | None, note: str | None) -> str:
         if info.random_seed is not None:
             rows.append(("random seed", str(info.random_seed)))
         if info.temperature is not None:
-            rows.append(("temperature", f"{info.temperature:g}"))
+            tail = "" if info.tail_noise in (None, 1.0) else f" (a code's detail at {info.tail_noise:g} of it)"
+            rows.append(("temperature", f"{info.temperature:g}{tail}"))
     if note:
         rows.append(("sidecar", html.escape(note)))
     kind = AUDIO_TYPES.get(song.suffix.lstrip(".").lower(), "audio/wav")

@@ -42,6 +42,7 @@ class SongInfo:
     prime_start: float = 0.0
     seconds: float | None = None
     temperature: float | None = None
+    tail_noise: float | None = None  # a frames network's code detail noise, a fraction of the temperature
     bound: float | None = None
     detail: str | None = None
     random_seed: int | None = None
@@ -68,8 +69,8 @@ class UnreadableSidecar(SchemaError):
 # Where each optional field's value must be of a kind: a value of another kind is ignored (read as None),
 # since nothing but the echo and the blocks changes how a song is measured.
 _KINDS = {"weights": str, "iteration": int, "cell": str, "output": str, "prenet_dropout": float, "seed_clip": int,
-          "data": str, "prime": str, "seconds": float, "temperature": float, "bound": float, "detail": str,
-          "random_seed": int, "format": str, "music_seconds": float, "judged_seconds": float}
+          "data": str, "prime": str, "seconds": float, "temperature": float, "tail_noise": float, "bound": float,
+          "detail": str, "random_seed": int, "format": str, "music_seconds": float, "judged_seconds": float}
 
 
 def song_info_from_doc(doc: dict) -> SongInfo:

@@ -72,6 +72,12 @@ class Checkpoint:
         return self._training_setting("temperature", MAX_TEMPERATURE, 1.0)
 
     @property
+    def tail_noise(self) -> float:
+        """The noise its training chose for its code's detail, a fraction of the temperature (training --tail-noise;
+        1 for files from before it)."""
+        return self._training_setting("tail_noise", 1.0, 1.0)
+
+    @property
     def bound(self) -> float | None:
         """The bound its training chose for its songs (training --bound; None: no bound)."""
         return None if self.training.get("bound") is None else self._training_setting("bound", MAX_BOUND)
@@ -119,7 +125,8 @@ class Checkpoint:
         try:
             return schema.get_float(self.training, key, 0.0, high, default)
         except SchemaError as exc:
-            raise WeightsError(f"'{self._file_name}' records a training {exc}; pass --{key}") from None
+            flag = "--" + key.replace("_", "-")
+            raise WeightsError(f"'{self._file_name}' records a training {exc}; pass {flag}") from None
 
     @property
     def _file_name(self) -> str:

@@ -25,6 +25,9 @@ LOG_SCALE_MIN, LOG_SCALE_MAX = -5.0, 2.0
 # A mixture's components start at these levels (normalised units, every value alike), quiet to
 # loud, so that they differ from the first update: identical components get identical gradients.
 MIXTURE_START_SPREAD = 1.0
+# A "frames" network's code components (principal or cosine, the most varying first) up to here hold a block's broad
+# shape (its level, tilt and envelope); the rest the detail within its frames, whose noise a song hears as hiss.
+CODE_LEAD = 16
 
 
 @dataclass(frozen=True)
@@ -117,10 +120,26 @@ def initial_bias(cfg: ModelConfig) -> np.ndarray:
     return bias
 
 
-def draw_numpy(out: np.ndarray, lay: Layout, temperature: float, rng: np.random.Generator) -> np.ndarray:
-    """The block generation plays from one output: the mean plus `temperature` times the scale in
-    Gaussian noise; a mixture first picks its component (weights sharpened by 1/temperature; at 0 the
-    likeliest one's mean)."""
+def has_code_tail(model: ModelConfig) -> bool:
+    """Whether `model` steps through a code with detail components past CODE_LEAD (noise_factors)."""
+    return model.block.representation == "frames" and model.block.code > CODE_LEAD
+
+
+def noise_factors(model: ModelConfig, tail_noise: float) -> float | np.ndarray:
+    """Each value's noise as a fraction of the temperature: a "frames" network's code components from
+    CODE_LEAD on (the detail within its block's frames) at `tail_noise`, everything else at 1."""
+    if tail_noise == 1.0 or not has_code_tail(model):
+        return 1.0
+    factors = np.full(model.block.code, tail_noise, dtype=np.float32)
+    factors[:CODE_LEAD] = 1.0
+    return factors
+
+
+def draw_numpy(out: np.ndarray, lay: Layout, temperature: float, rng: np.random.Generator,
+               noise: float | np.ndarray = 1.0) -> np.ndarray:
+    """The block generation plays from one output: the mean plus `temperature` times `noise` (noise_factors)
+    times the scale in Gaussian noise; a mixture first picks its component (weights sharpened by
+    1/temperature; at 0 the likeliest one's mean)."""
     if not lay.sampled:
         return out
     if lay.kind == "gaussian":
@@ -135,8 +154,7 @@ def draw_numpy(out: np.ndarray, lay: Layout, temperature: float, rng: np.random.
         log_scale = np.take_along_axis(log_scales, chosen, axis=-2)[..., 0, :]
     if not temperature:
         return mean
-    noise = rng.standard_normal(mean.shape, dtype=np.float32)
-    return mean + temperature * np.exp(log_scale) * noise
+    return mean + temperature * noise * np.exp(log_scale) * rng.standard_normal(mean.shape, dtype=np.float32)
 
 
 def draw_keras(out, lay: Layout, seed_generator):

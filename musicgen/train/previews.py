@@ -42,7 +42,7 @@ class Previewer:
         blocks = max(1, model.block.blocks_in(self.seconds))
         network = fastest_engine(stateful_model(ckpt, 1), rng)
         out = song_features(network, ckpt, seeds, seeds.shape[1] + blocks, rng=rng, echo=False,
-                            temperature=ckpt.temperature, bound=ckpt.bound)
+                            temperature=ckpt.temperature, bound=ckpt.bound, tail_noise=ckpt.tail_noise)
         if not self.detail_fitted:
             self.detail, self.detail_fitted = make_detail(ckpt.detail, ckpt, self.data, self.prefix), True
         audio = features_to_audio(out[0], ckpt, rng, self.detail)

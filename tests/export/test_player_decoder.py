@@ -88,6 +88,15 @@ def test_a_learned_detail_plays_as_generate_stream_shapes_it(canon_8k, name):
     assert np.sqrt(np.mean(np.square(got - smooth))) > 0.1 * np.sqrt(np.mean(np.square(smooth)))
 
 
+def test_the_player_draws_each_value_at_the_exported_noise():
+    """player.npz's `noise` (a code's --tail-noise): each value's normal draw scaled by its entry."""
+    card = {"block_values": 4, "output": "gaussian", "paired": False, "log_scale_range": (-5.0, 2.0)}
+    rng = np.random.default_rng(0)
+    drawn = np.stack([player.draw(np.zeros(8, np.float32), card, 2.0, rng, np.array([1.0, 1.0, 0.25, 0.25]))
+                      for _ in range(8000)])
+    np.testing.assert_allclose(drawn.std(axis=0), [2.0, 2.0, 0.5, 0.5], rtol=0.04)
+
+
 def test_a_coded_block_is_decoded_through_its_code_before_it_is_played(canon_8k):
     block = MAGNITUDE_BLOCKS["fine frames (the fine preset's)"]
     frames = representation_values(canon_8k, block)

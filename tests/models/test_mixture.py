@@ -11,7 +11,7 @@ import pytest
 
 from musicgen.config import BlockSpec, ModelConfig
 from musicgen.generate.generation import Sampler
-from musicgen.models.outputs import draw_keras, layout, nll_loss
+from musicgen.models.outputs import CODE_LEAD, draw_keras, layout, nll_loss
 
 BANDS = 3
 
@@ -72,6 +72,19 @@ def test_generation_draws_each_block_from_one_component_at_its_weight():
     # A lower temperature sharpens the weights too: 3:1 becomes 9:1 at 0.5.
     cold = Sampler(cfg, 0.5, np.random.default_rng(1))(out)
     assert (cold[..., 0] > 0).mean() == pytest.approx(0.9, abs=0.02)
+
+
+def test_a_codes_detail_is_drawn_at_its_tail_noise_and_its_broad_shape_at_the_temperature():
+    """--tail-noise: past a fine code's first CODE_LEAD components the noise is R times the temperature's; the
+    component's pick and every other network's draws are as before."""
+    code = ModelConfig(block=BlockSpec(representation="frames", code=CODE_LEAD + 8), output="mixture", components=1)
+    out = packed(np.zeros(1), np.zeros((1, CODE_LEAD + 8)), np.zeros((1, CODE_LEAD + 8))).repeat(20000, axis=1)
+    spread = Sampler(code, 1.5, np.random.default_rng(0), tail_noise=0.2)(out)[0].std(axis=0)
+    np.testing.assert_allclose(spread[:CODE_LEAD], 1.5, rtol=0.03)
+    np.testing.assert_allclose(spread[CODE_LEAD:], 0.3, rtol=0.03)
+    bands = mixture_cfg(2, bands=4)
+    np.testing.assert_array_equal(Sampler(bands, 1.0, np.random.default_rng(0), tail_noise=0.2)(two_levels(500)),
+                                  Sampler(bands, 1.0, np.random.default_rng(0))(two_levels(500)))
 
 
 def test_scheduled_samplings_draws_are_generations_draws():
