@@ -356,10 +356,10 @@ class TrainConfig:
         "drawn, recorded in the weight file as generate.py's default and used by the previews")
     tail_noise: float = option(
         1.0, "--tail-noise", metavar="R", low=0, high=1,
-        help="for a frames network's mixture: the noise on each block's code past its first 16 components (the "
-        "detail within its frames, not its broad shape) drawn at R times the temperature, which a tonal song hears "
-        "as less hiss; 1: as the rest (the component's pick keeps the temperature); recorded in the weight file as "
-        "generate.py's default and used by the previews")
+        help="for a frames network drawn from a gaussian or mixture: the noise on each block's code past its first 16 "
+        "components (the detail within its frames, not its broad shape) drawn at R times the temperature: less hiss "
+        "on a solo piano, less texture on recorded mixes; 1: as the rest (a mixture's pick keeps the temperature); "
+        "recorded in the weight file as generate.py's default and used by the previews")
     bound: float | None = option(
         None, "--bound", metavar="S", kind=float, low=0, high=MAX_BOUND,
         help="keep each value a song plays and feeds back within the range the training music's own values of it "
@@ -421,9 +421,9 @@ class GenerateConfig:
         "networks ignore it")
     tail_noise: float | None = option(
         None, "--tail-noise", metavar="R", kind=float, low=0, high=1,
-        help="for frames networks drawn from a mixture: the noise on each block's code past its first 16 components "
-        "(the detail within its frames) at R times the temperature (default: the network's own, 1 unless its preset "
-        "says); other networks ignore it")
+        help="for frames networks drawn from a gaussian or mixture: the noise on each block's code past its first 16 "
+        "components (the detail within its frames) at R times the temperature (default: the network's own, 1 unless "
+        "its training chose another); other networks ignore it")
     bound: float | None = option(
         None, "--bound", metavar="S", kind=float, low=0, high=MAX_BOUND,
         help="keep each value the song plays and feeds back within the training music's own range of it, widened by "
