@@ -36,6 +36,9 @@ STORES = ("fft", "logmag", "frames")
 CODE_BASES = ("pca", "dct")
 MAX_BANDS = 4096
 MAX_CODE = 4096
+# A "frames" network's code components (principal or cosine, the most varying first) up to here hold a block's broad
+# shape (its level, tilt and envelope); the rest the detail within its frames, whose noise a song hears as hiss.
+CODE_LEAD = 16
 # Per-feature statistics (a dataset's mean and variance, a weight file's mean and std) are used in
 # float32: within these bounds (x - mean) / std and y * std + mean stay finite there. Our own std
 # never goes below MIN_STD (data.training_data.std_from_variance).
@@ -356,10 +359,10 @@ class TrainConfig:
         "drawn, recorded in the weight file as generate.py's default and used by the previews")
     tail_noise: float = option(
         1.0, "--tail-noise", metavar="R", low=0, high=1,
-        help="for a frames network drawn from a gaussian or mixture: the noise on each block's code past its first 16 "
-        "components (the detail within its frames, not its broad shape) drawn at R times the temperature: less hiss "
-        "on a solo piano, less texture on recorded mixes; 1: as the rest (a mixture's pick keeps the temperature); "
-        "recorded in the weight file as generate.py's default and used by the previews")
+        help=f"for a frames network drawn from a gaussian or mixture: the noise on each block's code past its first "
+        f"{CODE_LEAD} components (the detail within its frames, not its broad shape) drawn at R times the "
+        "temperature: less hiss on a solo piano, less texture on recorded mixes; 1: as the rest (a mixture's pick "
+        "keeps the temperature); recorded in the weight file as generate.py's default and used by the previews")
     bound: float | None = option(
         None, "--bound", metavar="S", kind=float, low=0, high=MAX_BOUND,
         help="keep each value a song plays and feeds back within the range the training music's own values of it "
@@ -421,9 +424,9 @@ class GenerateConfig:
         "networks ignore it")
     tail_noise: float | None = option(
         None, "--tail-noise", metavar="R", kind=float, low=0, high=1,
-        help="for frames networks drawn from a gaussian or mixture: the noise on each block's code past its first 16 "
-        "components (the detail within its frames) at R times the temperature (default: the network's own, 1 unless "
-        "its training chose another); other networks ignore it")
+        help=f"for frames networks drawn from a gaussian or mixture: the noise on each block's code past its first "
+        f"{CODE_LEAD} components (the detail within its frames) at R times the temperature (default: the network's "
+        "own, 1 unless its training chose another); other networks ignore it")
     bound: float | None = option(
         None, "--bound", metavar="S", kind=float, low=0, high=MAX_BOUND,
         help="keep each value the song plays and feeds back within the training music's own range of it, widened by "

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from musicgen.config import ModelConfig
+from musicgen.config import CODE_LEAD, ModelConfig
 
 # Log-scales are clipped to this range (in normalised units): the floor keeps the likelihood from
 # rewarding an ever-sharper fit to near-silent bins, the ceiling keeps an untrained network's
@@ -25,9 +25,6 @@ LOG_SCALE_MIN, LOG_SCALE_MAX = -5.0, 2.0
 # A mixture's components start at these levels (normalised units, every value alike), quiet to
 # loud, so that they differ from the first update: identical components get identical gradients.
 MIXTURE_START_SPREAD = 1.0
-# A "frames" network's code components (principal or cosine, the most varying first) up to here hold a block's broad
-# shape (its level, tilt and envelope); the rest the detail within its frames, whose noise a song hears as hiss.
-CODE_LEAD = 16
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import pytest
 from musicgen.audio.frame_code import cosine_basis, cosine_code, cosine_shape_problem, fit_code
 from musicgen.audio.frames import block_frame_values
 from musicgen.audio.io import from_int16, read_audio, read_pcm_wav
-from musicgen.config import BlockSpec, ModelConfig
+from musicgen.config import CODE_LEAD, BlockSpec, ModelConfig
 from musicgen.data.convert import convert_directory
 from musicgen.data.training_data import load_training_data
 from musicgen.errors import DatasetError
@@ -172,7 +172,7 @@ def test_a_frames_network_trains_carries_its_code_and_generates(frames_data, tmp
                           "--output", tmp_path / "exported")
     assert exported.returncode == 0, exported.stderr[-2000:]
     with np.load(tmp_path / "exported" / "player.npz") as arrays:  # a player draws the detail as generate.py does
-        np.testing.assert_allclose(arrays["noise"], [1.0] * 16 + [0.3] * 8)
+        np.testing.assert_allclose(arrays["noise"], [1.0] * CODE_LEAD + [0.3] * (24 - CODE_LEAD))
     primed = run_script("generate.py", "--weights", weights, "--prime", frames_data.input_dir / "minuet.mp3",
                         "--prime-start", 2, "--seconds", 2, "--out-dir", tmp_path / "songs")
     assert primed.returncode == 0, primed.stderr[-2000:]

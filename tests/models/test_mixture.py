@@ -9,9 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from musicgen.config import BlockSpec, ModelConfig
+from musicgen.config import CODE_LEAD, BlockSpec, ModelConfig
 from musicgen.generate.generation import Sampler
-from musicgen.models.outputs import CODE_LEAD, draw_keras, layout, nll_loss
+from musicgen.models.outputs import draw_keras, layout, nll_loss
 
 BANDS = 3
 
