@@ -35,6 +35,7 @@ def draw(weights: Path, out: Path, random_seed: int, args) -> tuple[list[Path], 
                            "--out-dir", str(out), *([] if args.detail is None else ["--detail", args.detail]),
                            *([] if args.temperature is None else ["--temperature", str(args.temperature)]),
                            *([] if args.tail_noise is None else ["--tail-noise", str(args.tail_noise)]),
+                           *([] if args.noise_memory is None else ["--noise-memory", str(args.noise_memory)]),
                            "--json"]))
     return ([REPO / song["path"] for song in said["songs"]],
             [song["music_seconds"] or 0.0 for song in said["songs"]])
@@ -56,6 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--detail", choices=DETAILS, default=None, help="generate.py's (default: the network's own)")
     p.add_argument("--temperature", type=float, default=None, help="generate.py's (default: the network's own)")
     p.add_argument("--tail-noise", type=float, default=None, help="generate.py's (default: the network's own)")
+    p.add_argument("--noise-memory", type=float, default=None, help="generate.py's (default: the network's own)")
     p.add_argument("--out", type=Path, default=RESULTS / "song_spread")
     args = p.parse_args(argv)
     unknown = sorted({name for _, name, _ in args.run} - set(DATASETS))

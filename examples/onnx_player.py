@@ -57,10 +57,11 @@ class Export:
         return ((rng.random((1, units)) >= rate) / (1.0 - rate)).astype(np.float32)
 
 
-def draw(out: np.ndarray, card: dict, temperature: float, rng: np.random.Generator, noise=1.0) -> np.ndarray:
+def draw(out: np.ndarray, card: dict, temperature: float, rng: np.random.Generator, noise=1.0,
+         carry=None) -> np.ndarray:
     """The block played from one distribution: a mixture picks a component (weights sharpened by 1 / temperature),
-    then each value is its mean plus temperature times its `noise` times its scale in Gaussian noise ("mse": the
-    output itself)."""
+    then each value is its mean plus temperature times its `noise` times its scale in Gaussian noise, that noise
+    passed through `carry` where given (NoiseMemory) ("mse": the output itself)."""
     dim, kind = card["block_values"], card["output"]
     if kind == "mse":
         return out[:dim]
@@ -75,7 +76,24 @@ def draw(out: np.ndarray, card: dict, temperature: float, rng: np.random.Generat
         log_scale = np.concatenate([log_scale, log_scale])
     if not temperature:
         return mean
-    return (mean + temperature * noise * np.exp(log_scale) * rng.standard_normal(dim)).astype(np.float32)
+    shocks = rng.standard_normal(dim)
+    if carry is not None:
+        shocks = carry(shocks)
+    return (mean + temperature * noise * np.exp(log_scale) * shocks).astype(np.float32)
+
+
+class NoiseMemory:
+    """player.npz's `memory` (a code's --noise-memory): each block's normal draw carries its entry of the last
+    block's and the rest of a fresh one, so each value's spread stays 1."""
+
+    def __init__(self, memory: np.ndarray):
+        self.memory, self.last = memory, None
+
+    def __call__(self, fresh: np.ndarray) -> np.ndarray:
+        if self.last is not None:
+            fresh = self.memory * self.last + np.sqrt(1.0 - np.square(self.memory)) * fresh
+        self.last = fresh
+        return fresh
 
 
 def block_values(block: np.ndarray, arrays: dict) -> np.ndarray:
@@ -217,8 +235,9 @@ def play(export: Export, seconds: float, *, seed: int, temperature: float | None
         left -= len(samples)
         return samples
 
+    carry = NoiseMemory(arrays["memory"]) if "memory" in arrays else None
     for k in range(steps):
-        block = draw(out, card, temperature, rng, arrays.get("noise", 1.0))
+        block = draw(out, card, temperature, rng, arrays.get("noise", 1.0), carry)
         if "low" in arrays:
             block = np.clip(block, arrays["low"], arrays["high"])
         blocks.append(block_values(block, arrays))

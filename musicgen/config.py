@@ -25,6 +25,7 @@ MAX_SECONDS = 3600.0  # one hour of audio per generated song
 MAX_COUNT = 256  # songs per generate.py run (one batch)
 MAX_TEMPERATURE = 10.0  # scale of a gaussian output's sampled spread
 MAX_BOUND = 1000.0  # spreads beyond the music's range a fed-back value may go (generate --bound)
+MAX_NOISE_MEMORY = 0.99  # --noise-memory: at 1 a song's detail would keep its first noise for ever
 
 REPRESENTATIONS = ("fft", "logmag", "logmel", "frames")
 # What a dataset's tensors hold: GRUV's FFT values (X and Y files, float32), or each block's log
@@ -363,6 +364,12 @@ class TrainConfig:
         f"{CODE_LEAD} components (the detail within its frames, not its broad shape) drawn at R times the "
         "temperature: less hiss on a solo piano, less texture on recorded mixes; 1: as the rest (a mixture's pick "
         "keeps the temperature); recorded in the weight file as generate.py's default and used by the previews")
+    noise_memory: float = option(
+        0.0, "--noise-memory", metavar="M", low=0, high=MAX_NOISE_MEMORY,
+        help=f"for a frames network drawn from a gaussian or mixture: each block's noise on its code past its first "
+        f"{CODE_LEAD} components carries M of the last block's (the rest drawn anew, the spread kept), so the detail "
+        "within the frames changes as slowly as the music's instead of afresh every block; 0: drawn anew, as before; "
+        "recorded in the weight file as generate.py's default and used by the previews")
     bound: float | None = option(
         None, "--bound", metavar="S", kind=float, low=0, high=MAX_BOUND,
         help="keep each value a song plays and feeds back within the range the training music's own values of it "
@@ -427,6 +434,12 @@ class GenerateConfig:
         help=f"for frames networks drawn from a gaussian or mixture: the noise on each block's code past its first "
         f"{CODE_LEAD} components (the detail within its frames) at R times the temperature (default: the network's "
         "own, 1 unless its training chose another); other networks ignore it")
+    noise_memory: float | None = option(
+        None, "--noise-memory", metavar="M", kind=float, low=0, high=MAX_NOISE_MEMORY,
+        help=f"for frames networks drawn from a gaussian or mixture: each block's noise on its code past its first "
+        f"{CODE_LEAD} components carries M of the last block's, so the detail changes as slowly as the music's "
+        "(default: the network's own, 0 unless its training chose another: drawn anew every block); other networks "
+        "ignore it")
     bound: float | None = option(
         None, "--bound", metavar="S", kind=float, low=0, high=MAX_BOUND,
         help="keep each value the song plays and feeds back within the training music's own range of it, widened by "

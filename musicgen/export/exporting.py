@@ -21,7 +21,7 @@ from musicgen.formats.export import ExportInfo, read_export_info, write_export_i
 from musicgen.formats.weights import Checkpoint, load_weights, read_checkpoint
 from musicgen.generate.generation import data_prefix, detail_applies, make_detail, matching_data, normalised_seeds
 from musicgen.models.model import build_model
-from musicgen.models.outputs import LOG_SCALE_MAX, LOG_SCALE_MIN, layout, noise_factors
+from musicgen.models.outputs import LOG_SCALE_MAX, LOG_SCALE_MIN, layout, memory_factors, noise_factors
 from musicgen.models.single_step import SingleStep
 
 # The written step is run this many steps beside the network it came from before the folder is kept.
@@ -124,9 +124,11 @@ def _record(ckpt: Checkpoint, weights: Path, step: SingleStep, export_format: st
     bound = ckpt.bound
     if bound is not None:
         arrays["low"], arrays["high"] = (np.broadcast_to(v, (values,)) for v in ckpt.value_bounds(bound))
-    noise = noise_factors(model, ckpt.tail_noise)
+    noise, memory = noise_factors(model, ckpt.tail_noise), memory_factors(model, ckpt.noise_memory)
     if np.ndim(noise):
         arrays["noise"] = noise
+    if np.ndim(memory):
+        arrays["memory"] = memory
     if seeds is not None:
         arrays["seeds"] = seeds
     info = ExportInfo(

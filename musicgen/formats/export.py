@@ -24,8 +24,8 @@ CARD = "player.json"
 ARRAYS = "player.npz"
 NETWORK_FILES = {"onnx": "step.onnx", "savedmodel": "saved_model", "tflite": "step.tflite"}
 # Arrays player.npz may hold; "mean" and "std" it always does.
-ARRAY_NAMES = ("mean", "std", "low", "high", "noise", "code_mean", "code_basis", "code_low", "code_high", "to_bins",
-               "window", "detail_weights", "detail_low", "detail_high", "detail_filters", "seeds")
+ARRAY_NAMES = ("mean", "std", "low", "high", "noise", "memory", "code_mean", "code_basis", "code_low", "code_high",
+               "to_bins", "window", "detail_weights", "detail_low", "detail_high", "detail_filters", "seeds")
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,8 @@ def _song_article(song: Path, info: SongInfo | None, note: str | None) -> str:
             rows.append(("random seed", str(info.random_seed)))
         if info.temperature is not None:
             tail = "" if info.tail_noise in (None, 1.0) else f" (a code's detail at {info.tail_noise:g} of it)"
+            if info.noise_memory:
+                tail += f", the detail's noise carrying {info.noise_memory:g} of the last block's"
             rows.append(("temperature", f"{info.temperature:g}{tail}"))
     if note:
         rows.append(("sidecar", html.escape(note)))

@@ -43,6 +43,7 @@ class SongInfo:
     seconds: float | None = None
     temperature: float | None = None
     tail_noise: float | None = None  # a frames network's code detail noise, a fraction of the temperature
+    noise_memory: float | None = None  # how much of the last block's noise a frames network's code detail carries
     bound: float | None = None
     detail: str | None = None
     random_seed: int | None = None
@@ -69,8 +70,9 @@ class UnreadableSidecar(SchemaError):
 # Where each optional field's value must be of a kind: a value of another kind is ignored (read as None),
 # since nothing but the echo and the blocks changes how a song is measured.
 _KINDS = {"weights": str, "iteration": int, "cell": str, "output": str, "prenet_dropout": float, "seed_clip": int,
-          "data": str, "prime": str, "seconds": float, "temperature": float, "tail_noise": float, "bound": float,
-          "detail": str, "random_seed": int, "format": str, "music_seconds": float, "judged_seconds": float}
+          "data": str, "prime": str, "seconds": float, "temperature": float, "tail_noise": float,
+          "noise_memory": float, "bound": float, "detail": str, "random_seed": int, "format": str,
+          "music_seconds": float, "judged_seconds": float}
 
 
 def song_info_from_doc(doc: dict) -> SongInfo:

@@ -24,8 +24,9 @@ import numpy as np
 from musicgen import schema
 from musicgen.atomic import claim_first_free, require_space, temp_path, write_atomic
 from musicgen.audio.frame_code import FrameCode, cosine_basis, cosine_shape_problem
-from musicgen.config import (CELL_NAMES, DEFAULT_DATA, DETAILS, MAX_BOUND, MAX_CLIP_BLOCKS, MAX_ITERATION, MAX_STAT,
-                             MAX_TEMPERATURE, MIN_STD, NORMALISATIONS, BlockSpec, ModelConfig)
+from musicgen.config import (CELL_NAMES, DEFAULT_DATA, DETAILS, MAX_BOUND, MAX_CLIP_BLOCKS, MAX_ITERATION,
+                             MAX_NOISE_MEMORY, MAX_STAT, MAX_TEMPERATURE, MIN_STD, NORMALISATIONS, BlockSpec,
+                             ModelConfig)
 from musicgen.errors import WeightsError
 from musicgen.schema import SchemaError
 
@@ -76,6 +77,12 @@ class Checkpoint:
         """The noise its training chose for its code's detail, a fraction of the temperature (training --tail-noise;
         1 for files from before it)."""
         return self._training_setting("tail_noise", 1.0, 1.0)
+
+    @property
+    def noise_memory(self) -> float:
+        """How much of the last block's noise its code's detail carries (training --noise-memory; 0 for files from
+        before it)."""
+        return self._training_setting("noise_memory", MAX_NOISE_MEMORY, 0.0)
 
     @property
     def bound(self) -> float | None:

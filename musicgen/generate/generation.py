@@ -25,7 +25,8 @@ from musicgen.formats.songs import SongInfo, song_info_path
 from musicgen.memory import require_memory
 from musicgen.models.blas_network import BlasNetwork
 from musicgen.models.model import build_model, generation_bytes, reset_states
-from musicgen.models.outputs import draw_numpy, has_code_tail, layout, noise_factors
+from musicgen.models.outputs import (carried_noise, draw_numpy, has_code_tail, layout, memory_factors,
+                                     noise_factors)
 from musicgen.formats.weights import Checkpoint, load_weights, read_checkpoint
 
 
@@ -109,23 +110,61 @@ def fastest_engine(model, rng: np.random.Generator | None = None):
     return model if gpu_present() else BlasNetwork(model, rng)
 
 
+@dataclass(frozen=True)
+class Draws:
+    """How a song's blocks are drawn from its network's outputs (Sampler): at `temperature`, a code's detail at
+    `tail_noise` of it carrying `memory` of the last block's noise, every value within `bound` (or none)."""
+
+    temperature: float = 1.0
+    tail_noise: float = 1.0
+    memory: float = 0.0
+    bound: float | None = None
+
+    @classmethod
+    def of(cls, ckpt: Checkpoint, cfg: GenerateConfig | None = None) -> Draws:
+        """The network's own draws (its training's choices), each overridden by its generate.py flag, given."""
+        def given(flag: str, own):
+            value = None if cfg is None else getattr(cfg, flag)
+            return own if value is None else value
+
+        return cls(temperature=given("temperature", ckpt.temperature), tail_noise=given("tail_noise", ckpt.tail_noise),
+                   memory=given("noise_memory", ckpt.noise_memory), bound=given("bound", ckpt.bound))
+
+    def sampler(self, ckpt: Checkpoint, rng: np.random.Generator) -> Sampler:
+        """The Sampler of `ckpt`'s network that draws as these say."""
+        bounds = None if self.bound is None else ckpt.value_bounds(self.bound)
+        return Sampler(ckpt.model, self.temperature, rng, bounds, self.tail_noise, self.memory)
+
+
 class Sampler:
     """Turns the network's raw output into the block it plays and feeds back (models.outputs.draw_numpy,
-    at `temperature`, a code's detail at `tail_noise` of it). With `bounds` (lowest, highest normalised value,
-    Checkpoint.value_bounds) every value is kept within them.
+    at `temperature`, a code's detail at `tail_noise` of it, its noise carrying `memory` of the last block's).
+    With `bounds` (lowest, highest normalised value, Checkpoint.value_bounds) every value is kept within them.
     """
 
     def __init__(self, cfg, temperature: float = 1.0, rng: np.random.Generator | None = None,
-                 bounds: tuple[np.ndarray, np.ndarray] | None = None, tail_noise: float = 1.0):
+                 bounds: tuple[np.ndarray, np.ndarray] | None = None, tail_noise: float = 1.0, memory: float = 0.0):
         self.layout = layout(cfg)
         self.temperature = float(temperature)
         self.noise = noise_factors(cfg, tail_noise)
+        self.memory = memory_factors(cfg, memory)
         self.rng = rng or np.random.default_rng()
         self.bounds = bounds
+        self._last_noise: np.ndarray | None = None
 
     def __call__(self, out: np.ndarray) -> np.ndarray:
-        block = draw_numpy(np.asarray(out, dtype=np.float32), self.layout, self.temperature, self.rng, self.noise)
+        carry = self._carry if np.ndim(self.memory) else None
+        block = draw_numpy(np.asarray(out, dtype=np.float32), self.layout, self.temperature, self.rng, self.noise,
+                           carry)
         return block if self.bounds is None else np.clip(block, *self.bounds)
+
+    def _carry(self, fresh: np.ndarray) -> np.ndarray:
+        """The noise of the blocks drawn now, (songs, blocks, values): the first (over a seed, the echo's) as drawn,
+        every later one carrying its memory of the last block drawn before it."""
+        if self._last_noise is not None:
+            fresh = carried_noise(self._last_noise[..., -1:, :], fresh, self.memory)
+        self._last_noise = fresh
+        return fresh
 
 
 def continue_deterministic(network, seeds: np.ndarray, n_blocks: int) -> np.ndarray:
@@ -189,12 +228,11 @@ def _numpy_step(network, songs: int, *, training: bool):
     return lambda x: compiled(tf.constant(x, dtype=tf.float32)).numpy()
 
 
-def song_steps(network, ckpt: Checkpoint, seeds: np.ndarray, *, rng: np.random.Generator, temperature: float = 1.0,
-               bound: float | None = None, tail_noise: float = 1.0):
+def song_steps(network, ckpt: Checkpoint, seeds: np.ndarray, *, rng: np.random.Generator, draws: Draws = Draws()):
     """The outputs of one song as they are made, without end: (1, T, D) predictions over the seed, then (1, 1, D)
     a step, each drawn and bounded as song_features draws and bounds them."""
-    sampled = ckpt.model.stochastic or bound is not None
-    sampler = Sampler(ckpt.model, temperature, rng, None if bound is None else ckpt.value_bounds(bound), tail_noise)
+    sampled = ckpt.model.stochastic or draws.bound is not None
+    sampler = draws.sampler(ckpt, rng)
     step = _numpy_step(network, 1, training=sampled)
     last = step(np.asarray(seeds, dtype=np.float32))
     while True:
@@ -257,13 +295,11 @@ def load_generator(weights: Path, batch_size: int):
 
 
 def song_features(network, ckpt: Checkpoint, seeds: np.ndarray, n_blocks: int, *, rng: np.random.Generator,
-                  temperature: float = 1.0, echo: bool = True, bound: float | None = None,
-                  tail_noise: float = 1.0) -> np.ndarray:
+                  draws: Draws = Draws(), echo: bool = True) -> np.ndarray:
     """(count, blocks, output) network output for normalised `seeds`: the echo over the seed first
-    (unless not `echo`), n_blocks in all with it; every block within `bound` (Checkpoint.value_bounds)."""
-    if ckpt.model.stochastic or bound is not None:
-        bounds = None if bound is None else ckpt.value_bounds(bound)
-        out = continue_sampled(network, seeds, n_blocks, Sampler(ckpt.model, temperature, rng, bounds, tail_noise))
+    (unless not `echo`), n_blocks in all with it; every block drawn as `draws` says."""
+    if ckpt.model.stochastic or draws.bound is not None:
+        out = continue_sampled(network, seeds, n_blocks, draws.sampler(ckpt, rng))
     else:
         out = continue_deterministic(network, seeds, n_blocks)
     return out if echo else out[:, seeds.shape[1]:]
@@ -370,9 +406,8 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
     require_memory(generation_bytes(model, cfg.count, echo_blocks + n_blocks),
                    f"{cfg.count} song(s) of {n_blocks * model.block.hop_seconds:.0f} s",
                    "lower --seconds or --count")
-    rng, network, temperature, tail_noise, bound, detail = song_makings(ckpt, weights, cfg)
-    out = song_features(network, ckpt, seeds, n_blocks, rng=rng, temperature=temperature, echo=cfg.echo, bound=bound,
-                        tail_noise=tail_noise)
+    rng, network, draws, detail = song_makings(ckpt, weights, cfg)
+    out = song_features(network, ckpt, seeds, n_blocks, rng=rng, draws=draws, echo=cfg.echo)
     rate = model.block.sample_rate
     echo_seconds = min(echo_blocks, n_blocks) * model.block.hop_seconds if cfg.echo else 0.0
     reference = training_reference(data_prefix(ckpt, cfg))  # each song's verdict, as evaluate.py would give it
@@ -380,7 +415,7 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
     for k, (index, word) in enumerate(zip(indices, words)):
         audio = features_to_audio(out[k], ckpt, rng, detail)
         info = song_info(weights, ckpt, cfg, index, echo_seconds=echo_seconds, seconds=len(audio) / rate,
-                         temperature=temperature, tail_noise=tail_noise, bound=bound, detail=detail,
+                         draws=draws, detail=detail,
                          judged=None if reference is None else judge_song(audio, rate, echo_seconds, reference,
                                                                           model.block.hop_seconds))
         title = song_title(weights, ckpt, word)
@@ -393,24 +428,21 @@ def generate(weights: Path, cfg: GenerateConfig) -> list[Song]:
 
 
 def song_makings(ckpt: Checkpoint, weights: Path, cfg: GenerateConfig):
-    """What cfg.count songs of `ckpt`'s network are made with: (the random generator, the network to step, the
-    temperature, a code's tail noise, the bound, the detail within bands), each flag or else the network's own."""
+    """What cfg.count songs of `ckpt`'s network are made with: (the random generator, the network to step, how its
+    blocks are drawn, the detail within bands), each flag or else the network's own."""
     # The song's random draws (dropout masks, sampled outputs, starting phases) come from one
     # generator seeded by --random-seed, so the same flags give the same song on CPU. (On GPU the
     # Keras model draws its dropout masks from TensorFlow's own generator.)
     rng = np.random.default_rng(None if cfg.random_seed is None else [cfg.random_seed, 1])
     network = fastest_engine(stateful_model(ckpt, cfg.count), rng)
     check_writable(cfg.out_dir)  # before the songs are made: a read-only folder must not cost the wait
-    temperature = ckpt.temperature if cfg.temperature is None else cfg.temperature
-    tail_noise = ckpt.tail_noise if cfg.tail_noise is None else cfg.tail_noise
-    bound = ckpt.bound if cfg.bound is None else cfg.bound
     # Before the songs are made: a --data that does not fit must not cost the wait.
-    return rng, network, temperature, tail_noise, bound, detail_for(ckpt, weights, cfg)
+    return rng, network, Draws.of(ckpt, cfg), detail_for(ckpt, weights, cfg)
 
 
 def song_info(weights: Path, ckpt: Checkpoint, cfg: GenerateConfig, seed_clip: int | None, *, echo_seconds: float,
-              seconds: float, temperature: float, bound: float | None, detail: Detail | None,
-              judged: tuple[float, float] | None = None, tail_noise: float = 1.0) -> SongInfo:
+              seconds: float, draws: Draws, detail: Detail | None,
+              judged: tuple[float, float] | None = None) -> SongInfo:
     """The sidecar of a song of `ckpt`'s network made as `cfg` says; `judged`: (seconds still music, seconds
     judged), evaluate.judge_song's."""
     model = ckpt.model
@@ -419,8 +451,9 @@ def song_info(weights: Path, ckpt: Checkpoint, cfg: GenerateConfig, seed_clip: i
         prenet_dropout=model.prenet_dropout, seed_clip=seed_clip,
         data=None if cfg.prime and detail is None else str(data_prefix(ckpt, cfg)),
         prime=None if cfg.prime is None else str(cfg.prime), prime_start=cfg.prime_start,
-        echo_seconds=echo_seconds, seconds=seconds, block=model.block, temperature=temperature,
-        tail_noise=tail_noise if has_code_tail(model) else None, bound=bound,
+        echo_seconds=echo_seconds, seconds=seconds, block=model.block, temperature=draws.temperature,
+        tail_noise=draws.tail_noise if has_code_tail(model) else None,
+        noise_memory=draws.memory if has_code_tail(model) else None, bound=draws.bound,
         detail=detail_name(ckpt, cfg) if detail else "smooth", random_seed=cfg.random_seed,
         format=cfg.song_format, music_seconds=None if judged is None else judged[0],
         judged_seconds=None if judged is None else judged[1],

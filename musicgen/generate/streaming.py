@@ -47,7 +47,7 @@ def stream_song(weights: Path, cfg: GenerateConfig, listener: BinaryIO, *, on_ke
     # The network's outputs are counted from its predictions over the seed, the echo; without it they are skipped.
     skip = 0 if cfg.echo else seeds.shape[1]
     wanted = None if cfg.seconds == 0 else song_blocks(cfg.seconds, ckpt) + skip
-    rng, network, temperature, tail_noise, bound, detail = song_makings(ckpt, weights, cfg)
+    rng, network, draws, detail = song_makings(ckpt, weights, cfg)
     rate = model.block.sample_rate
     echo_seconds = min(seeds.shape[1], wanted or seeds.shape[1]) * model.block.hop_seconds if cfg.echo else 0.0
     decoder = SignalStream(model.block, rng)
@@ -76,8 +76,7 @@ def stream_song(weights: Path, cfg: GenerateConfig, listener: BinaryIO, *, on_ke
         player = WavStream(listener, rate)
         try:
             made = 0
-            for out in song_steps(network, ckpt, seeds, rng=rng, temperature=temperature, bound=bound,
-                                  tail_noise=tail_noise):
+            for out in song_steps(network, ckpt, seeds, rng=rng, draws=draws):
                 first, made = made, made + out.shape[1]
                 take = out[0, max(0, skip - first):None if wanted is None else max(0, wanted - first)]
                 if len(take):
@@ -103,8 +102,7 @@ def stream_song(weights: Path, cfg: GenerateConfig, listener: BinaryIO, *, on_ke
             judged = None if reference is None else judge_song(audio, rate, max(0.0, echo_seconds - start),
                                                                reference, model.block.hop_seconds)
             info = song_info(weights, ckpt, cfg, indices[0], echo_seconds=echo_seconds, seconds=played / rate,
-                             temperature=temperature, bound=bound, detail=detail, judged=judged,
-                             tail_noise=tail_noise)
+                             draws=draws, detail=detail, judged=judged)
             path = keep_song(cfg.out_dir, lambda wav: os.replace(part, wav), info=info,
                              song_format=cfg.song_format,
                              draw=lambda png: plot_song(audio, rate, png, title, echo_seconds=echo_seconds,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -132,11 +133,28 @@ def noise_factors(model: ModelConfig, tail_noise: float) -> float | np.ndarray:
     return factors
 
 
+def memory_factors(model: ModelConfig, memory: float) -> float | np.ndarray:
+    """How much of the last block's noise each value's carries (carried_noise): a "frames" network's code
+    components from CODE_LEAD on `memory`, everything else none."""
+    if not memory or not has_code_tail(model):
+        return 0.0
+    factors = np.full(model.block.code, memory, dtype=np.float32)
+    factors[:CODE_LEAD] = 0.0
+    return factors
+
+
+def carried_noise(last: np.ndarray, fresh: np.ndarray, memory: float | np.ndarray) -> np.ndarray:
+    """Standard normal noise that carries `memory` (memory_factors) of the `last` block's and the rest of `fresh`:
+    each value's spread stays 1 and its correlation with its last block's is its memory."""
+    return (memory * last + np.sqrt(1.0 - np.square(memory)) * fresh).astype(np.float32)
+
+
 def draw_numpy(out: np.ndarray, lay: Layout, temperature: float, rng: np.random.Generator,
-               noise: float | np.ndarray = 1.0) -> np.ndarray:
+               noise: float | np.ndarray = 1.0, shape_noise: Callable[[np.ndarray], np.ndarray] | None = None
+               ) -> np.ndarray:
     """The block generation plays from one output: the mean plus `temperature` times `noise` (noise_factors)
-    times the scale in Gaussian noise; a mixture first picks its component (weights sharpened by
-    1/temperature; at 0 the likeliest one's mean)."""
+    times the scale in Gaussian noise (passed through `shape_noise`, given: e.g. carried_noise); a mixture first
+    picks its component (weights sharpened by 1/temperature; at 0 the likeliest one's mean)."""
     if not lay.sampled:
         return out
     if lay.kind == "gaussian":
@@ -151,7 +169,10 @@ def draw_numpy(out: np.ndarray, lay: Layout, temperature: float, rng: np.random.
         log_scale = np.take_along_axis(log_scales, chosen, axis=-2)[..., 0, :]
     if not temperature:
         return mean
-    return mean + temperature * noise * np.exp(log_scale) * rng.standard_normal(mean.shape, dtype=np.float32)
+    shocks = rng.standard_normal(mean.shape, dtype=np.float32)
+    if shape_noise is not None:
+        shocks = shape_noise(shocks)
+    return mean + temperature * noise * np.exp(log_scale) * shocks
 
 
 def draw_keras(out, lay: Layout, seed_generator):

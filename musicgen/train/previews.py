@@ -33,16 +33,15 @@ class Previewer:
     def __call__(self, ckpt: Checkpoint) -> dict:
         """Generate, write and judge the preview of the checkpoint just saved (ckpt.weights)."""
         from musicgen.evaluate.measures import measure_window
-        from musicgen.generate.generation import (fastest_engine, features_to_audio, make_detail, normalised_seeds,
-                                                  song_features, stateful_model)
+        from musicgen.generate.generation import (Draws, fastest_engine, features_to_audio, make_detail,
+                                                  normalised_seeds, song_features, stateful_model)
 
         model = ckpt.model
         rng = np.random.default_rng(PREVIEW_RANDOM_SEED)
         seeds = normalised_seeds(self.data.inputs([PREVIEW_CLIP], model.block, ckpt.code), ckpt)
         blocks = max(1, model.block.blocks_in(self.seconds))
         network = fastest_engine(stateful_model(ckpt, 1), rng)
-        out = song_features(network, ckpt, seeds, seeds.shape[1] + blocks, rng=rng, echo=False,
-                            temperature=ckpt.temperature, bound=ckpt.bound, tail_noise=ckpt.tail_noise)
+        out = song_features(network, ckpt, seeds, seeds.shape[1] + blocks, rng=rng, echo=False, draws=Draws.of(ckpt))
         if not self.detail_fitted:
             self.detail, self.detail_fitted = make_detail(ckpt.detail, ckpt, self.data, self.prefix), True
         audio = features_to_audio(out[0], ckpt, rng, self.detail)

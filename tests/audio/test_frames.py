@@ -156,7 +156,7 @@ def test_a_frames_network_trains_carries_its_code_and_generates(frames_data, tmp
 
     model = ModelConfig(hidden=8, output="mixture", components=2, block=BlockSpec(representation="frames", code=24))
     weights = train(train_config(frames_data.output_prefix, tmp_path / "w", n_iter=1, n_epochs=1, temperature=0.7,
-                                 tail_noise=0.3, detail="learned"), model, verbose=0).checkpoint
+                                 tail_noise=0.3, noise_memory=0.6, detail="learned"), model, verbose=0).checkpoint
     ckpt = read_checkpoint(weights)
     assert ckpt.model.block.feature_dim == 24 and ckpt.code.basis.shape == (24, 8 * 32)
     assert ckpt.mean.shape == (24,) and ckpt.model.block.bands == 32  # the data's bands, not the flag's default
@@ -167,12 +167,14 @@ def test_a_frames_network_trains_carries_its_code_and_generates(frames_data, tmp
     song, rate = read_audio(tmp_path / "songs" / "generated_song1.wav")
     assert rate == 8000 and len(song) == ckpt.model.block.blocks_in(3.0) * 1024 and np.std(song) > 1e-3
     said = json.loads((tmp_path / "songs" / "generated_song1.json").read_text())
-    assert (said["temperature"], said["tail_noise"]) == (0.7, 0.3)  # the network's own, as its training chose
+    # the network's own, as its training chose
+    assert (said["temperature"], said["tail_noise"], said["noise_memory"]) == (0.7, 0.3, 0.6)
     exported = run_script("export.py", "--weights", weights, "--data", frames_data.output_prefix,
                           "--output", tmp_path / "exported")
     assert exported.returncode == 0, exported.stderr[-2000:]
     with np.load(tmp_path / "exported" / "player.npz") as arrays:  # a player draws the detail as generate.py does
         np.testing.assert_allclose(arrays["noise"], [1.0] * CODE_LEAD + [0.3] * (24 - CODE_LEAD))
+        np.testing.assert_allclose(arrays["memory"], [0.0] * CODE_LEAD + [0.6] * (24 - CODE_LEAD))
     primed = run_script("generate.py", "--weights", weights, "--prime", frames_data.input_dir / "minuet.mp3",
                         "--prime-start", 2, "--seconds", 2, "--out-dir", tmp_path / "songs")
     assert primed.returncode == 0, primed.stderr[-2000:]
@@ -182,7 +184,7 @@ def test_a_frames_network_trains_carries_its_code_and_generates(frames_data, tmp
     child = read_checkpoint(next((tmp_path / "w2").glob("*.weights.h5")))
     np.testing.assert_array_equal(child.code.basis, ckpt.code.basis)  # the parent's code, not a new fit
     # and the parent's way of drawing and hearing songs
-    assert (child.temperature, child.tail_noise, child.detail) == (0.7, 0.3, "learned")
+    assert (child.temperature, child.tail_noise, child.noise_memory, child.detail) == (0.7, 0.3, 0.6, "learned")
 
 
 @pytest.mark.script

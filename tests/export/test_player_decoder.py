@@ -97,6 +97,17 @@ def test_the_player_draws_each_value_at_the_exported_noise():
     np.testing.assert_allclose(drawn.std(axis=0), [2.0, 2.0, 0.5, 0.5], rtol=0.04)
 
 
+def test_the_player_carries_the_exported_memory_of_each_values_noise():
+    """player.npz's `memory` (a code's --noise-memory): each value's draw correlates with its last by its entry, its
+    spread as before."""
+    card = {"block_values": 3, "output": "gaussian", "paired": False, "log_scale_range": (-5.0, 2.0)}
+    rng, carry = np.random.default_rng(0), player.NoiseMemory(np.array([0.0, 0.5, 0.9]))
+    drawn = np.stack([player.draw(np.zeros(6, np.float32), card, 2.0, rng, 1.0, carry) for _ in range(20000)])
+    np.testing.assert_allclose(drawn.std(axis=0), 2.0, rtol=0.06)
+    lag = np.mean(drawn[1:] * drawn[:-1], axis=0) / np.mean(drawn * drawn, axis=0)
+    np.testing.assert_allclose(lag, [0.0, 0.5, 0.9], atol=0.03)
+
+
 def test_a_coded_block_is_decoded_through_its_code_before_it_is_played(canon_8k):
     block = MAGNITUDE_BLOCKS["fine frames (the fine preset's)"]
     frames = representation_values(canon_8k, block)

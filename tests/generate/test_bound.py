@@ -10,7 +10,7 @@ import pytest
 from musicgen.config import ModelConfig
 from musicgen.data.training_data import feature_stats, load_training_data
 from musicgen.errors import WeightsError
-from musicgen.generate.generation import load_generator, normalised_seeds, song_features
+from musicgen.generate.generation import Draws, load_generator, normalised_seeds, song_features
 from musicgen.formats.weights import companion, read_checkpoint
 from musicgen.train.loop import train
 
@@ -43,7 +43,7 @@ def test_a_bounded_song_stays_within_the_music_s_range(gaussian_net, small_data)
     def song(bound):
         rng = np.random.default_rng(3)
         # At temperature 10 the sampled noise alone carries values far outside the music's range.
-        return song_features(network, ckpt, seeds, 30, rng=rng, temperature=10.0, bound=bound)
+        return song_features(network, ckpt, seeds, 30, rng=rng, draws=Draws(temperature=10.0, bound=bound))
 
     low, high = ckpt.value_bounds(0.5)
     free, bounded = song(None), song(0.5)

@@ -87,6 +87,25 @@ def test_a_codes_detail_is_drawn_at_its_tail_noise_and_its_broad_shape_at_the_te
                                   Sampler(bands, 1.0, np.random.default_rng(0))(two_levels(500)))
 
 
+def test_a_codes_detail_noise_carries_its_memory_of_the_last_blocks_and_keeps_its_spread():
+    """--noise-memory: block after block, the noise past a fine code's first CODE_LEAD components correlates with
+    the last block's by M, its spread unchanged; the broad shape's is drawn anew; at 0 the draws are as before."""
+    code = ModelConfig(block=BlockSpec(representation="frames", code=CODE_LEAD + 8), output="mixture", components=1)
+    one = packed(np.zeros(1), np.zeros((1, CODE_LEAD + 8)), np.zeros((1, CODE_LEAD + 8)))
+
+    def steps(sampler, n=8000):
+        sampler(one.repeat(10, axis=1))  # the seed's echo first, all at once, as a song starts
+        return np.concatenate([sampler(one)[0] for _ in range(n)])
+
+    drawn = steps(Sampler(code, 1.5, np.random.default_rng(0), memory=0.8))
+    lag = np.mean(drawn[1:] * drawn[:-1], axis=0) / np.mean(drawn * drawn, axis=0)
+    np.testing.assert_allclose(lag[CODE_LEAD:], 0.8, atol=0.04)
+    np.testing.assert_allclose(lag[:CODE_LEAD], 0.0, atol=0.06)
+    np.testing.assert_allclose(drawn.std(axis=0), 1.5, rtol=0.08)
+    np.testing.assert_array_equal(steps(Sampler(code, 1.5, np.random.default_rng(0), memory=0.0), 50),
+                                  steps(Sampler(code, 1.5, np.random.default_rng(0)), 50))
+
+
 def test_scheduled_samplings_draws_are_generations_draws():
     import keras
 
