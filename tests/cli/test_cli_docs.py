@@ -81,7 +81,7 @@ def _number(text: str) -> float:
 
 
 RANGE = re.compile(r"above (?P<open_low>[\d.]+), at most (?P<open_high>[\d.]+)|(?P<low>[\d.^ -]+?) \.\. "
-                   r"(?P<high>\d[\d^ -]*\d|\d)")
+                   r"(?P<high>\d[\d.^ -]*\d|\d)")
 
 
 def test_the_range_table_gives_each_flags_accepted_values():
