@@ -25,6 +25,7 @@ MAX_SECONDS = 3600.0  # one hour of audio per generated song
 MAX_COUNT = 256  # songs per generate.py run (one batch)
 MAX_TEMPERATURE = 10.0  # scale of a gaussian output's sampled spread
 MAX_BOUND = 1000.0  # spreads beyond the music's range a fed-back value may go (generate --bound)
+MAX_DETAIL_CONTRAST = 4.0  # --detail-contrast: past this a learnt map's partials are spikes
 MAX_NOISE_MEMORY = 0.99  # --noise-memory: at 1 a song's detail would keep its first noise for ever
 
 REPRESENTATIONS = ("fft", "logmag", "logmel", "frames")
@@ -381,6 +382,12 @@ class TrainConfig:
         help="for logmel and frames networks: how this network's songs fill in each band (generate.py --detail; "
         "smooth: each band spread linearly over its bins), recorded in the weight file as generate.py's default and "
         "used by the previews")
+    detail_contrast: float = option(
+        1.0, "--detail-contrast", metavar="G", low=0, high=MAX_DETAIL_CONTRAST,
+        help="for --detail learned: the learnt map's shape within each band (its bins' offsets from the band's level) "
+        "scaled by G, each band kept at its level; a least-squares map predicts them shrunk towards their mean, so a "
+        "piano's partials come back with less contrast than the music's (1: as fitted); recorded in the weight file "
+        "as generate.py's default and used by the previews")
     minutes: float = option(
         0.0, "--minutes", low=0, high=10**6, metavar="M",
         help="train for M minutes of wall clock instead of n_iter x n_epochs epochs, with the n_iter checkpoints "
@@ -453,6 +460,10 @@ class GenerateConfig:
         "linear map from a block's (or fine frame's) bands to its bins fitted on --data's music (partials where the "
         "music has them, nothing lent); other networks ignore it. Default: the network's own, smooth unless its "
         "preset chose another")
+    detail_contrast: float | None = option(
+        None, "--detail-contrast", metavar="G", kind=float, low=0, high=MAX_DETAIL_CONTRAST,
+        help="with --detail learned: the learnt map's shape within each band scaled by G, each band kept at its level "
+        "(default: the network's own, 1 unless its training chose another)")
     resynthesize: tuple[Path, ...] = option(
         (), "--resynthesize", kind=Path, nargs="+", metavar="FILE",
         help="instead of songs, write each audio file as this network's representation and decoder give it back "

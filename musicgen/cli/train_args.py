@@ -13,7 +13,7 @@ SHAPE = ("hidden", "layers")  # a resumed network's shape comes from its weight 
 # Set when a network is made, kept by its weight file.
 CHOSEN_ONCE = ("representation", "bands", "output", "components", "prenet_dropout")
 # How a network's songs are drawn and heard: a resumed run keeps its weight file's unless given.
-SONG_SETTINGS = ("temperature", "tail_noise", "noise_memory", "bound", "detail")
+SONG_SETTINGS = ("temperature", "tail_noise", "noise_memory", "bound", "detail", "detail_contrast")
 
 
 def build_parser(cell: str, resume: bool) -> argparse.ArgumentParser:

@@ -46,6 +46,7 @@ class SongInfo:
     noise_memory: float | None = None  # how much of the last block's noise a frames network's code detail carries
     bound: float | None = None
     detail: str | None = None
+    detail_contrast: float | None = None  # a learnt detail's shape within bands, scaled from its fit
     random_seed: int | None = None
     format: str | None = None
     music_seconds: float | None = None  # of the judged seconds, how many evaluate.py's timeline calls music
@@ -71,8 +72,8 @@ class UnreadableSidecar(SchemaError):
 # since nothing but the echo and the blocks changes how a song is measured.
 _KINDS = {"weights": str, "iteration": int, "cell": str, "output": str, "prenet_dropout": float, "seed_clip": int,
           "data": str, "prime": str, "seconds": float, "temperature": float, "tail_noise": float,
-          "noise_memory": float, "bound": float, "detail": str, "random_seed": int, "format": str,
-          "music_seconds": float, "judged_seconds": float}
+          "noise_memory": float, "bound": float, "detail": str, "detail_contrast": float, "random_seed": int,
+          "format": str, "music_seconds": float, "judged_seconds": float}
 
 
 def song_info_from_doc(doc: dict) -> SongInfo:

@@ -24,7 +24,8 @@ import numpy as np
 from musicgen import schema
 from musicgen.atomic import claim_first_free, require_space, temp_path, write_atomic
 from musicgen.audio.frame_code import FrameCode, cosine_basis, cosine_shape_problem
-from musicgen.config import (CELL_NAMES, DEFAULT_DATA, DETAILS, MAX_BOUND, MAX_CLIP_BLOCKS, MAX_ITERATION,
+from musicgen.config import (CELL_NAMES, DEFAULT_DATA, DETAILS, MAX_BOUND, MAX_CLIP_BLOCKS, MAX_DETAIL_CONTRAST,
+                             MAX_ITERATION,
                              MAX_NOISE_MEMORY, MAX_STAT, MAX_TEMPERATURE, MIN_STD, NORMALISATIONS, BlockSpec,
                              ModelConfig)
 from musicgen.errors import WeightsError
@@ -77,6 +78,12 @@ class Checkpoint:
         """The noise its training chose for its code's detail, a fraction of the temperature (training --tail-noise;
         1 for files from before it)."""
         return self._training_setting("tail_noise", 1.0, 1.0)
+
+    @property
+    def detail_contrast(self) -> float:
+        """How much its training scaled the learnt detail's shape within bands (training --detail-contrast; 1 for
+        files from before it)."""
+        return self._training_setting("detail_contrast", MAX_DETAIL_CONTRAST, 1.0)
 
     @property
     def noise_memory(self) -> float:

@@ -20,6 +20,7 @@ clips as audio: its stored frames keep only their bands.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -118,6 +119,14 @@ class LearnedDetail:
     low: np.ndarray  # (bins,) each bin's lowest and highest offset in the music
     high: np.ndarray
     block: BlockSpec  # the bands and bins it maps: a logmel network's blocks, or a frames network's frames
+    contrast: float = 1.0  # how much weights, low and high were scaled from the fit (with_contrast)
+
+    def with_contrast(self, contrast: float) -> LearnedDetail:
+        """The same map with its offsets scaled by `contrast` (the scaled clip of the scaled prediction): a
+        least-squares fit predicts them shrunk towards their mean; lend brings each band back to its level."""
+        factor = contrast / self.contrast
+        return dataclasses.replace(self, weights=self.weights * factor, low=self.low * factor,
+                                   high=self.high * factor, contrast=contrast)
 
     def lend(self, values: np.ndarray) -> np.ndarray:
         """(N, bins) log offsets for a song's log bands, (T, bands) or (T, frames x bands) for N = T x frames:

@@ -343,7 +343,7 @@ def detail_for(ckpt: Checkpoint, weights: Path, cfg: GenerateConfig) -> Detail |
             raise
         raise type(exc)(f"{exc} (the network's own --detail {name} is fitted on them; --detail smooth needs "
                         "no data)") from None
-    return make_detail(name, ckpt, data, prefix)
+    return make_detail(name, ckpt, data, prefix, cfg.detail_contrast)
 
 
 def detail_applies(name: str, block: BlockSpec) -> bool:
@@ -354,17 +354,18 @@ def detail_applies(name: str, block: BlockSpec) -> bool:
     return name != "smooth" and block.representation == "logmel"
 
 
-def make_detail(name: str, ckpt: Checkpoint, data: TrainingData, prefix: Path) -> Detail | None:
-    """The detail `name` of `ckpt`'s network, fitted on (or lent from) its training tensors `data` at `prefix`;
-    None where it does not apply (detail_applies)."""
+def make_detail(name: str, ckpt: Checkpoint, data: TrainingData, prefix: Path,
+                contrast: float | None = None) -> Detail | None:
+    """The detail `name` of `ckpt`'s network, fitted on (or lent from) its training tensors `data` at `prefix`, a
+    learnt map's shape scaled by `contrast` (default: the network's own); None where it does not apply
+    (detail_applies)."""
     block = ckpt.model.block
     if not detail_applies(name, block):
         return None
-    if block.representation == "frames":
-        return learned_frame_detail(prefix, block)
-    if name == "nearest":
+    if name == "nearest" and block.representation == "logmel":
         return band_detail(data, block, ckpt.mean, ckpt.std)
-    return learned_detail(data, block)
+    learned = learned_frame_detail(prefix, block) if block.representation == "frames" else learned_detail(data, block)
+    return learned.with_contrast(ckpt.detail_contrast if contrast is None else contrast)
 
 
 def song_seeds(ckpt: Checkpoint, weights: Path, cfg: GenerateConfig) -> tuple[np.ndarray, list[int | None], list[str]]:
@@ -454,7 +455,8 @@ def song_info(weights: Path, ckpt: Checkpoint, cfg: GenerateConfig, seed_clip: i
         echo_seconds=echo_seconds, seconds=seconds, block=model.block, temperature=draws.temperature,
         tail_noise=draws.tail_noise if has_code_tail(model) else None,
         noise_memory=draws.memory if has_code_tail(model) else None, bound=draws.bound,
-        detail=detail_name(ckpt, cfg) if detail else "smooth", random_seed=cfg.random_seed,
+        detail=detail_name(ckpt, cfg) if detail else "smooth",
+        detail_contrast=detail.contrast if isinstance(detail, LearnedDetail) else None, random_seed=cfg.random_seed,
         format=cfg.song_format, music_seconds=None if judged is None else judged[0],
         judged_seconds=None if judged is None else judged[1],
     )

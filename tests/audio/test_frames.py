@@ -110,6 +110,11 @@ def test_a_learned_detail_brings_another_pieces_fine_frames_nearer_than_the_smoo
     smooth = fidelity(canon_8k, round_trip(canon_8k, block, np.random.default_rng(0))).lsd_db
     learned = fidelity(canon_8k, round_trip(canon_8k, block, np.random.default_rng(0), lend=detail.lend)).lsd_db
     assert learned[1] < smooth[1] - 2.0 and learned[2] < smooth[2] - 2.0, (smooth, learned)
+    sharper = detail.with_contrast(1.5)  # --detail-contrast: more contrast within the bands, and back again
+    rebuilt = {name: round_trip(canon_8k, block, np.random.default_rng(0), lend=lend.lend)
+               for name, lend in (("fitted", detail), ("sharper", sharper))}
+    assert flatness(rebuilt["sharper"]) < 0.9 * flatness(rebuilt["fitted"])
+    np.testing.assert_allclose(sharper.with_contrast(1.0).weights, detail.weights, rtol=1e-5, atol=1e-6)
     with pytest.raises(DatasetError, match="convert_directory.py --store frames"):
         learned_frame_detail(tmp_path / "np_array", block)  # no clips as audio to fit on
 
@@ -156,7 +161,8 @@ def test_a_frames_network_trains_carries_its_code_and_generates(frames_data, tmp
 
     model = ModelConfig(hidden=8, output="mixture", components=2, block=BlockSpec(representation="frames", code=24))
     weights = train(train_config(frames_data.output_prefix, tmp_path / "w", n_iter=1, n_epochs=1, temperature=0.7,
-                                 tail_noise=0.3, noise_memory=0.6, detail="learned"), model, verbose=0).checkpoint
+                                 tail_noise=0.3, noise_memory=0.6, detail="learned", detail_contrast=1.3), model,
+                           verbose=0).checkpoint
     ckpt = read_checkpoint(weights)
     assert ckpt.model.block.feature_dim == 24 and ckpt.code.basis.shape == (24, 8 * 32)
     assert ckpt.mean.shape == (24,) and ckpt.model.block.bands == 32  # the data's bands, not the flag's default
@@ -167,8 +173,8 @@ def test_a_frames_network_trains_carries_its_code_and_generates(frames_data, tmp
     song, rate = read_audio(tmp_path / "songs" / "generated_song1.wav")
     assert rate == 8000 and len(song) == ckpt.model.block.blocks_in(3.0) * 1024 and np.std(song) > 1e-3
     said = json.loads((tmp_path / "songs" / "generated_song1.json").read_text())
-    # the network's own, as its training chose
-    assert (said["temperature"], said["tail_noise"], said["noise_memory"]) == (0.7, 0.3, 0.6)
+    drawn = ("temperature", "tail_noise", "noise_memory", "detail_contrast")
+    assert [said[key] for key in drawn] == [0.7, 0.3, 0.6, 1.3]  # the network's own, as its training chose
     exported = run_script("export.py", "--weights", weights, "--data", frames_data.output_prefix,
                           "--output", tmp_path / "exported")
     assert exported.returncode == 0, exported.stderr[-2000:]
@@ -184,7 +190,8 @@ def test_a_frames_network_trains_carries_its_code_and_generates(frames_data, tmp
     child = read_checkpoint(next((tmp_path / "w2").glob("*.weights.h5")))
     np.testing.assert_array_equal(child.code.basis, ckpt.code.basis)  # the parent's code, not a new fit
     # and the parent's way of drawing and hearing songs
-    assert (child.temperature, child.tail_noise, child.noise_memory, child.detail) == (0.7, 0.3, 0.6, "learned")
+    assert (child.temperature, child.tail_noise, child.noise_memory, child.detail, child.detail_contrast) \
+        == (0.7, 0.3, 0.6, "learned", 1.3)
 
 
 @pytest.mark.script

@@ -134,9 +134,11 @@ def test_song_sidecars_of_every_earlier_version_read_as_one_record(tmp_path):
     info = song_info_from_doc(written)
     assert (info.block, info.step_seconds, info.seed_clip) == (block, block.hop_seconds, 3)
     assert info.weights == written["weights"]
-    # Today's sidecars add the song's verdict (and a fine code's tail noise and its memory) to what earlier ones said.
+    # Today's sidecars add the song's verdict (a fine code's tail noise and its memory, a learnt detail's
+    # contrast) to what earlier ones said.
     assert song_info_from_doc(info.to_doc()) == info
-    assert set(info.to_doc()) == set(written) | {"music_seconds", "judged_seconds", "tail_noise", "noise_memory"}
+    assert set(info.to_doc()) == set(written) | {"music_seconds", "judged_seconds", "tail_noise", "noise_memory",
+                                                  "detail_contrast"}
     # The first sidecars said only where the echo ends and a block's length.
     assert song_info_from_doc({"echo_seconds": 5.0, "hop_seconds": 0.5}).step_seconds == 0.5
     # Values of the wrong kind that do not change a measure are ignored; ones that do are refused.
