@@ -108,7 +108,7 @@ def export_detail(ckpt: Checkpoint, cfg: ExportConfig) -> str:
 
 def _detail_arrays(ckpt: Checkpoint, data: TrainingData, prefix: Path) -> dict[str, np.ndarray]:
     """generate.py --detail learned's map, fitted on `data` (a frames network's: on the audio of the dataset at
-    `prefix`), as a player applies it to each block or fine frame."""
+    `prefix`) and scaled to the network's --detail-contrast, as a player applies it to each block or fine frame."""
     detail = make_detail("learned", ckpt, data, prefix)
     return {"detail_weights": detail.weights, "detail_low": detail.low, "detail_high": detail.high,
             "detail_filters": mel_filterbank(detail.block)}

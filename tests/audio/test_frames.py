@@ -181,6 +181,8 @@ def test_a_frames_network_trains_carries_its_code_and_generates(frames_data, tmp
     with np.load(tmp_path / "exported" / "player.npz") as arrays:  # a player draws the detail as generate.py does
         np.testing.assert_allclose(arrays["noise"], [1.0] * CODE_LEAD + [0.3] * (24 - CODE_LEAD))
         np.testing.assert_allclose(arrays["memory"], [0.0] * CODE_LEAD + [0.6] * (24 - CODE_LEAD))
+        fitted = learned_frame_detail(frames_data.output_prefix, ckpt.model.block)  # the map at its contrast
+        np.testing.assert_allclose(arrays["detail_weights"], 1.3 * fitted.weights, rtol=1e-4, atol=1e-6)
     primed = run_script("generate.py", "--weights", weights, "--prime", frames_data.input_dir / "minuet.mp3",
                         "--prime-start", 2, "--seconds", 2, "--out-dir", tmp_path / "songs")
     assert primed.returncode == 0, primed.stderr[-2000:]
