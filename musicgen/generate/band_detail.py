@@ -124,6 +124,8 @@ class LearnedDetail:
     def with_contrast(self, contrast: float) -> LearnedDetail:
         """The same map with its offsets scaled by `contrast` (the scaled clip of the scaled prediction): a
         least-squares fit predicts them shrunk towards their mean; lend brings each band back to its level."""
+        if contrast == self.contrast:
+            return self
         factor = contrast / self.contrast
         return dataclasses.replace(self, weights=self.weights * factor, low=self.low * factor,
                                    high=self.high * factor, contrast=contrast)

@@ -151,11 +151,11 @@ class Sampler:
         self.rng = rng or np.random.default_rng()
         self.bounds = bounds
         self._last_noise: np.ndarray | None = None
+        self._shape_noise = self._carry if np.ndim(self.memory) else None  # a scalar memory is none at all
 
     def __call__(self, out: np.ndarray) -> np.ndarray:
-        carry = self._carry if np.ndim(self.memory) else None
         block = draw_numpy(np.asarray(out, dtype=np.float32), self.layout, self.temperature, self.rng, self.noise,
-                           carry)
+                           self._shape_noise)
         return block if self.bounds is None else np.clip(block, *self.bounds)
 
     def _carry(self, fresh: np.ndarray) -> np.ndarray:

@@ -126,20 +126,22 @@ def has_code_tail(model: ModelConfig) -> bool:
 def noise_factors(model: ModelConfig, tail_noise: float) -> float | np.ndarray:
     """Each value's noise as a fraction of the temperature: a "frames" network's code components from
     CODE_LEAD on (the detail within its block's frames) at `tail_noise`, everything else at 1."""
-    if tail_noise == 1.0 or not has_code_tail(model):
-        return 1.0
-    factors = np.full(model.block.code, tail_noise, dtype=np.float32)
-    factors[:CODE_LEAD] = 1.0
-    return factors
+    return _past_the_lead(model, tail_noise, 1.0)
 
 
 def memory_factors(model: ModelConfig, memory: float) -> float | np.ndarray:
     """How much of the last block's noise each value's carries (carried_noise): a "frames" network's code
     components from CODE_LEAD on `memory`, everything else none."""
-    if not memory or not has_code_tail(model):
-        return 0.0
-    factors = np.full(model.block.code, memory, dtype=np.float32)
-    factors[:CODE_LEAD] = 0.0
+    return _past_the_lead(model, memory, 0.0)
+
+
+def _past_the_lead(model: ModelConfig, detail: float, rest: float) -> float | np.ndarray:
+    """`detail` for each of a "frames" network's code components from CODE_LEAD on, `rest` for every other value:
+    the scalar `rest` where that is every value (no code tail, or `detail` equal to it)."""
+    if detail == rest or not has_code_tail(model):
+        return rest
+    factors = np.full(model.block.code, detail, dtype=np.float32)
+    factors[:CODE_LEAD] = rest
     return factors
 
 
